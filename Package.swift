@@ -1,0 +1,77 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .unsafeFlags(["-warnings-as-errors"]),
+]
+
+let package = Package(
+    name: "Spool",
+    products: [
+        .executable(name: "spoold", targets: ["spoold"]),
+        .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
+        .library(name: "SpoolProtocol", targets: ["SpoolProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // C libraries, linked through pkg-config; Debian packages provide them.
+        .systemLibrary(
+            name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(
+            name: "CWiredTiger", pkgConfig: "wiredtiger", providers: [.apt(["libwiredtiger-dev"])]),
+
+        // Pure Swift, no I/O: entry ids, stream names, limits.
+        .target(name: "SpoolCore", swiftSettings: strict),
+        // RESP2/RESP3 values, decoder, encoder.
+        .target(name: "SpoolProtocol", dependencies: ["SpoolCore"], swiftSettings: strict),
+        // WiredTiger log store, merged cursor, storage and flush threads (group commit).
+        .target(
+            name: "SpoolStorage",
+            dependencies: [
+                "SpoolCore", "CWiredTiger",
+                .product(name: "Collections", package: "swift-collections"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict),
+        // libuv event loop, connections, command execution.
+        .target(
+            name: "SpoolServer",
+            dependencies: [
+                "SpoolCore", "SpoolProtocol", "SpoolStorage", "CLibUV",
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: strict),
+
+        .executableTarget(
+            name: "spoold",
+            dependencies: [
+                "SpoolServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "spool-store-bench",
+            dependencies: [
+                "SpoolStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "spool-crash-writer",
+            dependencies: ["SpoolStorage"],
+            swiftSettings: strict),
+
+        .testTarget(name: "SpoolCoreTests", dependencies: ["SpoolCore"], swiftSettings: strict),
+        .testTarget(
+            name: "SpoolProtocolTests", dependencies: ["SpoolProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "SpoolStorageTests", dependencies: ["SpoolStorage", "SpoolCore"],
+            swiftSettings: strict),
+    ]
+)

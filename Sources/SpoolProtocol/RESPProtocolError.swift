@@ -1,0 +1,42 @@
+/// A peer sent bytes that are not valid RESP. The connection cannot be resynchronised after
+/// this, so the server replies with `message` as an error and closes.
+///
+/// Messages match Redis's text where Redis has one (for example
+/// "Protocol error: invalid multibulk length") so clients and tests written against Redis see
+/// the same thing.
+public struct RESPProtocolError: Error, Sendable, Equatable {
+    /// Already carries the "Protocol error: " prefix, ready to write with `RESPWriter.error(_:)`
+    /// (Redis sends these without an `ERR` code).
+    public let message: String
+
+    public init(message: String) {
+        self.message = message
+    }
+}
+
+extension RESPProtocolError {
+    // Redis's wording, collected here so the decoders and the tests agree on one spelling.
+    static let invalidMultibulkLength = RESPProtocolError(
+        message: "Protocol error: invalid multibulk length")
+    static let invalidBulkLength = RESPProtocolError(
+        message: "Protocol error: invalid bulk length")
+    static let tooBigInlineRequest = RESPProtocolError(
+        message: "Protocol error: too big inline request")
+    static let unbalancedQuotes = RESPProtocolError(
+        message: "Protocol error: unbalanced quotes in request")
+    static let tooBigMultibulkCountString = RESPProtocolError(
+        message: "Protocol error: too big mbulk count string")
+    static let tooBigBulkCountString = RESPProtocolError(
+        message: "Protocol error: too big bulk count string")
+    /// Redis skips the two bytes after a bulk payload without looking at them; we check them,
+    /// because a wrong declared length otherwise turns the rest of the stream into garbage
+    /// commands instead of one clear error.
+    static let missingBulkTerminator = RESPProtocolError(
+        message: "Protocol error: expected CRLF after bulk string")
+
+    static func expectedDollar(got byte: UInt8) -> RESPProtocolError {
+        // Latin-1 keeps the message a valid String for any byte; Redis prints the raw byte.
+        RESPProtocolError(
+            message: "Protocol error: expected '$', got '\(Character(Unicode.Scalar(byte)))'")
+    }
+}

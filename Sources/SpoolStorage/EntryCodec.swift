@@ -1,0 +1,66 @@
+import SpoolCore
+
+/// The byte layout of an entry's value in a live or backfill table:
+///
+///     number   UInt64 little-endian   the entry's dense per-stream number (1, 2, 3 …)
+///     count    UInt32 little-endian   number of field/value strings (even)
+///     count × (length UInt32 little-endian, bytes)
+///
+/// The id is the key, so it is not repeated here.
+enum EntryCodec {
+    static func encode(number: UInt64, fields: [[UInt8]]) -> [UInt8] {
+        var size = 12
+        for field in fields { size += 4 + field.count }
+        var out = [UInt8]()
+        out.reserveCapacity(size)
+        appendLittleEndian(number, to: &out)
+        appendLittleEndian(UInt32(fields.count), to: &out)
+        for field in fields {
+            appendLittleEndian(UInt32(field.count), to: &out)
+            out.append(contentsOf: field)
+        }
+        return out
+    }
+
+    /// nil when the bytes are not an entry Spool wrote (a corrupt or foreign table).
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> (number: UInt64, fields: [[UInt8]])? {
+        guard bytes.count >= 12 else { return nil }
+        let number = readLittleEndian(UInt64.self, bytes, at: 0)
+        let count = Int(readLittleEndian(UInt32.self, bytes, at: 8))
+        guard count % 2 == 0, count <= (bytes.count - 12) / 4 else { return nil }
+        var fields = [[UInt8]]()
+        fields.reserveCapacity(count)
+        var offset = 12
+        for _ in 0..<count {
+            guard offset + 4 <= bytes.count else { return nil }
+            let length = Int(readLittleEndian(UInt32.self, bytes, at: offset))
+            offset += 4
+            guard length <= bytes.count - offset else { return nil }
+            fields.append([UInt8](UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length])))
+            offset += length
+        }
+        guard offset == bytes.count else { return nil }
+        return (number, fields)
+    }
+
+    static func decodeNumber(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
+        bytes.count >= 12 ? readLittleEndian(UInt64.self, bytes, at: 0) : nil
+    }
+}
+
+@inline(__always)
+func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
+    var v = value.littleEndian
+    withUnsafeBytes(of: &v) { out.append(contentsOf: $0) }
+}
+
+@inline(__always)
+func readLittleEndian<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferPointer, at offset: Int)
+    -> T
+{
+    var value = T.zero
+    withUnsafeMutableBytes(of: &value) { dst in
+        dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + MemoryLayout<T>.size]))
+    }
+    return T(littleEndian: value)
+}

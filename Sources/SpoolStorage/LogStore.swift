@@ -1,0 +1,344 @@
+import SpoolCore
+
+/// Spool's data on one WiredTiger session: the catalog of streams, their live and backfill tables
+/// and the metadata table. Storage thread only; the group-commit machinery around it decides when
+/// transactions begin and commit.
+///
+/// Tables:
+/// - `table:spool-meta` — "schema-version" → UInt32, "next-table" → UInt64,
+///   "stream:<name>" → `StreamRecord`.
+/// - `table:s<N>.live` / `table:s<N>.backfill` — entry id (16 bytes big-endian) → `EntryCodec`.
+public final class LogStore {
+    public static let schemaVersion: UInt32 = 1
+    static let metaURI = "table:spool-meta"
+    static let schemaKey = Array("schema-version".utf8)
+    static let nextTableKey = Array("next-table".utf8)
+    static let streamKeyPrefix = Array("stream:".utf8)
+
+    let session: WiredTigerSession
+    private let meta: WiredTigerCursor
+    private var nextTableNumber: UInt64
+    private var streams: [[UInt8]: StreamState] = [:]
+    /// Tables of dropped streams, removed once the drop is committed.
+    private var tablesToDrop: [String] = []
+
+    /// Generation the batch in progress will commit as; set by the storage thread.
+    public internal(set) var currentGeneration: UInt64 = 1
+    /// Highest generation known durable; set by the storage thread from the flush thread's word.
+    public internal(set) var durableGeneration: UInt64 = 0
+    /// Whether the batch in progress wrote anything.
+    public internal(set) var batchDidWrite = false
+    /// The generation the job in progress must see durable before its outcome is delivered.
+    public internal(set) var jobDurabilityTag: UInt64 = 0
+    /// Entries appended in the batch in progress (statistics).
+    var batchAppendCount = 0
+
+    /// Opens (creating on first use) the metadata table and loads the catalog.
+    init(session: WiredTigerSession, createIfMissing: Bool) throws(StorageError) {
+        self.session = session
+        do {
+            try session.create(Self.metaURI, config: WiredTigerConfiguration.table)
+            meta = try session.openCursor(Self.metaURI, config: "overwrite=true")
+        } catch {
+            throw .wiredTiger(error)
+        }
+        var version: UInt32?
+        do {
+            if try meta.search(key: Self.schemaKey) {
+                version = try meta.withValue { $0.count == 4 ? readLittleEndian(UInt32.self, $0, at: 0) : nil }
+                guard version != nil else { throw StorageError.notSpoolData("schema version unreadable") }
+            }
+            meta.reset()
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw .wiredTiger(error as! WiredTigerError)
+        }
+        if let version, version != Self.schemaVersion {
+            throw .incompatibleSchema(found: version, expected: Self.schemaVersion)
+        }
+        if version == nil {
+            guard createIfMissing else { throw .notSpoolData("no Spool metadata in the WiredTiger database") }
+            var bytes = [UInt8]()
+            appendLittleEndian(Self.schemaVersion, to: &bytes)
+            var next = [UInt8]()
+            appendLittleEndian(UInt64(1), to: &next)
+            do {
+                try session.beginTransaction()
+                try meta.insert(key: Self.schemaKey, value: bytes)
+                try meta.insert(key: Self.nextTableKey, value: next)
+                try session.commitTransaction()
+                // The schema row is the only write not covered by a later group commit's flush.
+                try session.flushLog()
+            } catch {
+                throw .wiredTiger(error)
+            }
+        }
+        nextTableNumber = 1
+        try loadCatalog()
+    }
+
+    private func loadCatalog() throws(StorageError) {
+        do {
+            if try meta.search(key: Self.nextTableKey) {
+                nextTableNumber = try meta.withValue { $0.count == 8 ? readLittleEndian(UInt64.self, $0, at: 0) : 1 }
+            }
+            var records: [([UInt8], StreamRecord)] = []
+            if try meta.searchNear(key: Self.streamKeyPrefix) != nil {
+                // search_near may land before the prefix; walk forward while keys carry it.
+                var positioned = true
+                let firstKey = try meta.key
+                if firstKey.lexicographicallyPrecedes(Self.streamKeyPrefix) { positioned = try meta.next() }
+                while positioned {
+                    let key = try meta.key
+                    guard key.starts(with: Self.streamKeyPrefix) else { break }
+                    let record = try meta.withValue { StreamRecord(decoding: $0) }
+                    guard let record else {
+                        throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
+                    }
+                    records.append((Array(key.dropFirst(Self.streamKeyPrefix.count)), record))
+                    positioned = try meta.next()
+                }
+            }
+            meta.reset()
+            for (name, record) in records {
+                streams[name] = try openStream(name: name, record: record)
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw .wiredTiger(error as! WiredTigerError)
+        }
+    }
+
+    private func openStream(name: [UInt8], record: StreamRecord) throws(WiredTigerError) -> StreamState {
+        let live = StreamState.liveURI(record.tableNumber)
+        let backfill = StreamState.backfillURI(record.tableNumber)
+        // create is idempotent; it also repairs a catalog row whose tables a crash left uncreated.
+        try session.create(live, config: WiredTigerConfiguration.table)
+        try session.create(backfill, config: WiredTigerConfiguration.table)
+        return StreamState(
+            name: name, record: record,
+            live: try session.openCursor(live, config: "overwrite=false"),
+            backfill: try session.openCursor(backfill, config: "overwrite=false"))
+    }
+
+    // MARK: Catalog
+
+    public var streamCount: Int { streams.count }
+    public var streamNames: [[UInt8]] { Array(streams.keys) }
+
+    /// Looks a stream up for reading: the job's reply will wait until the stream's last change is
+    /// durable, so no reader ever sees an entry that is not on disk yet.
+    public func streamForReading(_ name: [UInt8]) -> StreamState? {
+        guard let stream = streams[name] else { return nil }
+        noteRead(stream)
+        return stream
+    }
+
+    /// Looks a stream up for a change; the job's reply will wait for this batch's flush.
+    public func streamForWriting(_ name: [UInt8]) -> StreamState? {
+        guard let stream = streams[name] else { return nil }
+        noteWrite(stream)
+        return stream
+    }
+
+    public func noteRead(_ stream: StreamState) {
+        if stream.lastWriteGeneration > durableGeneration {
+            jobDurabilityTag = max(jobDurabilityTag, stream.lastWriteGeneration)
+        }
+    }
+
+    func noteWrite(_ stream: StreamState) {
+        stream.lastWriteGeneration = currentGeneration
+        jobDurabilityTag = currentGeneration
+        batchDidWrite = true
+    }
+
+    /// Marks the job's reply as depending on this batch's commit (e.g. a write that changed no stream).
+    public func noteDurableDependency() {
+        jobDurabilityTag = currentGeneration
+        batchDidWrite = true
+    }
+
+    public func createStream(_ name: [UInt8]) throws(WiredTigerError) -> StreamState {
+        precondition(streams[name] == nil, "stream exists")
+        let number = nextTableNumber
+        nextTableNumber += 1
+        var next = [UInt8]()
+        appendLittleEndian(nextTableNumber, to: &next)
+        try meta.insert(key: Self.nextTableKey, value: next)
+        let stream = try openStream(name: name, record: StreamRecord(tableNumber: number))
+        streams[name] = stream
+        noteWrite(stream)
+        stream.isDirty = true
+        return stream
+    }
+
+    /// Removes the stream from the catalog now; its tables go after the commit.
+    public func dropStream(_ stream: StreamState) throws(WiredTigerError) {
+        noteWrite(stream)
+        _ = try meta.remove(key: Self.streamKeyPrefix + stream.name)
+        streams[stream.name] = nil
+        stream.isDirty = false
+        stream.live.close()
+        stream.backfill.close()
+        tablesToDrop.append(stream.liveURI)
+        tablesToDrop.append(stream.backfillURI)
+    }
+
+    // MARK: Entries
+
+    /// Appends to the live table. The caller has checked that `id` is above the stream's last id.
+    public func append(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws(WiredTigerError) {
+        precondition(id > stream.record.lastID, "live appends go above the last id")
+        noteWrite(stream)
+        let number = stream.record.entriesAdded + 1
+        try stream.live.insert(key: id.keyBytes, value: EntryCodec.encode(number: number, fields: fields))
+        stream.record.entriesAdded = number
+        stream.record.length += 1
+        stream.record.lastID = id
+        stream.isDirty = true
+        batchAppendCount += 1
+    }
+
+    public enum BackfillRejection: Error, Sendable, Equatable {
+        /// Backfill fills gaps below the live range; this id is at or above the first live id.
+        case notBelowLiveRange(firstLive: EntryID)
+        case alreadyPresent
+    }
+
+    /// Appends to the backfill table an entry that arrived from elsewhere (catch-up, import) for an
+    /// id below every live entry.
+    public func appendBackfill(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws
+        -> Result<Void, BackfillRejection>
+    {
+        if let firstLive = try firstLiveID(stream), id >= firstLive {
+            return .failure(.notBelowLiveRange(firstLive: firstLive))
+        }
+        if try stream.backfill.search(key: id.keyBytes) {
+            stream.backfill.reset()
+            return .failure(.alreadyPresent)
+        }
+        noteWrite(stream)
+        let number = stream.record.entriesAdded + 1
+        try stream.backfill.insert(key: id.keyBytes, value: EntryCodec.encode(number: number, fields: fields))
+        stream.record.entriesAdded = number
+        stream.record.length += 1
+        if id > stream.record.lastID { stream.record.lastID = id }
+        stream.isDirty = true
+        batchAppendCount += 1
+        return .success(())
+    }
+
+    func firstLiveID(_ stream: StreamState) throws(WiredTigerError) -> EntryID? {
+        defer { stream.live.reset() }
+        guard try stream.live.next() else { return nil }
+        return try stream.live.withKey { EntryID(keyBytes: $0) }
+    }
+
+    /// A merged cursor over the stream between two inclusive ids. The job's reply waits for the
+    /// stream's last change to be durable.
+    public func cursor(
+        _ stream: StreamState, from lower: EntryID = .min, to upper: EntryID = .max,
+        direction: MergedCursor.Direction = .forward
+    ) -> MergedCursor {
+        noteRead(stream)
+        return MergedCursor(
+            live: stream.live, backfill: stream.backfill, direction: direction, from: lower, to: upper)
+    }
+
+    /// Up to `count` entries between two inclusive ids.
+    public func entries(
+        _ stream: StreamState, from lower: EntryID = .min, to upper: EntryID = .max,
+        direction: MergedCursor.Direction = .forward, count: Int = .max
+    ) throws(WiredTigerError) -> [Entry] {
+        var cursor = self.cursor(stream, from: lower, to: upper, direction: direction)
+        var out: [Entry] = []
+        while out.count < count, let entry = try cursor.next() { out.append(entry) }
+        return out
+    }
+
+    public func firstEntry(_ stream: StreamState) throws(WiredTigerError) -> Entry? {
+        try entries(stream, count: 1).first
+    }
+
+    public func lastEntry(_ stream: StreamState) throws(WiredTigerError) -> Entry? {
+        try entries(stream, direction: .backward, count: 1).first
+    }
+
+    /// Removes one entry from whichever table holds it.
+    public func delete(_ stream: StreamState, id: EntryID) throws(WiredTigerError) -> Bool {
+        let key = id.keyBytes
+        var removed = try stream.live.remove(key: key)
+        if !removed { removed = try stream.backfill.remove(key: key) }
+        stream.live.reset()
+        stream.backfill.reset()
+        guard removed else { return false }
+        noteWrite(stream)
+        stream.record.length -= 1
+        if id > stream.record.maxDeletedID { stream.record.maxDeletedID = id }
+        stream.isDirty = true
+        return true
+    }
+
+    /// Deletes the oldest entries while `shouldRemove` says so, at most `limit` of them.
+    /// Returns how many went.
+    public func trimOldest(
+        _ stream: StreamState, limit: Int = .max, while shouldRemove: (EntryID, UInt64) -> Bool
+    ) throws(WiredTigerError) -> Int {
+        var doomed: [EntryID] = []
+        var cursor = self.cursor(stream)
+        var remaining = stream.record.length
+        while doomed.count < limit, let id = try cursor.nextID() {
+            guard shouldRemove(id, remaining) else { break }
+            doomed.append(id)
+            remaining -= 1
+        }
+        _ = consume cursor
+        for id in doomed { _ = try delete(stream, id: id) }
+        return doomed.count
+    }
+
+    /// Replaces the stream's last id and max-deleted id (XSETID) or its server-owned extension bytes.
+    public func update(_ stream: StreamState, _ change: (inout StreamRecord) -> Void) {
+        noteWrite(stream)
+        let tableNumber = stream.record.tableNumber
+        change(&stream.record)
+        precondition(stream.record.tableNumber == tableNumber, "a stream's tables never change")
+        stream.isDirty = true
+    }
+
+    // MARK: Batches (called by the storage thread)
+
+    func beginJob() {
+        jobDurabilityTag = 0
+    }
+
+    /// Writes every changed stream record; called once before the batch commits.
+    func writeDirtyRecords() throws(WiredTigerError) {
+        for stream in streams.values where stream.isDirty {
+            try meta.insert(key: Self.streamKeyPrefix + stream.name, value: stream.record.encoded())
+            stream.isDirty = false
+        }
+    }
+
+    /// After a commit: removes the tables of streams dropped in it. A failure (or a crash before
+    /// this runs) leaves an orphan table no catalog row names: wasted space, never wrong data.
+    func dropCommittedTables() {
+        guard !tablesToDrop.isEmpty else { return }
+        for uri in tablesToDrop { try? session.drop(uri) }
+        tablesToDrop.removeAll()
+    }
+
+    /// After a rollback: the in-memory catalog may hold changes that never reached disk; reload it.
+    func reloadAfterRollback() throws(StorageError) {
+        for stream in streams.values {
+            stream.live.close()
+            stream.backfill.close()
+        }
+        streams.removeAll()
+        tablesToDrop.removeAll()
+        try loadCatalog()
+    }
+}

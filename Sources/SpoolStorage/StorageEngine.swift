@@ -1,0 +1,385 @@
+import Collections
+import Histogram
+import SpoolCore
+import Synchronization
+
+/// Group commit around a `LogStore`: one storage thread executes submitted jobs in arrival order,
+/// many per transaction, committing without sync; one flush thread loops log_flush(sync=on) and
+/// advances the durable watermark; an outcome is delivered only once the commit it depends on is
+/// durable.
+///
+/// Ordering: jobs run in submission order, so per-stream order is the order of acceptance.
+/// Outcomes that depend on a commit are delivered in job order; outcomes that depend on nothing
+/// unflushed (reads of durable data) are delivered as soon as they run.
+///
+/// Lock order: `submitLock` and `durableLock` are never held together.
+// Sendable because all mutable state is guarded by `submitLock` or `durableLock` (as marked) or is
+// confined to the storage or flush thread (as marked); `Context` never leaves the storage thread.
+public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
+    public typealias Outcome = Context.Outcome
+    public typealias Job = @Sendable (Context) throws(WiredTigerError) -> Outcome
+
+    public typealias Failure = @Sendable (StorageError) -> Outcome
+
+    private struct Submitted {
+        let job: Job
+        let fail: Failure
+        let submittedAt: UInt64
+    }
+
+    private struct Awaiting {
+        let tag: UInt64
+        let outcome: Outcome
+        let fail: Failure
+        /// Submission time for jobs that wrote, to measure submit → durable.
+        let submittedAt: UInt64?
+    }
+
+    public let options: StorageOptions
+    public let connection: WiredTigerConnection
+    private let deliver: @Sendable ([Outcome]) -> Void
+
+    private let submitLock = ConditionLock()
+    private var submitted: [Submitted] = []  // Guarded by submitLock.
+    private var stopRequested = false  // Guarded by submitLock.
+
+    private let durableLock = ConditionLock()
+    private var committedGeneration: UInt64 = 0  // Guarded by durableLock.
+    private var flushedGeneration: UInt64 = 0  // Guarded by durableLock.
+    private var awaiting = Deque<Awaiting>()  // Guarded by durableLock.
+    private var unflushedAppends: UInt64 = 0  // Guarded by durableLock.
+    private var flushFailure: WiredTigerError?  // Guarded by durableLock.
+    private var storageThreadDone = false  // Guarded by durableLock.
+    private var statistics = StorageStatistics()  // Guarded by durableLock.
+    private var durableLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
+    private var fsyncLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
+
+    /// Read by the storage thread without a lock to tag reads of data that is already durable.
+    private let durableWatermark = Atomic<UInt64>(0)
+
+    private var storageThread: NativeThread?
+    private var flushThread: NativeThread?
+    private let startup = ConditionLock()
+    private var startupResult: Result<Void, StorageError>?  // Guarded by startup.
+
+    /// Opens (or creates) the database, recovers it, loads the catalog on the storage thread and
+    /// starts both threads. `deliver` is called from the storage or flush thread with outcomes
+    /// whose durability requirement is met, in job order per thread.
+    public init(
+        options: StorageOptions,
+        makeContext: @escaping @Sendable (LogStore) -> Context,
+        deliver: @escaping @Sendable ([Outcome]) -> Void
+    ) throws(StorageError) {
+        self.options = options
+        self.deliver = deliver
+        let state = try DataDirectory.prepare(options.directory, createIfMissing: options.createIfMissing)
+        let config = WiredTigerConfiguration.open(
+            cacheSizeMiB: options.cacheSizeMiB,
+            checkpointIntervalSeconds: options.checkpointIntervalSeconds,
+            create: state == .fresh)
+        do {
+            connection = try WiredTigerConnection(directory: options.directory, config: config)
+        } catch {
+            throw .wiredTiger(error)
+        }
+        let createIfMissing = state == .fresh
+        storageThread = NativeThread { [self] in
+            runStorageThread(makeContext: makeContext, createIfMissing: createIfMissing)
+        }
+        let result = startup.locked { () -> Result<Void, StorageError> in
+            while startupResult == nil { startup.waitLocked() }
+            return startupResult!
+        }
+        if case .failure(let error) = result {
+            storageThread?.join()
+            storageThread = nil
+            try? connection.close()
+            throw error
+        }
+        if options.commitMode == .groupCommit {
+            flushThread = NativeThread { [self] in runFlushThread() }
+        }
+    }
+
+    /// Queues a job; it runs on the storage thread after every job submitted before it. If its
+    /// batch rolls back, the flush fails or the engine is stopping, `onFailure` makes its outcome.
+    public func submit(_ job: @escaping Job, onFailure: @escaping Failure) {
+        let now = monotonicNanoseconds()
+        let accepted = submitLock.locked { () -> Bool in
+            guard !stopRequested else { return false }
+            submitted.append(Submitted(job: job, fail: onFailure, submittedAt: now))
+            if submitted.count == 1 { submitLock.signal() }
+            return true
+        }
+        if !accepted { deliver([onFailure(.shuttingDown)]) }
+    }
+
+    /// Wakes the storage thread to re-check its context's deadline (a new blocked reader).
+    public func wake() {
+        submitLock.locked { submitLock.signal() }
+    }
+
+    public var statisticsSnapshot: StorageStatistics {
+        durableLock.locked {
+            var s = statistics
+            s.durableLatencyMicrosecondsP50 = durableLatency.valueAtPercentile(50) / 1000
+            s.durableLatencyMicrosecondsP99 = durableLatency.valueAtPercentile(99) / 1000
+            s.durableLatencyMicrosecondsP999 = durableLatency.valueAtPercentile(99.9) / 1000
+            s.durableLatencyMicrosecondsMax = durableLatency.max / 1000
+            s.fsyncMicrosecondsP50 = fsyncLatency.valueAtPercentile(50) / 1000
+            s.fsyncMicrosecondsP99 = fsyncLatency.valueAtPercentile(99) / 1000
+            s.durableGeneration = flushedGeneration
+            s.flushFailed = flushFailure != nil
+            return s
+        }
+    }
+
+    /// Stops accepting jobs, runs and flushes everything queued, delivers every outcome,
+    /// checkpoints and closes the database. Call once, not from the storage or flush thread.
+    public func shutdown() {
+        submitLock.locked {
+            stopRequested = true
+            submitLock.signal()
+        }
+        storageThread?.join()
+        storageThread = nil
+        durableLock.locked { durableLock.signal() }
+        flushThread?.join()
+        flushThread = nil
+        // Closing checkpoints everything, so the next start replays no log.
+        try? connection.close()
+    }
+
+    // MARK: Storage thread
+
+    private func runStorageThread(
+        makeContext: @Sendable (LogStore) -> Context, createIfMissing: Bool
+    ) {
+        let session: WiredTigerSession
+        let store: LogStore
+        do {
+            do { session = try connection.openSession() } catch { throw StorageError.wiredTiger(error) }
+            store = try LogStore(session: session, createIfMissing: createIfMissing)
+        } catch let error as StorageError {
+            startup.locked {
+                startupResult = .failure(error)
+                startup.signal()
+            }
+            return
+        } catch {
+            fatalError("unexpected startup error \(error)")
+        }
+        let context = makeContext(store)
+        startup.locked {
+            startupResult = .success(())
+            startup.signal()
+        }
+        var generation: UInt64 = 0
+        var batch: [Submitted] = []
+        batch.reserveCapacity(options.batchJobsMax)
+        while true {
+            let deadline = context.nextDeadlineNanoseconds
+            let stop = submitLock.locked { () -> Bool in
+                while submitted.isEmpty && !stopRequested {
+                    if let deadline {
+                        if monotonicNanoseconds() >= deadline { break }
+                        submitLock.waitLocked(untilMonotonicNanoseconds: deadline)
+                    } else {
+                        submitLock.waitLocked()
+                    }
+                }
+                if submitted.count <= options.batchJobsMax {
+                    swap(&batch, &submitted)
+                } else {
+                    batch.append(contentsOf: submitted.prefix(options.batchJobsMax))
+                    submitted.removeFirst(options.batchJobsMax)
+                }
+                return stopRequested && batch.isEmpty && submitted.isEmpty
+            }
+            if stop { break }
+            if options.commitMode == .syncEachJob {
+                runEachJobSynced(batch, store: store, context: context)
+            } else {
+                runBatch(batch, store: store, context: context, generation: &generation)
+            }
+            batch.removeAll(keepingCapacity: true)
+        }
+        durableLock.locked {
+            storageThreadDone = true
+            durableLock.signal()
+        }
+        _ = context
+        session.close()
+    }
+
+    private func runBatch(
+        _ batch: [Submitted], store: LogStore, context: Context, generation: inout UInt64
+    ) {
+        if let failure = durableLock.locked({ flushFailure }) {
+            deliver(batch.map { $0.fail(.flushFailed(failure)) })
+            return
+        }
+        let thisGeneration = generation + 1
+        store.currentGeneration = thisGeneration
+        store.durableGeneration = durableWatermark.load(ordering: .acquiring)
+        store.batchDidWrite = false
+        store.batchAppendCount = 0
+        var results: [Awaiting] = []
+        results.reserveCapacity(batch.count)
+        var failure: WiredTigerError?
+        do throws(WiredTigerError) {
+            try store.session.beginTransaction()
+            for item in batch {
+                store.beginJob()
+                let outcome = try item.job(context)
+                let tag = store.jobDurabilityTag
+                results.append(
+                    Awaiting(
+                        tag: tag, outcome: outcome, fail: item.fail,
+                        submittedAt: tag == thisGeneration ? item.submittedAt : nil))
+            }
+            store.beginJob()
+            let extra = try context.batchWillCommit(nowNanoseconds: monotonicNanoseconds())
+            let extraTag = store.jobDurabilityTag
+            for (outcome, fail) in extra {
+                results.append(Awaiting(tag: extraTag, outcome: outcome, fail: fail, submittedAt: nil))
+            }
+            if store.batchDidWrite { try store.writeDirtyRecords() }
+            try store.session.commitTransaction()
+        } catch {
+            failure = error
+        }
+        if let failure {
+            try? store.session.rollbackTransaction()
+            // The catalog in memory may hold this batch's changes; go back to what is on disk.
+            do {
+                try store.reloadAfterRollback()
+            } catch {
+                fatalError("cannot reload the catalog after a failed transaction: \(error)")
+            }
+            // Every job of the batch fails: none of its writes happened.
+            deliver(batch.map { $0.fail(.wiredTiger(failure)) })
+            return
+        }
+        if store.batchDidWrite {
+            generation = thisGeneration
+            store.dropCommittedTables()
+        }
+        var ready: [Outcome] = []
+        let appends = UInt64(store.batchAppendCount)
+        durableLock.locked {
+            if store.batchDidWrite {
+                committedGeneration = thisGeneration
+                unflushedAppends += appends
+                statistics.commits += 1
+                statistics.appends += appends
+            }
+            for result in results {
+                if result.tag <= flushedGeneration && awaiting.isEmpty || result.tag == 0 {
+                    ready.append(result.outcome)
+                } else {
+                    awaiting.append(result)
+                }
+            }
+            if store.batchDidWrite { durableLock.signal() }
+        }
+        if !ready.isEmpty { deliver(ready) }
+    }
+
+    /// The baseline: every job in its own transaction, synced before its outcome is delivered.
+    private func runEachJobSynced(_ batch: [Submitted], store: LogStore, context: Context) {
+        for item in batch {
+            store.currentGeneration = 0
+            store.durableGeneration = 0
+            store.batchAppendCount = 0
+            store.batchDidWrite = false
+            do throws(WiredTigerError) {
+                try store.session.beginTransaction()
+                store.beginJob()
+                let outcome = try item.job(context)
+                if store.batchDidWrite { try store.writeDirtyRecords() }
+                try store.session.commitTransactionSynced()
+                let now = monotonicNanoseconds()
+                durableLock.locked {
+                    statistics.appends += UInt64(store.batchAppendCount)
+                    if store.batchDidWrite {
+                        statistics.commits += 1
+                        statistics.fsyncs += 1
+                        statistics.durableJobs += 1
+                        statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, UInt64(store.batchAppendCount))
+                        _ = durableLatency.record(now - item.submittedAt)
+                    }
+                }
+                deliver([outcome])
+            } catch {
+                try? store.session.rollbackTransaction()
+                try? store.reloadAfterRollback()
+                deliver([item.fail(.wiredTiger(error))])
+            }
+        }
+    }
+
+    // MARK: Flush thread
+
+    private func runFlushThread() {
+        let session: WiredTigerSession
+        do {
+            session = try connection.openSession()
+        } catch {
+            fatalError("flush thread cannot open a session: \(error)")
+        }
+        while true {
+            // Wait for something unflushed; when idle this returns the moment a commit lands, and
+            // under load everything committed during the previous fsync rides this one.
+            let target = durableLock.locked { () -> UInt64? in
+                while committedGeneration == flushedGeneration && !storageThreadDone {
+                    durableLock.waitLocked()
+                }
+                if committedGeneration == flushedGeneration { return nil }
+                return committedGeneration
+            }
+            guard let target else { break }
+            let started = monotonicNanoseconds()
+            var error: WiredTigerError?
+            do {
+                try session.flushLog()
+            } catch let e {
+                error = e
+            }
+            let finished = monotonicNanoseconds()
+            var ready: [Outcome] = []
+            var failed: [Awaiting] = []
+            durableLock.locked {
+                if let error {
+                    flushFailure = error
+                    statistics.flushFailed = true
+                    failed = Array(awaiting)
+                    awaiting.removeAll()
+                    // Nothing more becomes durable: stop the loop from waiting on this generation.
+                    flushedGeneration = committedGeneration
+                    return
+                }
+                flushedGeneration = target
+                statistics.fsyncs += 1
+                statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
+                unflushedAppends = 0
+                _ = fsyncLatency.record(finished - started)
+                while let head = awaiting.first, head.tag <= target {
+                    awaiting.removeFirst()
+                    ready.append(head.outcome)
+                    if let submittedAt = head.submittedAt {
+                        statistics.durableJobs += 1
+                        _ = durableLatency.record(finished &- submittedAt)
+                    }
+                }
+            }
+            if let error {
+                deliver(failed.map { $0.fail(.flushFailed(error)) })
+                continue
+            }
+            durableWatermark.store(target, ordering: .releasing)
+            if !ready.isEmpty { deliver(ready) }
+        }
+        session.close()
+    }
+}

@@ -1,0 +1,25 @@
+/// How the store is opened and how the storage thread batches. Every limit has a safe default.
+public struct StorageOptions: Sendable {
+    /// How a batch reaches disk.
+    public enum CommitMode: Sendable {
+        /// Transactions commit without sync; the flush thread's log_flush(sync=on) makes everything
+        /// committed before it durable at once. The normal mode.
+        case groupCommit
+        /// Every job commits in its own synced transaction: the baseline group commit is measured
+        /// against in benchmarks.
+        case syncEachJob
+    }
+
+    public var directory: String
+    public var cacheSizeMiB: Int = 256
+    public var checkpointIntervalSeconds: Int = 30
+    /// Jobs the storage thread runs in one transaction at most.
+    public var batchJobsMax: Int = 8192
+    public var commitMode: CommitMode = .groupCommit
+    /// Create a new database when the directory holds none.
+    public var createIfMissing = true
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+}

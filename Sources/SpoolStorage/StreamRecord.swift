@@ -1,0 +1,60 @@
+import SpoolCore
+
+/// A stream's row in the metadata table (key "stream:" + name). Written in the same transaction as
+/// the entries that change it, so after recovery it always agrees with the tables.
+///
+///     version        UInt8    1
+///     tableNumber    UInt64   names the stream's tables: table:s<N>.live, table:s<N>.backfill
+///     lastID         2×UInt64 the greatest id ever added (XADD * must go above it, even after XDEL)
+///     maxDeletedID   2×UInt64 the greatest id removed by XDEL/XTRIM (Redis's max-deleted-entry-id)
+///     entriesAdded   UInt64   every entry ever added; also the dense number of the newest entry
+///     length         UInt64   entries present now
+///     extension      rest     opaque bytes owned by the server layer (consumer groups etc.)
+public struct StreamRecord: Sendable, Equatable {
+    public var tableNumber: UInt64
+    public var lastID: EntryID
+    public var maxDeletedID: EntryID
+    public var entriesAdded: UInt64
+    public var length: UInt64
+    public var extensionBytes: [UInt8]
+
+    static let version: UInt8 = 1
+
+    public init(tableNumber: UInt64) {
+        self.tableNumber = tableNumber
+        self.lastID = .zero
+        self.maxDeletedID = .zero
+        self.entriesAdded = 0
+        self.length = 0
+        self.extensionBytes = []
+    }
+
+    func encoded() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(57 + extensionBytes.count)
+        out.append(Self.version)
+        appendLittleEndian(tableNumber, to: &out)
+        appendLittleEndian(lastID.milliseconds, to: &out)
+        appendLittleEndian(lastID.sequence, to: &out)
+        appendLittleEndian(maxDeletedID.milliseconds, to: &out)
+        appendLittleEndian(maxDeletedID.sequence, to: &out)
+        appendLittleEndian(entriesAdded, to: &out)
+        appendLittleEndian(length, to: &out)
+        out.append(contentsOf: extensionBytes)
+        return out
+    }
+
+    init?(decoding bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= 57, bytes[0] == Self.version else { return nil }
+        tableNumber = readLittleEndian(UInt64.self, bytes, at: 1)
+        lastID = EntryID(
+            milliseconds: readLittleEndian(UInt64.self, bytes, at: 9),
+            sequence: readLittleEndian(UInt64.self, bytes, at: 17))
+        maxDeletedID = EntryID(
+            milliseconds: readLittleEndian(UInt64.self, bytes, at: 25),
+            sequence: readLittleEndian(UInt64.self, bytes, at: 33))
+        entriesAdded = readLittleEndian(UInt64.self, bytes, at: 41)
+        length = readLittleEndian(UInt64.self, bytes, at: 49)
+        extensionBytes = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[57...]))
+    }
+}

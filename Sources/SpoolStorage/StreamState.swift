@@ -1,0 +1,36 @@
+import SpoolCore
+
+/// One stream as the storage thread sees it: its persisted record plus the cursors and the
+/// bookkeeping of the batch in progress. Storage thread only.
+public final class StreamState {
+    public let name: [UInt8]
+    public internal(set) var record: StreamRecord
+    /// Commit generation of the last batch that changed this stream; replies that read it wait
+    /// until that generation is durable.
+    public internal(set) var lastWriteGeneration: UInt64 = 0
+    /// Set when the record changed in the batch in progress; written once at commit.
+    var isDirty = false
+    let live: WiredTigerCursor
+    let backfill: WiredTigerCursor
+
+    init(name: [UInt8], record: StreamRecord, live: WiredTigerCursor, backfill: WiredTigerCursor) {
+        self.name = name
+        self.record = record
+        self.live = live
+        self.backfill = backfill
+    }
+
+    public var lastID: EntryID { record.lastID }
+    public var length: UInt64 { record.length }
+    public var entriesAdded: UInt64 { record.entriesAdded }
+    public var maxDeletedID: EntryID { record.maxDeletedID }
+
+    /// Opaque bytes the server keeps with the stream (consumer groups); persisted with the record.
+    public var extensionBytes: [UInt8] { record.extensionBytes }
+
+    var liveURI: String { Self.liveURI(record.tableNumber) }
+    var backfillURI: String { Self.backfillURI(record.tableNumber) }
+
+    static func liveURI(_ number: UInt64) -> String { "table:s\(number).live" }
+    static func backfillURI(_ number: UInt64) -> String { "table:s\(number).backfill" }
+}

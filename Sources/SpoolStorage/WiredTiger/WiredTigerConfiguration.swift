@@ -1,0 +1,34 @@
+/// Every WiredTiger configuration string Spool uses, built here and nowhere else.
+public enum WiredTigerConfiguration {
+    /// wiredtiger_open's configuration.
+    /// - create: make the database on first start.
+    /// - log=(enabled=true): every commit goes to the write-ahead log; recovery replays it after a
+    ///   crash. archive=true removes log files a checkpoint has made unnecessary (3.2.1 spells this
+    ///   `archive`, later releases `remove`). file_max bounds each log file.
+    /// - transaction_sync=(enabled=false): commit never syncs by itself; the flush thread's
+    ///   log_flush(sync=on) is the only fsync, shared by every commit before it (group commit).
+    /// - checkpoint=(wait=N): WiredTiger's own thread checkpoints every N seconds, so recovery after
+    ///   kill -9 replays at most N seconds of log.
+    /// - cache_size: WiredTiger's page cache, the bulk of Spool's memory.
+    /// - session_max: storage, flush, checkpoint and internal sessions with room to spare.
+    /// - eviction: threads that write dirty pages out so appends never stall on a full cache.
+    public static func open(cacheSizeMiB: Int, checkpointIntervalSeconds: Int, create: Bool = true)
+        -> String
+    {
+        precondition(cacheSizeMiB >= 1, "cache must be at least 1 MiB")
+        precondition(checkpointIntervalSeconds >= 0, "checkpoint interval cannot be negative")
+        return [
+            create ? "create" : nil,
+            "log=(enabled=true,archive=true,file_max=64MB)",
+            "transaction_sync=(enabled=false)",
+            "checkpoint=(wait=\(checkpointIntervalSeconds))",
+            "cache_size=\(cacheSizeMiB)MB",
+            "session_max=64",
+            "eviction=(threads_min=1,threads_max=2)",
+        ].compactMap { $0 }.joined(separator: ",")
+    }
+
+    /// Every Spool table: raw byte keys and values. Keys are built so byte order is the walk
+    /// order we need (big-endian ids); values are Spool's own encodings.
+    public static let table = "key_format=u,value_format=u"
+}

@@ -1,0 +1,119 @@
+import CWiredTiger
+
+/// A cursor over a table with raw byte keys and values (key_format=u, value_format=u).
+/// Not Sendable: it belongs to its session's thread. Key and value bytes handed to closures are
+/// valid only inside the closure (WiredTiger owns them until the cursor moves).
+public final class WiredTigerCursor {
+    let handle: UnsafeMutablePointer<WT_CURSOR>
+    private var isClosed = false
+
+    init(handle: UnsafeMutablePointer<WT_CURSOR>) {
+        self.handle = handle
+    }
+
+    public enum NearMatch: Sendable { case exact, before, after }
+
+    public func setKey(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { spool_wt_cursor_set_key(handle, $0.baseAddress, $0.count) }
+    }
+
+    /// WiredTiger copies the value on insert, so the buffer only needs to live across the insert.
+    public func insert(key: [UInt8], value: [UInt8]) throws(WiredTigerError) {
+        let code = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
+                spool_wt_cursor_set_value(handle, v.baseAddress, v.count)
+                return handle.pointee.insert(handle)
+            }
+        }
+        try check(code, "cursor insert")
+    }
+
+    /// Removes the record with this key; returns false when there was none.
+    @discardableResult
+    public func remove(key: [UInt8]) throws(WiredTigerError) -> Bool {
+        setKey(key)
+        let code = handle.pointee.remove(handle)
+        if code == WT_NOTFOUND { return false }
+        try check(code, "cursor remove")
+        return true
+    }
+
+    /// Positions on the exact key; false when absent.
+    public func search(key: [UInt8]) throws(WiredTigerError) -> Bool {
+        setKey(key)
+        let code = handle.pointee.search(handle)
+        if code == WT_NOTFOUND { return false }
+        try check(code, "cursor search")
+        return true
+    }
+
+    /// Positions on the key or a neighbour; nil when the table is empty.
+    public func searchNear(key: [UInt8]) throws(WiredTigerError) -> NearMatch? {
+        setKey(key)
+        var exact: Int32 = 0
+        let code = handle.pointee.search_near(handle, &exact)
+        if code == WT_NOTFOUND { return nil }
+        try check(code, "cursor search_near")
+        return exact == 0 ? .exact : (exact < 0 ? .before : .after)
+    }
+
+    /// Moves forward; false past the end (the cursor is then reset).
+    public func next() throws(WiredTigerError) -> Bool {
+        let code = handle.pointee.next(handle)
+        if code == WT_NOTFOUND { return false }
+        try check(code, "cursor next")
+        return true
+    }
+
+    public func previous() throws(WiredTigerError) -> Bool {
+        let code = handle.pointee.prev(handle)
+        if code == WT_NOTFOUND { return false }
+        try check(code, "cursor prev")
+        return true
+    }
+
+    public func reset() {
+        _ = handle.pointee.reset(handle)
+    }
+
+    public func withKey<R>(_ body: (UnsafeRawBufferPointer) -> R) throws(WiredTigerError) -> R {
+        var data: UnsafeRawPointer?
+        var size = 0
+        try check(spool_wt_cursor_get_key(handle, &data, &size), "cursor get_key")
+        return body(UnsafeRawBufferPointer(start: data, count: size))
+    }
+
+    public func withValue<R>(_ body: (UnsafeRawBufferPointer) -> R) throws(WiredTigerError) -> R {
+        var data: UnsafeRawPointer?
+        var size = 0
+        try check(spool_wt_cursor_get_value(handle, &data, &size), "cursor get_value")
+        return body(UnsafeRawBufferPointer(start: data, count: size))
+    }
+
+    public var key: [UInt8] {
+        get throws(WiredTigerError) {
+            var data: UnsafeRawPointer?
+            var size = 0
+            try check(spool_wt_cursor_get_key(handle, &data, &size), "cursor get_key")
+            return [UInt8](UnsafeRawBufferPointer(start: data, count: size))
+        }
+    }
+
+    public var value: [UInt8] {
+        get throws(WiredTigerError) {
+            var data: UnsafeRawPointer?
+            var size = 0
+            try check(spool_wt_cursor_get_value(handle, &data, &size), "cursor get_value")
+            return [UInt8](UnsafeRawBufferPointer(start: data, count: size))
+        }
+    }
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        _ = handle.pointee.close(handle)
+    }
+
+    deinit { close() }
+}

@@ -1,0 +1,62 @@
+import CWiredTiger
+
+/// A WiredTiger session. Not Sendable: a session and its cursors belong to one thread.
+public final class WiredTigerSession {
+    let handle: UnsafeMutablePointer<WT_SESSION>
+    private var isClosed = false
+
+    init(handle: UnsafeMutablePointer<WT_SESSION>) {
+        self.handle = handle
+    }
+
+    public func create(_ uri: String, config: String) throws(WiredTigerError) {
+        try check(handle.pointee.create(handle, uri, config), "create(\(uri))")
+    }
+
+    public func drop(_ uri: String) throws(WiredTigerError) {
+        try check(handle.pointee.drop(handle, uri, "force=true"), "drop(\(uri))")
+    }
+
+    public func openCursor(_ uri: String, config: String? = nil) throws(WiredTigerError)
+        -> WiredTigerCursor
+    {
+        var cursor: UnsafeMutablePointer<WT_CURSOR>?
+        try check(
+            handle.pointee.open_cursor(handle, uri, nil, config, &cursor), "open_cursor(\(uri))")
+        return WiredTigerCursor(handle: cursor!)
+    }
+
+    public func beginTransaction() throws(WiredTigerError) {
+        try check(handle.pointee.begin_transaction(handle, nil), "begin_transaction")
+    }
+
+    public func commitTransaction() throws(WiredTigerError) {
+        try check(handle.pointee.commit_transaction(handle, nil), "commit_transaction")
+    }
+
+    /// One commit that is synced before it returns: the baseline group commit is measured against.
+    public func commitTransactionSynced() throws(WiredTigerError) {
+        try check(handle.pointee.commit_transaction(handle, "sync=on"), "commit_transaction(sync=on)")
+    }
+
+    public func rollbackTransaction() throws(WiredTigerError) {
+        try check(handle.pointee.rollback_transaction(handle, nil), "rollback_transaction")
+    }
+
+    /// Writes the log and fsyncs it: everything committed before this call becomes durable.
+    public func flushLog() throws(WiredTigerError) {
+        try check(handle.pointee.log_flush(handle, "sync=on"), "log_flush(sync=on)")
+    }
+
+    public func checkpoint() throws(WiredTigerError) {
+        try check(handle.pointee.checkpoint(handle, nil), "checkpoint")
+    }
+
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        _ = handle.pointee.close(handle, nil)
+    }
+
+    deinit { close() }
+}
