@@ -5,8 +5,8 @@
 /// "Protocol error: invalid multibulk length") so clients and tests written against Redis see
 /// the same thing.
 public struct RESPProtocolError: Error, Sendable, Equatable {
-    /// Already carries the "Protocol error: " prefix, ready to write with `RESPWriter.error(_:)`
-    /// (Redis sends these without an `ERR` code).
+    /// Starts with "Protocol error"; on the wire Redis puts the `ERR` code in front
+    /// ("-ERR Protocol error: …"), which `RESPWriter.error(_: RESPProtocolError)` does too.
     public let message: String
 
     public init(message: String) {
@@ -31,6 +31,11 @@ extension RESPProtocolError {
     /// Redis skips the two bytes after a bulk payload without looking at them; we check them,
     /// because a wrong declared length otherwise turns the rest of the stream into garbage
     /// commands instead of one clear error.
+    /// Redis never executes an inline line with a NUL before its LF: it looks for the LF with
+    /// `strchr`, which stops at the NUL, so the connection stalls until the inline limit. We
+    /// refuse the line at once instead.
+    static let nulInInlineRequest = RESPProtocolError(
+        message: "Protocol error: NUL byte in inline request")
     static let missingBulkTerminator = RESPProtocolError(
         message: "Protocol error: expected CRLF after bulk string")
 

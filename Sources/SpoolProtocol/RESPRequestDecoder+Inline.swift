@@ -4,15 +4,13 @@ extension RESPRequestDecoder {
     /// escapes; 'single quotes' take only `\'`; a closing quote must be followed by a blank or
     /// the end of the line; a quote may open in the middle of an argument (`a"b c"` is `ab c`).
     ///
-    /// `sdssplitargs` reads a C string, so a NUL byte ends the line there; that is kept so the
-    /// same bytes give the same command as in Redis.
+    /// The line must not contain NUL, which the C code would take for the end of the string.
     static func splitInlineArguments(
-        _ line: [UInt8], from start: Int, to lineEnd: Int
+        _ line: [UInt8], from start: Int, to end: Int
     ) throws(RESPProtocolError) -> [[UInt8]] {
-        var end = start
-        while end < lineEnd && line[end] != ASCII.nul { end += 1 }
-
-        // Reads past the end as NUL, which is how the C code sees its terminator.
+        // Reads past the end as NUL, which is how the C code sees its terminator; following its
+        // structure keeps the edge cases (a quote closing at the very end, a trailing backslash)
+        // identical.
         func byte(at index: Int) -> UInt8 {
             index < end ? line[index] : ASCII.nul
         }

@@ -12,9 +12,10 @@
 /// answer does (it checks line lengths only while still waiting for the terminator), a line
 /// longer than `inlineLengthMax` is rejected even when its terminator came in the same read.
 ///
-/// Two checks Redis does not make: the two bytes after a bulk payload must be CRLF, and the CR
-/// ending a header line must be followed by LF. Both turn a silent desynchronisation into an
-/// error.
+/// Three checks Redis does not make: the two bytes after a bulk payload must be CRLF, and the CR
+/// ending a header line must be followed by LF (both turn a silent desynchronisation into an
+/// error); and an inline line must not contain NUL (Redis stalls on one, see
+/// `RESPProtocolError.nulInInlineRequest`).
 ///
 /// After `next()` throws, the decoder keeps throwing the same error; close the connection.
 public struct RESPRequestDecoder: Sendable {
@@ -154,6 +155,9 @@ public struct RESPRequestDecoder: Sendable {
         case .found(let lfIndex):
             var end = lfIndex
             if end > input.readIndex && input.bytes[end - 1] == ASCII.cr { end -= 1 }
+            if input.bytes[input.readIndex..<end].contains(ASCII.nul) {
+                throw .nulInInlineRequest
+            }
             let command = try Self.splitInlineArguments(
                 input.bytes, from: input.readIndex, to: end)
             input.readIndex = lfIndex + 1

@@ -37,6 +37,12 @@ public struct RESPWriter: Sendable {
         appendLine(message)
     }
 
+    /// `-ERR Protocol error: …`, as Redis replies before closing a connection that sent
+    /// malformed input.
+    public mutating func error(_ protocolError: RESPProtocolError) {
+        error("ERR " + protocolError.message)
+    }
+
     public mutating func integer(_ n: Int64) {
         bytes.append(ASCII.colon)
         DecimalText.append(n, to: &bytes)

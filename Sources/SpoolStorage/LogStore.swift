@@ -231,6 +231,16 @@ public final class LogStore {
         return .success(())
     }
 
+    /// Writes straight into the backfill table with no range check, so tests can build any
+    /// interleaving of the two tables for the merged cursor.
+    func insertBackfillUnchecked(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws(WiredTigerError) {
+        noteWrite(stream)
+        stream.record.entriesAdded += 1
+        stream.record.length += 1
+        try stream.backfill.insert(key: id.keyBytes, value: EntryCodec.encode(number: stream.record.entriesAdded, fields: fields))
+        stream.isDirty = true
+    }
+
     func firstLiveID(_ stream: StreamState) throws(WiredTigerError) -> EntryID? {
         defer { stream.live.reset() }
         guard try stream.live.next() else { return nil }

@@ -119,6 +119,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         submitLock.locked { submitLock.signal() }
     }
 
+    /// Every commit of this generation or lower is on disk.
+    public var durableGeneration: UInt64 { durableWatermark.load(ordering: .acquiring) }
+
     public var statisticsSnapshot: StorageStatistics {
         durableLock.locked {
             var s = statistics

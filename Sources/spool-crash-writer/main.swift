@@ -1,1 +1,71 @@
-print("placeholder")
+// Appends to a store as fast as group commit allows and writes one line per acknowledged entry
+// to stdout ("<id> <number>\n") the moment its completion fires. The crash tests SIGKILL this
+// process at random moments and check that every line it wrote names an entry that survived.
+//
+// usage: spool-crash-writer <data-dir> [appenders] [in-flight-per-appender]
+import SpoolCore
+import SpoolStorage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+enum CrashWriter {
+    /// The payload of entry number n: deterministic, so a reader can check it byte for byte.
+    static func payload(_ n: UInt64) -> [UInt8] {
+        (0..<(16 + Int(n % 97))).map { UInt8(truncatingIfNeeded: n &* 31 &+ UInt64($0)) }
+    }
+
+    static let stream = Array("crash".utf8)
+
+    static func run() {
+        let arguments = CommandLine.arguments
+        guard arguments.count >= 2 else {
+            writeAll(2, "usage: spool-crash-writer <data-dir> [appenders] [in-flight]\n")
+            exit(2)
+        }
+        let appenders = arguments.count > 2 ? Int(arguments[2]) ?? 4 : 4
+        let inFlight = arguments.count > 3 ? Int(arguments[3]) ?? 64 : 64
+        var options = StorageOptions(directory: arguments[1])
+        options.checkpointIntervalSeconds = 1
+        let store: Store
+        do {
+            store = try Store.open(options)
+        } catch {
+            writeAll(2, "open failed: \(error)\n")
+            exit(1)
+        }
+        writeAll(1, "ready\n")
+        let threads = (0..<appenders).map { _ in
+            NativeThread {
+                let slots = CountingSemaphore(value: inFlight)
+                while true {
+                    slots.wait()
+                    store.perform(append) { result in
+                        // Unbuffered: once written, the line survives a SIGKILL that follows.
+                        if case .success(let (id, number)) = result { writeAll(1, "\(id) \(number)\n") }
+                        slots.signal()
+                    }
+                }
+            }
+        }
+        threads.forEach { $0.join() }
+    }
+
+    @Sendable static func append(_ log: LogStore) throws(WiredTigerError) -> (EntryID, UInt64) {
+        let target: StreamState
+        if let existing = log.streamForWriting(stream) {
+            target = existing
+        } else {
+            target = try log.createStream(stream)
+        }
+        let number = target.entriesAdded + 1
+        let id = EntryID.generated(after: target.lastID, nowMilliseconds: wallClockMilliseconds())!
+        try log.append(
+            target, id: id,
+            fields: [Array("n".utf8), Array(String(number).utf8), Array("p".utf8), payload(number)])
+        return (id, number)
+    }
+}
+
+CrashWriter.run()

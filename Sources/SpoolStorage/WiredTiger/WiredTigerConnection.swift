@@ -5,7 +5,8 @@ import CWiredTiger
 public final class WiredTigerConnection: @unchecked Sendable {
     let handle: UnsafeMutablePointer<WT_CONNECTION>
     public let directory: String
-    private var isClosed = false  // Owner thread only (the one that calls close()).
+    /// Set by close(); sessions read it (after their threads were joined) to avoid double frees.
+    private(set) var isClosed = false
 
     public init(directory: String, config: String) throws(WiredTigerError) {
         var connection: UnsafeMutablePointer<WT_CONNECTION>?
@@ -18,7 +19,7 @@ public final class WiredTigerConnection: @unchecked Sendable {
     public func openSession() throws(WiredTigerError) -> WiredTigerSession {
         var session: UnsafeMutablePointer<WT_SESSION>?
         try check(handle.pointee.open_session(handle, nil, nil, &session), "open_session")
-        return WiredTigerSession(handle: session!)
+        return WiredTigerSession(handle: session!, connection: self)
     }
 
     /// Closes every session and cursor. WiredTiger writes a final checkpoint on a clean close.

@@ -5,10 +5,13 @@ import CWiredTiger
 /// valid only inside the closure (WiredTiger owns them until the cursor moves).
 public final class WiredTigerCursor {
     let handle: UnsafeMutablePointer<WT_CURSOR>
-    private var isClosed = false
+    /// Closing a session closes its cursors; ours must not be closed again after that.
+    private let session: WiredTigerSession
+    private var closedHere = false
 
-    init(handle: UnsafeMutablePointer<WT_CURSOR>) {
+    init(handle: UnsafeMutablePointer<WT_CURSOR>, session: WiredTigerSession) {
         self.handle = handle
+        self.session = session
     }
 
     public enum NearMatch: Sendable { case exact, before, after }
@@ -74,6 +77,7 @@ public final class WiredTigerCursor {
     }
 
     public func reset() {
+        guard !closedHere, !session.isClosed else { return }
         _ = handle.pointee.reset(handle)
     }
 
@@ -110,8 +114,8 @@ public final class WiredTigerCursor {
     }
 
     public func close() {
-        guard !isClosed else { return }
-        isClosed = true
+        guard !closedHere, !session.isClosed else { return }
+        closedHere = true
         _ = handle.pointee.close(handle)
     }
 

@@ -3,11 +3,17 @@ import CWiredTiger
 /// A WiredTiger session. Not Sendable: a session and its cursors belong to one thread.
 public final class WiredTigerSession {
     let handle: UnsafeMutablePointer<WT_SESSION>
-    private var isClosed = false
+    /// Closing the connection closes its sessions; a session must not be closed again after that.
+    private let connection: WiredTigerConnection
+    private var closedHere = false
 
-    init(handle: UnsafeMutablePointer<WT_SESSION>) {
+    init(handle: UnsafeMutablePointer<WT_SESSION>, connection: WiredTigerConnection) {
         self.handle = handle
+        self.connection = connection
     }
+
+    /// Closed by us, or with the connection: either way its cursors are gone too.
+    var isClosed: Bool { closedHere || connection.isClosed }
 
     public func create(_ uri: String, config: String) throws(WiredTigerError) {
         try check(handle.pointee.create(handle, uri, config), "create(\(uri))")
@@ -23,7 +29,7 @@ public final class WiredTigerSession {
         var cursor: UnsafeMutablePointer<WT_CURSOR>?
         try check(
             handle.pointee.open_cursor(handle, uri, nil, config, &cursor), "open_cursor(\(uri))")
-        return WiredTigerCursor(handle: cursor!)
+        return WiredTigerCursor(handle: cursor!, session: self)
     }
 
     public func beginTransaction() throws(WiredTigerError) {
@@ -54,7 +60,7 @@ public final class WiredTigerSession {
 
     public func close() {
         guard !isClosed else { return }
-        isClosed = true
+        closedHere = true
         _ = handle.pointee.close(handle, nil)
     }
 

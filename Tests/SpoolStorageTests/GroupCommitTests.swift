@@ -1,0 +1,114 @@
+import Foundation
+import Synchronization
+import Testing
+import SpoolCore
+@testable import SpoolStorage
+
+@Suite struct GroupCommitTests {
+    /// Each completion checks that the durable watermark already covers the generation its entry
+    /// committed in, and each appender's completions arrive in the order it submitted them.
+    @Test func concurrentAppendersCompleteOnlyAfterTheirFlushInOrder() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(StorageOptions(directory: dir.path))
+        defer { store.shutdown() }
+        let appenders = 8
+        let perAppender = 2000
+        let violations = Locked<[String]>([])
+        let lastSeen = Locked<[Int]>(Array(repeating: -1, count: appenders))
+        await withTaskGroup(of: Void.self) { group in
+            for appender in 0..<appenders {
+                group.addTask {
+                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                        let remaining = Locked(perAppender)
+                        for n in 0..<perAppender {
+                            store.perform({ (log: LogStore) throws(WiredTigerError) -> UInt64 in
+                                let name = Array("gc".utf8)
+                                let s: StreamState
+                                if let existing = log.streamForWriting(name) { s = existing } else { s = try log.createStream(name) }
+                                let next = EntryID.generated(after: s.lastID, nowMilliseconds: wallClockMilliseconds())!
+                                try log.append(s, id: next, fields: [Array("a".utf8), Array(String(appender).utf8)])
+                                return log.currentGeneration
+                            }) { result in
+                                let durable = store.durableGeneration
+                                switch result {
+                                case .success(let generation) where generation > durable:
+                                    violations.withLock { $0.append("generation \(generation) completed with watermark \(durable)") }
+                                case .failure(let error):
+                                    violations.withLock { $0.append("failed: \(error)") }
+                                default: break
+                                }
+                                lastSeen.withLock {
+                                    if $0[appender] != n - 1 { let previous = $0[appender]; violations.withLock { $0.append("appender \(appender) saw \(n) after \(previous)") } }
+                                    $0[appender] = n
+                                }
+                                if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(violations.withLock { $0 }.isEmpty)
+        let stats = store.statisticsSnapshot
+        #expect(stats.appends == UInt64(appenders * perAppender))
+        #expect(stats.fsyncs > 0)
+        // Under concurrent load, one fsync must cover many entries.
+        #expect(stats.entriesPerFsync > 1)
+        #expect(stats.entriesPerFsyncMax > 1)
+        let count = try await store.run { (log: LogStore) -> UInt64 in log.streamForReading(Array("gc".utf8))!.length }
+        #expect(count == UInt64(appenders * perAppender))
+    }
+
+    @Test func readsOfUnflushedEntriesWaitForTheirFlush() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(StorageOptions(directory: dir.path))
+        defer { store.shutdown() }
+        // A write and a read of it queued back to back land in one batch; the read's reply must
+        // not arrive before the write is durable.
+        let order = Locked<[String]>([])
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let remaining = Locked(2)
+            let finish: @Sendable (String) -> Void = { label in
+                let durable = store.durableGeneration
+                order.withLock { $0.append("\(label)@\(durable > 0)") }
+                if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
+            }
+            store.append(stream: Array("r".utf8), fields: [Array("k".utf8), Array("v".utf8)]) { _ in finish("write") }
+            store.perform({ (log: LogStore) -> Int in
+                log.streamForReading(Array("r".utf8)).map { _ in 1 } ?? 0
+            }) { _ in finish("read") }
+        }
+        #expect(order.withLock { $0 } == ["write@true", "read@true"])
+    }
+
+    @Test func syncEachJobModeCommitsEveryJobWithItsOwnFsync() async throws {
+        let dir = TemporaryDirectory()
+        var options = StorageOptions(directory: dir.path)
+        options.commitMode = .syncEachJob
+        let store = try Store.open(options)
+        defer { store.shutdown() }
+        for n in 0..<20 { _ = try await store.append("one", ["n", String(n)]) }
+        let stats = store.statisticsSnapshot
+        #expect(stats.fsyncs == 20)
+        #expect(stats.entriesPerFsyncMax == 1)
+        #expect(try await store.ids("one").count == 20)
+    }
+
+    @Test func appendBelowTheLastIdIsRejectedAndChangesNothing() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(StorageOptions(directory: dir.path))
+        defer { store.shutdown() }
+        _ = try await store.append("x", id: id(10), ["a", "b"])
+        await #expect(throws: StorageError.self) { try await store.append("x", id: id(10), ["a", "c"]) }
+        await #expect(throws: StorageError.self) { try await store.append("x", id: id(9), ["a", "c"]) }
+        #expect(try await store.ids("x") == [id(10)])
+    }
+
+    @Test func jobsSubmittedAfterShutdownFailCleanly() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(StorageOptions(directory: dir.path))
+        _ = try await store.append("s", ["a", "b"])
+        store.shutdown()
+        await #expect(throws: StorageError.self) { try await store.append("s", ["a", "b"]) }
+    }
+}
