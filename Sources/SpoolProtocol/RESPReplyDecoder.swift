@@ -248,7 +248,11 @@ public struct RESPReplyDecoder: Sendable {
         case 0x21:  // '!'
             return .error(String(decoding: payload, as: UTF8.self))
         default:  // '=': "fmt:" then the text
-            guard payload[3] == ASCII.colon else { throw .invalidVerbatim }
+            // An ASCII format keeps `format` three bytes long as a String, which the writer
+            // requires; RESP3 only defines "txt" and "mkd".
+            guard payload[3] == ASCII.colon, payload[..<3].allSatisfy({ $0 < 0x80 }) else {
+                throw .invalidVerbatim
+            }
             return .verbatim(
                 format: String(decoding: payload[..<3], as: UTF8.self),
                 text: Array(payload[4...]))

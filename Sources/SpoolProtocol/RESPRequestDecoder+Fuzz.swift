@@ -39,8 +39,12 @@ extension RESPRequestDecoder {
                 }
             } catch {
                 outcome.failure = error
-                precondition(
-                    (try? decoder.next()) == nil, "a failed decoder keeps failing")
+                do {
+                    _ = try decoder.next()
+                    preconditionFailure("a failed decoder must keep failing")
+                } catch let repeated {
+                    precondition(repeated == error, "a failed decoder repeats its error")
+                }
                 break feeding
             }
         }

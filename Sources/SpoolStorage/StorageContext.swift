@@ -6,17 +6,31 @@ public protocol StorageContext: AnyObject, SendableMetatype {
     /// After the batch's jobs ran and before it commits: outcomes of work the batch made possible
     /// (blocked readers the new entries satisfy, waits that timed out). Their replies wait for the
     /// batch's flush like the jobs' own.
-    /// Each comes with the outcome to deliver instead should the flush fail.
-    func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError)
-        -> [(Outcome, @Sendable (StorageError) -> Outcome)]
+    func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<Outcome>]
 
     /// The monotonic time (nanoseconds) at which `batchWillCommit` must run even if no job arrives.
     var nextDeadlineNanoseconds: UInt64? { get }
 }
 
 extension StorageContext {
-    public func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError)
-        -> [(Outcome, @Sendable (StorageError) -> Outcome)]
-    { [] }
+    public func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<Outcome>] {
+        []
+    }
     public var nextDeadlineNanoseconds: UInt64? { nil }
+}
+
+/// An outcome produced outside a job (a blocked reader served or timed out).
+public struct DeferredOutcome<Outcome: Sendable> {
+    public var outcome: Outcome
+    /// A commit generation that must be durable first, besides whatever the batch read or wrote
+    /// (e.g. writes made before the reader blocked).
+    public var minimumTag: UInt64
+    /// The outcome to deliver instead should the flush fail.
+    public var fail: @Sendable (StorageError) -> Outcome
+
+    public init(outcome: Outcome, minimumTag: UInt64, fail: @escaping @Sendable (StorageError) -> Outcome) {
+        self.outcome = outcome
+        self.minimumTag = minimumTag
+        self.fail = fail
+    }
 }

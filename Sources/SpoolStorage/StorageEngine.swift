@@ -244,8 +244,11 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             store.beginJob()
             let extra = try context.batchWillCommit(nowNanoseconds: monotonicNanoseconds())
             let extraTag = store.jobDurabilityTag
-            for (outcome, fail) in extra {
-                results.append(Awaiting(tag: extraTag, outcome: outcome, fail: fail, submittedAt: nil))
+            for deferred in extra {
+                results.append(
+                    Awaiting(
+                        tag: max(extraTag, deferred.minimumTag), outcome: deferred.outcome,
+                        fail: deferred.fail, submittedAt: nil))
             }
             if store.batchDidWrite { try store.writeDirtyRecords() }
             try store.session.commitTransaction()

@@ -30,6 +30,7 @@ let malformedReplies: [MalformedReply] = [
     .init(input: "$3\r\nabcXY", message: "Protocol error: expected CRLF after bulk string"),
     .init(input: "=2\r\nab\r\n", message: "Protocol error: invalid verbatim string"),
     .init(input: "=5\r\ntxtxa\r\n", message: "Protocol error: invalid verbatim string"),
+    .init(input: "=5\r\ntxé:\r\n", message: "Protocol error: invalid verbatim string"),
     .init(input: "*-2\r\n", message: "Protocol error: invalid multibulk length"),
     .init(input: "%-1\r\n", message: "Protocol error: invalid multibulk length"),
     .init(input: "*x\r\n", message: "Protocol error: invalid multibulk length"),

@@ -1,0 +1,28 @@
+import SpoolProtocol
+
+/// Consecutive storage commands from one connection, run as one storage job: their replies are
+/// concatenated and delivered together once everything they wrote or read is durable.
+struct CommandGroup: Sendable {
+    let connection: UInt64
+    let slot: UInt64
+    let version: RESPVersion
+    var commands: [[[UInt8]]]
+    /// EXEC: the replies are wrapped in one array (and run in one transaction, as every group is).
+    var isTransaction = false
+    /// INFO: the sections the loop thread built; the storage thread adds keyspace and persistence.
+    var infoText: [String: String] = [:]
+}
+
+/// What the storage thread hands back to the loop thread.
+public struct ServerOutcome: Sendable {
+    enum Kind: Sendable {
+        /// Replies for one reserved slot of a connection.
+        case reply
+        /// The group blocked (XREAD BLOCK): nothing to send yet.
+        case blocked
+    }
+    let kind: Kind
+    let connection: UInt64
+    let slot: UInt64
+    let bytes: [UInt8]
+}

@@ -1,0 +1,155 @@
+import SpoolCore
+import SpoolProtocol
+import SpoolStorage
+
+/// Runs storage commands on the storage thread against the log store, and keeps the readers
+/// blocked in XREAD until a durable entry (or their timeout) wakes them.
+final class Executor: StorageContext {
+    typealias Outcome = ServerOutcome
+
+    let store: LogStore
+    let limits: Limits
+    /// Readers blocked in XREAD, in arrival order (served first come, first served).
+    var waiters: [Waiter] = []
+    /// Streams that received entries in the batch in progress.
+    var appendedStreams: Set<[UInt8]> = []
+
+    struct Limits: Sendable {
+        var readCountMax: Int
+    }
+
+    init(store: LogStore, limits: Limits) {
+        self.store = store
+        self.limits = limits
+    }
+
+    /// Runs one group and returns its outcome (or none if its last command blocked).
+    func run(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
+        var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
+        if group.isTransaction { out.arrayHeader(group.commands.count) }
+        for (index, args) in group.commands.enumerated() {
+            let isLast = index == group.commands.count - 1
+            let blocked = try execute(args, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
+            if let waiter = blocked {
+                waiter.prefix = out.bytes
+                waiter.minimumTag = store.jobDurabilityTag
+                waiters.append(waiter)
+                return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+            }
+        }
+        return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: out.bytes)
+    }
+
+    /// Executes one command; returns a waiter when it must block.
+    func execute(_ args: [[UInt8]], into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
+        throws(WiredTigerError) -> Waiter?
+    {
+        let name = args[0]
+        switch true {
+        case name.isKeyword("XADD"): try xadd(args, &out)
+        case name.isKeyword("XRANGE"): try xrange(args, &out, reverse: false)
+        case name.isKeyword("XREVRANGE"): try xrange(args, &out, reverse: true)
+        case name.isKeyword("XLEN"): xlen(args, &out)
+        case name.isKeyword("XREAD"): return try xread(args, &out, group: group, mayBlock: mayBlock)
+        case name.isKeyword("XDEL"): try xdel(args, &out)
+        case name.isKeyword("XTRIM"): try xtrim(args, &out)
+        case name.isKeyword("XSETID"): try xsetid(args, &out)
+        case name.isKeyword("XINFO"): try xinfo(args, &out)
+        case name.isKeyword("DEL"), name.isKeyword("UNLINK"): try del(args, &out)
+        case name.isKeyword("EXISTS"): exists(args, &out)
+        case name.isKeyword("TYPE"): type(args, &out)
+        case name.isKeyword("KEYS"): keys(args, &out)
+        case name.isKeyword("SCAN"): scan(args, &out)
+        case name.isKeyword("DBSIZE"): out.integer(Int64(store.streamCount))
+        case name.isKeyword("FLUSHDB"), name.isKeyword("FLUSHALL"): try flush(args, &out)
+        case name.isKeyword("INFO"): info(args, &out, group: group)
+        case name.isKeyword("__DROPCLIENT"): waiters.removeAll { $0.connection == group.connection }
+        default: out.error(CommandError.unknownCommand(args))
+        }
+        return nil
+    }
+
+    // MARK: StorageContext
+
+    func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
+        guard !waiters.isEmpty else {
+            appendedStreams.removeAll(keepingCapacity: true)
+            return []
+        }
+        var served: [DeferredOutcome<ServerOutcome>] = []
+        var remaining: [Waiter] = []
+        for waiter in waiters {
+            let touched = !appendedStreams.isEmpty && waiter.keys.contains { appendedStreams.contains($0) }
+            if touched {
+                let before = store.jobDurabilityTag
+                var out = RESPWriter(version: waiter.version)
+                if try writeStreams(waiter.keys, after: waiter.ids, count: waiter.count, into: &out) {
+                    served.append(finish(waiter, out.bytes))
+                    continue
+                }
+                _ = before
+            }
+            if let deadline = waiter.deadline, nowNanoseconds >= deadline {
+                var out = RESPWriter(version: waiter.version)
+                out.nullArray()
+                served.append(finish(waiter, out.bytes))
+                continue
+            }
+            remaining.append(waiter)
+        }
+        waiters = remaining
+        appendedStreams.removeAll(keepingCapacity: true)
+        return served
+    }
+
+    private func finish(_ waiter: Waiter, _ reply: [UInt8]) -> DeferredOutcome<ServerOutcome> {
+        let outcome = ServerOutcome(
+            kind: .reply, connection: waiter.connection, slot: waiter.slot, bytes: waiter.prefix + reply)
+        let failure = Self.failure(connection: waiter.connection, slot: waiter.slot, version: waiter.version)
+        return DeferredOutcome(outcome: outcome, minimumTag: waiter.minimumTag, fail: failure)
+    }
+
+    var nextDeadlineNanoseconds: UInt64? {
+        waiters.lazy.compactMap(\.deadline).min()
+    }
+
+    /// The reply a group gets when storage fails under it: an error in its slot.
+    static func failure(connection: UInt64, slot: UInt64, version: RESPVersion)
+        -> @Sendable (StorageError) -> ServerOutcome
+    {
+        { error in
+            var out = RESPWriter(version: version)
+            switch error {
+            case .shuttingDown: out.error("ERR server is shutting down")
+            case .flushFailed: out.error("IOERR \(error)")
+            default: out.error("IOERR \(error)")
+            }
+            return ServerOutcome(kind: .reply, connection: connection, slot: slot, bytes: out.bytes)
+        }
+    }
+}
+
+/// A reader blocked in XREAD.
+final class Waiter {
+    let connection: UInt64
+    let slot: UInt64
+    let version: RESPVersion
+    let keys: [[UInt8]]
+    let ids: [EntryID]
+    let count: Int
+    let deadline: UInt64?
+    /// Replies of the commands before XREAD in the same group.
+    var prefix: [UInt8] = []
+    /// The durability the prefix needs.
+    var minimumTag: UInt64 = 0
+
+    init(connection: UInt64, slot: UInt64, version: RESPVersion, keys: [[UInt8]], ids: [EntryID], count: Int, deadline: UInt64?) {
+        self.connection = connection
+        self.slot = slot
+        self.version = version
+        self.keys = keys
+        self.ids = ids
+        self.count = count
+        self.deadline = deadline
+    }
+}

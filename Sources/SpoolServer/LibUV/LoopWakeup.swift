@@ -1,0 +1,48 @@
+import CLibUV
+import Synchronization
+
+/// Carries outcomes from the storage and flush threads to the loop thread: a locked queue plus
+/// uv_async_send. Many sends coalesce into one callback, which drains the whole queue.
+// Sendable because the queue is behind a Mutex and uv_async_send is the one libuv call documented
+// safe from any thread; the handle is created and closed on the loop thread.
+final class LoopWakeup: @unchecked Sendable {
+    let handle: UnsafeMutablePointer<uv_async_t>
+    private let queue = Mutex<[ServerOutcome]>([])
+
+    init(handle: UnsafeMutablePointer<uv_async_t>) {
+        self.handle = handle
+    }
+
+    /// Any thread.
+    func post(_ outcomes: [ServerOutcome]) {
+        let wasEmpty = queue.withLock { queue in
+            let empty = queue.isEmpty
+            queue.append(contentsOf: outcomes)
+            return empty
+        }
+        if wasEmpty { uv_async_send(handle) }
+    }
+
+    /// Loop thread.
+    func drain() -> [ServerOutcome] {
+        queue.withLock { queue in
+            var taken: [ServerOutcome] = []
+            swap(&taken, &queue)
+            return taken
+        }
+    }
+}
+
+/// A libuv error as a Swift error, with libuv's name and message for the code.
+public struct UVError: Error, CustomStringConvertible, Sendable {
+    public let call: String
+    public let code: Int32
+    public var description: String {
+        "\(call): \(String(cString: uv_strerror(code))) (\(String(cString: uv_err_name(code))))"
+    }
+}
+
+@inline(__always)
+func checkUV(_ code: Int32, _ call: @autoclosure () -> String) throws(UVError) {
+    if code < 0 { throw UVError(call: call(), code: code) }
+}

@@ -1,0 +1,430 @@
+import CLibUV
+import SpoolCore
+import SpoolProtocol
+import SpoolStorage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+public let spoolVersion = "0.1.0"
+
+/// The broker: one libuv loop thread owns every connection and all protocol work; storage jobs go
+/// to the storage engine and come back, once durable, through `LoopWakeup`.
+///
+/// Everything here is loop-thread only, except `wakeup` and `engine` (thread-safe by design).
+public final class Server {
+    public internal(set) var config: ServerConfig
+    let loop: UnsafeMutablePointer<uv_loop_t>
+    private let listener: UnsafeMutablePointer<uv_tcp_t>
+    private let asyncHandle: UnsafeMutablePointer<uv_async_t>
+    private var signalHandles: [UnsafeMutablePointer<uv_signal_t>] = []
+    let wakeup: LoopWakeup
+    let engine: StorageEngine<Executor>
+
+    var connections: [UInt64: Connection] = [:]
+    private var nextConnectionID: UInt64 = 1
+    private var flushQueue: [Connection] = []
+    /// Connections whose blocking XREAD was answered; their buffered commands run next.
+    private var resumeQueue: [Connection] = []
+    var isShuttingDown = false
+    let startedAt = monotonicNanoseconds()
+    let readBuffer = UnsafeMutableRawPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+
+    // Statistics for INFO.
+    var totalConnections: UInt64 = 0
+    var totalCommands: UInt64 = 0
+    var rejectedConnections: UInt64 = 0
+    var protocolErrors: UInt64 = 0
+    var outputLimitDisconnections: UInt64 = 0
+
+    public var boundPort: Int = 0
+
+    /// Opens the store (recovering it) and binds the listening socket.
+    public init(config: ServerConfig) throws {
+        self.config = config
+        loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
+        try checkUV(uv_loop_init(loop), "uv_loop_init")
+        listener = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+        asyncHandle = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
+        let wakeup = LoopWakeup(handle: asyncHandle)
+        self.wakeup = wakeup
+        var options = StorageOptions(directory: config.dir)
+        options.cacheSizeMiB = max(1, config.wiredtigerCacheSize >> 20)
+        options.checkpointIntervalSeconds = config.checkpointInterval
+        let limits = Executor.Limits(readCountMax: config.streamReadCountMax)
+        engine = try StorageEngine<Executor>(
+            options: options,
+            makeContext: { Executor(store: $0, limits: limits) },
+            deliver: { wakeup.post($0) })
+        loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+        try checkUV(
+            uv_async_init(loop, asyncHandle) { handle in
+                Server.from(handle!.pointee.loop).drainOutcomes()
+            }, "uv_async_init")
+        try bind()
+        for signal in [SIGTERM, SIGINT] { try watch(signal) }
+    }
+
+    static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> Server {
+        Unmanaged<Server>.fromOpaque(loop!.pointee.data!).takeUnretainedValue()
+    }
+
+    private func bind() throws {
+        try checkUV(uv_tcp_init(loop, listener), "uv_tcp_init")
+        var address = sockaddr_storage()
+        let isIPv6 = config.bind.contains(":")
+        let code = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                isIPv6
+                    ? uv_ip6_addr(config.bind, Int32(config.port), v6)
+                    : v6.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                        uv_ip4_addr(config.bind, Int32(config.port), $0)
+                    }
+            }
+        }
+        try checkUV(code, "parse bind address \(config.bind)")
+        try withUnsafePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddr in
+                try checkUV(uv_tcp_bind(listener, sockaddr, 0), "bind \(config.bind):\(config.port)")
+            }
+        }
+        let stream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
+        try checkUV(
+            uv_listen(stream, 511) { server, status in
+                guard status >= 0 else { return }
+                Server.from(server!.pointee.loop).accept()
+            }, "listen on \(config.bind):\(config.port)")
+        var bound = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        withUnsafeMutablePointer(to: &bound) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = uv_tcp_getsockname(listener, $0, &length) }
+        }
+        boundPort = withUnsafePointer(to: &bound) { pointer in
+            pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+        }
+    }
+
+    private func watch(_ signal: Int32) throws {
+        let handle = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
+        try checkUV(uv_signal_init(loop, handle), "uv_signal_init")
+        try checkUV(
+            uv_signal_start(handle, { handle, _ in
+                Server.from(handle!.pointee.loop).beginShutdown()
+            }, signal), "uv_signal_start")
+        uv_unref(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self))
+        signalHandles.append(handle)
+    }
+
+    /// Runs the loop until shutdown completes.
+    public func run() {
+        uv_run(loop, UV_RUN_DEFAULT)
+        uv_loop_close(loop)
+    }
+
+    // MARK: Accepting and reading
+
+    private func accept() {
+        let handle = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+        uv_tcp_init(loop, handle)
+        let stream = UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_stream_t.self)
+        let listenerStream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
+        guard uv_accept(listenerStream, stream) == 0 else {
+            uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { $0?.deallocate() }
+            return
+        }
+        uv_tcp_nodelay(handle, 1)
+        let id = nextConnectionID
+        nextConnectionID += 1
+        let limits = RESPLimits(
+            bulkLengthMax: config.protoMaxBulkLen, multibulkCountMax: config.protoMaxMultibulkLen)
+        let connection = Connection(
+            id: id, handle: handle, address: peerAddress(handle), limits: limits,
+            isAuthenticated: config.requirepass.isEmpty, now: monotonicNanoseconds())
+        handle.pointee.data = Unmanaged.passRetained(connection).toOpaque()
+        totalConnections += 1
+        if connections.count >= config.maxclients || isShuttingDown {
+            rejectedConnections += 1
+            var out = RESPWriter(version: .resp2)
+            out.error("ERR max number of clients reached")
+            connection.outbox = out.bytes
+            connection.closeAfterWrite = true
+            connections[id] = connection
+            scheduleFlush(connection)
+            flushAll()
+            return
+        }
+        connections[id] = connection
+        startReading(connection)
+    }
+
+    /// Reads into one shared buffer (the loop thread consumes it before the next read), decodes
+    /// and runs what arrived.
+    private func startReading(_ connection: Connection) {
+        uv_read_start(
+            connection.stream,
+            { handle, _, buffer in
+                let server = Server.from(handle!.pointee.loop)
+                buffer!.pointee = uv_buf_init(server.readBuffer.assumingMemoryBound(to: CChar.self), 64 * 1024)
+            },
+            { stream, count, buffer in
+                let connection = Unmanaged<Connection>.fromOpaque(stream!.pointee.data!).takeUnretainedValue()
+                let server = Server.from(stream!.pointee.loop)
+                if count < 0 {
+                    server.close(connection)
+                    return
+                }
+                guard count > 0 else { return }
+                connection.decoder.append(UnsafeRawBufferPointer(start: buffer!.pointee.base, count: count))
+                server.process(connection)
+                server.flushAll()
+            })
+    }
+
+    private func peerAddress(_ handle: UnsafeMutablePointer<uv_tcp_t>) -> String {
+        var storage = sockaddr_storage()
+        var length = Int32(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) == 0 }
+        }
+        guard ok else { return "?" }
+        var name = [CChar](repeating: 0, count: 64)
+        return withUnsafePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                uv_ip4_name(v4, &name, 64)
+                let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                return "\(host):\(UInt16(bigEndian: v4.pointee.sin_port))"
+            }
+        }
+    }
+
+    /// Runs every complete command buffered for the connection, grouping consecutive storage
+    /// commands into one job.
+    func process(_ connection: Connection) {
+        var group: CommandGroup?
+        while !connection.isClosing && connection.blockedSlot == nil && !connection.closeAfterWrite {
+            if connection.pendingSlotCount >= config.clientPendingRepliesMax {
+                pauseReading(connection)
+                break
+            }
+            let args: [[UInt8]]?
+            do {
+                args = try connection.decoder.next()
+            } catch {
+                submit(&group)
+                protocolErrors += 1
+                var out = RESPWriter(version: connection.version)
+                out.error("ERR \(error.message)")
+                connection.enqueueReady(out.bytes)
+                connection.closeAfterWrite = true
+                break
+            }
+            guard let args else { break }
+            totalCommands += 1
+            dispatch(args, connection, &group)
+        }
+        submit(&group)
+        if connection.decoder.bufferedByteCount > config.clientQueryBufferLimit && !connection.closeAfterWrite {
+            var out = RESPWriter(version: connection.version)
+            out.error("ERR Protocol error: client query buffer limit exceeded")
+            connection.enqueueReady(out.bytes)
+            connection.closeAfterWrite = true
+        }
+        scheduleFlush(connection)
+    }
+
+    /// Sends a group of storage commands to the storage thread.
+    func submit(_ group: inout CommandGroup?) {
+        guard let ready = group else { return }
+        group = nil
+        let failure = Executor.failure(connection: ready.connection, slot: ready.slot, version: ready.version)
+        engine.submit({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in
+            try executor.run(ready)
+        }, onFailure: failure)
+    }
+
+    /// Adds a storage command to the connection's current group, starting one if needed.
+    func appendToGroup(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
+        if group == nil {
+            group = CommandGroup(connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: [])
+        }
+        group!.commands.append(args)
+    }
+
+    // MARK: Outcomes and writing
+
+    private func drainOutcomes() {
+        for outcome in wakeup.drain() {
+            guard let connection = connections[outcome.connection], !connection.isClosing else { continue }
+            guard outcome.kind == .reply else { continue }
+            connection.fill(outcome.slot, outcome.bytes)
+            if connection.blockedSlot == outcome.slot {
+                connection.blockedSlot = nil
+                resumeQueue.append(connection)
+            }
+            scheduleFlush(connection)
+        }
+        resumeBlocked()
+        flushAll()
+    }
+
+    private func resumeBlocked() {
+        while !resumeQueue.isEmpty {
+            let ready = resumeQueue
+            resumeQueue.removeAll()
+            for connection in ready where !connection.isClosing { process(connection) }
+        }
+    }
+
+    func scheduleFlush(_ connection: Connection) {
+        if !connection.isQueuedForFlush {
+            connection.isQueuedForFlush = true
+            flushQueue.append(connection)
+        }
+    }
+
+    /// Writes every connection's ready replies: uv_try_write first (no copy, no allocation when
+    /// the socket has room), uv_write for the rest.
+    func flushAll() {
+        let queue = flushQueue
+        flushQueue.removeAll(keepingCapacity: true)
+        for connection in queue {
+            connection.isQueuedForFlush = false
+            flush(connection)
+        }
+    }
+
+    private func flush(_ connection: Connection) {
+        guard !connection.isClosing else { return }
+        let stream = connection.stream
+        if !connection.outbox.isEmpty {
+            var written = 0
+            if uv_stream_get_write_queue_size(stream) == 0 {
+                written = connection.outbox.withUnsafeMutableBytes { bytes in
+                    var buffer = uv_buf_init(bytes.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(bytes.count))
+                    return Int(max(0, uv_try_write(stream, &buffer, 1)))
+                }
+            }
+            if written < connection.outbox.count {
+                let remaining = connection.outbox.count - written
+                let request = UnsafeMutableRawPointer.allocate(
+                    byteCount: MemoryLayout<uv_write_t>.stride + remaining, alignment: 16)
+                let data = request + MemoryLayout<uv_write_t>.stride
+                connection.outbox.withUnsafeBytes { bytes in
+                    data.copyMemory(from: bytes.baseAddress! + written, byteCount: remaining)
+                }
+                var buffer = uv_buf_init(data.assumingMemoryBound(to: CChar.self), UInt32(remaining))
+                let writeRequest = request.assumingMemoryBound(to: uv_write_t.self)
+                let code = uv_write(writeRequest, stream, &buffer, 1) { request, status in
+                    let stream = request!.pointee.handle!
+                    UnsafeMutableRawPointer(request!).deallocate()
+                    guard status >= 0 else { return }
+                    let connection = Unmanaged<Connection>.fromOpaque(stream.pointee.data!).takeUnretainedValue()
+                    let server = Server.from(stream.pointee.loop)
+                    server.writeDrained(connection)
+                }
+                if code < 0 {
+                    request.deallocate()
+                    close(connection)
+                    return
+                }
+            }
+            connection.outbox.removeAll(keepingCapacity: connection.outbox.capacity <= 1 << 16)
+        }
+        let unsent = Int(uv_stream_get_write_queue_size(stream)) + connection.heldBytes
+        if unsent > config.clientOutputBufferLimit {
+            outputLimitDisconnections += 1
+            close(connection)
+            return
+        }
+        if connection.closeAfterWrite && connection.pendingSlotCount == 0 {
+            shutdownAndClose(connection)
+            return
+        }
+        if connection.isReadingPaused && connection.pendingSlotCount < config.clientPendingRepliesMax / 2
+            && unsent < config.clientOutputBufferLimit / 2
+        {
+            resumeReading(connection)
+        }
+    }
+
+    private func writeDrained(_ connection: Connection) {
+        guard !connection.isClosing else { return }
+        if connection.isReadingPaused { flush(connection) }
+    }
+
+    private func pauseReading(_ connection: Connection) {
+        guard !connection.isReadingPaused else { return }
+        connection.isReadingPaused = true
+        uv_read_stop(connection.stream)
+    }
+
+    private func resumeReading(_ connection: Connection) {
+        connection.isReadingPaused = false
+        startReading(connection)
+        // Commands may already be buffered from before the pause.
+        process(connection)
+    }
+
+    // MARK: Closing
+
+    /// Waits for queued writes to reach the socket, then closes.
+    private func shutdownAndClose(_ connection: Connection) {
+        guard !connection.isClosing else { return }
+        connection.isClosing = true
+        forget(connection)
+        let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
+        let code = uv_shutdown(request, connection.stream) { request, _ in
+            let stream = request!.pointee.handle!
+            request!.deallocate()
+            uv_close(UnsafeMutableRawPointer(stream).assumingMemoryBound(to: uv_handle_t.self), Server.closed)
+        }
+        if code < 0 {
+            request.deallocate()
+            uv_close(UnsafeMutableRawPointer(connection.handle).assumingMemoryBound(to: uv_handle_t.self), Server.closed)
+        }
+    }
+
+    func close(_ connection: Connection) {
+        guard !connection.isClosing else { return }
+        connection.isClosing = true
+        forget(connection)
+        uv_close(UnsafeMutableRawPointer(connection.handle).assumingMemoryBound(to: uv_handle_t.self), Server.closed)
+    }
+
+    private func forget(_ connection: Connection) {
+        connections[connection.id] = nil
+        if connection.blockedSlot != nil && !isShuttingDown {
+            // Its reader is still registered on the storage thread; drop it there.
+            var group: CommandGroup? = CommandGroup(
+                connection: connection.id, slot: 0, version: .resp2, commands: [[Array("__DROPCLIENT".utf8)]])
+            submit(&group)
+        }
+    }
+
+    private static let closed: uv_close_cb = { handle in
+        Unmanaged<Connection>.fromOpaque(handle!.pointee.data!).release()
+        UnsafeMutableRawPointer(handle!).deallocate()
+    }
+
+    // MARK: Shutdown
+
+    /// Stops accepting, lets the storage thread finish and flush everything queued, sends every
+    /// reply that became durable, checkpoints, closes connections and ends the loop.
+    func beginShutdown() {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        engine.shutdown()
+        drainOutcomes()
+        for connection in Array(connections.values) {
+            connection.closeAfterWrite = true
+            connection.blockedSlot = nil
+            shutdownAndClose(connection)
+        }
+        uv_close(UnsafeMutableRawPointer(asyncHandle).assumingMemoryBound(to: uv_handle_t.self), nil)
+        for handle in signalHandles {
+            uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self), nil)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+/// Every setting of spoold, with its default. Config/spoold.conf documents each key; the file is
+/// read first, then `--key value` arguments override it.
+public struct ServerConfig: Sendable, Equatable {
+    public var bind = "127.0.0.1"
+    public var port = 7379
+    public var dir = "./data"
+    public var requirepass = ""
+    public var maxclients = 10_000
+    public var protoMaxBulkLen = 512 << 20
+    public var protoMaxMultibulkLen = 1 << 20
+    public var clientQueryBufferLimit = 1 << 30
+    public var clientOutputBufferLimit = 64 << 20
+    public var wiredtigerCacheSize = 256 << 20
+    public var checkpointInterval = 30
+    /// Replies a client may have outstanding before the server stops reading from it.
+    public var clientPendingRepliesMax = 65_536
+    /// Entries one XADD may carry as field-value pairs, and entries one read may return.
+    public var streamReadCountMax = 1_000_000
+
+    public init() {}
+
+    public struct Key: Sendable {
+        public let name: String
+        /// Whether CONFIG SET may change it while running.
+        public let isMutable: Bool
+        let get: @Sendable (ServerConfig) -> String
+        let set: @Sendable (inout ServerConfig, String) -> Bool
+    }
+
+    public static let keys: [Key] = [
+        Key(name: "bind", isMutable: false, get: { $0.bind }, set: { c, v in c.bind = v; return !v.isEmpty }),
+        Key(name: "port", isMutable: false, get: { String($0.port) },
+            set: { c, v in setInt(&c.port, v, 0...65535) }),
+        Key(name: "dir", isMutable: false, get: { $0.dir }, set: { c, v in c.dir = v; return !v.isEmpty }),
+        Key(name: "requirepass", isMutable: true, get: { $0.requirepass }, set: { c, v in c.requirepass = v; return true }),
+        Key(name: "maxclients", isMutable: true, get: { String($0.maxclients) },
+            set: { c, v in setInt(&c.maxclients, v, 1...1_000_000) }),
+        Key(name: "proto-max-bulk-len", isMutable: true, get: { String($0.protoMaxBulkLen) },
+            set: { c, v in setSize(&c.protoMaxBulkLen, v, 1024...(1 << 31)) }),
+        Key(name: "proto-max-multibulk-len", isMutable: true, get: { String($0.protoMaxMultibulkLen) },
+            set: { c, v in setInt(&c.protoMaxMultibulkLen, v, 1...(1 << 31)) }),
+        Key(name: "client-query-buffer-limit", isMutable: true, get: { String($0.clientQueryBufferLimit) },
+            set: { c, v in setSize(&c.clientQueryBufferLimit, v, 1024...(1 << 40)) }),
+        Key(name: "client-output-buffer-limit", isMutable: true, get: { String($0.clientOutputBufferLimit) },
+            set: { c, v in setSize(&c.clientOutputBufferLimit, v, 1024...(1 << 40)) }),
+        Key(name: "wiredtiger-cache-size", isMutable: false, get: { String($0.wiredtigerCacheSize) },
+            set: { c, v in setSize(&c.wiredtigerCacheSize, v, (1 << 20)...(1 << 40)) }),
+        Key(name: "checkpoint-interval", isMutable: false, get: { String($0.checkpointInterval) },
+            set: { c, v in setInt(&c.checkpointInterval, v, 1...86_400) }),
+        Key(name: "client-pending-replies-max", isMutable: true, get: { String($0.clientPendingRepliesMax) },
+            set: { c, v in setInt(&c.clientPendingRepliesMax, v, 16...(1 << 24)) }),
+    ]
+
+    public static func key(named name: String) -> Key? {
+        let lower = name.lowercased()
+        let canonical = lower == "data-dir" ? "dir" : lower
+        return keys.first { $0.name == canonical }
+    }
+
+    public func value(of key: Key) -> String { key.get(self) }
+
+    /// Applies one setting; returns an error message when the key or value is not accepted.
+    public mutating func apply(_ name: String, _ value: String) -> String? {
+        guard let key = Self.key(named: name) else { return "unknown configuration key '\(name)'" }
+        guard key.set(&self, value) else { return "invalid value '\(value)' for '\(key.name)'" }
+        return nil
+    }
+
+    /// Reads a redis.conf-style file: one `key value` per line, `#` comments, quotes allowed.
+    public mutating func load(fileContents: String, path: String) -> String? {
+        for (number, rawLine) in fileContents.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: " \t\r")
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let parts = line.split(maxSplits: 1, whereSeparator: { $0 == " " || $0 == "\t" })
+            guard parts.count == 2 else { return "\(path):\(number + 1): expected 'key value'" }
+            var value = String(parts[1]).trimmingCharacters(in: " \t")
+            if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
+                value = String(value.dropFirst().dropLast())
+            }
+            if let error = apply(String(parts[0]), value) { return "\(path):\(number + 1): \(error)" }
+        }
+        return nil
+    }
+
+    static func setInt(_ target: inout Int, _ text: String, _ range: ClosedRange<Int>) -> Bool {
+        guard let value = Int(text), range.contains(value) else { return false }
+        target = value
+        return true
+    }
+
+    static func setSize(_ target: inout Int, _ text: String, _ range: ClosedRange<Int>) -> Bool {
+        guard let value = parseSize(text), range.contains(value) else { return false }
+        target = value
+        return true
+    }
+
+    /// "512mb", "1gb", "64k", "1024": Redis's memory units (k=1000, kb=1024, …).
+    public static func parseSize(_ text: String) -> Int? {
+        let lower = text.lowercased()
+        let units: [(String, Int)] = [
+            ("kb", 1024), ("mb", 1 << 20), ("gb", 1 << 30), ("k", 1000), ("m", 1_000_000), ("g", 1_000_000_000),
+            ("b", 1),
+        ]
+        for (suffix, factor) in units where lower.hasSuffix(suffix) {
+            guard let number = Int(lower.dropLast(suffix.count)), number >= 0 else { return nil }
+            let (product, overflow) = number.multipliedReportingOverflow(by: factor)
+            return overflow ? nil : product
+        }
+        guard let number = Int(lower), number >= 0 else { return nil }
+        return number
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
