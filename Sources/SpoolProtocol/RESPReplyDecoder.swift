@@ -197,7 +197,9 @@ public struct RESPReplyDecoder: Sendable {
             }
         case 0x28:  // '('
             var digitsStart = start
-            if digitsStart < end && (bytes[digitsStart] == ASCII.minus || bytes[digitsStart] == ASCII.plus) {
+            if digitsStart < end
+                && (bytes[digitsStart] == ASCII.minus || bytes[digitsStart] == ASCII.plus)
+            {
                 digitsStart += 1
             }
             guard digitsStart < end,
@@ -217,9 +219,11 @@ public struct RESPReplyDecoder: Sendable {
                 throw .invalidMultibulkLength
             }
             if count == -1 && type == ASCII.star { return .item(.value(.null)) }
-            guard count >= 0, count <= limits.multibulkCountMax else {
-                throw .invalidMultibulkLength
-            }
+            // Maps and attributes hold two elements per counted pair, and that must fit an Int.
+            let isPaired = type == 0x25 || type == 0x7C
+            guard count >= 0, count <= limits.multibulkCountMax,
+                !isPaired || count <= Int64(Int.max / 2)
+            else { throw .invalidMultibulkLength }
             let kind: Kind
             switch type {
             case ASCII.star: kind = .array
@@ -238,7 +242,8 @@ public struct RESPReplyDecoder: Sendable {
     private mutating func readBlobPayload(
         type: UInt8, length: Int
     ) throws(RESPProtocolError) -> RESPValue? {
-        guard input.unreadCount >= length + 2 else { return nil }
+        // Subtracting rather than adding: with bulkLengthMax near Int.max, `+ 2` traps.
+        guard input.unreadCount - 2 >= length else { return nil }
         guard input.isCRLF(at: input.readIndex + length) else { throw .missingBulkTerminator }
         let payload = input.copyBytes(count: length)
         input.readIndex += length + 2
@@ -257,25 +262,5 @@ public struct RESPReplyDecoder: Sendable {
                 format: String(decoding: payload[..<3], as: UTF8.self),
                 text: Array(payload[4...]))
         }
-    }
-}
-
-extension RESPProtocolError {
-    // Replies have no Redis wording to match; these follow hiredis where it has one.
-    static let replyLineTooLong = RESPProtocolError(message: "Protocol error: reply line too long")
-    static let missingLineFeed = RESPProtocolError(message: "Protocol error: expected LF after CR")
-    static let nestedTooDeeply = RESPProtocolError(
-        message: "Protocol error: reply nested too deeply")
-    static let invalidInteger = RESPProtocolError(message: "Protocol error: invalid integer")
-    static let invalidNull = RESPProtocolError(message: "Protocol error: invalid null")
-    static let invalidDouble = RESPProtocolError(message: "Protocol error: invalid double")
-    static let invalidBoolean = RESPProtocolError(message: "Protocol error: invalid boolean")
-    static let invalidBigNumber = RESPProtocolError(message: "Protocol error: invalid big number")
-    static let invalidVerbatim = RESPProtocolError(
-        message: "Protocol error: invalid verbatim string")
-
-    static func unexpectedReplyType(_ byte: UInt8) -> RESPProtocolError {
-        RESPProtocolError(
-            message: "Protocol error, got '\(Character(Unicode.Scalar(byte)))' as reply type byte")
     }
 }

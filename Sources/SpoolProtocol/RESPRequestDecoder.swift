@@ -87,7 +87,8 @@ public struct RESPRequestDecoder: Sendable {
                     guard let length = try readBulkLength() else { return nil }
                     bulkLength = length
                 }
-                guard input.unreadCount >= bulkLength + 2 else { return nil }
+                // Subtracting rather than adding: with bulkLengthMax near Int.max, `+ 2` traps.
+                guard input.unreadCount - 2 >= bulkLength else { return nil }
                 guard input.isCRLF(at: input.readIndex + bulkLength) else {
                     throw .missingBulkTerminator
                 }

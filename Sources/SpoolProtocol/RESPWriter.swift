@@ -207,7 +207,8 @@ public struct RESPWriter: Sendable {
     private mutating func appendLine(_ text: String) {
         let start = bytes.count
         bytes.append(contentsOf: text.utf8)
-        for index in start..<bytes.count where bytes[index] == ASCII.cr || bytes[index] == ASCII.lf {
+        for index in start..<bytes.count where bytes[index] == ASCII.cr || bytes[index] == ASCII.lf
+        {
             bytes[index] = ASCII.space
         }
         appendCRLF()

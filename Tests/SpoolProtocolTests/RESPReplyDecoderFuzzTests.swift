@@ -2,11 +2,12 @@ import SpoolProtocol
 import Testing
 
 @Suite struct RESPReplyDecoderFuzzTests {
-    private static let tokens: [[UInt8]] = [
-        "*", "$", "%", "~", ">", "|", "_", ",", "#", "!", "=", "(", "+", ":", "-", "\r\n", "\r",
-        "0", "1", "2", "4", "-1", "t", "nan", "inf", "1.5", "txt:", "*1\r\n", "%1\r\n+a\r\n",
-        "$3\r\nfoo\r\n", "|1\r\n+k\r\n+v\r\n",
-    ].map { Array($0.utf8) } + [[0], [0xFF]]
+    private static let tokens: [[UInt8]] =
+        [
+            "*", "$", "%", "~", ">", "|", "_", ",", "#", "!", "=", "(", "+", ":", "-", "\r\n", "\r",
+            "0", "1", "2", "4", "-1", "t", "nan", "inf", "1.5", "txt:", "*1\r\n", "%1\r\n+a\r\n",
+            "$3\r\nfoo\r\n", "|1\r\n+k\r\n+v\r\n",
+        ].map { Array($0.utf8) } + [[0], [0xFF]]
 
     @Test func replyFuzzEntrySurvivesTenThousandRandomInputs() {
         var generator = SeededGenerator(seed: 0xBEEF)

@@ -45,7 +45,8 @@ let malformedReplies: [MalformedReply] = [
         input: "%5\r\n", message: "Protocol error: invalid multibulk length",
         limits: RESPLimits(multibulkCountMax: 4)),
     .init(
-        input: "+" + String(repeating: "a", count: 9), message: "Protocol error: reply line too long",
+        input: "+" + String(repeating: "a", count: 9),
+        message: "Protocol error: reply line too long",
         limits: RESPLimits(inlineLengthMax: 8)),
 ]
 
@@ -75,32 +76,37 @@ let malformedReplies: [MalformedReply] = [
         #expect(outcome.values == values.map(resp2Form))
     }
 
-    @Test(arguments: [
-        ("+OK\r\n", RESPValue.simpleString("OK")),
-        ("-ERR no\r\n", .error("ERR no")),
-        ("!8\r\nERR a\r\nb\r\n", .error("ERR a\r\nb")),
-        (":+5\r\n", .integer(5)),
-        (":-9223372036854775808\r\n", .integer(.min)),
-        (":007\r\n", .integer(7)),
-        ("$-1\r\n", .null),
-        ("*-1\r\n", .null),
-        ("_\r\n", .null),
-        ("$0\r\n\r\n", .bulkString([])),
-        (",1e3\r\n", .double(1000)),
-        (",-inf\r\n", .double(-.infinity)),
-        (",inf\r\n", .double(.infinity)),
-        ("#t\r\n", .boolean(true)),
-        ("#f\r\n", .boolean(false)),
-        ("(-123456789012345678901234567890\r\n", .bigNumber("-123456789012345678901234567890")),
-        ("=8\r\nmkd:# hi\r\n", .verbatim(format: "mkd", text: bytes("# hi"))),
-        ("%0\r\n", .map([])),
-        ("~2\r\n:1\r\n:2\r\n", .set([.integer(1), .integer(2)])),
-        (">2\r\n+message\r\n$2\r\nhi\r\n", .push([.simpleString("message"), .bulkString("hi")])),
-        ("%1\r\n+a\r\n*1\r\n_\r\n", .map([.init(.simpleString("a"), .array([.null]))])),
-    ] as [(String, RESPValue)])
+    @Test(
+        arguments: [
+            ("+OK\r\n", RESPValue.simpleString("OK")),
+            ("-ERR no\r\n", .error("ERR no")),
+            ("!8\r\nERR a\r\nb\r\n", .error("ERR a\r\nb")),
+            (":+5\r\n", .integer(5)),
+            (":-9223372036854775808\r\n", .integer(.min)),
+            (":007\r\n", .integer(7)),
+            ("$-1\r\n", .null),
+            ("*-1\r\n", .null),
+            ("_\r\n", .null),
+            ("$0\r\n\r\n", .bulkString([])),
+            (",1e3\r\n", .double(1000)),
+            (",-inf\r\n", .double(-.infinity)),
+            (",inf\r\n", .double(.infinity)),
+            ("#t\r\n", .boolean(true)),
+            ("#f\r\n", .boolean(false)),
+            ("(-123456789012345678901234567890\r\n", .bigNumber("-123456789012345678901234567890")),
+            ("=8\r\nmkd:# hi\r\n", .verbatim(format: "mkd", text: bytes("# hi"))),
+            ("%0\r\n", .map([])),
+            ("~2\r\n:1\r\n:2\r\n", .set([.integer(1), .integer(2)])),
+            (
+                ">2\r\n+message\r\n$2\r\nhi\r\n",
+                .push([.simpleString("message"), .bulkString("hi")])
+            ),
+            ("%1\r\n+a\r\n*1\r\n_\r\n", .map([.init(.simpleString("a"), .array([.null]))])),
+        ] as [(String, RESPValue)])
     func replyDecoderReadsEveryType(_ input: String, _ expected: RESPValue) {
         for feeding in Feeding.all {
-            #expect(decodeReplies(bytes(input), feeding: feeding) == ReplyOutcome(values: [expected]))
+            #expect(
+                decodeReplies(bytes(input), feeding: feeding) == ReplyOutcome(values: [expected]))
         }
     }
 
@@ -158,6 +164,18 @@ let malformedReplies: [MalformedReply] = [
             try decoder.next()
                 == .array([.bulkString("hello"), .map([.init(.simpleString("a"), .integer(1))])]))
         #expect(decoder.bufferedByteCount == 0)
+    }
+
+    @Test func replyDecoderWithoutPracticalLimitsWaitsInsteadOfOverflowing() throws {
+        let limits = RESPLimits(bulkLengthMax: .max, multibulkCountMax: .max)
+        var decoder = RESPReplyDecoder(limits: limits)
+        decoder.append(bytes("*9223372036854775807\r\n$9223372036854775807\r\nabc"))
+        #expect(try decoder.next() == nil)
+        var mapDecoder = RESPReplyDecoder(limits: limits)
+        mapDecoder.append(bytes("%9223372036854775807\r\n"))
+        #expect(throws: RESPProtocolError(message: "Protocol error: invalid multibulk length")) {
+            try mapDecoder.next()
+        }
     }
 
     @Test func replyDecoderKeepsFailingAfterAnError() {

@@ -74,7 +74,8 @@ let malformedRequests: [MalformedRequest] = [
         "inline line without LF", String(repeating: "A", count: (64 << 10) + 1),
         "Protocol error: too big inline request"),
     .init(
-        "inline line with LF past the limit", "PING " + String(repeating: "A", count: 64 << 10) + "\n",
+        "inline line with LF past the limit",
+        "PING " + String(repeating: "A", count: 64 << 10) + "\n",
         "Protocol error: too big inline request"),
     .init(
         "inline line over configured limit", "GET abcdefgh\r\n",
@@ -83,7 +84,8 @@ let malformedRequests: [MalformedRequest] = [
         "unterminated double quote", "SET k \"abc\r\n",
         "Protocol error: unbalanced quotes in request"),
     .init(
-        "unterminated single quote", "SET k 'abc\n", "Protocol error: unbalanced quotes in request"),
+        "unterminated single quote", "SET k 'abc\n",
+        "Protocol error: unbalanced quotes in request"),
     .init(
         "text right after closing double quote", "SET k \"a\"b\n",
         "Protocol error: unbalanced quotes in request"),
@@ -143,6 +145,7 @@ let malformedRequests: [MalformedRequest] = [
 
     @Test func protocolErrorNamesNonASCIITypeByteWithoutBreakingTheMessage() {
         let outcome = decodeRequests([0x2A, 0x31, 13, 10, 0xFF, 13, 10])
-        #expect(outcome.failure == RESPProtocolError(message: "Protocol error: expected '$', got 'ÿ'"))
+        #expect(
+            outcome.failure == RESPProtocolError(message: "Protocol error: expected '$', got 'ÿ'"))
     }
 }

@@ -2,11 +2,12 @@ import SpoolProtocol
 import Testing
 
 @Suite struct RESPRequestDecoderFuzzTests {
-    private static let tokens: [[UInt8]] = [
-        "*", "$", "\r\n", "\r", "\n", "0", "1", "2", "3", "-1", "16", "17", "-0", "01",
-        "99999999999999999999", "\"", "'", "\\", "\\x4", "\\xff", "x", " ", "\t", "PING", "SET k v",
-        "*1\r\n$4\r\nPING\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
-    ].map { Array($0.utf8) } + [[0], [0xFF], [0x80]]
+    private static let tokens: [[UInt8]] =
+        [
+            "*", "$", "\r\n", "\r", "\n", "0", "1", "2", "3", "-1", "16", "17", "-0", "01",
+            "99999999999999999999", "\"", "'", "\\", "\\x4", "\\xff", "x", " ", "\t", "PING",
+            "SET k v", "*1\r\n$4\r\nPING\r\n", "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+        ].map { Array($0.utf8) } + [[0], [0xFF], [0x80]]
 
     /// Three kinds of input so the decoder's deeper states get reached: raw noise, a soup of
     /// protocol tokens, and valid pipelines with a few bytes changed.
@@ -21,7 +22,8 @@ import Testing
         default:
             var input: [UInt8] = []
             for _ in 0..<Int.random(in: 1...4, using: &generator) {
-                input += Array("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\nPING \"a b\"\r\n".utf8)
+                input += Array(
+                    "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\nPING \"a b\"\r\n".utf8)
             }
             for _ in 0..<Int.random(in: 1...3, using: &generator) {
                 let at = Int.random(in: 0..<input.count, using: &generator)

@@ -43,7 +43,8 @@ struct RESPRequestDecoderPerformanceTests {
             writer.integer(Int64(i))
         }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds)
+        let seconds =
+            Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds)
         print("RESPWriter: \(Int(1_000_000 / seconds)) bulk+integer pairs/s")
         #expect(seconds < 1)
     }

@@ -128,6 +128,12 @@ let splitIndependenceCorpus: [[UInt8]] = [
         #expect(outcome == RequestOutcome(commands: [command("a", "b")]))
     }
 
+    @Test func decoderWithoutPracticalBulkLimitWaitsInsteadOfOverflowing() throws {
+        var decoder = RESPRequestDecoder(limits: RESPLimits(bulkLengthMax: .max))
+        decoder.append(bytes("*1\r\n$9223372036854775807\r\nabc"))
+        #expect(try decoder.next() == nil)
+    }
+
     @Test func decoderKeepsFailingAfterAnError() {
         var decoder = RESPRequestDecoder()
         decoder.append(bytes("*x\r\n"))
@@ -140,7 +146,8 @@ let splitIndependenceCorpus: [[UInt8]] = [
     @Test func decoderDecodesLargeBulkArrivingInChunks() throws {
         var generator = SeededGenerator(seed: 42)
         let payload = (0..<(3 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        let input = bytes("*2\r\n$3\r\nSET\r\n$\(payload.count)\r\n") + payload
+        let input =
+            bytes("*2\r\n$3\r\nSET\r\n$\(payload.count)\r\n") + payload
             + bytes("\r\n*1\r\n$4\r\nPING\r\n")
         var decoder = RESPRequestDecoder()
         var commands: [[[UInt8]]] = []

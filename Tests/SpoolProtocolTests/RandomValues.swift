@@ -27,7 +27,8 @@ struct RandomValues {
         case 10: return .array(elements(depth: depth))
         case 11:
             let count = Int.random(in: 0...4, using: &generator)
-            return .map((0..<count).map { _ in .init(value(depth: depth + 1), value(depth: depth + 1)) })
+            return .map(
+                (0..<count).map { _ in .init(value(depth: depth + 1), value(depth: depth + 1)) })
         case 12: return .set(elements(depth: depth))
         default: return .push(elements(depth: depth))
         }
@@ -42,7 +43,8 @@ struct RandomValues {
 
     private mutating func line() -> String {
         let count = Int.random(in: 0...20, using: &generator)
-        return String((0..<count).map { _ in Self.lineCharacters.randomElement(using: &generator)! })
+        return String(
+            (0..<count).map { _ in Self.lineCharacters.randomElement(using: &generator)! })
     }
 
     private mutating func blob() -> [UInt8] {
@@ -66,8 +68,11 @@ struct RandomValues {
     private mutating func double() -> Double {
         switch Int.random(in: 0..<4, using: &generator) {
         case 0:
-            return [0, -0.0, .infinity, -.infinity, 0.1, 1e-7, 1e300, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
-                .randomElement(using: &generator)!
+            return [
+                0, -0.0, .infinity, -.infinity, 0.1, 1e-7, 1e300, .leastNonzeroMagnitude,
+                .greatestFiniteMagnitude,
+            ]
+            .randomElement(using: &generator)!
         case 1:
             return Double(Int64.random(in: -1_000_000...1_000_000, using: &generator)) / 64
         default:

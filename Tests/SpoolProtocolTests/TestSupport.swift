@@ -1,5 +1,5 @@
-import Testing
 import SpoolProtocol
+import Testing
 
 /// SplitMix64: a fixed seed makes every random test reproducible, and a failure message that
 /// names the seed is enough to replay it.

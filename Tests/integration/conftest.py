@@ -89,12 +89,14 @@ class Server:
         self.password: Optional[str] = self.config.get("requirepass")
         self._clients: List[Any] = []
         self.stopped_by_sigkill = False
+        # Spool accepts the data directory as --data-dir or as the config key --dir.
+        self.data_dir_flag = "--data-dir"
 
     # -- command line ------------------------------------------------------------------------
 
     def command_line(self) -> List[str]:
         if self.is_spool:
-            args = [SPOOLD, "--port", str(self.port), "--data-dir", str(self.data_dir)]
+            args = [SPOOLD, "--port", str(self.port), self.data_dir_flag, str(self.data_dir)]
             for key, value in self.config.items():
                 args += [f"--{key}", value]
             return args
@@ -245,10 +247,14 @@ class Server:
         )
         if self.password is not None and "password" not in kwargs:
             options["password"] = self.password
-        if parser_class is not None:
-            options["parser_class"] = parser_class
         options.update(kwargs)
-        client = redis.Redis(**options)
+        if parser_class is not None:
+            # redis.Redis() does not take parser_class; a ConnectionPool does.
+            options["parser_class"] = parser_class
+            client = redis.Redis(connection_pool=redis.ConnectionPool(**options))
+            client.auto_close_connection_pool = True
+        else:
+            client = redis.Redis(**options)
         self._clients.append(client)
         return client
 

@@ -1,0 +1,346 @@
+"""Keyspace commands over streams (DBSIZE, DEL, EXISTS, TYPE, KEYS, SCAN, FLUSHDB, FLUSHALL) and
+MULTI/EXEC/DISCARD."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from helpers import ErrorReply, Map, Status, is_nil, pairs, parse_id
+
+
+def err(reply) -> str:
+    assert isinstance(reply, ErrorReply), f"expected an error reply, got {reply!r}"
+    return reply.message
+
+
+@pytest.fixture
+def empty(server):
+    """A RESP2 raw connection to the shared server after FLUSHALL."""
+    conn = server.raw()
+    assert conn.cmd("FLUSHALL") == b"OK"
+    yield conn
+    conn.close()
+
+
+def add(conn, key, entry_id="*", *fields):
+    fields = fields or ("f", "v")
+    reply = conn.cmd("XADD", key, entry_id, *fields)
+    assert not isinstance(reply, ErrorReply), reply
+    return reply
+
+
+# --------------------------------------------------------------------------------------------
+# DBSIZE / DEL / EXISTS / TYPE
+# --------------------------------------------------------------------------------------------
+
+
+def test_dbsize_counts_streams(empty):
+    assert empty.cmd("DBSIZE") == 0
+    for name in ("a", "b", "c"):
+        add(empty, name)
+    add(empty, "a")
+    assert empty.cmd("DBSIZE") == 3
+    assert empty.cmd("DEL", "b") == 1
+    assert empty.cmd("DBSIZE") == 2
+
+
+def test_del_counts_only_existing_keys(empty):
+    add(empty, "a")
+    add(empty, "b")
+    assert empty.cmd("DEL", "a", "missing", "b", "a") == 2
+    assert empty.cmd("DEL", "a") == 0
+    assert empty.cmd("DBSIZE") == 0
+    assert err(empty.cmd("DEL")) == "ERR wrong number of arguments for 'del' command"
+
+
+def test_deleted_stream_is_gone_completely(empty):
+    add(empty, "s", "5-1")
+    add(empty, "s", "6-1")
+    empty.cmd("XDEL", "s", "6-1")
+    assert empty.cmd("DEL", "s") == 1
+    assert empty.cmd("EXISTS", "s") == 0
+    assert empty.cmd("TYPE", "s") == b"none"
+    assert empty.cmd("XLEN", "s") == 0
+    assert empty.cmd("XRANGE", "s", "-", "+") == []
+    assert err(empty.cmd("XINFO", "STREAM", "s")) == "ERR no such key"
+    # A new stream under the same name starts from scratch: a smaller id is accepted again.
+    assert add(empty, "s", "1-1") == b"1-1"
+    info = dict(pairs(empty.cmd("XINFO", "STREAM", "s")))
+    assert info[b"entries-added"] == 1
+    assert info[b"max-deleted-entry-id"] == b"0-0"
+    assert info[b"last-generated-id"] == b"1-1"
+
+
+def test_exists_counts_each_argument(empty):
+    add(empty, "a")
+    assert empty.cmd("EXISTS", "a") == 1
+    assert empty.cmd("EXISTS", "a", "a", "missing") == 2
+    assert empty.cmd("EXISTS", "missing") == 0
+
+
+def test_type(empty, raw):
+    add(empty, "a")
+    reply = raw.cmd("TYPE", "a")
+    assert isinstance(reply, Status) and reply == b"stream"
+    reply = raw.cmd("TYPE", "missing")
+    assert isinstance(reply, Status) and reply == b"none"
+
+
+def test_empty_streams_still_exist(empty):
+    """Redis keeps a stream whose entries were all deleted or trimmed away."""
+    add(empty, "deleted", "1-1")
+    assert empty.cmd("XDEL", "deleted", "1-1") == 1
+    add(empty, "trimmed", "1-1")
+    assert empty.cmd("XTRIM", "trimmed", "MAXLEN", "0") == 1
+    assert empty.cmd("XADD", "born-empty", "MAXLEN", "0", "1-1", "f", "v") == b"1-1"
+    for name in ("deleted", "trimmed", "born-empty"):
+        assert empty.cmd("EXISTS", name) == 1, name
+        assert empty.cmd("TYPE", name) == b"stream", name
+        assert empty.cmd("XLEN", name) == 0, name
+    assert empty.cmd("DBSIZE") == 3
+    assert sorted(empty.cmd("KEYS", "*")) == [b"born-empty", b"deleted", b"trimmed"]
+
+
+def test_keyspace_through_redis_py(r, key):
+    a, b = key("a"), key("b")
+    r.xadd(a, {"f": "v"})
+    assert r.exists(a, b) == 1
+    assert r.type(a) in (b"stream", "stream")
+    assert r.type(b) in (b"none", "none")
+    assert r.delete(a, b) == 1
+    assert r.exists(a) == 0
+
+
+# --------------------------------------------------------------------------------------------
+# KEYS / SCAN
+# --------------------------------------------------------------------------------------------
+
+
+def test_keys_patterns(empty):
+    names = [b"alpha", b"beta", b"gamma", b"a1", b"a2", b"ab", b"x*y", b"x:1", b"x:2"]
+    for name in names:
+        add(empty, name)
+    assert sorted(empty.cmd("KEYS", "*")) == sorted(names)
+    assert sorted(empty.cmd("KEYS", "a?")) == [b"a1", b"a2", b"ab"]
+    assert sorted(empty.cmd("KEYS", "a[12]")) == [b"a1", b"a2"]
+    assert sorted(empty.cmd("KEYS", "a[^1]")) == [b"a2", b"ab"]
+    assert sorted(empty.cmd("KEYS", "*a")) == [b"alpha", b"beta", b"gamma"]
+    assert sorted(empty.cmd("KEYS", "x:*")) == [b"x:1", b"x:2"]
+    assert empty.cmd("KEYS", "x\\*y") == [b"x*y"]
+    assert empty.cmd("KEYS", "nomatch*") == []
+    assert empty.cmd("KEYS", "alpha") == [b"alpha"]
+
+
+def scan_all(conn, *options, max_calls=1000):
+    cursor = b"0"
+    seen = []
+    for _ in range(max_calls):
+        reply = conn.cmd("SCAN", cursor, *options)
+        assert isinstance(reply, list) and len(reply) == 2, reply
+        cursor, keys = reply
+        assert isinstance(cursor, bytes) and not isinstance(cursor, Status)
+        assert isinstance(keys, list)
+        seen.extend(keys)
+        if cursor == b"0":
+            return seen
+    raise AssertionError(f"SCAN did not finish in {max_calls} calls")
+
+
+def test_scan_visits_every_key(empty):
+    names = {f"k{i}".encode() for i in range(57)}
+    for name in names:
+        add(empty, name)
+    assert set(scan_all(empty)) == names
+    seen = scan_all(empty, "COUNT", "5")
+    assert set(seen) == names
+    assert set(scan_all(empty, "COUNT", "1000")) == names
+
+
+def test_scan_match_and_type(empty):
+    for i in range(20):
+        add(empty, f"user:{i}")
+        add(empty, f"order:{i}")
+    users = {f"user:{i}".encode() for i in range(20)}
+    assert set(scan_all(empty, "MATCH", "user:*")) == users
+    assert set(scan_all(empty, "MATCH", "user:*", "COUNT", "3")) == users
+    assert len(set(scan_all(empty, "TYPE", "stream"))) == 40
+    assert set(scan_all(empty, "MATCH", "order:1*", "TYPE", "stream")) == {
+        f"order:{i}".encode() for i in [1] + list(range(10, 20))
+    }
+    assert scan_all(empty, "TYPE", "string") == []
+    assert scan_all(empty, "MATCH", "nothing*") == []
+
+
+def test_scan_on_empty_database(empty):
+    assert empty.cmd("SCAN", "0") == [b"0", []]
+
+
+def test_scan_errors(empty):
+    assert err(empty.cmd("SCAN", "abc")) == "ERR invalid cursor"
+    assert err(empty.cmd("SCAN", "0", "COUNT", "0")) == "ERR syntax error"
+    assert err(empty.cmd("SCAN", "0", "BOGUS")) == "ERR syntax error"
+
+
+def test_scan_resp3(server):
+    with server.raw() as c:
+        c.hello(3)
+        c.cmd("FLUSHALL")
+        c.cmd("XADD", "only", "*", "f", "v")
+        reply = c.cmd("SCAN", "0")
+        assert reply == [b"0", [b"only"]]
+
+
+def test_scan_iter_through_redis_py(r, key):
+    names = {key(f"it{i}") for i in range(30)}
+    for name in names:
+        r.xadd(name, {"f": "v"})
+    prefix = key("it").decode()
+    found = {k if isinstance(k, bytes) else k.encode() for k in r.scan_iter(match=prefix + "*", count=7)}
+    assert found == names
+    found = set(r.scan_iter(match=prefix + "*", _type="STREAM"))
+    assert found == names
+
+
+# --------------------------------------------------------------------------------------------
+# FLUSHDB / FLUSHALL
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [("FLUSHDB",), ("FLUSHALL",), ("FLUSHDB", "SYNC"), ("FLUSHALL", "ASYNC")])
+def test_flush_removes_every_stream(server, command):
+    with server.raw() as c:
+        for i in range(5):
+            c.cmd("XADD", f"f{i}", "5-5", "f", "v")
+        assert c.cmd(*command) == b"OK"
+        assert c.cmd("DBSIZE") == 0
+        assert c.cmd("KEYS", "*") == []
+        assert c.cmd("XLEN", "f0") == 0
+        assert err(c.cmd("XINFO", "STREAM", "f0")) == "ERR no such key"
+        # Streams start over: an id below the old top is accepted.
+        assert c.cmd("XADD", "f0", "1-1", "f", "v") == b"1-1"
+
+
+def test_flush_syntax_error(raw2):
+    assert err(raw2.cmd("FLUSHDB", "NOW")) == "ERR syntax error"
+    assert err(raw2.cmd("FLUSHALL", "NOW")) == "ERR syntax error"
+
+
+# --------------------------------------------------------------------------------------------
+# MULTI / EXEC / DISCARD
+# --------------------------------------------------------------------------------------------
+
+
+def test_multi_exec_queues_and_returns_array(raw, key):
+    k = key()
+    assert raw.cmd("MULTI") == b"OK"
+    queued = raw.cmd("XADD", k, "1-1", "a", "1")
+    assert isinstance(queued, Status) and queued == b"QUEUED"
+    assert raw.cmd("XADD", k, "2-1", "b", "2") == b"QUEUED"
+    assert raw.cmd("XLEN", k) == b"QUEUED"
+    assert raw.cmd("PING") == b"QUEUED"
+    assert raw.cmd("XRANGE", k, "-", "+") == b"QUEUED"
+    reply = raw.cmd("EXEC")
+    assert isinstance(reply, list)
+    assert reply == [
+        b"1-1",
+        b"2-1",
+        2,
+        b"PONG",
+        [[b"1-1", [b"a", b"1"]], [b"2-1", [b"b", b"2"]]],
+    ]
+    assert isinstance(reply[3], Status)
+
+
+def test_exec_of_empty_transaction(raw2):
+    assert raw2.cmd("MULTI") == b"OK"
+    assert raw2.cmd("EXEC") == []
+
+
+def test_nothing_is_visible_before_exec(server, key):
+    k = key()
+    with server.raw() as a, server.raw() as b:
+        assert a.cmd("MULTI") == b"OK"
+        assert a.cmd("XADD", k, "1-1", "f", "v") == b"QUEUED"
+        assert b.cmd("XLEN", k) == 0
+        assert a.cmd("EXEC") == [b"1-1"]
+        assert b.cmd("XLEN", k) == 1
+
+
+def test_discard(raw2, key):
+    k = key()
+    assert raw2.cmd("MULTI") == b"OK"
+    assert raw2.cmd("XADD", k, "*", "f", "v") == b"QUEUED"
+    assert raw2.cmd("DISCARD") == b"OK"
+    assert raw2.cmd("XLEN", k) == 0
+    assert err(raw2.cmd("EXEC")) == "ERR EXEC without MULTI"
+
+
+def test_exec_and_discard_without_multi(raw2):
+    assert err(raw2.cmd("EXEC")) == "ERR EXEC without MULTI"
+    assert err(raw2.cmd("DISCARD")) == "ERR DISCARD without MULTI"
+
+
+def test_nested_multi_is_an_error_but_keeps_the_transaction(raw2, key):
+    k = key()
+    assert raw2.cmd("MULTI") == b"OK"
+    assert err(raw2.cmd("MULTI")) == "ERR MULTI calls can not be nested"
+    assert raw2.cmd("XADD", k, "1-1", "f", "v") == b"QUEUED"
+    assert raw2.cmd("EXEC") == [b"1-1"]
+
+
+def test_queue_time_error_aborts_the_transaction(raw2, key):
+    k = key()
+    assert raw2.cmd("MULTI") == b"OK"
+    assert raw2.cmd("XADD", k, "1-1", "f", "v") == b"QUEUED"
+    assert err(raw2.cmd("XADD", k, "*", "odd")) == "ERR wrong number of arguments for 'xadd' command"
+    assert err(raw2.cmd("NOSUCH", "x")) == "ERR unknown command 'NOSUCH', with args beginning with: 'x' "
+    assert err(raw2.cmd("EXEC")) == "EXECABORT Transaction discarded because of previous errors."
+    assert raw2.cmd("XLEN", k) == 0
+    # The connection is out of MULTI now.
+    assert raw2.cmd("PING") == b"PONG"
+
+
+def test_runtime_error_inside_exec_does_not_stop_the_rest(raw, key):
+    k = key()
+    assert raw.cmd("MULTI") == b"OK"
+    assert raw.cmd("XADD", k, "5-5", "f", "v") == b"QUEUED"
+    assert raw.cmd("XADD", k, "5-5", "f", "again") == b"QUEUED"
+    assert raw.cmd("XADD", k, "0-0", "f", "zero") == b"QUEUED"
+    assert raw.cmd("XRANGE", k, "nope", "+") == b"QUEUED"
+    assert raw.cmd("XLEN", k) == b"QUEUED"
+    reply = raw.cmd("EXEC")
+    assert reply[0] == b"5-5"
+    assert err(reply[1]) == "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+    assert err(reply[2]) == "ERR The ID specified in XADD must be greater than 0-0"
+    assert err(reply[3]) == "ERR Invalid stream ID specified as stream command argument"
+    assert reply[4] == 1
+
+
+def test_transaction_through_redis_py(r, key):
+    k = key()
+    pipe = r.pipeline(transaction=True)
+    pipe.xadd(k, {"a": "1"}, id="1-1")
+    pipe.xadd(k, {"b": "2"}, id="2-1")
+    pipe.xlen(k)
+    ids_and_len = pipe.execute()
+    assert [x if isinstance(x, int) else parse_id(x) for x in ids_and_len] == [(1, 1), (2, 1), 2]
+
+    pipe = r.pipeline(transaction=True)
+    pipe.xadd(k, {"c": "3"}, id="1-1")  # too small: fails at EXEC time
+    pipe.xlen(k)
+    results = pipe.execute(raise_on_error=False)
+    assert isinstance(results[0], redis.ResponseError)
+    assert results[1] == 2
+
+
+def test_blocking_xread_inside_multi_does_not_block(raw2, key):
+    k = key()
+    assert raw2.cmd("MULTI") == b"OK"
+    assert raw2.cmd("XREAD", "BLOCK", "0", "STREAMS", k, "$") == b"QUEUED"
+    assert raw2.cmd("PING") == b"QUEUED"
+    raw2.settimeout(5)
+    reply = raw2.cmd("EXEC")
+    assert len(reply) == 2
+    assert is_nil(reply[0])
+    assert reply[1] == b"PONG"

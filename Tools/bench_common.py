@@ -1,0 +1,71 @@
+"""Shared pieces of the side-by-side benchmarks: start redis-server (appendfsync always) and
+spoold on loopback with their files in temporary directories, stop them, read RSS, print tables."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+class Peer:
+    def __init__(self, kind, spoold=None):
+        self.kind = kind
+        self.dir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
+        self.port = free_port()
+        if kind == "redis":
+            args = ["redis-server", "--port", str(self.port), "--dir", self.dir, "--appendonly", "yes",
+                    "--appendfsync", "always", "--save", "", "--daemonize", "no"]
+        else:
+            args = [spoold or os.path.join(ROOT, ".build/release/spoold"), "--port", str(self.port),
+                    "--data-dir", os.path.join(self.dir, "data")]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(self.port)
+
+    def rss_mib(self):
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def print_table(header, rows):
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    line = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r, widths))
+    print(line(header))
+    print("-|-".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Spool needs on a Debian machine with Swift, skipping what is already there:
+# the C libraries it links (libuv, WiredTiger), pkg-config, and the real peers and clients the
+# tests and benchmarks drive (redis-server, redis-cli, redis-benchmark, redis-py, hiredis, pytest).
+set -euo pipefail
+
+packages=(libuv1-dev libwiredtiger-dev pkg-config redis-server redis-tools)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}" >&2
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python_missing=()
+python3 -c "import redis" 2>/dev/null || python_missing+=(redis)
+python3 -c "import hiredis" 2>/dev/null || python_missing+=(hiredis)
+python3 -c "import pytest" 2>/dev/null || python_missing+=(pytest)
+if ((${#python_missing[@]})); then
+    echo "installing python packages: ${python_missing[*]}" >&2
+    python3 -m pip install -q "${python_missing[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
