@@ -21,7 +21,7 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
             ? lhs.milliseconds < rhs.milliseconds : lhs.sequence < rhs.sequence
     }
 
-    public var description: String { "\(milliseconds)-\(sequence)" }
+    public var description: String { String(decoding: bytes, as: UTF8.self) }
 
     /// The id right after this one, or nil at the very end of the id space.
     public var successor: EntryID? {
@@ -113,8 +113,34 @@ extension EntryID {
         self.init(parsing: Array(text.utf8), missingSequence: missingSequence)
     }
 
-    /// The textual form as bytes, for replies.
-    public var bytes: [UInt8] { Array(description.utf8) }
+    /// The textual form as bytes, for replies; formatted by hand because this runs per entry.
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(41)
+        Self.appendDecimal(milliseconds, to: &out)
+        out.append(UInt8(ascii: "-"))
+        Self.appendDecimal(sequence, to: &out)
+        return out
+    }
+
+    @inline(__always)
+    static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
+        if value == 0 {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch: enough for 20 digits
+        var count = 0
+        var v = value
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            while v > 0 {
+                scratch[23 - count] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                count += 1
+            }
+            out.append(contentsOf: scratch[(24 - count)...])
+        }
+    }
 }
 
 extension EntryID {

@@ -134,8 +134,10 @@ extension Executor {
         } else {
             stream = try store.createStream(key)
         }
-        try store.append(stream, id: id, fields: Array(args[(index + 1)...]))
-        appendedStreams.insert(key)
+        try store.append(stream, id: id, fields: args[(index + 1)...])
+        // A reader that blocks later in this batch reads the entry directly; only waiting ones
+        // need to hear of it.
+        if !waiters.isEmpty { appendedStreams.insert(key) }
         if let trimSpec { _ = try trim(stream, trimSpec) }
         out.bulk(id.bytes)
     }

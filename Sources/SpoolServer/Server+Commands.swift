@@ -326,6 +326,12 @@ extension Server {
             if sub.isKeyword("GET") {
                 guard args.count >= 3 else { return out.error(CommandError.arity("config|get")) }
                 var matches: [(String, String)] = []
+                // Facts redis-benchmark and other tools ask about: snapshots never, log always.
+                let facts = [("save", ""), ("appendonly", "yes"), ("appendfsync", "always")]
+                for (name, value) in facts
+                where args[2...].contains(where: { GlobPattern.matches($0, Array(name.utf8), nocase: true) }) {
+                    matches.append((name, value))
+                }
                 for key in ServerConfig.keys {
                     if args[2...].contains(where: { GlobPattern.matches($0, Array(key.name.utf8), nocase: true) }) {
                         matches.append((key.name, config.value(of: key)))

@@ -18,6 +18,9 @@ public final class Server {
     let loop: UnsafeMutablePointer<uv_loop_t>
     private let listener: UnsafeMutablePointer<uv_tcp_t>
     private let asyncHandle: UnsafeMutablePointer<uv_async_t>
+    /// Runs after each poll phase: hands the iteration's storage jobs over in one batch.
+    private let checkHandle: UnsafeMutablePointer<uv_check_t>
+    private var pendingJobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure)] = []
     private var signalHandles: [UnsafeMutablePointer<uv_signal_t>] = []
     let wakeup: LoopWakeup
     let engine: StorageEngine<Executor>
@@ -47,6 +50,7 @@ public final class Server {
         try checkUV(uv_loop_init(loop), "uv_loop_init")
         listener = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
         asyncHandle = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
+        checkHandle = UnsafeMutablePointer<uv_check_t>.allocate(capacity: 1)
         let wakeup = LoopWakeup(handle: asyncHandle)
         self.wakeup = wakeup
         var options = StorageOptions(directory: config.dir)
@@ -62,6 +66,11 @@ public final class Server {
             uv_async_init(loop, asyncHandle) { handle in
                 Server.from(handle!.pointee.loop).drainOutcomes()
             }, "uv_async_init")
+        try checkUV(uv_check_init(loop, checkHandle), "uv_check_init")
+        try checkUV(
+            uv_check_start(checkHandle) { handle in
+                Server.from(handle!.pointee.loop).submitPendingJobs()
+            }, "uv_check_start")
         try bind()
         for signal in [SIGTERM, SIGINT] { try watch(signal) }
     }
@@ -238,9 +247,16 @@ public final class Server {
         guard let ready = group else { return }
         group = nil
         let failure = Executor.failure(connection: ready.connection, slot: ready.slot, version: ready.version)
-        engine.submit({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in
-            try executor.run(ready)
-        }, onFailure: failure)
+        pendingJobs.append(
+            ({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in try executor.run(ready) }, failure))
+    }
+
+    /// Every storage job this loop iteration produced, in one hand-over: one lock and at most one
+    /// wake-up of the storage thread, however many clients were read.
+    func submitPendingJobs() {
+        guard !pendingJobs.isEmpty else { return }
+        engine.submit(contentsOf: pendingJobs)
+        pendingJobs.removeAll(keepingCapacity: true)
     }
 
     /// Adds a storage command to the connection's current group, starting one if needed.
@@ -415,6 +431,7 @@ public final class Server {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        submitPendingJobs()
         engine.shutdown()
         drainOutcomes()
         for connection in Array(connections.values) {
@@ -423,6 +440,7 @@ public final class Server {
             shutdownAndClose(connection)
         }
         uv_close(UnsafeMutableRawPointer(asyncHandle).assumingMemoryBound(to: uv_handle_t.self), nil)
+        uv_close(UnsafeMutableRawPointer(checkHandle).assumingMemoryBound(to: uv_handle_t.self), nil)
         for handle in signalHandles {
             uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self), nil)
         }

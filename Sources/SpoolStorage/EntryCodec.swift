@@ -8,7 +8,7 @@ import SpoolCore
 ///
 /// The id is the key, so it is not repeated here.
 enum EntryCodec {
-    static func encode(number: UInt64, fields: [[UInt8]]) -> [UInt8] {
+    static func encode<Fields: Collection<[UInt8]>>(number: UInt64, fields: Fields) -> [UInt8] {
         var size = 12
         for field in fields { size += 4 + field.count }
         var out = [UInt8]()

@@ -190,11 +190,13 @@ public final class LogStore {
     // MARK: Entries
 
     /// Appends to the live table. The caller has checked that `id` is above the stream's last id.
-    public func append(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws(WiredTigerError) {
+    public func append<Fields: Collection<[UInt8]>>(_ stream: StreamState, id: EntryID, fields: Fields)
+        throws(WiredTigerError)
+    {
         precondition(id > stream.record.lastID, "live appends go above the last id")
         noteWrite(stream)
         let number = stream.record.entriesAdded + 1
-        try stream.live.insert(key: id.keyBytes, value: EntryCodec.encode(number: number, fields: fields))
+        try stream.live.insert(key: id, value: EntryCodec.encode(number: number, fields: fields))
         stream.record.entriesAdded = number
         stream.record.length += 1
         stream.record.lastID = id

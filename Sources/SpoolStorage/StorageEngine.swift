@@ -114,6 +114,21 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         if !accepted { deliver([onFailure(.shuttingDown)]) }
     }
 
+    /// Queues several jobs at once (one lock, one wake-up): the server hands over everything one
+    /// event-loop iteration produced.
+    public func submit(contentsOf jobs: [(job: Job, onFailure: Failure)]) {
+        guard !jobs.isEmpty else { return }
+        let now = monotonicNanoseconds()
+        let accepted = submitLock.locked { () -> Bool in
+            guard !stopRequested else { return false }
+            let wasEmpty = submitted.isEmpty
+            for (job, fail) in jobs { submitted.append(Submitted(job: job, fail: fail, submittedAt: now)) }
+            if wasEmpty { submitLock.signal() }
+            return true
+        }
+        if !accepted { deliver(jobs.map { $0.onFailure(.shuttingDown) }) }
+    }
+
     /// Wakes the storage thread to re-check its context's deadline (a new blocked reader).
     public func wake() {
         submitLock.locked { submitLock.signal() }

@@ -382,7 +382,9 @@ def norm_xread(reply: Any) -> List[Tuple[bytes, List[Tuple[bytes, List[bytes]]]]
         for k, v in reply.items():
             # redis-py RESP3 callback gives {name: [[id, fields], ...]}; some versions wrap
             # the entries in one more list.
-            if v and isinstance(v, list) and len(v) == 1 and v and isinstance(v[0], list) and v[0] and isinstance(v[0][0], list):
+            if isinstance(v, list) and len(v) == 1 and isinstance(v[0], list) and (
+                not v[0] or isinstance(v[0][0], (list, tuple))
+            ):
                 v = v[0]
             out.append((bytes(k), norm_entries(v)))
         return out

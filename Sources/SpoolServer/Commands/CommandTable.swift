@@ -59,10 +59,26 @@ enum CommandTable {
         .init(name: "xinfo", arity: -2, runs: .storage, flags: ["readonly"], firstKey: 2, lastKey: 2, step: 1, summary: "Returns information about a stream."),
     ]
 
-    static let byName: [String: CommandSpec] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+    /// Specs bucketed by name length with their lower-case bytes: lookups compare bytes case-
+    /// insensitively and allocate nothing (this runs for every command).
+    private static let byLength: [[(name: [UInt8], spec: CommandSpec)]] = {
+        var buckets = Array(repeating: [(name: [UInt8], spec: CommandSpec)](), count: 17)
+        for spec in all { buckets[spec.name.utf8.count].append((Array(spec.name.utf8), spec)) }
+        // The hot commands first.
+        for i in buckets.indices { buckets[i].sort { a, _ in a.spec.name == "xadd" || a.spec.name == "xread" } }
+        return buckets
+    }()
 
     static func lookup(_ name: [UInt8]) -> CommandSpec? {
-        guard name.count <= 32 else { return nil }
-        return byName[String(decoding: name.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)]
+        guard name.count < byLength.count else { return nil }
+        candidates: for candidate in byLength[name.count] {
+            for i in 0..<name.count {
+                var byte = name[i]
+                if byte >= 65 && byte <= 90 { byte += 32 }
+                if byte != candidate.name[i] { continue candidates }
+            }
+            return candidate.spec
+        }
+        return nil
     }
 }

@@ -1,4 +1,5 @@
 import CWiredTiger
+import SpoolCore
 
 /// A cursor over a table with raw byte keys and values (key_format=u, value_format=u).
 /// Not Sendable: it belongs to its session's thread. Key and value bytes handed to closures are
@@ -23,6 +24,19 @@ public final class WiredTigerCursor {
     /// WiredTiger copies the value on insert, so the buffer only needs to live across the insert.
     public func insert(key: [UInt8], value: [UInt8]) throws(WiredTigerError) {
         let code = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
+                spool_wt_cursor_set_value(handle, v.baseAddress, v.count)
+                return handle.pointee.insert(handle)
+            }
+        }
+        try check(code, "cursor insert")
+    }
+
+    /// Inserts with an entry id key, built on the stack (the append hot path).
+    public func insert(key id: EntryID, value: [UInt8]) throws(WiredTigerError) {
+        var key = (id.milliseconds.bigEndian, id.sequence.bigEndian)
+        let code = withUnsafeBytes(of: &key) { k in
             value.withUnsafeBytes { v in
                 spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
                 spool_wt_cursor_set_value(handle, v.baseAddress, v.count)
