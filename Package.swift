@@ -31,7 +31,10 @@ let package = Package(
         // Pure Swift, no I/O: entry ids, stream names, limits.
         .target(name: "SpoolCore", swiftSettings: strict),
         // RESP2/RESP3 values, decoder, encoder.
-        .target(name: "SpoolProtocol", dependencies: ["SpoolCore"], swiftSettings: strict),
+        .target(
+            name: "SpoolProtocol", dependencies: ["SpoolCore"], swiftSettings: strict,
+            // Double formatting rounds with libm's trunc.
+            linkerSettings: [.linkedLibrary("m")]),
         // WiredTiger log store, merged cursor, storage and flush threads (group commit).
         .target(
             name: "SpoolStorage",
@@ -65,6 +68,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict),
+        .executableTarget(
+            name: "spool-protocol-bench", dependencies: ["SpoolProtocol"], swiftSettings: strict),
         .executableTarget(
             name: "spool-crash-writer",
             dependencies: ["SpoolStorage"],
