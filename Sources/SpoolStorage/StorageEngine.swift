@@ -48,7 +48,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     private var flushedGeneration: UInt64 = 0  // Guarded by durableLock.
     private var awaiting = Deque<Awaiting>()  // Guarded by durableLock.
     private var unflushedAppends: UInt64 = 0  // Guarded by durableLock.
-    private var flushFailure: WiredTigerError?  // Guarded by durableLock.
+    /// Set once durability can no longer be promised (a failed fsync, a WiredTiger panic); every
+    /// job after that fails with it until the process restarts.
+    private var failure: StorageError?  // Guarded by durableLock.
     private var storageThreadDone = false  // Guarded by durableLock.
     private var statistics = StorageStatistics()  // Guarded by durableLock.
     private var durableLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
@@ -147,7 +149,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             s.fsyncMicrosecondsP50 = fsyncLatency.valueAtPercentile(50) / 1000
             s.fsyncMicrosecondsP99 = fsyncLatency.valueAtPercentile(99) / 1000
             s.durableGeneration = flushedGeneration
-            s.flushFailed = flushFailure != nil
+            s.flushFailed = failure != nil
             return s
         }
     }
@@ -233,8 +235,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     private func runBatch(
         _ batch: [Submitted], store: LogStore, context: Context, generation: inout UInt64
     ) {
-        if let failure = durableLock.locked({ flushFailure }) {
-            deliver(batch.map { $0.fail(.flushFailed(failure)) })
+        if let stopped = durableLock.locked({ self.failure }) {
+            deliver(batch.map { $0.fail(stopped) })
             return
         }
         let thisGeneration = generation + 1
@@ -273,10 +275,11 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         if let failure {
             try? store.session.rollbackTransaction()
             // The catalog in memory may hold this batch's changes; go back to what is on disk.
+            // If even that fails (WiredTiger panicked, e.g. on a full disk), stop for good.
             do {
                 try store.reloadAfterRollback()
             } catch {
-                fatalError("cannot reload the catalog after a failed transaction: \(error)")
+                durableLock.locked { if self.failure == nil { self.failure = .wiredTiger(failure) } }
             }
             // Every job of the batch fails: none of its writes happened.
             deliver(batch.map { $0.fail(.wiredTiger(failure)) })
@@ -372,7 +375,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             var failed: [Awaiting] = []
             durableLock.locked {
                 if let error {
-                    flushFailure = error
+                    failure = .flushFailed(error)
                     statistics.flushFailed = true
                     failed = Array(awaiting)
                     awaiting.removeAll()
