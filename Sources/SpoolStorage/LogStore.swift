@@ -171,7 +171,7 @@ public final class LogStore {
         let stream = try openStream(name: name, record: StreamRecord(tableNumber: number))
         streams[name] = stream
         noteWrite(stream)
-        stream.isDirty = true
+        markDirty(stream)
         return stream
     }
 
@@ -200,7 +200,7 @@ public final class LogStore {
         stream.record.entriesAdded = number
         stream.record.length += 1
         stream.record.lastID = id
-        stream.isDirty = true
+        markDirty(stream)
         batchAppendCount += 1
     }
 
@@ -228,7 +228,7 @@ public final class LogStore {
         stream.record.entriesAdded = number
         stream.record.length += 1
         if id > stream.record.lastID { stream.record.lastID = id }
-        stream.isDirty = true
+        markDirty(stream)
         batchAppendCount += 1
         return .success(())
     }
@@ -240,7 +240,7 @@ public final class LogStore {
         stream.record.entriesAdded += 1
         stream.record.length += 1
         try stream.backfill.insert(key: id.keyBytes, value: EntryCodec.encode(number: stream.record.entriesAdded, fields: fields))
-        stream.isDirty = true
+        markDirty(stream)
     }
 
     func firstLiveID(_ stream: StreamState) throws(WiredTigerError) -> EntryID? {
@@ -290,7 +290,7 @@ public final class LogStore {
         noteWrite(stream)
         stream.record.length -= 1
         if id > stream.record.maxDeletedID { stream.record.maxDeletedID = id }
-        stream.isDirty = true
+        markDirty(stream)
         return true
     }
 
@@ -318,7 +318,7 @@ public final class LogStore {
         let tableNumber = stream.record.tableNumber
         change(&stream.record)
         precondition(stream.record.tableNumber == tableNumber, "a stream's tables never change")
-        stream.isDirty = true
+        markDirty(stream)
     }
 
     // MARK: Batches (called by the storage thread)
@@ -327,12 +327,23 @@ public final class LogStore {
         jobDurabilityTag = 0
     }
 
+    /// Streams whose record changed in the batch in progress, so commit touches only those.
+    private var dirtyStreams: [StreamState] = []
+
+    func markDirty(_ stream: StreamState) {
+        if !stream.isDirty {
+            stream.isDirty = true
+            dirtyStreams.append(stream)
+        }
+    }
+
     /// Writes every changed stream record; called once before the batch commits.
     func writeDirtyRecords() throws(WiredTigerError) {
-        for stream in streams.values where stream.isDirty {
+        for stream in dirtyStreams where stream.isDirty {
             try meta.insert(key: Self.streamKeyPrefix + stream.name, value: stream.record.encoded())
             stream.isDirty = false
         }
+        dirtyStreams.removeAll(keepingCapacity: true)
     }
 
     /// After a commit: removes the tables of streams dropped in it. A failure (or a crash before
@@ -350,6 +361,7 @@ public final class LogStore {
             stream.backfill.close()
         }
         streams.removeAll()
+        dirtyStreams.removeAll()
         tablesToDrop.removeAll()
         try loadCatalog()
     }
