@@ -13,43 +13,93 @@ extension Executor {
         var limit: Int?
     }
 
+    /// The id XADD was given: `*`, `ms-*` or an explicit one.
+    enum RequestedID {
+        case auto
+        case autoSequence(UInt64)
+        case explicit(EntryID)
+
+        init?(parsing text: [UInt8]) {
+            if text == [UInt8(ascii: "*")] {
+                self = .auto
+            } else if text.count >= 3, text.suffix(2) == [UInt8(ascii: "-"), UInt8(ascii: "*")] {
+                guard let ms = EntryID(parsing: text.dropLast(2), missingSequence: .zero) else { return nil }
+                self = .autoSequence(ms.milliseconds)
+            } else {
+                guard let id = EntryID(parsing: text, missingSequence: .zero) else { return nil }
+                self = .explicit(id)
+            }
+        }
+    }
+
+    /// XADD's and XTRIM's arguments after the key.
+    struct AddOrTrimArguments {
+        var trim: TrimSpec?
+        var noMakeStream = false
+        /// XADD: the id and where it is; its fields follow it.
+        var id: RequestedID?
+        var idIndex = 0
+    }
+
     /// Redis trims approximately by whole radix-tree nodes of 100 entries; Spool removes whole
     /// multiples of that many, so `~` behaves alike: never below the threshold, cheap to repeat.
     static let approximateTrimUnit = 100
 
-    /// Parses `MAXLEN|MINID [=|~] threshold [LIMIT count]` starting at `index`; advances it.
-    func parseTrim(_ args: [[UInt8]], _ index: inout Int) -> Result<TrimSpec, CommandErrorText> {
-        let isMaxLength = args[index].isKeyword("MAXLEN")
-        index += 1
-        guard index < args.count else { return .failure(CommandErrorText(CommandError.syntax)) }
+    /// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold] [LIMIT count]` and, for XADD, the id, as
+    /// Redis does (streamParseAddOrTrimArgsOrReply): options in any order, errors in the order
+    /// Redis finds them.
+    func parseAddOrTrim(_ args: [[UInt8]], isXADD: Bool) -> Result<AddOrTrimArguments, CommandErrorText> {
+        func failure(_ text: String) -> Result<AddOrTrimArguments, CommandErrorText> { .failure(CommandErrorText(text)) }
+        var parsed = AddOrTrimArguments()
+        var strategy: TrimSpec.Strategy?
         var approximate = false
-        if args[index] == [UInt8(ascii: "~")] || args[index] == [UInt8(ascii: "=")] {
-            approximate = args[index] == [UInt8(ascii: "~")]
-            index += 1
-            guard index < args.count else { return .failure(CommandErrorText(CommandError.syntax)) }
-        }
-        let strategy: TrimSpec.Strategy
-        if isMaxLength {
-            guard let value = args[index].asInt64 else { return .failure(CommandErrorText(CommandError.notInteger)) }
-            guard value >= 0 else { return .failure(CommandErrorText("ERR The MAXLEN argument must be >= 0.")) }
-            strategy = .maxLength(UInt64(value))
-        } else {
-            guard let id = EntryID(parsing: args[index], missingSequence: .zero) else {
-                return .failure(CommandErrorText(CommandError.invalidStreamID))
-            }
-            strategy = .minimumID(id)
-        }
-        index += 1
         var limit: Int?
-        if index + 1 < args.count, args[index].isKeyword("LIMIT") {
-            guard let value = args[index + 1].asInt64, value >= 0 else {
-                return .failure(CommandErrorText("ERR The LIMIT argument must be >= 0."))
+        var index = 2
+        while index < args.count {
+            let word = args[index]
+            let more = args.count - 1 - index
+            if (word.isKeyword("MAXLEN") || word.isKeyword("MINID")) && more > 0 {
+                guard strategy == nil else { return failure(CommandError.maxLengthAndMinimumID) }
+                let modifier = args[index + 1]
+                approximate = false
+                if more >= 2 && (modifier == [UInt8(ascii: "~")] || modifier == [UInt8(ascii: "=")]) {
+                    approximate = modifier == [UInt8(ascii: "~")]
+                    index += 1
+                }
+                let threshold = args[index + 1]
+                if word.isKeyword("MAXLEN") {
+                    guard let value = threshold.asInt64 else { return failure(CommandError.notInteger) }
+                    guard value >= 0 else { return failure(CommandError.maxLengthNegative) }
+                    strategy = .maxLength(UInt64(value))
+                } else {
+                    guard let id = EntryID(parsing: threshold, missingSequence: .zero) else {
+                        return failure(CommandError.invalidStreamID)
+                    }
+                    strategy = .minimumID(id)
+                }
+                index += 2
+            } else if word.isKeyword("LIMIT") && more > 0 {
+                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+                guard value >= 0 else { return failure(CommandError.limitNegative) }
+                limit = Int(value)
+                index += 2
+            } else if isXADD && word.isKeyword("NOMKSTREAM") {
+                parsed.noMakeStream = true
+                index += 1
+            } else if isXADD {
+                guard let id = RequestedID(parsing: word) else { return failure(CommandError.invalidStreamID) }
+                parsed.id = id
+                parsed.idIndex = index
+                break
+            } else {
+                return failure(CommandError.syntax)
             }
-            guard approximate else { return .failure(CommandErrorText(CommandError.limitWithoutTilde)) }
-            limit = Int(value)
-            index += 2
         }
-        return .success(TrimSpec(strategy: strategy, approximate: approximate, limit: limit))
+        if let limit, limit > 0, strategy == nil { return failure(CommandError.limitWithoutStrategy) }
+        if !isXADD && strategy == nil { return failure(CommandError.xtrimWithoutStrategy) }
+        if limit != nil && !approximate { return failure(CommandError.limitWithoutTilde) }
+        parsed.trim = strategy.map { TrimSpec(strategy: $0, approximate: approximate, limit: limit) }
+        return .success(parsed)
     }
 
     /// Removes what the spec says from the oldest end; returns how many entries went.
@@ -71,48 +121,19 @@ extension Executor {
     }
 
     func xadd(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count >= 5 else { return out.error(CommandError.arity("xadd")) }
         let key = args[1]
-        var index = 2
-        var noMakeStream = false
-        var trimSpec: TrimSpec?
-        while index < args.count {
-            let word = args[index]
-            if word.isKeyword("NOMKSTREAM") {
-                noMakeStream = true
-                index += 1
-            } else if word.isKeyword("MAXLEN") || word.isKeyword("MINID") {
-                switch parseTrim(args, &index) {
-                case .success(let spec): trimSpec = spec
-                case .failure(let error): return out.error(error.text)
-                }
-            } else {
-                break
-            }
+        let parsed: AddOrTrimArguments
+        switch parseAddOrTrim(args, isXADD: true) {
+        case .success(let arguments): parsed = arguments
+        case .failure(let error): return out.error(error.text)
         }
-        guard index < args.count else { return out.error(CommandError.arity("xadd")) }
-        let idArgument = args[index]
-        let fieldCount = args.count - index - 1
-        guard fieldCount > 0, fieldCount % 2 == 0 else { return out.error(CommandError.arity("xadd")) }
-        // Parse the id before touching the stream so a bad one changes nothing.
-        enum Requested { case auto, autoSequence(UInt64), explicit(EntryID) }
-        let requested: Requested
-        if idArgument == [UInt8(ascii: "*")] {
-            requested = .auto
-        } else if idArgument.count >= 3, idArgument.suffix(2) == [UInt8(ascii: "-"), UInt8(ascii: "*")] {
-            guard let ms = EntryID(parsing: idArgument.dropLast(2), missingSequence: .zero) else {
-                return out.error(CommandError.invalidStreamID)
-            }
-            requested = .autoSequence(ms.milliseconds)
-        } else {
-            guard let id = EntryID(parsing: idArgument, missingSequence: .zero) else {
-                return out.error(CommandError.invalidStreamID)
-            }
-            if id == .zero { return out.error(CommandError.xaddZeroID) }
-            requested = .explicit(id)
+        let fieldCount = args.count - parsed.idIndex - 1
+        guard let requested = parsed.id, fieldCount > 0, fieldCount % 2 == 0 else {
+            return out.error(CommandError.arity("xadd"))
         }
+        if case .explicit(let explicit) = requested, explicit == .zero { return out.error(CommandError.xaddZeroID) }
         let existing = store.streamForWriting(key)
-        if existing == nil && noMakeStream {
+        if existing == nil && parsed.noMakeStream {
             return out.nullBulk()
         }
         let lastID = existing?.lastID ?? .zero
@@ -134,11 +155,11 @@ extension Executor {
         } else {
             stream = try store.createStream(key)
         }
-        try store.append(stream, id: id, fields: args[(index + 1)...])
+        try store.append(stream, id: id, fields: args[(parsed.idIndex + 1)...])
         // A reader that blocks later in this batch reads the entry directly; only waiting ones
         // need to hear of it.
         if !waiters.isEmpty { appendedStreams.insert(key) }
-        if let trimSpec { _ = try trim(stream, trimSpec) }
+        if let spec = parsed.trim { _ = try trim(stream, spec) }
         out.bulk(id.bytes)
     }
 
@@ -175,9 +196,9 @@ extension Executor {
         return .success(previous)
     }
 
+    /// XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n]. COUNT may repeat (the
+    /// last wins); a COUNT of 0 or less on an existing stream is a null reply, as in Redis.
     func xrange(_ args: [[UInt8]], _ out: inout RESPWriter, reverse: Bool) throws(WiredTigerError) {
-        let name = reverse ? "xrevrange" : "xrange"
-        guard args.count == 4 || args.count == 6 else { return out.error(CommandError.arity(name)) }
         let start: EntryID
         let end: EntryID
         switch (parseRangeBound(args[reverse ? 3 : 2], isStart: true), parseRangeBound(args[reverse ? 2 : 3], isStart: false)) {
@@ -187,14 +208,18 @@ extension Executor {
             end = e
         }
         var count = Int.max
-        if args.count == 6 {
-            guard args[4].isKeyword("COUNT") else { return out.error(CommandError.syntax) }
-            guard let value = args[5].asInt64 else { return out.error(CommandError.notInteger) }
-            count = value < 0 ? 0 : Int(value)
+        var index = 4
+        while index < args.count {
+            guard args[index].isKeyword("COUNT"), index + 1 < args.count else { return out.error(CommandError.syntax) }
+            guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
+            count = Int(max(0, value))
+            index += 2
         }
-        count = min(count, limits.readCountMax)
-        guard let stream = store.streamForReading(args[1]), count > 0 else { return out.arrayHeader(0) }
-        let entries = try store.entries(stream, from: start, to: end, direction: reverse ? .backward : .forward, count: count)
+        guard let stream = store.streamForReading(args[1]) else { return out.arrayHeader(0) }
+        guard count > 0 else { return out.nullArray() }
+        let entries = try store.entries(
+            stream, from: start, to: end, direction: reverse ? .backward : .forward,
+            count: min(count, limits.readCountMax))
         writeEntries(entries, into: &out)
     }
 
@@ -207,7 +232,6 @@ extension Executor {
     func xread(_ args: [[UInt8]], _ out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
         throws(WiredTigerError) -> Waiter?
     {
-        guard args.count >= 4 else { return rejected(CommandError.arity("xread"), &out) }
         var index = 1
         var count = limits.readCountMax
         var block: Int64?
@@ -225,20 +249,20 @@ extension Executor {
                 guard value >= 0 else { return rejected("ERR timeout is negative", &out) }
                 block = value
                 index += 2
-            } else if word.isKeyword("STREAMS") {
+            } else if word.isKeyword("STREAMS"), index + 1 < args.count {
                 streamsAt = index + 1
                 break
+            } else if word.isKeyword("GROUP"), index + 2 < args.count {
+                return rejected("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.", &out)
+            } else if word.isKeyword("NOACK") {
+                return rejected("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.", &out)
             } else {
                 return rejected(CommandError.syntax, &out)
             }
         }
         guard let streamsAt else { return rejected(CommandError.syntax, &out) }
         let remaining = args.count - streamsAt
-        guard remaining > 0, remaining % 2 == 0 else {
-            return rejected(
-                "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."
-            , &out)
-        }
+        guard remaining % 2 == 0 else { return rejected(CommandError.xreadUnbalanced, &out) }
         let half = remaining / 2
         let keys = Array(args[streamsAt..<(streamsAt + half)])
         var ids: [EntryID] = []
@@ -322,36 +346,30 @@ extension Executor {
     }
 
     func xtrim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count >= 4 else { return out.error(CommandError.arity("xtrim")) }
-        var index = 2
-        guard args[index].isKeyword("MAXLEN") || args[index].isKeyword("MINID") else {
-            return out.error(CommandError.syntax)
-        }
         let spec: TrimSpec
-        switch parseTrim(args, &index) {
-        case .success(let parsed): spec = parsed
+        switch parseAddOrTrim(args, isXADD: false) {
+        case .success(let parsed): spec = parsed.trim!
         case .failure(let error): return out.error(error.text)
         }
-        guard index == args.count else { return out.error(CommandError.syntax) }
         guard let stream = store.streamForWriting(args[1]) else { return out.integer(0) }
         out.integer(Int64(try trim(stream, spec)))
     }
 
-    /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
+    /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id], checked in Redis's order.
     func xsetid(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count == 3 || args.count == 5 || args.count == 7 else { return out.error(CommandError.arity("xsetid")) }
         guard let id = EntryID(parsing: args[2], missingSequence: .zero) else {
             return out.error(CommandError.invalidStreamID)
         }
         var entriesAdded: UInt64?
         var maxDeleted: EntryID?
         var index = 3
-        while index + 1 < args.count {
-            if args[index].isKeyword("ENTRIESADDED") {
+        while index < args.count {
+            let hasValue = index + 1 < args.count
+            if args[index].isKeyword("ENTRIESADDED") && hasValue {
                 guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
                 guard value >= 0 else { return out.error("ERR entries_added must be positive") }
                 entriesAdded = UInt64(value)
-            } else if args[index].isKeyword("MAXDELETEDID") {
+            } else if args[index].isKeyword("MAXDELETEDID") && hasValue {
                 guard let value = EntryID(parsing: args[index + 1], missingSequence: .zero) else {
                     return out.error(CommandError.invalidStreamID)
                 }
@@ -365,62 +383,57 @@ extension Executor {
             index += 2
         }
         guard let stream = store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
-        if let entriesAdded, entriesAdded < stream.length {
-            return out.error("ERR The entries_added specified in XSETID is smaller than the target stream length")
+        if id < stream.maxDeletedID {
+            return out.error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id")
         }
-        if stream.length > 0, let last = try store.lastEntry(stream), id < last.id {
-            return out.error("ERR The ID specified in XSETID is smaller than the target stream top item")
+        if stream.length > 0 {
+            if let last = try store.lastEntry(stream), id < last.id {
+                return out.error("ERR The ID specified in XSETID is smaller than the target stream top item")
+            }
+            if let entriesAdded, entriesAdded < stream.length {
+                return out.error("ERR The entries_added specified in XSETID is smaller than the target stream length")
+            }
         }
         store.update(stream) { record in
             record.lastID = id
             if let entriesAdded { record.entriesAdded = entriesAdded }
-            if let maxDeleted { record.maxDeletedID = maxDeleted }
+            // 0-0 leaves it as it is, as in Redis.
+            if let maxDeleted, maxDeleted != .zero { record.maxDeletedID = maxDeleted }
         }
         out.simpleString("OK")
     }
 
     // MARK: XINFO
 
+    static let xinfoHelp = [
+        "CONSUMERS <key> <groupname>", "    Show consumers of <groupname>.",
+        "GROUPS <key>", "    Show the stream consumer groups.",
+        "STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream.",
+    ]
+
+    /// XINFO STREAM | GROUPS | CONSUMERS | HELP: the dispatcher has checked the subcommand and its
+    /// arity. Spool has no consumer groups yet.
     func xinfo(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count >= 2 else { return out.error(CommandError.arity("xinfo")) }
         let sub = args[1]
-        if sub.isKeyword("HELP") {
-            let lines = [
-                "XINFO <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "CONSUMERS <key> <groupname>", "    Show consumers of <groupname>.",
-                "GROUPS <key>", "    Show the stream consumer groups.",
-                "STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream.",
-                "HELP", "    Print this help.",
-            ]
-            out.arrayHeader(lines.count)
-            for line in lines { out.simpleString(line) }
-            return
-        }
-        guard args.count >= 3 else {
-            return out.error("ERR unknown subcommand or wrong number of arguments for '\(sub.asString)'. Try XINFO HELP.")
-        }
+        if sub.isKeyword("HELP") { return CommandHelp.write(args, Self.xinfoHelp, into: &out) }
         guard let stream = store.streamForReading(args[2]) else { return out.error(CommandError.noSuchKey) }
-        if sub.isKeyword("GROUPS") {
-            guard args.count == 3 else { return out.error(CommandError.arity("xinfo|groups")) }
-            return out.arrayHeader(0)
-        }
+        if sub.isKeyword("GROUPS") { return out.arrayHeader(0) }
         if sub.isKeyword("CONSUMERS") {
-            guard args.count == 4 else { return out.error(CommandError.arity("xinfo|consumers")) }
             return out.error("NOGROUP No such consumer group '\(args[3].asString)' for key name '\(args[2].asString)'")
         }
-        guard sub.isKeyword("STREAM") else {
-            return out.error("ERR unknown subcommand '\(sub.asString)'. Try XINFO HELP.")
-        }
-        var full = false
+        // STREAM key [FULL [COUNT n]]
+        let options = args.count - 3
+        let full = options > 0
         var count = 10
-        if args.count >= 4 {
-            guard args[3].isKeyword("FULL") else { return out.error(CommandError.syntax) }
-            full = true
-            if args.count == 6, args[4].isKeyword("COUNT") {
+        if full {
+            guard options == 1 || options == 3, args[3].isKeyword("FULL") else {
+                return out.error(CommandError.subcommandSyntax(args))
+            }
+            if options == 3 {
+                guard args[4].isKeyword("COUNT") else { return out.error(CommandError.subcommandSyntax(args)) }
                 guard let value = args[5].asInt64 else { return out.error(CommandError.notInteger) }
-                count = value <= 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
-            } else if args.count != 4 {
-                return out.error(CommandError.syntax)
+                // Redis: negative means the default, 0 means every entry (here: up to the read limit).
+                count = value < 0 ? 10 : value == 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
             }
         }
         let first = try store.firstEntry(stream)
@@ -454,12 +467,6 @@ extension Executor {
             if let last = try store.lastEntry(stream) { writeEntry(last, into: &out) } else { out.nullBulk() }
         }
     }
-}
-
-/// An error reply's text, as a value that can travel in a Result.
-struct CommandErrorText: Error {
-    let text: String
-    init(_ text: String) { self.text = text }
 }
 
 /// Writes an error reply for a command that could have blocked; it did not.

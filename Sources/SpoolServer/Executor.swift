@@ -23,21 +23,35 @@ final class Executor: StorageContext {
         self.limits = limits
     }
 
+    /// Stands in a transaction's queue for a command the loop thread answered at EXEC (it needs
+    /// the loop's state), followed by that reply: `[answeredMarker, reply bytes]`. Clients cannot
+    /// send it: the loop rejects names it does not know.
+    static let answeredMarker = Array("__ANSWERED".utf8)
+
     /// Runs one group and returns its outcome (or none if its last command blocked).
     func run(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
+        // Replies before the last answered command, when a transaction has some.
+        var earlier: [UInt8] = []
         if group.isTransaction { out.arrayHeader(group.commands.count) }
         for (index, args) in group.commands.enumerated() {
+            if args[0] == Self.answeredMarker {
+                earlier += out.bytes
+                earlier += args[1]
+                out.removeAll(keepingCapacity: true)
+                continue
+            }
             let isLast = index == group.commands.count - 1
             let blocked = try execute(args, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
             if let waiter = blocked {
-                waiter.prefix = out.bytes
+                waiter.prefix = earlier + out.bytes
                 waiter.minimumTag = store.jobDurabilityTag
                 waiters.append(waiter)
                 return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
             }
         }
-        return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: out.bytes)
+        let bytes = earlier.isEmpty ? out.bytes : earlier + out.bytes
+        return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: bytes)
     }
 
     /// Executes one command; returns a waiter when it must block.

@@ -11,9 +11,15 @@ extension Server {
     /// Routes one command: loop-thread commands answer at once (behind earlier replies), storage
     /// commands join the connection's current group.
     func dispatch(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
-        guard let spec = CommandTable.lookup(args[0]) else {
+        let top: CommandSpec
+        let spec: CommandSpec
+        switch CommandTable.resolve(args) {
+        case .failure(let error):
+            connection.lastCommand = "NULL"
             if connection.transaction != nil { connection.transactionHasError = true }
-            return reply(connection, &group) { $0.error(CommandError.unknownCommand(args)) }
+            return reply(connection, &group) { $0.error(error.text) }
+        case .success(let found):
+            (top, spec) = found
         }
         connection.lastCommand = spec.name
         guard spec.acceptsArgumentCount(args.count) else {
@@ -23,34 +29,18 @@ extension Server {
         if !connection.isAuthenticated && !spec.flags.contains("no_auth") {
             return reply(connection, &group) { $0.error(CommandError.noAuth) }
         }
-        if connection.transaction != nil && !["exec", "discard", "multi", "watch", "quit"].contains(spec.name) {
-            guard spec.runs == .storage || spec.name == "ping" || spec.name == "echo" else {
+        if connection.transaction != nil && !Self.transactionControl.contains(top.name) {
+            guard !spec.flags.contains("no_multi") else {
                 connection.transactionHasError = true
-                return reply(connection, &group) { $0.error("ERR Command not allowed inside a transaction") }
+                return reply(connection, &group) { $0.error(CommandError.notAllowedInTransaction) }
             }
             connection.transaction!.append(args)
             return reply(connection, &group) { $0.simpleString("QUEUED") }
         }
-        switch spec.name {
-        case "ping":
-            reply(connection, &group) { out in
-                if args.count > 2 { return out.error(CommandError.arity("ping")) }
-                if args.count == 2 { out.bulk(args[1]) } else { out.simpleString("PONG") }
-            }
-        case "echo": reply(connection, &group) { $0.bulk(args[1]) }
-        case "hello": hello(args, connection, &group)
-        case "auth": auth(args, connection, &group)
-        case "client": client(args, connection, &group)
-        case "select":
-            reply(connection, &group) { out in
-                guard let index = args[1].asInt64 else { return out.error(CommandError.notInteger) }
-                if index == 0 { out.simpleString("OK") } else { out.error("ERR DB index is out of range") }
-            }
+        switch top.name {
         case "quit":
             reply(connection, &group) { $0.simpleString("OK") }
             connection.closeAfterWrite = true
-        case "command": command(args, connection, &group)
-        case "config": configCommand(args, connection, &group)
         case "shutdown":
             submit(&group)
             beginShutdown()
@@ -73,7 +63,6 @@ extension Server {
                 if connection.transaction != nil { return out.error("ERR WATCH inside MULTI is not allowed") }
                 out.simpleString("OK")
             }
-        case "unwatch": reply(connection, &group) { $0.simpleString("OK") }
         case "info":
             appendToGroup(args, connection, &group)
             group!.infoText["body"] = infoText(sections: args.dropFirst().map { $0.asString.lowercased() })
@@ -83,7 +72,39 @@ extension Server {
             connection.blockedSlot = group!.slot
             submit(&group)
         default:
-            appendToGroup(args, connection, &group)
+            if top.runs == .storage {
+                appendToGroup(args, connection, &group)
+            } else {
+                reply(connection, &group) { answer(top, args, connection, into: &$0) }
+            }
+        }
+    }
+
+    /// The commands that act on a transaction instead of joining it (QUIT leaves at once).
+    private static let transactionControl: Set<String> = ["exec", "discard", "multi", "watch", "quit"]
+
+    /// Runs a loop command that replies and changes nothing but connection and server state:
+    /// at once, or at EXEC for one queued in a transaction.
+    private func answer(_ top: CommandSpec, _ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
+        switch top.name {
+        case "ping":
+            // More than one argument is an arity error only when PING runs, as in Redis.
+            switch args.count {
+            case 1: out.simpleString("PONG")
+            case 2: out.bulk(args[1])
+            default: out.error(CommandError.arity("ping"))
+            }
+        case "echo": out.bulk(args[1])
+        case "hello": hello(args, connection, into: &out)
+        case "auth": auth(args, connection, into: &out)
+        case "client": client(args, connection, into: &out)
+        case "select":
+            guard let index = args[1].asInt64 else { return out.error(CommandError.notInteger) }
+            if index == 0 { out.simpleString("OK") } else { out.error("ERR DB index is out of range") }
+        case "command": command(args, into: &out)
+        case "config": configCommand(args, connection, into: &out)
+        case "unwatch": out.simpleString("OK")
+        default: preconditionFailure("no loop-thread handler for \(top.name)")
         }
     }
 
@@ -119,6 +140,14 @@ extension Server {
         var transaction = CommandGroup(
             connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: queued)
         transaction.isTransaction = true
+        // Loop commands are answered here and now: no storage command reads the connection and
+        // server state they read or change, so running them first is the same as in turn.
+        for (position, args) in queued.enumerated() {
+            guard case .success(let found) = CommandTable.resolve(args), found.top.runs == .loop else { continue }
+            var out = RESPWriter(version: connection.version)
+            answer(found.top, args, connection, into: &out)
+            transaction.commands[position] = [Executor.answeredMarker, out.bytes]
+        }
         if queued.contains(where: { $0[0].isKeyword("INFO") }) {
             transaction.infoText["body"] = infoText(sections: [])
         }
@@ -126,60 +155,58 @@ extension Server {
         submit(&pending)
     }
 
-    private func hello(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
-        reply(connection, &group) { out in
-            var index = 1
-            var version = connection.version
-            if args.count >= 2 {
-                guard let requested = args[1].asInt64 else {
-                    return out.error("ERR Protocol version is not an integer or out of range")
-                }
-                guard requested == 2 || requested == 3 else { return out.error("NOPROTO unsupported protocol version") }
-                version = requested == 3 ? .resp3 : .resp2
-                index = 2
+    private func hello(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
+        var index = 1
+        var version = connection.version
+        if args.count >= 2 {
+            guard let requested = args[1].asInt64 else {
+                return out.error("ERR Protocol version is not an integer or out of range")
             }
-            var name: [UInt8]?
-            while index < args.count {
-                if args[index].isKeyword("AUTH"), index + 2 < args.count {
-                    guard authenticate(user: args[index + 1], password: args[index + 2]) else {
-                        return out.error(CommandError.wrongPass)
-                    }
-                    connection.isAuthenticated = true
-                    index += 3
-                } else if args[index].isKeyword("SETNAME"), index + 1 < args.count {
-                    guard isValidClientName(args[index + 1]) else {
-                        return out.error("ERR Client names cannot contain spaces, newlines or special characters.")
-                    }
-                    name = args[index + 1]
-                    index += 2
-                } else {
-                    return out.error("ERR Syntax error in HELLO option '\(args[index].asString)'")
-                }
-            }
-            guard connection.isAuthenticated else {
-                return out.error(
-                    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
-                )
-            }
-            if let name { connection.name = name }
-            connection.version = version
-            out.version = version
-            out.mapHeader(7)
-            out.bulk("server")
-            out.bulk("redis")
-            out.bulk("version")
-            out.bulk("7.4.0")
-            out.bulk("proto")
-            out.integer(version == .resp3 ? 3 : 2)
-            out.bulk("id")
-            out.integer(Int64(connection.id))
-            out.bulk("mode")
-            out.bulk("standalone")
-            out.bulk("role")
-            out.bulk("master")
-            out.bulk("modules")
-            out.arrayHeader(0)
+            guard requested == 2 || requested == 3 else { return out.error("NOPROTO unsupported protocol version") }
+            version = requested == 3 ? .resp3 : .resp2
+            index = 2
         }
+        var name: [UInt8]?
+        while index < args.count {
+            if args[index].isKeyword("AUTH"), index + 2 < args.count {
+                guard authenticate(user: args[index + 1], password: args[index + 2]) else {
+                    return out.error(CommandError.wrongPass)
+                }
+                connection.isAuthenticated = true
+                index += 3
+            } else if args[index].isKeyword("SETNAME"), index + 1 < args.count {
+                guard isValidClientName(args[index + 1]) else {
+                    return out.error("ERR Client names cannot contain spaces, newlines or special characters.")
+                }
+                name = args[index + 1]
+                index += 2
+            } else {
+                return out.error("ERR Syntax error in HELLO option '\(args[index].asString)'")
+            }
+        }
+        guard connection.isAuthenticated else {
+            return out.error(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+            )
+        }
+        if let name { connection.name = name }
+        connection.version = version
+        out.version = version
+        out.mapHeader(7)
+        out.bulk("server")
+        out.bulk("redis")
+        out.bulk("version")
+        out.bulk("7.4.0")
+        out.bulk("proto")
+        out.integer(version == .resp3 ? 3 : 2)
+        out.bulk("id")
+        out.integer(Int64(connection.id))
+        out.bulk("mode")
+        out.bulk("standalone")
+        out.bulk("role")
+        out.bulk("master")
+        out.bulk("modules")
+        out.arrayHeader(0)
     }
 
     private func authenticate(user: [UInt8]?, password: [UInt8]) -> Bool {
@@ -196,19 +223,17 @@ extension Server {
         return difference == 0
     }
 
-    private func auth(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
-        reply(connection, &group) { out in
-            guard args.count <= 3 else { return out.error(CommandError.syntax) }
-            if config.requirepass.isEmpty && args.count == 2 {
-                return out.error(
-                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
-                )
-            }
-            let ok = authenticate(user: args.count == 3 ? args[1] : nil, password: args[args.count - 1])
-            guard ok else { return out.error(CommandError.wrongPass) }
-            connection.isAuthenticated = true
-            out.simpleString("OK")
+    private func auth(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
+        guard args.count <= 3 else { return out.error(CommandError.syntax) }
+        if config.requirepass.isEmpty && args.count == 2 {
+            return out.error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+            )
         }
+        let ok = authenticate(user: args.count == 3 ? args[1] : nil, password: args[args.count - 1])
+        guard ok else { return out.error(CommandError.wrongPass) }
+        connection.isAuthenticated = true
+        out.simpleString("OK")
     }
 
     private func isValidClientName(_ name: [UInt8]) -> Bool {
@@ -223,156 +248,250 @@ extension Server {
         return "id=\(connection.id) addr=\(connection.address) laddr=\(config.bind):\(boundPort) fd=-1 name=\(name) age=\(age) idle=\(idle) flags=\(connection.transaction != nil ? "x" : (connection.blockedSlot != nil ? "b" : "N")) db=0 sub=0 psub=0 ssub=0 multi=\(connection.transaction.map { String($0.count) } ?? "-1") qbuf=\(connection.decoder.bufferedByteCount) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=\(connection.pendingSlotCount) omem=\(connection.heldBytes) tot-mem=0 events=r cmd=\(connection.lastCommand) user=default redir=-1 resp=\(connection.version.rawValue) lib-name=\(connection.libraryName) lib-ver=\(connection.libraryVersion)"
     }
 
-    private func client(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
-        reply(connection, &group) { out in
-            let sub = args[1]
-            if sub.isKeyword("SETNAME") && args.count == 3 {
-                guard isValidClientName(args[2]) || args[2].isEmpty else {
-                    return out.error("ERR Client names cannot contain spaces, newlines or special characters.")
-                }
-                connection.name = args[2].isEmpty ? nil : args[2]
-                out.simpleString("OK")
-            } else if sub.isKeyword("GETNAME") && args.count == 2 {
-                if let name = connection.name { out.bulk(name) } else { out.nullBulk() }
-            } else if sub.isKeyword("ID") && args.count == 2 {
-                out.integer(Int64(connection.id))
-            } else if sub.isKeyword("INFO") && args.count == 2 {
-                out.bulk(clientInfoLine(connection) + "\n")
-            } else if sub.isKeyword("LIST") {
-                let lines = connections.values.sorted { $0.id < $1.id }.map { clientInfoLine($0) + "\n" }
-                out.bulk(lines.joined())
-            } else if sub.isKeyword("SETINFO") && args.count == 4 {
-                let value = args[3].asString
-                if args[2].isKeyword("LIB-NAME") {
-                    connection.libraryName = value
-                } else if args[2].isKeyword("LIB-VER") {
-                    connection.libraryVersion = value
-                } else {
-                    return out.error("ERR Unrecognized option '\(args[2].asString)'")
-                }
-                out.simpleString("OK")
-            } else if (sub.isKeyword("NO-EVICT") || sub.isKeyword("NO-TOUCH")) && args.count == 3 {
-                out.simpleString("OK")
-            } else {
-                out.error("ERR unknown subcommand or wrong number of arguments for '\(sub.asString)'. Try CLIENT HELP.")
+    /// CLIENT: the dispatcher has checked the subcommand and its arity.
+    private func client(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
+        let sub = args[1]
+        if sub.isKeyword("SETNAME") {
+            guard isValidClientName(args[2]) || args[2].isEmpty else {
+                return out.error("ERR Client names cannot contain spaces, newlines or special characters.")
             }
+            connection.name = args[2].isEmpty ? nil : args[2]
+            out.simpleString("OK")
+        } else if sub.isKeyword("GETNAME") {
+            if let name = connection.name { out.bulk(name) } else { out.nullBulk() }
+        } else if sub.isKeyword("ID") {
+            out.integer(Int64(connection.id))
+        } else if sub.isKeyword("INFO") {
+            out.verbatim(clientInfoLine(connection) + "\n")
+        } else if sub.isKeyword("LIST") {
+            clientList(args, into: &out)
+        } else if sub.isKeyword("SETINFO") {
+            let value = args[3].asString
+            if args[2].isKeyword("LIB-NAME") {
+                connection.libraryName = value
+            } else if args[2].isKeyword("LIB-VER") {
+                connection.libraryVersion = value
+            } else {
+                return out.error("ERR Unrecognized option '\(args[2].asString)'")
+            }
+            out.simpleString("OK")
+        } else if sub.isKeyword("NO-EVICT") || sub.isKeyword("NO-TOUCH") {
+            // Spool neither evicts clients nor tracks key access: both modes are accepted.
+            guard args[2].isKeyword("ON") || args[2].isKeyword("OFF") else { return out.error(CommandError.syntax) }
+            out.simpleString("OK")
+        } else {
+            CommandHelp.write(args, Self.clientHelp, into: &out)
         }
     }
 
-    private func command(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
-        reply(connection, &group) { out in
-            func writeInfo(_ spec: CommandSpec) {
-                out.arrayHeader(10)
-                out.bulk(spec.name)
-                out.integer(Int64(spec.arity))
-                out.setHeader(spec.flags.count)
-                for flag in spec.flags { out.simpleString(flag) }
-                out.integer(Int64(spec.firstKey))
-                out.integer(Int64(spec.lastKey))
-                out.integer(Int64(spec.step))
-                out.setHeader(0)
-                out.setHeader(0)
-                out.arrayHeader(0)
-                out.arrayHeader(0)
+    private static let clientHelp = [
+        "GETNAME", "    Return the name of the current connection.",
+        "ID", "    Return the ID of the current connection.",
+        "INFO", "    Return information about the current client connection.",
+        "LIST [options ...]", "    Return information about client connections. Options:",
+        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
+        "    * ID <client-id> [<client-id> ...]", "      Return clients with the given ids.",
+        "SETINFO <option> <value>", "    Set client meta attr. Options are:",
+        "    * LIB-NAME: the client lib name.", "    * LIB-VER: the client lib version.",
+        "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "NO-EVICT (ON|OFF)", "    Accepted; Spool does not evict clients.",
+        "NO-TOUCH (ON|OFF)", "    Accepted; Spool does not track key access.",
+    ]
+
+    /// CLIENT LIST [TYPE type | ID id …]: one line per connection, in id order.
+    private func clientList(_ args: [[UInt8]], into out: inout RESPWriter) {
+        var listed = connections.values.sorted { $0.id < $1.id }
+        if args.count == 4 && args[2].isKeyword("TYPE") {
+            let type = args[3]
+            guard ["normal", "master", "replica", "slave", "pubsub"].contains(where: {
+                CommandTable.equalsIgnoringCase(type, lowercase: $0.utf8)
+            }) else {
+                return out.error("ERR Unknown client type '\(type.asString)'")
             }
-            if args.count == 1 {
+            // Every Spool client is a normal one: no replication, no pub/sub.
+            if !type.isKeyword("NORMAL") { listed = [] }
+        } else if args.count > 3 && args[2].isKeyword("ID") {
+            var wanted: [UInt64] = []
+            for text in args[3...] {
+                guard let id = text.asInt64 else { return out.error("ERR Invalid client ID") }
+                if id > 0 { wanted.append(UInt64(id)) }
+            }
+            listed = wanted.compactMap { connections[$0] }
+        } else if args.count != 2 {
+            return out.error(CommandError.syntax)
+        }
+        out.verbatim(listed.map { clientInfoLine($0) + "\n" }.joined())
+    }
+
+    /// COMMAND [COUNT | INFO | DOCS | LIST | GETKEYS | HELP]: the dispatcher has checked the
+    /// subcommand and its arity.
+    private func command(_ args: [[UInt8]], into out: inout RESPWriter) {
+        if args.count == 1 {
+            out.arrayHeader(CommandTable.all.count)
+            for spec in CommandTable.all { writeCommandInfo(spec, into: &out) }
+            return
+        }
+        let sub = args[1]
+        if sub.isKeyword("COUNT") {
+            out.integer(Int64(CommandTable.all.count))
+        } else if sub.isKeyword("INFO") {
+            guard args.count > 2 else {
                 out.arrayHeader(CommandTable.all.count)
-                CommandTable.all.forEach(writeInfo)
+                for spec in CommandTable.all { writeCommandInfo(spec, into: &out) }
                 return
             }
-            let sub = args[1]
-            if sub.isKeyword("COUNT") {
-                out.integer(Int64(CommandTable.all.count))
-            } else if sub.isKeyword("INFO") {
-                let names = args.count > 2 ? Array(args[2...]) : CommandTable.all.map { Array($0.name.utf8) }
-                out.arrayHeader(names.count)
-                for name in names {
-                    if let spec = CommandTable.lookup(name) { writeInfo(spec) } else { out.nullArray() }
+            out.arrayHeader(args.count - 2)
+            for name in args[2...] {
+                if let spec = CommandTable.lookup(fullName: name) {
+                    writeCommandInfo(spec, into: &out)
+                } else {
+                    out.nullBulk()
                 }
-            } else if sub.isKeyword("DOCS") {
-                let specs = args.count > 2 ? args[2...].compactMap { CommandTable.lookup($0) } : CommandTable.all
-                out.mapHeader(specs.count)
-                for spec in specs {
-                    out.bulk(spec.name)
-                    out.mapHeader(3)
-                    out.bulk("summary")
-                    out.bulk(spec.summary)
-                    out.bulk("since")
-                    out.bulk("1.0.0")
-                    out.bulk("group")
-                    out.bulk(spec.name.hasPrefix("x") ? "stream" : "server")
-                }
-            } else if sub.isKeyword("LIST") {
-                out.arrayHeader(CommandTable.all.count)
-                for spec in CommandTable.all { out.bulk(spec.name) }
-            } else if sub.isKeyword("GETKEYS") && args.count >= 3 {
-                guard let spec = CommandTable.lookup(args[2]), spec.firstKey > 0 else {
-                    return out.error("ERR The command has no key arguments")
-                }
-                let commandArgs = Array(args[2...])
-                let last = spec.lastKey < 0 ? commandArgs.count + spec.lastKey : spec.lastKey
-                let keys = stride(from: spec.firstKey, through: min(last, commandArgs.count - 1), by: max(1, spec.step)).map { commandArgs[$0] }
-                out.arrayHeader(keys.count)
-                for key in keys { out.bulk(key) }
-            } else {
-                out.error("ERR unknown subcommand '\(sub.asString)'. Try COMMAND HELP.")
             }
+        } else if sub.isKeyword("DOCS") {
+            let specs = args.count > 2 ? args[2...].compactMap { CommandTable.lookup(fullName: $0) } : CommandTable.all
+            out.mapHeader(specs.count)
+            for spec in specs {
+                out.bulk(spec.name)
+                out.mapHeader(3)
+                out.bulk("summary")
+                out.bulk(spec.summary)
+                out.bulk("since")
+                out.bulk("1.0.0")
+                out.bulk("group")
+                out.bulk(spec.name.hasPrefix("x") ? "stream" : "server")
+            }
+        } else if sub.isKeyword("LIST") {
+            commandList(args, into: &out)
+        } else if sub.isKeyword("GETKEYS") {
+            commandGetKeys(Array(args[2...]), into: &out)
+        } else {
+            CommandHelp.write(args, Self.commandHelp, into: &out)
         }
     }
 
-    private func configCommand(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
-        reply(connection, &group) { out in
-            let sub = args[1]
-            if sub.isKeyword("GET") {
-                guard args.count >= 3 else { return out.error(CommandError.arity("config|get")) }
-                var matches: [(String, String)] = []
-                // Facts redis-benchmark and other tools ask about: snapshots never, log always.
-                let facts = [("save", ""), ("appendonly", "yes"), ("appendfsync", "always")]
-                for (name, value) in facts
-                where args[2...].contains(where: { GlobPattern.matches($0, Array(name.utf8), nocase: true) }) {
-                    matches.append((name, value))
-                }
-                for key in ServerConfig.keys {
-                    if args[2...].contains(where: { GlobPattern.matches($0, Array(key.name.utf8), nocase: true) }) {
-                        matches.append((key.name, config.value(of: key)))
-                    }
-                }
-                out.mapHeader(matches.count)
-                for (name, value) in matches {
-                    out.bulk(name)
-                    out.bulk(value)
-                }
-            } else if sub.isKeyword("SET") {
-                guard args.count >= 4, args.count % 2 == 0 else { return out.error(CommandError.arity("config|set")) }
-                var updated = config
-                for pair in stride(from: 2, to: args.count, by: 2) {
-                    let name = args[pair].asString
-                    guard let key = ServerConfig.key(named: name) else {
-                        return out.error("ERR Unknown option or number of arguments for CONFIG SET - '\(name)'")
-                    }
-                    guard key.isMutable else {
-                        return out.error("ERR CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config")
-                    }
-                    if updated.apply(name, args[pair + 1].asString) != nil {
-                        return out.error("ERR CONFIG SET failed (possibly related to argument '\(name)') - argument couldn't be parsed into an integer")
-                    }
-                }
-                config = updated
-                out.simpleString("OK")
-            } else if sub.isKeyword("RESETSTAT") && args.count == 2 {
-                totalCommands = 0
-                totalConnections = 0
-                rejectedConnections = 0
-                protocolErrors = 0
-                outputLimitDisconnections = 0
-                out.simpleString("OK")
-            } else if sub.isKeyword("REWRITE") {
-                out.error("ERR CONFIG REWRITE is not supported; edit the config file")
+    private static let commandHelp = [
+        "(no subcommand)", "    Return details about all commands.",
+        "COUNT", "    Return the total number of commands in this server.",
+        "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+        "    Return a list of all commands in this server.",
+        "INFO [<command-name> ...]", "    Return details about multiple commands.",
+        "    If no command names are given, details for all commands are returned.",
+        "DOCS [<command-name> ...]", "    Return documentation details about multiple commands.",
+        "    If no command names are given, documentation details for all commands are returned.",
+        "GETKEYS <full-command>", "    Return the keys from a full command.",
+    ]
+
+    /// One command's COMMAND INFO row, its subcommands' rows nested as Redis 7 nests them.
+    private func writeCommandInfo(_ spec: CommandSpec, into out: inout RESPWriter) {
+        out.arrayHeader(10)
+        out.bulk(spec.name)
+        out.integer(Int64(spec.arity))
+        out.setHeader(spec.flags.count)
+        for flag in spec.flags { out.simpleString(flag) }
+        out.integer(Int64(spec.firstKey))
+        out.integer(Int64(spec.lastKey))
+        out.integer(Int64(spec.step))
+        out.setHeader(0)  // ACL categories
+        out.setHeader(0)  // tips
+        out.arrayHeader(0)  // key specs
+        out.arrayHeader(spec.subcommands.count)
+        for subcommand in spec.subcommands { writeCommandInfo(subcommand, into: &out) }
+    }
+
+    /// COMMAND LIST [FILTERBY MODULE m | ACLCAT c | PATTERN p]: full names, subcommands included.
+    /// Spool has no modules and reports no ACL categories, so those filters match nothing.
+    private func commandList(_ args: [[UInt8]], into out: inout RESPWriter) {
+        let names = CommandTable.all.flatMap { [$0.name] + $0.subcommands.map(\.name) }
+        var listed = names
+        if args.count == 5 && args[2].isKeyword("FILTERBY") {
+            if args[3].isKeyword("PATTERN") {
+                listed = names.filter { GlobPattern.matches(args[4], Array($0.utf8), nocase: true) }
+            } else if args[3].isKeyword("MODULE") || args[3].isKeyword("ACLCAT") {
+                listed = []
             } else {
-                out.error("ERR unknown subcommand '\(sub.asString)'. Try CONFIG HELP.")
+                return out.error(CommandError.syntax)
             }
+        } else if args.count != 2 {
+            return out.error(CommandError.syntax)
+        }
+        out.arrayHeader(listed.count)
+        for name in listed { out.bulk(name) }
+    }
+
+    /// COMMAND GETKEYS command arg …: the keys of a command line, from its key positions.
+    private func commandGetKeys(_ commandArgs: [[UInt8]], into out: inout RESPWriter) {
+        guard case .success(let found) = CommandTable.resolve(commandArgs) else {
+            return out.error("ERR Invalid command specified")
+        }
+        let spec = found.command
+        guard spec.firstKey > 0 else { return out.error("ERR The command has no key arguments") }
+        guard spec.acceptsArgumentCount(commandArgs.count) else {
+            return out.error("ERR Invalid number of arguments specified for command")
+        }
+        let last = spec.lastKey < 0 ? commandArgs.count + spec.lastKey : spec.lastKey
+        let keys = stride(from: spec.firstKey, through: min(last, commandArgs.count - 1), by: spec.step).map {
+            commandArgs[$0]
+        }
+        out.arrayHeader(keys.count)
+        for key in keys { out.bulk(key) }
+    }
+
+    /// CONFIG GET | SET | RESETSTAT | REWRITE | HELP: the dispatcher has checked the subcommand
+    /// and its arity.
+    private func configCommand(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
+        let sub = args[1]
+        if sub.isKeyword("GET") {
+            var matches: [(String, String)] = []
+            // Facts redis-benchmark and other tools ask about: snapshots never, log always.
+            let facts = [("save", ""), ("appendonly", "yes"), ("appendfsync", "always")]
+            for (name, value) in facts
+            where args[2...].contains(where: { GlobPattern.matches($0, Array(name.utf8), nocase: true) }) {
+                matches.append((name, value))
+            }
+            for key in ServerConfig.keys {
+                if args[2...].contains(where: { GlobPattern.matches($0, Array(key.name.utf8), nocase: true) }) {
+                    matches.append((key.name, config.value(of: key)))
+                }
+            }
+            out.mapHeader(matches.count)
+            for (name, value) in matches {
+                out.bulk(name)
+                out.bulk(value)
+            }
+        } else if sub.isKeyword("SET") {
+            guard args.count % 2 == 0 else { return out.error(CommandError.arity("config|set")) }
+            var updated = config
+            for pair in stride(from: 2, to: args.count, by: 2) {
+                let name = args[pair].asString
+                guard let key = ServerConfig.key(named: name) else {
+                    return out.error("ERR Unknown option or number of arguments for CONFIG SET - '\(name)'")
+                }
+                guard key.isMutable else {
+                    return out.error("ERR CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config")
+                }
+                if updated.apply(name, args[pair + 1].asString) != nil {
+                    return out.error("ERR CONFIG SET failed (possibly related to argument '\(name)') - argument couldn't be parsed into an integer")
+                }
+            }
+            config = updated
+            out.simpleString("OK")
+        } else if sub.isKeyword("RESETSTAT") {
+            statistics = ServerStatistics()
+            out.simpleString("OK")
+        } else if sub.isKeyword("REWRITE") {
+            out.error("ERR CONFIG REWRITE is not supported; edit the config file")
+        } else {
+            CommandHelp.write(args, Self.configHelp, into: &out)
         }
     }
+
+    private static let configHelp = [
+        "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+        "RESETSTAT", "    Reset statistics reported by the INFO command.",
+        "REWRITE", "    Not supported: edit the configuration file.",
+    ]
 
     /// The INFO sections the loop thread knows; the storage thread appends keyspace.
     func infoText(sections: [String]) -> String {
@@ -391,8 +510,11 @@ extension Server {
             text += "blocked_clients:\(blocked)\r\n\r\n"
         }
         if wants("memory") {
+            // Spool has no allocator statistics: the resident set stands for both.
             let rss = residentSetBytes()
-            text += "# Memory\r\nused_memory:\(rss)\r\nused_memory_rss:\(rss)\r\nmaxmemory:0\r\n"
+            text += "# Memory\r\nused_memory:\(rss)\r\nused_memory_human:\(String(humanBytes: rss))\r\n"
+            text += "used_memory_rss:\(rss)\r\nused_memory_rss_human:\(String(humanBytes: rss))\r\n"
+            text += "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
             text += "spool_wiredtiger_cache_size:\(config.wiredtigerCacheSize)\r\n\r\n"
         }
         if wants("persistence") {
@@ -409,9 +531,11 @@ extension Server {
             text += "spool_durable_generation:\(stats.durableGeneration)\r\n\r\n"
         }
         if wants("stats") {
-            text += "# Stats\r\ntotal_connections_received:\(totalConnections)\r\n"
-            text += "total_commands_processed:\(totalCommands)\r\nrejected_connections:\(rejectedConnections)\r\n"
-            text += "total_error_replies:\(protocolErrors)\r\nclient_output_buffer_limit_disconnections:\(outputLimitDisconnections)\r\n\r\n"
+            text += "# Stats\r\ntotal_connections_received:\(statistics.totalConnections)\r\n"
+            text += "total_commands_processed:\(statistics.totalCommands)\r\nrejected_connections:\(statistics.rejectedConnections)\r\n"
+            text += "instantaneous_ops_per_sec:\(statistics.instantaneousOpsPerSecond)\r\n"
+            text += "total_net_input_bytes:\(statistics.netInputBytes)\r\ntotal_net_output_bytes:\(statistics.netOutputBytes)\r\n"
+            text += "total_error_replies:\(statistics.protocolErrors)\r\nclient_output_buffer_limit_disconnections:\(statistics.outputLimitDisconnections)\r\n\r\n"
         }
         return text
     }
@@ -442,5 +566,21 @@ extension String {
         let hundredths = Int((value * 100).rounded())
         let fraction = hundredths % 100
         self = "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+
+    /// A byte count as Redis's INFO writes it for people (bytesToHuman): `812B`, `1.50K`, `19.16M`.
+    init(humanBytes count: Int) {
+        let units = ["K", "M", "G", "T", "P"]
+        guard count >= 1024 else {
+            self = "\(count)B"
+            return
+        }
+        var value = Double(count) / 1024
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        self = String(format2: value) + units[unit]
     }
 }

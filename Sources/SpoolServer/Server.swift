@@ -34,12 +34,7 @@ public final class Server {
     let startedAt = monotonicNanoseconds()
     let readBuffer = UnsafeMutableRawPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
-    // Statistics for INFO.
-    var totalConnections: UInt64 = 0
-    var totalCommands: UInt64 = 0
-    var rejectedConnections: UInt64 = 0
-    var protocolErrors: UInt64 = 0
-    var outputLimitDisconnections: UInt64 = 0
+    var statistics = ServerStatistics()
 
     public var boundPort: Int = 0
 
@@ -69,7 +64,9 @@ public final class Server {
         try checkUV(uv_check_init(loop, checkHandle), "uv_check_init")
         try checkUV(
             uv_check_start(checkHandle) { handle in
-                Server.from(handle!.pointee.loop).submitPendingJobs()
+                let server = Server.from(handle!.pointee.loop)
+                server.submitPendingJobs()
+                server.statistics.sample(nowNanoseconds: monotonicNanoseconds())
             }, "uv_check_start")
         try bind()
         for signal in [SIGTERM, SIGINT] { try watch(signal) }
@@ -151,9 +148,9 @@ public final class Server {
             id: id, handle: handle, address: peerAddress(handle), limits: limits,
             isAuthenticated: config.requirepass.isEmpty, now: monotonicNanoseconds())
         handle.pointee.data = Unmanaged.passRetained(connection).toOpaque()
-        totalConnections += 1
+        statistics.totalConnections += 1
         if connections.count >= config.maxclients || isShuttingDown {
-            rejectedConnections += 1
+            statistics.rejectedConnections += 1
             var out = RESPWriter(version: .resp2)
             out.error("ERR max number of clients reached")
             connection.outbox = out.bytes
@@ -184,6 +181,7 @@ public final class Server {
                     return
                 }
                 guard count > 0 else { return }
+                server.statistics.netInputBytes += UInt64(count)
                 connection.decoder.append(UnsafeRawBufferPointer(start: buffer!.pointee.base, count: count))
                 server.process(connection)
                 server.flushAll()
@@ -221,7 +219,7 @@ public final class Server {
                 args = try connection.decoder.next()
             } catch {
                 submit(&group)
-                protocolErrors += 1
+                statistics.protocolErrors += 1
                 var out = RESPWriter(version: connection.version)
                 out.error("ERR \(error.message)")
                 connection.enqueueReady(out.bytes)
@@ -229,7 +227,7 @@ public final class Server {
                 break
             }
             guard let args else { break }
-            totalCommands += 1
+            statistics.totalCommands += 1
             dispatch(args, connection, &group)
         }
         submit(&group)
@@ -314,6 +312,7 @@ public final class Server {
         guard !connection.isClosing else { return }
         let stream = connection.stream
         if !connection.outbox.isEmpty {
+            statistics.netOutputBytes += UInt64(connection.outbox.count)
             var written = 0
             if uv_stream_get_write_queue_size(stream) == 0 {
                 written = connection.outbox.withUnsafeMutableBytes { bytes in
@@ -349,7 +348,7 @@ public final class Server {
         }
         let unsent = Int(uv_stream_get_write_queue_size(stream)) + connection.heldBytes
         if unsent > config.clientOutputBufferLimit {
-            outputLimitDisconnections += 1
+            statistics.outputLimitDisconnections += 1
             close(connection)
             return
         }

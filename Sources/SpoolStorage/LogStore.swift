@@ -280,7 +280,14 @@ public final class LogStore {
     }
 
     /// Removes one entry from whichever table holds it.
+    /// Removes one entry (XDEL): it counts towards the stream's max deleted id.
     public func delete(_ stream: StreamState, id: EntryID) throws(WiredTigerError) -> Bool {
+        try remove(stream, id: id, countsAsDeleted: true)
+    }
+
+    /// Trimming removes entries without moving max-deleted-entry-id, as Redis 7.4 does: that id
+    /// tells consumers about holes in the middle of a stream, not about its oldest end.
+    private func remove(_ stream: StreamState, id: EntryID, countsAsDeleted: Bool) throws(WiredTigerError) -> Bool {
         let key = id.keyBytes
         var removed = try stream.live.remove(key: key)
         if !removed { removed = try stream.backfill.remove(key: key) }
@@ -289,7 +296,7 @@ public final class LogStore {
         guard removed else { return false }
         noteWrite(stream)
         stream.record.length -= 1
-        if id > stream.record.maxDeletedID { stream.record.maxDeletedID = id }
+        if countsAsDeleted && id > stream.record.maxDeletedID { stream.record.maxDeletedID = id }
         markDirty(stream)
         return true
     }
@@ -308,7 +315,7 @@ public final class LogStore {
             remaining -= 1
         }
         _ = consume cursor
-        for id in doomed { _ = try delete(stream, id: id) }
+        for id in doomed { _ = try remove(stream, id: id, countsAsDeleted: false) }
         return doomed.count
     }
 

@@ -6,7 +6,7 @@ import SpoolCore
 ///     version        UInt8    1
 ///     tableNumber    UInt64   names the stream's tables: table:s<N>.live, table:s<N>.backfill
 ///     lastID         2×UInt64 the greatest id ever added (XADD * must go above it, even after XDEL)
-///     maxDeletedID   2×UInt64 the greatest id removed by XDEL/XTRIM (Redis's max-deleted-entry-id)
+///     maxDeletedID   2×UInt64 the greatest id removed by XDEL (Redis's max-deleted-entry-id; trimming leaves it)
 ///     entriesAdded   UInt64   every entry ever added; also the dense number of the newest entry
 ///     length         UInt64   entries present now
 ///     extension      rest     opaque bytes owned by the server layer (consumer groups etc.)

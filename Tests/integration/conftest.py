@@ -31,6 +31,8 @@ from typing import Any, Dict, List, Optional
 import pytest
 import redis
 import redis.connection
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -66,6 +68,10 @@ class ServerStartError(RuntimeError):
     pass
 
 
+class ServerExitedDuringStart(ServerStartError):
+    """The process exited before answering PING (possibly: lost a race for the port)."""
+
+
 class Server:
     """One spoold or redis-server process with its own data directory and port."""
 
@@ -82,8 +88,10 @@ class Server:
         self.config: Dict[str, str] = {}
         for key, value in (config or {}).items():
             self.config[key.replace("_", "-")] = str(value)
-        self.port: int = int(self.config.pop("port", 0)) or free_port()
-        self._fixed_port = False
+        explicit_port = int(self.config.pop("port", 0))
+        self.port: int = explicit_port or free_port()
+        # Once started (or when given), the port stays: restarts come back on the same port.
+        self._fixed_port = explicit_port != 0
         self.proc: Optional[subprocess.Popen] = None
         self.host = "127.0.0.1"
         self.password: Optional[str] = self.config.get("requirepass")
@@ -140,11 +148,11 @@ class Server:
                 self._start_once(timeout)
                 self._fixed_port = True  # restarts reuse the same port
                 return self
-            except ServerStartError as exc:
+            except ServerExitedDuringStart as exc:
                 last_error = exc
-                if self._fixed_port or self.is_running():
+                if self._fixed_port:
                     raise
-                # Possibly lost a race for the port: try another one.
+                # Possibly lost a race for the port between free_port() and bind: try another.
                 self.port = free_port()
         assert last_error is not None
         raise last_error
@@ -164,7 +172,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerStartError(
+                raise ServerExitedDuringStart(
                     f"{self.target} exited with status {self.proc.returncode} during start-up; "
                     f"log tail:\n{self.log_tail()}"
                 )
@@ -244,6 +252,8 @@ class Server:
             socket_timeout=10,
             socket_connect_timeout=5,
             decode_responses=False,
+            # No silent reconnect-and-retry: a dropped connection must fail the test.
+            retry=Retry(NoBackoff(), 0),
         )
         if self.password is not None and "password" not in kwargs:
             options["password"] = self.password

@@ -16,7 +16,6 @@ from helpers import (
     encode_command,
     ids_of,
     norm_xread,
-    parse_id,
     parse_info,
 )
 

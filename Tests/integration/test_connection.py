@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
-from pathlib import Path
 
 import pytest
 import redis
@@ -836,6 +834,31 @@ def test_raw_pipeline_of_10k_mixed_commands_keeps_order(server, key):
         assert c.cmd("XLEN", k) == 2500
         got = c.cmd("XRANGE", k, "-", "+")
         assert [int(e[1][1]) for e in got] == list(range(0, 10_000, 4))
+
+
+def test_very_deep_pipeline_is_answered_in_order(server):
+    """100k pipelined commands, far deeper than any per-client reply budget: the server may
+    pause reading from us, but must answer everything, in order, while we keep reading."""
+    total = 100_000
+    payload = b"".join(encode_command("ECHO", str(i)) for i in range(total))
+    with server.raw(timeout=30) as c:
+        errors = []
+
+        def sender():
+            try:
+                c.send(payload)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        t = threading.Thread(target=sender, daemon=True)
+        t.start()
+        for i in range(total):
+            reply = c.read_reply()
+            if reply != str(i).encode():
+                pytest.fail(f"reply {i} is {reply!r}")
+        t.join(30)
+        assert not errors
+        assert c.cmd("PING") == b"PONG"
 
 
 def test_raw_pipeline_with_errors_in_the_middle(raw2, key):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from helpers import ErrorReply, Map, Status, is_nil, pairs, parse_id
+from helpers import ErrorReply, Status, is_nil, pairs, parse_id
 
 
 def err(reply) -> str:
@@ -338,9 +338,34 @@ def test_blocking_xread_inside_multi_does_not_block(raw2, key):
     k = key()
     assert raw2.cmd("MULTI") == b"OK"
     assert raw2.cmd("XREAD", "BLOCK", "0", "STREAMS", k, "$") == b"QUEUED"
-    assert raw2.cmd("PING") == b"QUEUED"
+    assert raw2.cmd("XLEN", k) == b"QUEUED"
     raw2.settimeout(5)
     reply = raw2.cmd("EXEC")
     assert len(reply) == 2
     assert is_nil(reply[0])
-    assert reply[1] == b"PONG"
+    assert reply[1] == 0
+
+
+def test_connection_and_server_commands_are_queued_too(raw2, server):
+    """Redis queues these inside MULTI and answers them at EXEC like any other command."""
+    assert raw2.cmd("MULTI") == b"OK"
+    queued = [
+        ("PING",),
+        ("ECHO", "e"),
+        ("SELECT", "0"),
+        ("CLIENT", "ID"),
+        ("CONFIG", "GET", "port"),
+        ("COMMAND", "COUNT"),
+        ("DBSIZE",),
+    ]
+    for command in queued:
+        assert raw2.cmd(*command) == b"QUEUED", command
+    reply = raw2.cmd("EXEC")
+    assert len(reply) == len(queued)
+    assert reply[0] == b"PONG"
+    assert reply[1] == b"e"
+    assert reply[2] == b"OK"
+    assert reply[3] == raw2.cmd("CLIENT", "ID")
+    assert reply[4] == [b"port", str(server.port).encode()]
+    assert isinstance(reply[5], int) and reply[5] > 0
+    assert isinstance(reply[6], int)

@@ -10,9 +10,34 @@ enum CommandError {
     static let xaddZeroID = "ERR The ID specified in XADD must be greater than 0-0"
     static let xaddTooSmall = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
     static let limitWithoutTilde = "ERR syntax error, LIMIT cannot be used without the special ~ option"
+    static let limitWithoutStrategy = "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+    static let maxLengthAndMinimumID = "ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
+    static let xtrimWithoutStrategy = "ERR syntax error, XTRIM must be called with a trimming strategy"
+    static let maxLengthNegative = "ERR The MAXLEN argument must be >= 0."
+    static let limitNegative = "ERR The LIMIT argument must be >= 0."
+    /// Redis 7.2–7.4's text (7.0 said `XREAD`; only Redis 8 mentions `+` here).
+    static let xreadUnbalanced =
+        "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."
+    static let notAllowedInTransaction = "ERR Command not allowed inside a transaction"
 
+    /// `name` is Redis's full name: `xadd`, or `client|setname` for a subcommand.
     static func arity(_ name: String) -> String {
         "ERR wrong number of arguments for '\(name.lowercased())' command"
+    }
+
+    /// A container command (CLIENT, CONFIG, COMMAND, XINFO) with a subcommand it does not have.
+    static func unknownSubcommand(_ args: [[UInt8]]) -> String {
+        "ERR unknown subcommand '\(subcommandName(args))'. Try \(args[0].uppercasedASCII) HELP."
+    }
+
+    /// A known subcommand whose options do not parse (Redis's addReplySubcommandSyntaxError).
+    static func subcommandSyntax(_ args: [[UInt8]]) -> String {
+        "ERR unknown subcommand or wrong number of arguments for '\(subcommandName(args))'. Try \(args[0].uppercasedASCII) HELP."
+    }
+
+    /// The subcommand as the client wrote it, cut at 128 bytes as Redis cuts it.
+    private static func subcommandName(_ args: [[UInt8]]) -> String {
+        String(decoding: args[1].prefix(128), as: UTF8.self)
     }
 
     /// Redis 7's unknown-command message, arguments quoted and cut like Redis cuts them.
@@ -71,4 +96,10 @@ extension Array where Element == UInt8 {
         }
         return value
     }
+}
+
+/// An error reply's text, as a value that can travel in a Result.
+struct CommandErrorText: Error {
+    let text: String
+    init(_ text: String) { self.text = text }
 }

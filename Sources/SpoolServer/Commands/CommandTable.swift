@@ -2,12 +2,14 @@
 /// least"), flags and key positions as COMMAND reports them.
 struct CommandSpec: Sendable {
     enum Runs: Sendable {
-        /// On the loop thread: connection state, configuration.
+        /// On the loop thread: connection state, configuration. Queued in a transaction, at EXEC.
         case loop
         /// On the storage thread, grouped with neighbouring storage commands.
         case storage
     }
+    /// Redis's full name: `xadd`, or `client|setname` for a subcommand.
     let name: String
+    /// Counts the whole command line, the container's name included for a subcommand.
     let arity: Int
     let runs: Runs
     let flags: [String]
@@ -15,9 +17,35 @@ struct CommandSpec: Sendable {
     let lastKey: Int
     let step: Int
     let summary: String
+    /// A container command (CLIENT, COMMAND, CONFIG, XINFO) is looked up with its first argument,
+    /// and each subcommand has its own arity and keys, as in Redis 7.
+    let subcommands: [CommandSpec]
+
+    init(
+        name: String, arity: Int, runs: Runs, flags: [String], firstKey: Int, lastKey: Int, step: Int,
+        summary: String, subcommands: [CommandSpec] = []
+    ) {
+        self.name = name
+        self.arity = arity
+        self.runs = runs
+        self.flags = flags
+        self.firstKey = firstKey
+        self.lastKey = lastKey
+        self.step = step
+        self.summary = summary
+        self.subcommands = subcommands
+    }
 
     func acceptsArgumentCount(_ count: Int) -> Bool {
         arity >= 0 ? count == arity : count >= -arity
+    }
+
+    /// The subcommand `word` names (any case), if this is a container that has it.
+    func subcommand(_ word: [UInt8]) -> CommandSpec? {
+        subcommands.first { spec in
+            let declared = spec.name.utf8.split(separator: UInt8(ascii: "|")).last!
+            return CommandTable.equalsIgnoringCase(word, lowercase: declared)
+        }
     }
 }
 
@@ -27,13 +55,45 @@ enum CommandTable {
         .init(name: "echo", arity: 2, runs: .loop, flags: ["fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Returns the given string."),
         .init(name: "hello", arity: -1, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Handshakes with the server: protocol version, authentication, client name."),
         .init(name: "auth", arity: -2, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Authenticates the connection."),
-        .init(name: "client", arity: -2, runs: .loop, flags: [], firstKey: 0, lastKey: 0, step: 0, summary: "Connection commands: SETNAME, GETNAME, ID, INFO, LIST, SETINFO."),
+        .init(
+            name: "client", arity: -2, runs: .loop, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "Connection commands: SETNAME, GETNAME, ID, INFO, LIST, SETINFO.",
+            subcommands: [
+                subcommand("client|getname", 2, flags: connectionFlags, "Returns the name of the connection."),
+                subcommand("client|help", 2, flags: ["loading", "stale"], "Shows the CLIENT subcommands."),
+                subcommand("client|id", 2, flags: connectionFlags, "Returns the id of the connection."),
+                subcommand("client|info", 2, flags: connectionFlags, "Describes the connection."),
+                subcommand("client|list", -2, flags: ["admin"] + connectionFlags, "Describes every connection."),
+                subcommand("client|no-evict", 3, flags: ["admin"] + connectionFlags, "Accepted for compatibility."),
+                subcommand("client|no-touch", 3, flags: connectionFlags, "Accepted for compatibility."),
+                subcommand("client|setinfo", 4, flags: connectionFlags, "Records the client library's name or version."),
+                subcommand("client|setname", 3, flags: connectionFlags, "Names the connection."),
+            ]),
         .init(name: "select", arity: 2, runs: .loop, flags: ["loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Selects database 0 (the only one)."),
         .init(name: "quit", arity: -1, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Closes the connection."),
-        .init(name: "command", arity: -1, runs: .loop, flags: ["loading", "stale"], firstKey: 0, lastKey: 0, step: 0, summary: "Returns information about commands."),
+        .init(
+            name: "command", arity: -1, runs: .loop, flags: ["loading", "stale"], firstKey: 0, lastKey: 0, step: 0,
+            summary: "Returns information about commands.",
+            subcommands: [
+                subcommand("command|count", 2, flags: ["loading", "stale"], "Returns the number of commands."),
+                subcommand("command|docs", -2, flags: ["loading", "stale"], "Returns documentation of commands."),
+                subcommand("command|getkeys", -4, flags: ["loading", "stale"], "Extracts the key names from a command line."),
+                subcommand("command|help", 2, flags: ["loading", "stale"], "Shows the COMMAND subcommands."),
+                subcommand("command|info", -2, flags: ["loading", "stale"], "Returns information about commands."),
+                subcommand("command|list", -2, flags: ["loading", "stale"], "Returns the command names."),
+            ]),
         .init(name: "info", arity: -1, runs: .storage, flags: ["loading", "stale"], firstKey: 0, lastKey: 0, step: 0, summary: "Returns information and statistics about the server."),
-        .init(name: "config", arity: -2, runs: .loop, flags: ["admin", "noscript", "loading", "stale"], firstKey: 0, lastKey: 0, step: 0, summary: "CONFIG GET, SET and RESETSTAT."),
-        .init(name: "shutdown", arity: -1, runs: .loop, flags: ["admin", "noscript", "loading", "stale"], firstKey: 0, lastKey: 0, step: 0, summary: "Finishes in-flight writes, checkpoints and stops the server."),
+        .init(
+            name: "config", arity: -2, runs: .loop, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "CONFIG GET, SET and RESETSTAT.",
+            subcommands: [
+                subcommand("config|get", -3, flags: configFlags, "Returns configuration values."),
+                subcommand("config|help", 2, flags: ["loading", "stale"], "Shows the CONFIG subcommands."),
+                subcommand("config|resetstat", 2, flags: configFlags, "Resets the INFO statistics."),
+                subcommand("config|rewrite", 2, flags: configFlags, "Not supported: edit the config file."),
+                subcommand("config|set", -4, flags: configFlags, "Sets configuration values."),
+            ]),
+        .init(name: "shutdown", arity: -1, runs: .loop, flags: ["admin", "noscript", "loading", "stale", "no_multi"], firstKey: 0, lastKey: 0, step: 0, summary: "Finishes in-flight writes, checkpoints and stops the server."),
         .init(name: "multi", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Starts a transaction."),
         .init(name: "exec", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale"], firstKey: 0, lastKey: 0, step: 0, summary: "Runs the queued commands as one atomic, durable transaction."),
         .init(name: "discard", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Discards a transaction."),
@@ -56,8 +116,29 @@ enum CommandTable {
         .init(name: "xdel", arity: -3, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Deletes entries."),
         .init(name: "xtrim", arity: -4, runs: .storage, flags: ["write"], firstKey: 1, lastKey: 1, step: 1, summary: "Trims a stream by length or minimum id."),
         .init(name: "xsetid", arity: -3, runs: .storage, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Sets a stream's last id and counters."),
-        .init(name: "xinfo", arity: -2, runs: .storage, flags: ["readonly"], firstKey: 2, lastKey: 2, step: 1, summary: "Returns information about a stream."),
+        .init(
+            name: "xinfo", arity: -2, runs: .storage, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "Returns information about a stream.",
+            subcommands: [
+                subcommand("xinfo|consumers", 4, .storage, flags: ["readonly"], key: 2, "Returns the consumers of a group."),
+                subcommand("xinfo|groups", 3, .storage, flags: ["readonly"], key: 2, "Returns the consumer groups of a stream."),
+                subcommand("xinfo|help", 2, .storage, flags: ["loading", "stale"], "Shows the XINFO subcommands."),
+                subcommand("xinfo|stream", -3, .storage, flags: ["readonly"], key: 2, "Returns information about a stream."),
+            ]),
     ]
+
+    private static let connectionFlags = ["noscript", "loading", "stale"]
+    private static let configFlags = ["admin", "noscript", "loading", "stale"]
+
+    /// A subcommand's spec: at most one key, at `key`.
+    private static func subcommand(
+        _ name: String, _ arity: Int, _ runs: CommandSpec.Runs = .loop, flags: [String], key: Int = 0,
+        _ summary: String
+    ) -> CommandSpec {
+        CommandSpec(
+            name: name, arity: arity, runs: runs, flags: flags, firstKey: key, lastKey: key, step: key > 0 ? 1 : 0,
+            summary: summary)
+    }
 
     /// Specs bucketed by name length with their lower-case bytes: lookups compare bytes case-
     /// insensitively and allocate nothing (this runs for every command).
@@ -68,6 +149,36 @@ enum CommandTable {
         for i in buckets.indices { buckets[i].sort { a, _ in a.spec.name == "xadd" || a.spec.name == "xread" } }
         return buckets
     }()
+
+    /// What a command line names, as Redis's lookupCommand and commandCheckExistence decide it:
+    /// `top` is the command its first word names, `command` the subcommand its second word names
+    /// when `top` is a container (or `top` itself when it is not, or nothing follows).
+    static func resolve(_ args: [[UInt8]]) -> Result<(top: CommandSpec, command: CommandSpec), CommandErrorText> {
+        guard let top = lookup(args[0]) else { return .failure(CommandErrorText(CommandError.unknownCommand(args))) }
+        guard !top.subcommands.isEmpty, args.count > 1 else { return .success((top, top)) }
+        guard let command = top.subcommand(args[1]) else {
+            return .failure(CommandErrorText(CommandError.unknownSubcommand(args)))
+        }
+        return .success((top, command))
+    }
+
+    /// A command by its full name, `xadd` or `client|setname` (COMMAND INFO, COMMAND DOCS).
+    static func lookup(fullName: [UInt8]) -> CommandSpec? {
+        let parts = fullName.split(separator: UInt8(ascii: "|"), maxSplits: 1, omittingEmptySubsequences: false)
+        guard let top = lookup(Array(parts[0])) else { return nil }
+        guard parts.count == 2 else { return top }
+        return top.subcommand(Array(parts[1]))
+    }
+
+    /// ASCII case-insensitive comparison of `word` with a lower-case name.
+    static func equalsIgnoringCase(_ word: [UInt8], lowercase name: some Collection<UInt8>) -> Bool {
+        guard word.count == name.count else { return false }
+        for (byte, expected) in zip(word, name) {
+            let lowered = byte >= 65 && byte <= 90 ? byte + 32 : byte
+            if lowered != expected { return false }
+        }
+        return true
+    }
 
     static func lookup(_ name: [UInt8]) -> CommandSpec? {
         guard name.count < byLength.count else { return nil }
