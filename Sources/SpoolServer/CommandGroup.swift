@@ -9,6 +9,9 @@ struct CommandGroup: Sendable {
     var commands: [[[UInt8]]]
     /// EXEC: the replies are wrapped in one array (and run in one transaction, as every group is).
     var isTransaction = false
+    /// EXEC: replies the loop thread already wrote for queued loop commands (CLIENT, CONFIG …),
+    /// by position in `commands`; the storage thread copies them in instead of running those.
+    var loopReplies: [Int: RESPWriter] = [:]
     /// INFO: the sections the loop thread built; the storage thread adds keyspace and persistence.
     var infoText: [String: String] = [:]
 }

@@ -23,35 +23,25 @@ final class Executor: StorageContext {
         self.limits = limits
     }
 
-    /// Stands in a transaction's queue for a command the loop thread answered at EXEC (it needs
-    /// the loop's state), followed by that reply: `[answeredMarker, reply bytes]`. Clients cannot
-    /// send it: the loop rejects names it does not know.
-    static let answeredMarker = Array("__ANSWERED".utf8)
-
     /// Runs one group and returns its outcome (or none if its last command blocked).
     func run(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
-        // Replies before the last answered command, when a transaction has some.
-        var earlier: [UInt8] = []
         if group.isTransaction { out.arrayHeader(group.commands.count) }
         for (index, args) in group.commands.enumerated() {
-            if args[0] == Self.answeredMarker {
-                earlier += out.bytes
-                earlier += args[1]
-                out.removeAll(keepingCapacity: true)
+            if let answered = group.loopReplies[index] {
+                out.append(contentsOf: answered)
                 continue
             }
             let isLast = index == group.commands.count - 1
             let blocked = try execute(args, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
             if let waiter = blocked {
-                waiter.prefix = earlier + out.bytes
+                waiter.prefix = out.bytes
                 waiter.minimumTag = store.jobDurabilityTag
                 waiters.append(waiter)
                 return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
             }
         }
-        let bytes = earlier.isEmpty ? out.bytes : earlier + out.bytes
-        return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: bytes)
+        return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: out.bytes)
     }
 
     /// Executes one command; returns a waiter when it must block.
@@ -95,13 +85,11 @@ final class Executor: StorageContext {
         for waiter in waiters {
             let touched = !appendedStreams.isEmpty && waiter.keys.contains { appendedStreams.contains($0) }
             if touched {
-                let before = store.jobDurabilityTag
                 var out = RESPWriter(version: waiter.version)
                 if try writeStreams(waiter.keys, after: waiter.ids, count: waiter.count, into: &out) {
                     served.append(finish(waiter, out.bytes))
                     continue
                 }
-                _ = before
             }
             if let deadline = waiter.deadline, nowNanoseconds >= deadline {
                 var out = RESPWriter(version: waiter.version)
@@ -135,7 +123,6 @@ final class Executor: StorageContext {
             var out = RESPWriter(version: version)
             switch error {
             case .shuttingDown: out.error("ERR server is shutting down")
-            case .flushFailed: out.error("IOERR \(error)")
             default: out.error("IOERR \(error)")
             }
             return ServerOutcome(kind: .reply, connection: connection, slot: slot, bytes: out.bytes)

@@ -146,7 +146,7 @@ extension Server {
             guard case .success(let found) = CommandTable.resolve(args), found.top.runs == .loop else { continue }
             var out = RESPWriter(version: connection.version)
             answer(found.top, args, connection, into: &out)
-            transaction.commands[position] = [Executor.answeredMarker, out.bytes]
+            transaction.loopReplies[position] = out
         }
         if queued.contains(where: { $0[0].isKeyword("INFO") }) {
             transaction.infoText["body"] = infoText(sections: [])

@@ -42,10 +42,6 @@ enum EntryCodec {
         guard offset == bytes.count else { return nil }
         return (number, fields)
     }
-
-    static func decodeNumber(_ bytes: UnsafeRawBufferPointer) -> UInt64? {
-        bytes.count >= 12 ? readLittleEndian(UInt64.self, bytes, at: 0) : nil
-    }
 }
 
 @inline(__always)

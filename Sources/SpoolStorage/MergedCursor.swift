@@ -52,15 +52,6 @@ public struct MergedCursor: ~Copyable {
         return Entry(id: id, fields: decoded.fields)
     }
 
-    /// The dense number stored with the entry last returned.
-    public func currentNumber() throws(WiredTigerError) -> UInt64 {
-        let cursor = returned == .live ? live : backfill
-        guard let number = try cursor.withValue({ EntryCodec.decodeNumber($0) }) else {
-            throw WiredTigerError.corrupt("entry number does not decode")
-        }
-        return number
-    }
-
     private mutating func advance() throws(WiredTigerError) -> EntryID? {
         if !started {
             started = true

@@ -106,14 +106,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// Queues a job; it runs on the storage thread after every job submitted before it. If its
     /// batch rolls back, the flush fails or the engine is stopping, `onFailure` makes its outcome.
     public func submit(_ job: @escaping Job, onFailure: @escaping Failure) {
-        let now = monotonicNanoseconds()
-        let accepted = submitLock.locked { () -> Bool in
-            guard !stopRequested else { return false }
-            submitted.append(Submitted(job: job, fail: onFailure, submittedAt: now))
-            if submitted.count == 1 { submitLock.signal() }
-            return true
-        }
-        if !accepted { deliver([onFailure(.shuttingDown)]) }
+        submit(contentsOf: [(job, onFailure)])
     }
 
     /// Queues several jobs at once (one lock, one wake-up): the server hands over everything one
@@ -129,11 +122,6 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             return true
         }
         if !accepted { deliver(jobs.map { $0.onFailure(.shuttingDown) }) }
-    }
-
-    /// Wakes the storage thread to re-check its context's deadline (a new blocked reader).
-    public func wake() {
-        submitLock.locked { submitLock.signal() }
     }
 
     /// Every commit of this generation or lower is on disk.
@@ -228,7 +216,6 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             storageThreadDone = true
             durableLock.signal()
         }
-        _ = context
         session.close()
     }
 
