@@ -691,6 +691,9 @@ def test_spool_default_port_and_bind(tmp_path):
     from conftest import SPOOLD
 
     probe = socket.socket()
+    # As spoold binds (libuv sets SO_REUSEADDR): connections in TIME_WAIT from an earlier server
+    # on this port do not count as "in use"; a listener still does.
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind(("127.0.0.1", 7379))
     except OSError:
