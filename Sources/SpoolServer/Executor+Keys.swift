@@ -9,6 +9,7 @@ extension Executor {
         for key in args[1...] {
             if let stream = store.streamForWriting(key) {
                 try store.dropStream(stream)
+                streamChanged(key)
                 deleted += 1
             }
         }
@@ -75,7 +76,10 @@ extension Executor {
             return out.error(CommandError.syntax)
         }
         for name in store.streamNames {
-            if let stream = store.streamForWriting(name) { try store.dropStream(stream) }
+            if let stream = store.streamForWriting(name) {
+                try store.dropStream(stream)
+                streamChanged(name)
+            }
         }
         store.noteDurableDependency()
         out.simpleString("OK")

@@ -11,6 +11,8 @@ extension Executor {
         var strategy: Strategy
         var approximate: Bool
         var limit: Int?
+        /// ACKED (Spool, Redis 8.2's spelling): never trim what a group has not read or still has pending.
+        var acknowledgedOnly = false
     }
 
     /// The id XADD was given: `*`, `ms-*` or an explicit one.
@@ -54,6 +56,7 @@ extension Executor {
         var strategy: TrimSpec.Strategy?
         var approximate = false
         var limit: Int?
+        var acknowledgedOnly = false
         var index = 2
         while index < args.count {
             let word = args[index]
@@ -83,6 +86,9 @@ extension Executor {
                 guard value >= 0 else { return failure(CommandError.limitNegative) }
                 limit = Int(value)
                 index += 2
+            } else if word.isKeyword("ACKED") {
+                acknowledgedOnly = true
+                index += 1
             } else if isXADD && word.isKeyword("NOMKSTREAM") {
                 parsed.noMakeStream = true
                 index += 1
@@ -98,7 +104,9 @@ extension Executor {
         if let limit, limit > 0, strategy == nil { return failure(CommandError.limitWithoutStrategy) }
         if !isXADD && strategy == nil { return failure(CommandError.xtrimWithoutStrategy) }
         if limit != nil && !approximate { return failure(CommandError.limitWithoutTilde) }
-        parsed.trim = strategy.map { TrimSpec(strategy: $0, approximate: approximate, limit: limit) }
+        parsed.trim = strategy.map {
+            TrimSpec(strategy: $0, approximate: approximate, limit: limit, acknowledgedOnly: acknowledgedOnly)
+        }
         return .success(parsed)
     }
 
@@ -107,6 +115,9 @@ extension Executor {
         // Redis's default LIMIT for ~ is 100 × stream-node-max-entries; 0 means none.
         var limit = spec.approximate ? (spec.limit ?? 100 * Self.approximateTrimUnit) : Int.max
         if limit == 0 { limit = .max }
+        // ACKED: stop at the first entry some group still needs.
+        let bound = spec.acknowledgedOnly ? try acknowledgedBound(stream) : nil
+        let allowed: (EntryID) -> Bool = { id in bound.map { id <= $0 } ?? true }
         switch spec.strategy {
         case .maxLength(let maximum):
             guard stream.length > maximum else { return 0 }
@@ -114,9 +125,9 @@ extension Executor {
             if spec.approximate { excess -= excess % Self.approximateTrimUnit }
             excess = min(excess, limit)
             guard excess > 0 else { return 0 }
-            return try store.trimOldest(stream, limit: excess) { _, _ in true }
+            return try store.trimOldest(stream, limit: excess) { id, _ in allowed(id) }
         case .minimumID(let minimum):
-            return try store.trimOldest(stream, limit: limit) { id, _ in id < minimum }
+            return try store.trimOldest(stream, limit: limit) { id, _ in id < minimum && allowed(id) }
         }
     }
 
@@ -158,7 +169,7 @@ extension Executor {
         try store.append(stream, id: id, fields: args[(parsed.idIndex + 1)...])
         // A reader that blocks later in this batch reads the entry directly; only waiting ones
         // need to hear of it.
-        if !waiters.isEmpty { appendedStreams.insert(key) }
+        streamChanged(key)
         if let spec = parsed.trim { _ = try trim(stream, spec) }
         out.bulk(id.bytes)
     }
@@ -274,6 +285,10 @@ extension Executor {
             } else if text == [UInt8(ascii: "+")] {
                 ids.append(.zero)
                 lastEntryWanted.append(true)
+            } else if text == [UInt8(ascii: ">")] {
+                return rejected(
+                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+                    &out)
             } else {
                 guard let id = EntryID(parsing: text, missingSequence: .zero) else {
                     return rejected(CommandError.invalidStreamID, &out)
@@ -412,15 +427,13 @@ extension Executor {
     ]
 
     /// XINFO STREAM | GROUPS | CONSUMERS | HELP: the dispatcher has checked the subcommand and its
-    /// arity. Spool has no consumer groups yet.
+    /// arity.
     func xinfo(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         let sub = args[1]
         if sub.isKeyword("HELP") { return CommandHelp.write(args, Self.xinfoHelp, into: &out) }
         guard let stream = store.streamForReading(args[2]) else { return out.error(CommandError.noSuchKey) }
-        if sub.isKeyword("GROUPS") { return out.arrayHeader(0) }
-        if sub.isKeyword("CONSUMERS") {
-            return out.error("NOGROUP No such consumer group '\(args[3].asString)' for key name '\(args[2].asString)'")
-        }
+        if sub.isKeyword("GROUPS") { return try xinfoGroups(stream, &out) }
+        if sub.isKeyword("CONSUMERS") { return xinfoConsumers(stream, groupName: args[3], key: args[2], &out) }
         // STREAM key [FULL [COUNT n]]
         let options = args.count - 3
         let full = options > 0
@@ -457,10 +470,10 @@ extension Executor {
             out.bulk("entries")
             writeEntries(try store.entries(stream, count: count), into: &out)
             out.bulk("groups")
-            out.arrayHeader(0)
+            try xinfoFullGroups(stream, count: count, &out)
         } else {
             out.bulk("groups")
-            out.integer(0)
+            out.integer(Int64(stream.groups.count))
             out.bulk("first-entry")
             if let first { writeEntry(first, into: &out) } else { out.nullBulk() }
             out.bulk("last-entry")

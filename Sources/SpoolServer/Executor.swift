@@ -59,6 +59,13 @@ final class Executor: StorageContext {
         case name.isKeyword("XTRIM"): try xtrim(args, &out)
         case name.isKeyword("XSETID"): try xsetid(args, &out)
         case name.isKeyword("XINFO"): try xinfo(args, &out)
+        case name.isKeyword("XREADGROUP"): return try xreadgroup(args, &out, group: group, mayBlock: mayBlock)
+        case name.isKeyword("XGROUP"): try xgroup(args, &out)
+        case name.isKeyword("XACK"): try xack(args, &out)
+        case name.isKeyword("XNACK"): try xnack(args, &out)
+        case name.isKeyword("XPENDING"): try xpending(args, &out)
+        case name.isKeyword("XCLAIM"): try xclaim(args, &out)
+        case name.isKeyword("XAUTOCLAIM"): try xautoclaim(args, &out)
         case name.isKeyword("DEL"), name.isKeyword("UNLINK"): try del(args, &out)
         case name.isKeyword("EXISTS"): exists(args, &out)
         case name.isKeyword("TYPE"): type(args, &out)
@@ -82,9 +89,17 @@ final class Executor: StorageContext {
         }
         var served: [DeferredOutcome<ServerOutcome>] = []
         var remaining: [Waiter] = []
+        let now = nowMilliseconds
         for waiter in waiters {
             let touched = !appendedStreams.isEmpty && waiter.keys.contains { appendedStreams.contains($0) }
-            if touched {
+            if let request = waiter.groupRead {
+                if touched || hasDueRedeliveries(waiter, now: now), let reply = try wakeGroupRead(waiter, request: request) {
+                    // The reply wrote pending entries: it waits for this batch's flush.
+                    waiter.minimumTag = max(waiter.minimumTag, store.jobDurabilityTag)
+                    served.append(finish(waiter, reply))
+                    continue
+                }
+            } else if touched {
                 var out = RESPWriter(version: waiter.version)
                 if try writeStreams(waiter.keys, after: waiter.ids, count: waiter.count, into: &out) {
                     served.append(finish(waiter, out.bytes))
@@ -112,7 +127,11 @@ final class Executor: StorageContext {
     }
 
     var nextDeadlineNanoseconds: UInt64? {
-        waiters.lazy.compactMap(\.deadline).min()
+        var earliest = waiters.lazy.compactMap(\.deadline).min()
+        for waiter in waiters where waiter.groupRead != nil {
+            if let due = redeliveryDeadline(waiter) { earliest = min(earliest ?? due, due) }
+        }
+        return earliest
     }
 
     /// The reply a group gets when storage fails under it: an error in its slot.
@@ -143,6 +162,8 @@ final class Waiter {
     var prefix: [UInt8] = []
     /// The durability the prefix needs.
     var minimumTag: UInt64 = 0
+    /// Set for XREADGROUP: it re-reads through its group when woken.
+    var groupRead: GroupReadRequest?
 
     init(connection: UInt64, slot: UInt64, version: RESPVersion, keys: [[UInt8]], ids: [EntryID], count: Int, deadline: UInt64?) {
         self.connection = connection

@@ -17,6 +17,10 @@ public final class LogStore {
 
     let session: WiredTigerSession
     private let meta: WiredTigerCursor
+    let groupTables: GroupTables
+    /// Groups and consumers whose rows changed in the batch in progress.
+    var dirtyGroups: [(StreamState, ConsumerGroup)] = []
+    var dirtyConsumers: [(StreamState, ConsumerGroup, Consumer)] = []
     private var nextTableNumber: UInt64
     private var streams: [[UInt8]: StreamState] = [:]
     /// Tables of dropped streams, removed once the drop is committed.
@@ -39,6 +43,7 @@ public final class LogStore {
         do {
             try session.create(Self.metaURI, config: WiredTigerConfiguration.table)
             meta = try session.openCursor(Self.metaURI, config: "overwrite=true")
+            groupTables = try GroupTables(session: session)
         } catch {
             throw .wiredTiger(error)
         }
@@ -117,10 +122,12 @@ public final class LogStore {
         // create is idempotent; it also repairs a catalog row whose tables a crash left uncreated.
         try session.create(live, config: WiredTigerConfiguration.table)
         try session.create(backfill, config: WiredTigerConfiguration.table)
-        return StreamState(
+        let stream = StreamState(
             name: name, record: record,
             live: try session.openCursor(live, config: "overwrite=false"),
             backfill: try session.openCursor(backfill, config: "overwrite=false"))
+        stream.groups = try groupTables.load(table: record.tableNumber)
+        return stream
     }
 
     // MARK: Catalog
@@ -179,6 +186,12 @@ public final class LogStore {
     public func dropStream(_ stream: StreamState) throws(WiredTigerError) {
         noteWrite(stream)
         _ = try meta.remove(key: Self.streamKeyPrefix + stream.name)
+        try removeGroupRows(table: stream.record.tableNumber)
+        for group in stream.groups.values {
+            group.isDirty = false
+            for consumer in group.consumers.values { consumer.isDirty = false }
+        }
+        stream.groups.removeAll()
         streams[stream.name] = nil
         stream.isDirty = false
         stream.live.close()
@@ -351,6 +364,7 @@ public final class LogStore {
             stream.isDirty = false
         }
         dirtyStreams.removeAll(keepingCapacity: true)
+        try writeDirtyGroups()
     }
 
     /// After a commit: removes the tables of streams dropped in it. A failure (or a crash before
@@ -369,6 +383,8 @@ public final class LogStore {
         }
         streams.removeAll()
         dirtyStreams.removeAll()
+        dirtyGroups.removeAll()
+        dirtyConsumers.removeAll()
         tablesToDrop.removeAll()
         try loadCatalog()
     }

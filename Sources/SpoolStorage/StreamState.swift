@@ -8,6 +8,8 @@ public final class StreamState {
     /// Commit generation of the last batch that changed this stream; replies that read it wait
     /// until that generation is durable.
     public internal(set) var lastWriteGeneration: UInt64 = 0
+    /// Consumer groups by name.
+    public internal(set) var groups: [[UInt8]: ConsumerGroup] = [:]
     /// Set when the record changed in the batch in progress; written once at commit.
     var isDirty = false
     let live: WiredTigerCursor

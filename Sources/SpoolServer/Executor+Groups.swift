@@ -1,0 +1,955 @@
+import SpoolCore
+import SpoolProtocol
+import SpoolStorage
+
+/// What a blocked XREADGROUP needs to run again when it is woken.
+struct GroupReadRequest {
+    let group: [UInt8]
+    let consumer: [UInt8]
+    let noAck: Bool
+}
+
+extension Executor {
+    /// Longest group or consumer name (bytes); keys of the group tables carry 16-bit lengths.
+    static let groupNameMaxLength = 1024
+
+    static func noSuchKeyOrGroup(_ key: [UInt8], _ group: [UInt8], suffix: String = "") -> String {
+        "NOGROUP No such key '\(key.asString)' or consumer group '\(group.asString)'\(suffix)"
+    }
+
+    static func noSuchGroup(_ key: [UInt8], _ group: [UInt8]) -> String {
+        "NOGROUP No such consumer group '\(group.asString)' for key name '\(key.asString)'"
+    }
+
+    static func nameTooLong(_ what: String) -> String {
+        "ERR \(what) name is longer than \(groupNameMaxLength) bytes"
+    }
+
+    var nowMilliseconds: Int64 { Int64(wallClockMilliseconds()) }
+
+    /// The entry with this id, if the stream still has it.
+    func entry(_ stream: StreamState, _ id: EntryID) throws(WiredTigerError) -> Entry? {
+        try store.entries(stream, from: id, to: id, count: 1).first
+    }
+
+    // MARK: XGROUP
+
+    static let xgroupHelp = [
+        "CREATE <key> <groupname> <id|$> [option]",
+        "    Create a new consumer group. Options are:",
+        "    * MKSTREAM",
+        "      Create the empty stream if it does not exist.",
+        "    * ENTRIESREAD entries_read",
+        "      Set the group's entries_read counter (internal use).",
+        "    * MAXDELIVERIES count",
+        "      Move an entry to the dead-letter stream instead of delivering it more often (Spool).",
+        "    * DEADLETTER stream",
+        "      The dead-letter stream (default <key>:dlq) (Spool).",
+        "CREATECONSUMER <key> <groupname> <consumer>",
+        "    Create a new consumer in the specified group.",
+        "DELCONSUMER <key> <groupname> <consumer>",
+        "    Remove the specified consumer.",
+        "DESTROY <key> <groupname>",
+        "    Remove the specified group.",
+        "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+        "    Set the current group ID and entries_read counter.",
+        "SETPOLICY <key> <groupname> [MAXDELIVERIES count] [DEADLETTER stream]",
+        "    Change the group's dead-letter policy; MAXDELIVERIES 0 turns it off (Spool).",
+    ]
+
+    /// The group policy options of XGROUP CREATE and SETPOLICY.
+    struct GroupPolicy {
+        var maxDeliveries: UInt64?
+        var deadLetter: [UInt8]?
+    }
+
+    /// XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER | SETPOLICY | HELP, checked
+    /// in Redis's order: options, then the key, then the group.
+    func xgroup(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        let sub = args[1]
+        if sub.isKeyword("HELP") { return CommandHelp.write(args, Self.xgroupHelp, into: &out) }
+        let key = args[2]
+        let groupName = args[3]
+        let isCreate = sub.isKeyword("CREATE")
+        let isSetID = sub.isKeyword("SETID")
+        let isPolicy = sub.isKeyword("SETPOLICY")
+        var makeStream = false
+        var entriesRead = ConsumerGroup.unknownEntriesRead
+        var policy = GroupPolicy()
+        var index = isPolicy ? 4 : 5
+        while index < args.count {
+            let word = args[index]
+            let hasValue = index + 1 < args.count
+            if isCreate && word.isKeyword("MKSTREAM") {
+                makeStream = true
+                index += 1
+            } else if (isCreate || isSetID) && word.isKeyword("ENTRIESREAD") && hasValue {
+                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
+                guard value >= 0 || value == ConsumerGroup.unknownEntriesRead else {
+                    return out.error("ERR value for ENTRIESREAD must be positive or -1")
+                }
+                entriesRead = value
+                index += 2
+            } else if (isCreate || isPolicy) && word.isKeyword("MAXDELIVERIES") && hasValue {
+                guard let value = args[index + 1].asInt64, value >= 0 else {
+                    return out.error("ERR MAXDELIVERIES must be an integer >= 0")
+                }
+                policy.maxDeliveries = UInt64(value)
+                index += 2
+            } else if (isCreate || isPolicy) && word.isKeyword("DEADLETTER") && hasValue {
+                let target = args[index + 1]
+                guard !target.isEmpty, target != key else {
+                    return out.error("ERR DEADLETTER must name a stream other than the group's own")
+                }
+                policy.deadLetter = target
+                index += 2
+            } else {
+                return out.error(CommandError.subcommandSyntax(args))
+            }
+        }
+        if isCreate && (args.count < 5 || args.count > 8 + 4) { return out.error(CommandError.subcommandSyntax(args)) }
+        var stream = store.streamForWriting(key)
+        if stream == nil && !makeStream {
+            return out.error(
+                "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."
+            )
+        }
+        let existing = stream?.groups[groupName]
+        if existing == nil && !isCreate && !sub.isKeyword("DESTROY") {
+            return out.error(Self.noSuchGroup(key, groupName))
+        }
+        if sub.isKeyword("CREATE") {
+            guard groupName.count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer group")) }
+            let id: EntryID
+            if args[4] == [UInt8(ascii: "$")] {
+                id = stream?.lastID ?? .zero
+            } else {
+                guard let parsed = EntryID(parsing: args[4], missingSequence: .zero) else {
+                    return out.error(CommandError.invalidStreamID)
+                }
+                id = parsed
+            }
+            guard existing == nil else { return out.error("BUSYGROUP Consumer Group name already exists") }
+            if stream == nil { stream = try store.createStream(key) }
+            let group = store.createGroup(stream!, name: groupName, lastDeliveredID: id, entriesRead: entriesRead)
+            if policy.maxDeliveries != nil || policy.deadLetter != nil {
+                store.setGroupPolicy(stream!, group, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter.map { $0 })
+            }
+            out.simpleString("OK")
+        } else if isSetID {
+            guard args.count == 5 || args.count == 7 else { return out.error(CommandError.subcommandSyntax(args)) }
+            let id: EntryID
+            if args[4] == [UInt8(ascii: "$")] {
+                id = stream!.lastID
+            } else {
+                guard let parsed = parseIDOrBound(args[4]) else { return out.error(CommandError.invalidStreamID) }
+                id = parsed
+            }
+            store.setGroupPosition(stream!, existing!, lastDeliveredID: id, entriesRead: entriesRead)
+            out.simpleString("OK")
+        } else if sub.isKeyword("DESTROY") {
+            guard let existing else { return out.integer(0) }
+            try store.destroyGroup(stream!, existing)
+            // Readers blocked on the group hear of it (and get NOGROUP).
+            streamChanged(key)
+            out.integer(1)
+        } else if sub.isKeyword("CREATECONSUMER") {
+            guard args[4].count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
+            let (_, created) = store.consumer(stream!, existing!, named: args[4], now: nowMilliseconds)
+            out.integer(created ? 1 : 0)
+        } else if sub.isKeyword("DELCONSUMER") {
+            guard let consumer = existing!.consumers[args[4]] else { return out.integer(0) }
+            out.integer(Int64(try store.deleteConsumer(stream!, existing!, consumer)))
+        } else if isPolicy {
+            store.setGroupPolicy(stream!, existing!, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter.map { $0 })
+            out.simpleString("OK")
+        } else {
+            out.error(CommandError.subcommandSyntax(args))
+        }
+    }
+
+    /// An id where `-` and `+` are allowed (Redis's non-strict parse).
+    func parseIDOrBound(_ text: [UInt8]) -> EntryID? {
+        if text == [UInt8(ascii: "-")] { return .min }
+        if text == [UInt8(ascii: "+")] { return .max }
+        return EntryID(parsing: text, missingSequence: .zero)
+    }
+
+    /// Notes that a stream changed in a way blocked readers must hear of now (appends, deletion,
+    /// a destroyed group, a given-back entry).
+    func streamChanged(_ key: [UInt8]) {
+        if !waiters.isEmpty { appendedStreams.insert(key) }
+    }
+
+    // MARK: Counters (Redis 7.4's entries-read and lag)
+
+    /// Whether an XDEL hole may lie between `start` and the end of the stream.
+    func rangeHasTombstones(_ stream: StreamState, from start: EntryID) -> Bool {
+        guard stream.length > 0, stream.maxDeletedID != .zero else { return false }
+        return start <= stream.maxDeletedID
+    }
+
+    /// Redis's streamEstimateDistanceFromFirstEverEntry: the read counter of `id`, or nil when
+    /// holes make it unknowable.
+    func estimatedEntriesRead(_ stream: StreamState, at id: EntryID, firstID: EntryID) -> Int64? {
+        let added = Int64(stream.entriesAdded)
+        if added == 0 { return 0 }
+        if stream.length == 0 && id <= stream.lastID { return added }
+        if id != .zero && id < stream.maxDeletedID { return nil }
+        if id == stream.lastID { return added }
+        if id > stream.lastID { return nil }
+        if stream.maxDeletedID == .zero || stream.maxDeletedID < firstID {
+            if id < firstID { return added - Int64(stream.length) }
+            if id == firstID { return added - Int64(stream.length) + 1 }
+        }
+        return nil
+    }
+
+    /// Redis 7.4's group lag: entries not yet delivered to the group, nil when unknowable.
+    func lag(_ stream: StreamState, _ group: ConsumerGroup, firstID: EntryID) -> Int64? {
+        if stream.entriesAdded == 0 || stream.length == 0 { return 0 }
+        if group.lastDeliveredID < firstID && stream.maxDeletedID < firstID { return Int64(stream.length) }
+        if group.entriesRead != ConsumerGroup.unknownEntriesRead
+            && !rangeHasTombstones(stream, from: group.lastDeliveredID)
+        {
+            return Int64(stream.entriesAdded) - group.entriesRead
+        }
+        guard let read = estimatedEntriesRead(stream, at: group.lastDeliveredID, firstID: firstID) else { return nil }
+        return Int64(stream.entriesAdded) - read
+    }
+
+    func firstID(_ stream: StreamState) throws(WiredTigerError) -> EntryID {
+        try store.firstEntry(stream)?.id ?? .zero
+    }
+
+    /// Moves the group's position onto a just-delivered id, keeping entries-read as Redis does.
+    func advance(_ stream: StreamState, _ group: ConsumerGroup, to id: EntryID, firstID: EntryID) {
+        guard id > group.lastDeliveredID else { return }
+        var read = group.entriesRead
+        if read != ConsumerGroup.unknownEntriesRead && group.lastDeliveredID >= firstID
+            && !rangeHasTombstones(stream, from: group.lastDeliveredID)
+        {
+            read += 1
+        } else if stream.entriesAdded > 0 {
+            read = estimatedEntriesRead(stream, at: id, firstID: firstID) ?? ConsumerGroup.unknownEntriesRead
+        }
+        store.setGroupPosition(stream, group, lastDeliveredID: id, entriesRead: read)
+    }
+
+    // MARK: Dead letters
+
+    /// Moves a pending entry to the group's dead-letter stream: one new entry carrying where it
+    /// came from and how often it was delivered, then its own fields; it leaves the pending list.
+    func deadLetter(_ stream: StreamState, _ group: ConsumerGroup, _ pending: PendingEntry, _ entry: Entry)
+        throws(WiredTigerError)
+    {
+        try store.removePending(stream, group, id: pending.id)
+        let name = group.deadLetterStream ?? (stream.name + Array(":dlq".utf8))
+        let target: StreamState
+        if let existing = store.streamForWriting(name) {
+            target = existing
+        } else {
+            target = try store.createStream(name)
+        }
+        guard let id = EntryID.generated(after: target.lastID, nowMilliseconds: wallClockMilliseconds()) else { return }
+        var fields: [[UInt8]] = [
+            Array("original-id".utf8), pending.id.bytes,
+            Array("stream".utf8), stream.name,
+            Array("group".utf8), group.name,
+            Array("consumer".utf8), pending.consumer,
+            Array("deliveries".utf8), Array(String(pending.deliveryCount).utf8),
+        ]
+        fields.append(contentsOf: entry.fields)
+        try store.append(target, id: id, fields: fields)
+        streamChanged(name)
+    }
+
+    /// Delivers a pending entry once more to `consumer` (a claim, a redelivery, a history read):
+    /// the delivery count goes up unless `keepCount`, or the entry is dead-lettered when that would
+    /// pass the group's maximum. Returns false when it was dead-lettered.
+    func redeliver(
+        _ stream: StreamState, _ group: ConsumerGroup, _ pending: PendingEntry, _ entry: Entry,
+        to consumer: [UInt8], at time: Int64, deliveryCount: UInt64? = nil, keepCount: Bool = false
+    ) throws(WiredTigerError) -> Bool {
+        let count = deliveryCount ?? (keepCount ? pending.deliveryCount : pending.deliveryCount + 1)
+        if deliveryCount == nil && !keepCount && group.maxDeliveries > 0 && count > group.maxDeliveries {
+            try deadLetter(stream, group, pending, entry)
+            return false
+        }
+        try store.putPending(
+            stream, group, PendingEntry(id: pending.id, consumer: consumer, deliveryTime: time, deliveryCount: count),
+            previous: pending)
+        return true
+    }
+
+    // MARK: XREADGROUP
+
+    /// One stream's part of an XREADGROUP reply: entries, or (history) ids whose entry is gone.
+    typealias DeliveredItem = (id: EntryID, fields: [[UInt8]]?)
+
+    /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key … id …
+    func xreadgroup(_ args: [[UInt8]], _ out: inout RESPWriter, group commandGroup: CommandGroup, mayBlock: Bool)
+        throws(WiredTigerError) -> Waiter?
+    {
+        var index = 1
+        var count = limits.readCountMax
+        var block: Int64?
+        var streamsAt: Int?
+        var groupName: [UInt8]?
+        var consumerName: [UInt8]?
+        var noAck = false
+        while index < args.count {
+            let word = args[index]
+            let more = args.count - index - 1
+            if word.isKeyword("BLOCK") && more > 0 {
+                guard let value = args[index + 1].asInt64 else {
+                    return rejected("ERR timeout is not an integer or out of range", &out)
+                }
+                guard value >= 0 else { return rejected("ERR timeout is negative", &out) }
+                block = value
+                index += 2
+            } else if word.isKeyword("COUNT") && more > 0 {
+                guard let value = args[index + 1].asInt64 else { return rejected(CommandError.notInteger, &out) }
+                count = value <= 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
+                index += 2
+            } else if word.isKeyword("STREAMS") && more > 0 {
+                streamsAt = index + 1
+                if more % 2 != 0 {
+                    return rejected(
+                        "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.",
+                        &out)
+                }
+                break
+            } else if word.isKeyword("GROUP") && more >= 2 {
+                groupName = args[index + 1]
+                consumerName = args[index + 2]
+                index += 3
+            } else if word.isKeyword("NOACK") {
+                noAck = true
+                index += 1
+            } else {
+                return rejected(CommandError.syntax, &out)
+            }
+        }
+        guard let streamsAt else { return rejected(CommandError.syntax, &out) }
+        guard let groupName, let consumerName else { return rejected("ERR Missing GROUP option for XREADGROUP", &out) }
+        guard consumerName.count <= Self.groupNameMaxLength else { return rejected(Self.nameTooLong("consumer"), &out) }
+        let half = (args.count - streamsAt) / 2
+        let keys = Array(args[streamsAt..<(streamsAt + half)])
+        // nil: `>`; otherwise the history position.
+        var positions: [EntryID?] = []
+        for (offset, text) in args[(streamsAt + half)...].enumerated() {
+            let key = keys[offset]
+            guard let stream = store.streamForReading(key), stream.groups[groupName] != nil else {
+                return rejected(Self.noSuchKeyOrGroup(key, groupName, suffix: " in XREADGROUP with GROUP option"), &out)
+            }
+            if text == [UInt8(ascii: "$")] || text == [UInt8(ascii: "+")] {
+                let symbol = text == [UInt8(ascii: "$")] ? "$" : "+"
+                return rejected(
+                    "ERR The \(symbol) ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The \(symbol) ID would just return an empty result set.",
+                    &out)
+            }
+            if text == [UInt8(ascii: ">")] {
+                positions.append(nil)
+            } else {
+                guard let id = EntryID(parsing: text, missingSequence: .zero) else {
+                    return rejected(CommandError.invalidStreamID, &out)
+                }
+                positions.append(id)
+            }
+        }
+        let request = GroupReadRequest(group: groupName, consumer: consumerName, noAck: noAck)
+        var reply = RESPWriter(version: out.version)
+        if try serveGroupRead(keys, positions: positions, request: request, count: count, into: &reply) {
+            out.append(contentsOf: reply)
+            return nil
+        }
+        guard let block, mayBlock else {
+            out.nullArray()
+            return nil
+        }
+        let deadline = block == 0 ? nil : monotonicNanoseconds() + UInt64(block) * 1_000_000
+        let waiter = Waiter(
+            connection: commandGroup.connection, slot: commandGroup.slot, version: commandGroup.version, keys: keys,
+            ids: [], count: count, deadline: deadline)
+        waiter.groupRead = request
+        return waiter
+    }
+
+    /// Serves an XREADGROUP: writes the reply and returns true when some stream had something to
+    /// give (a history read always has); false, with nothing written, when it must wait.
+    func serveGroupRead(
+        _ keys: [[UInt8]], positions: [EntryID?], request: GroupReadRequest, count: Int, into out: inout RESPWriter
+    ) throws(WiredTigerError) -> Bool {
+        let now = nowMilliseconds
+        var found: [([UInt8], [DeliveredItem])] = []
+        for (key, position) in zip(keys, positions) {
+            guard let stream = store.streamForReading(key), let group = stream.groups[request.group] else { continue }
+            let consumer = store.consumer(stream, group, named: request.consumer, now: now).consumer
+            store.touch(stream, group, consumer, seen: now)
+            if let position {
+                found.append((key, try readHistory(stream, group, consumer, after: position, count: count, now: now)))
+                continue
+            }
+            let items = try readNew(stream, group, consumer, count: count, noAck: request.noAck, now: now)
+            if !items.isEmpty { found.append((key, items)) }
+        }
+        guard !found.isEmpty else { return false }
+        if out.version == .resp3 { out.mapHeader(found.count) } else { out.arrayHeader(found.count) }
+        for (key, items) in found {
+            if out.version == .resp2 { out.arrayHeader(2) }
+            out.bulk(key)
+            out.arrayHeader(items.count)
+            for item in items {
+                out.arrayHeader(2)
+                out.bulk(item.id.bytes)
+                if let fields = item.fields {
+                    out.arrayHeader(fields.count)
+                    for field in fields { out.bulk(field) }
+                } else {
+                    out.nullArray()
+                }
+            }
+        }
+        return true
+    }
+
+    /// The consumer's own pending entries after `position`: each counts as delivered again.
+    /// Entries deleted from the stream come back as an id with no fields and stay pending.
+    func readHistory(
+        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, after position: EntryID, count: Int, now: Int64
+    ) throws(WiredTigerError) -> [DeliveredItem] {
+        guard let start = position.successor else { return [] }
+        var items: [DeliveredItem] = []
+        var from = start
+        // Dead-lettered entries leave the list; keep reading until `count` items or the end.
+        while items.count < count {
+            let pending = try store.pendingEntries(stream, group, consumer: consumer.name, from: from, limit: count - items.count)
+            guard let last = pending.last else { break }
+            for entry in pending {
+                guard let stored = try self.entry(stream, entry.id) else {
+                    items.append((entry.id, nil))
+                    continue
+                }
+                if try redeliver(stream, group, entry, stored, to: consumer.name, at: now) {
+                    items.append((entry.id, stored.fields))
+                }
+            }
+            guard let next = last.id.successor else { break }
+            from = next
+        }
+        return items
+    }
+
+    /// XREADGROUP `>`: given-back entries that are due, then entries after the group's position.
+    func readNew(
+        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, count: Int, noAck: Bool, now: Int64
+    ) throws(WiredTigerError) -> [DeliveredItem] {
+        var items: [DeliveredItem] = []
+        if !group.redeliveries.isEmpty {
+            for id in group.dueRedeliveries(now: now) where items.count < count {
+                guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
+                guard let stored = try entry(stream, id) else {
+                    try store.removePending(stream, group, id: id)
+                    continue
+                }
+                if noAck {
+                    try store.removePending(stream, group, id: id)
+                    items.append((id, stored.fields))
+                } else if try redeliver(stream, group, pending, stored, to: consumer.name, at: now) {
+                    items.append((id, stored.fields))
+                }
+            }
+        }
+        if items.count < count, stream.lastID > group.lastDeliveredID, let from = group.lastDeliveredID.successor {
+            let entries = try store.entries(stream, from: from, count: count - items.count)
+            if !entries.isEmpty {
+                let first = try firstID(stream)
+                for stored in entries {
+                    advance(stream, group, to: stored.id, firstID: first)
+                    if !noAck {
+                        // Normally new; pending already only if SETID moved the group back.
+                        let previous = group.pendingCount > 0 ? try store.pendingEntry(stream, group, id: stored.id) : nil
+                        try store.putPending(
+                            stream, group,
+                            PendingEntry(id: stored.id, consumer: consumer.name, deliveryTime: now, deliveryCount: 1),
+                            previous: previous)
+                    }
+                    items.append((stored.id, stored.fields))
+                }
+            }
+        }
+        if !items.isEmpty && !noAck { store.touch(stream, group, consumer, seen: nil, active: now) }
+        return items
+    }
+
+    /// Whether a blocked XREADGROUP has something due without an append: given-back entries.
+    func hasDueRedeliveries(_ waiter: Waiter, now: Int64) -> Bool {
+        guard let request = waiter.groupRead else { return false }
+        for key in waiter.keys {
+            if let group = store.streamForReading(key)?.groups[request.group], let next = group.nextRedeliveryTime,
+                next <= now
+            {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The monotonic deadline at which a blocked XREADGROUP's given-back entries come due.
+    func redeliveryDeadline(_ waiter: Waiter) -> UInt64? {
+        guard let request = waiter.groupRead else { return nil }
+        var earliest: Int64?
+        for key in waiter.keys {
+            if let next = store.streamForReading(key)?.groups[request.group]?.nextRedeliveryTime {
+                earliest = min(earliest ?? next, next)
+            }
+        }
+        guard let earliest else { return nil }
+        let wait = max(0, earliest - nowMilliseconds)
+        return monotonicNanoseconds() + UInt64(wait) * 1_000_000
+    }
+
+    /// Re-runs a woken XREADGROUP; nil when it must keep waiting, else its whole reply.
+    func wakeGroupRead(_ waiter: Waiter, request: GroupReadRequest) throws(WiredTigerError) -> [UInt8]? {
+        var out = RESPWriter(version: waiter.version)
+        for key in waiter.keys {
+            guard let stream = store.streamForReading(key) else {
+                out.error("UNBLOCKED the stream key no longer exists")
+                return out.bytes
+            }
+            guard stream.groups[request.group] != nil else {
+                out.error(Self.noSuchKeyOrGroup(key, request.group, suffix: " in XREADGROUP with GROUP option"))
+                return out.bytes
+            }
+        }
+        let positions = [EntryID?](repeating: nil, count: waiter.keys.count)
+        guard try serveGroupRead(waiter.keys, positions: positions, request: request, count: waiter.count, into: &out) else {
+            return nil
+        }
+        return out.bytes
+    }
+
+    // MARK: XACK, XNACK
+
+    /// Parses ids strictly (no `-`/`+`), all before any change, as Redis does.
+    func parseIDs(_ texts: ArraySlice<[UInt8]>) -> [EntryID]? {
+        var ids: [EntryID] = []
+        ids.reserveCapacity(texts.count)
+        for text in texts {
+            guard let id = EntryID(parsing: text, missingSequence: .zero) else { return nil }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    /// XACK key group id [id …]
+    func xack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+            return out.integer(0)
+        }
+        guard let ids = parseIDs(args[3...]) else { return out.error(CommandError.invalidStreamID) }
+        var acknowledged: Int64 = 0
+        for id in ids where try store.removePending(stream, group, id: id) { acknowledged += 1 }
+        out.integer(acknowledged)
+    }
+
+    /// XNACK key group delay-ms id [id …] (Spool): gives pending entries back for redelivery to the
+    /// next XREADGROUP `>` once `delay-ms` has passed. Replies with how many were pending.
+    func xnack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let delay = args[3].asInt64, delay >= 0 else {
+            return out.error("ERR delay must be an integer >= 0 (milliseconds)")
+        }
+        guard let ids = parseIDs(args[4...]) else { return out.error(CommandError.invalidStreamID) }
+        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
+        }
+        let availableAt = nowMilliseconds + delay
+        var givenBack: Int64 = 0
+        for id in ids {
+            guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
+            try store.giveBack(stream, group, pending, availableAt: availableAt)
+            givenBack += 1
+        }
+        if givenBack > 0 { streamChanged(args[1]) }
+        out.integer(givenBack)
+    }
+
+    // MARK: XPENDING
+
+    /// XPENDING key group [[IDLE min-idle] start end count [consumer]]
+    func xpending(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        let summary = args.count == 3
+        guard summary || (args.count >= 6 && args.count <= 9) else { return out.error(CommandError.syntax) }
+        var minIdle: Int64 = 0
+        var start = EntryID.min
+        var end = EntryID.max
+        var count = 0
+        var consumerName: [UInt8]?
+        if !summary {
+            var at = 3
+            if args[3].isKeyword("IDLE") {
+                guard let value = args[4].asInt64 else { return out.error(CommandError.notInteger) }
+                minIdle = value
+                guard args.count >= 8 else { return out.error(CommandError.syntax) }
+                at += 2
+            }
+            guard at + 2 < args.count, let value = args[at + 2].asInt64 else { return out.error(CommandError.notInteger) }
+            count = Int(clamping: max(0, value))
+            switch (parseRangeBound(args[at], isStart: true), parseRangeBound(args[at + 1], isStart: false)) {
+            case (.failure(let error), _), (_, .failure(let error)): return out.error(error.text)
+            case (.success(let s), .success(let e)):
+                start = s
+                end = e
+            }
+            if at + 3 < args.count { consumerName = args[at + 3] }
+            if at + 4 < args.count { return out.error(CommandError.syntax) }
+        }
+        guard let stream = store.streamForReading(args[1]), let group = stream.groups[args[2]] else {
+            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
+        }
+        if summary {
+            out.arrayHeader(4)
+            out.integer(Int64(group.pendingCount))
+            guard let (first, last) = try store.pendingBounds(stream, group) else {
+                out.nullBulk()
+                out.nullBulk()
+                out.nullArray()
+                return
+            }
+            out.bulk(first.bytes)
+            out.bulk(last.bytes)
+            let holders = group.sortedConsumers.filter { $0.pendingCount > 0 }
+            out.arrayHeader(holders.count)
+            for consumer in holders {
+                out.arrayHeader(2)
+                out.bulk(consumer.name)
+                out.bulk(Array(String(consumer.pendingCount).utf8))
+            }
+            return
+        }
+        if let consumerName, group.consumers[consumerName] == nil { return out.arrayHeader(0) }
+        let now = nowMilliseconds
+        let entries = try store.pendingEntries(
+            stream, group, consumer: consumerName, from: start, to: end, limit: min(count, limits.readCountMax)
+        ) { entry in minIdle <= 0 || now - entry.deliveryTime >= minIdle }
+        out.arrayHeader(entries.count)
+        for entry in entries {
+            out.arrayHeader(4)
+            out.bulk(entry.id.bytes)
+            out.bulk(entry.consumer)
+            out.integer(max(0, now - entry.deliveryTime))
+            out.integer(Int64(clamping: entry.deliveryCount))
+        }
+    }
+
+    // MARK: XCLAIM, XAUTOCLAIM
+
+    /// XCLAIM key group consumer min-idle-time id [id …] [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE]
+    /// [JUSTID] [LASTID id]
+    func xclaim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
+        }
+        guard args[3].count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
+        guard var minIdle = args[4].asInt64 else { return out.error("ERR Invalid min-idle-time argument for XCLAIM") }
+        if minIdle < 0 { minIdle = 0 }
+        var ids: [EntryID] = []
+        var index = 5
+        while index < args.count, let id = EntryID(parsing: args[index], missingSequence: .zero) {
+            ids.append(id)
+            index += 1
+        }
+        let now = nowMilliseconds
+        var deliveryTime: Int64?
+        var retryCount: Int64?
+        var force = false
+        var justID = false
+        var lastID = EntryID.zero
+        while index < args.count {
+            let word = args[index]
+            let hasValue = index + 1 < args.count
+            if word.isKeyword("FORCE") {
+                force = true
+            } else if word.isKeyword("JUSTID") {
+                justID = true
+            } else if word.isKeyword("IDLE") && hasValue {
+                index += 1
+                guard let value = args[index].asInt64 else { return out.error("ERR Invalid IDLE option argument for XCLAIM") }
+                deliveryTime = now - value
+            } else if word.isKeyword("TIME") && hasValue {
+                index += 1
+                guard let value = args[index].asInt64 else { return out.error("ERR Invalid TIME option argument for XCLAIM") }
+                deliveryTime = value
+            } else if word.isKeyword("RETRYCOUNT") && hasValue {
+                index += 1
+                guard let value = args[index].asInt64 else {
+                    return out.error("ERR Invalid RETRYCOUNT option argument for XCLAIM")
+                }
+                retryCount = value
+            } else if word.isKeyword("LASTID") && hasValue {
+                index += 1
+                guard let value = EntryID(parsing: args[index], missingSequence: .zero) else {
+                    return out.error(CommandError.invalidStreamID)
+                }
+                lastID = value
+            } else {
+                return out.error("ERR Unrecognized XCLAIM option '\(word.asString)'")
+            }
+            index += 1
+        }
+        guard ids.count <= limits.readCountMax else {
+            return out.error("ERR XCLAIM takes at most \(limits.readCountMax) ids")
+        }
+        if lastID > group.lastDeliveredID {
+            store.setGroupPosition(stream, group, lastDeliveredID: lastID, entriesRead: group.entriesRead)
+        }
+        var time = deliveryTime ?? now
+        if time < 0 || time > now { time = now }
+        let consumer = store.consumer(stream, group, named: args[3], now: now).consumer
+        store.touch(stream, group, consumer, seen: now)
+        var claimed: [DeliveredItem] = []
+        let retry: UInt64? = retryCount.map { UInt64(clamping: max(0, $0)) }
+        for id in ids {
+            let pending = try store.pendingEntry(stream, group, id: id)
+            guard let stored = try entry(stream, id) else {
+                if pending != nil { try store.removePending(stream, group, id: id) }
+                continue
+            }
+            if let pending {
+                if minIdle > 0 && now - pending.deliveryTime < minIdle { continue }
+                guard try redeliver(
+                    stream, group, pending, stored, to: consumer.name, at: time, deliveryCount: retry, keepCount: justID)
+                else { continue }
+            } else {
+                // FORCE: a new pending entry, counted as Redis counts it (created at 1, then delivered).
+                guard force else { continue }
+                let count = retry ?? (justID ? 1 : 2)
+                try store.putPending(
+                    stream, group, PendingEntry(id: id, consumer: consumer.name, deliveryTime: time, deliveryCount: count),
+                    previous: nil)
+            }
+            claimed.append((id, justID ? nil : stored.fields))
+            store.touch(stream, group, consumer, seen: nil, active: now)
+        }
+        out.arrayHeader(claimed.count)
+        for item in claimed {
+            if justID {
+                out.bulk(item.id.bytes)
+            } else {
+                out.arrayHeader(2)
+                out.bulk(item.id.bytes)
+                out.arrayHeader(item.fields!.count)
+                for field in item.fields! { out.bulk(field) }
+            }
+        }
+    }
+
+    /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
+    func xautoclaim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard var minIdle = args[4].asInt64 else {
+            return out.error("ERR Invalid min-idle-time argument for XAUTOCLAIM")
+        }
+        if minIdle < 0 { minIdle = 0 }
+        let start: EntryID
+        switch parseRangeBound(args[5], isStart: true) {
+        case .failure(let error): return out.error(error.text)
+        case .success(let id): start = id
+        }
+        var count = 100
+        var justID = false
+        var index = 6
+        while index < args.count {
+            let word = args[index]
+            if word.isKeyword("COUNT") && index + 1 < args.count {
+                guard let value = args[index + 1].asInt64, value >= 1, value <= Int64(Int.max / 16) else {
+                    return out.error("ERR COUNT must be > 0")
+                }
+                count = Int(value)
+                index += 2
+            } else if word.isKeyword("JUSTID") {
+                justID = true
+                index += 1
+            } else {
+                return out.error(CommandError.syntax)
+            }
+        }
+        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
+        }
+        count = min(count, limits.readCountMax)
+        guard args[3].count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
+        let now = nowMilliseconds
+        let consumer = store.consumer(stream, group, named: args[3], now: now).consumer
+        store.touch(stream, group, consumer, seen: now)
+        var attempts = count * 10
+        let candidates = try store.pendingEntries(stream, group, from: start, limit: attempts + 1)
+        var examined = 0
+        var claimed: [DeliveredItem] = []
+        var deleted: [EntryID] = []
+        var remaining = count
+        while attempts > 0 && remaining > 0 && examined < candidates.count {
+            attempts -= 1
+            let pending = candidates[examined]
+            examined += 1
+            guard let stored = try entry(stream, pending.id) else {
+                try store.removePending(stream, group, id: pending.id)
+                deleted.append(pending.id)
+                remaining -= 1
+                continue
+            }
+            if minIdle > 0 && now - pending.deliveryTime < minIdle { continue }
+            if try redeliver(stream, group, pending, stored, to: consumer.name, at: now, keepCount: justID) {
+                claimed.append((pending.id, justID ? nil : stored.fields))
+                store.touch(stream, group, consumer, seen: nil, active: now)
+            }
+            remaining -= 1
+        }
+        let next = examined < candidates.count ? candidates[examined].id : .zero
+        out.arrayHeader(3)
+        out.bulk(next.bytes)
+        out.arrayHeader(claimed.count)
+        for item in claimed {
+            if justID {
+                out.bulk(item.id.bytes)
+            } else {
+                out.arrayHeader(2)
+                out.bulk(item.id.bytes)
+                out.arrayHeader(item.fields!.count)
+                for field in item.fields! { out.bulk(field) }
+            }
+        }
+        out.arrayHeader(deleted.count)
+        for id in deleted { out.bulk(id.bytes) }
+    }
+
+    // MARK: XINFO GROUPS, CONSUMERS, and the groups of XINFO STREAM FULL
+
+    /// XINFO GROUPS key: Redis's six fields, then Spool's time lags: the age (ms) of the oldest
+    /// entry the group has not read yet and of its oldest pending entry (null when none).
+    func xinfoGroups(_ stream: StreamState, _ out: inout RESPWriter) throws(WiredTigerError) {
+        let groups = stream.groups.values.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+        out.arrayHeader(groups.count)
+        guard !groups.isEmpty else { return }
+        let first = try firstID(stream)
+        let now = nowMilliseconds
+        for group in groups {
+            out.mapHeader(8)
+            out.bulk("name")
+            out.bulk(group.name)
+            out.bulk("consumers")
+            out.integer(Int64(group.consumers.count))
+            out.bulk("pending")
+            out.integer(Int64(group.pendingCount))
+            out.bulk("last-delivered-id")
+            out.bulk(group.lastDeliveredID.bytes)
+            out.bulk("entries-read")
+            if group.entriesRead == ConsumerGroup.unknownEntriesRead { out.nullBulk() } else { out.integer(group.entriesRead) }
+            out.bulk("lag")
+            if let lag = lag(stream, group, firstID: first) { out.integer(lag) } else { out.nullBulk() }
+            out.bulk("oldest-unread-age-ms")
+            if let from = group.lastDeliveredID.successor, let unread = try store.entries(stream, from: from, count: 1).first {
+                out.integer(max(0, now - Int64(clamping: unread.id.milliseconds)))
+            } else {
+                out.nullBulk()
+            }
+            out.bulk("oldest-pending-age-ms")
+            if let (oldest, _) = try store.pendingBounds(stream, group) {
+                out.integer(max(0, now - Int64(clamping: oldest.milliseconds)))
+            } else {
+                out.nullBulk()
+            }
+        }
+    }
+
+    /// XINFO CONSUMERS key group
+    func xinfoConsumers(_ stream: StreamState, groupName: [UInt8], key: [UInt8], _ out: inout RESPWriter) {
+        guard let group = stream.groups[groupName] else { return out.error(Self.noSuchGroup(key, groupName)) }
+        let now = nowMilliseconds
+        let consumers = group.sortedConsumers
+        out.arrayHeader(consumers.count)
+        for consumer in consumers {
+            out.mapHeader(4)
+            out.bulk("name")
+            out.bulk(consumer.name)
+            out.bulk("pending")
+            out.integer(Int64(consumer.pendingCount))
+            out.bulk("idle")
+            out.integer(max(0, now - consumer.seenTime))
+            out.bulk("inactive")
+            out.integer(consumer.activeTime == -1 ? -1 : now - consumer.activeTime)
+        }
+    }
+
+    /// The `groups` value of XINFO STREAM FULL: every group with up to `count` pending entries,
+    /// and every consumer with up to `count` of its own.
+    func xinfoFullGroups(_ stream: StreamState, count: Int, _ out: inout RESPWriter) throws(WiredTigerError) {
+        let groups = stream.groups.values.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+        out.arrayHeader(groups.count)
+        guard !groups.isEmpty else { return }
+        let first = try firstID(stream)
+        for group in groups {
+            out.mapHeader(7)
+            out.bulk("name")
+            out.bulk(group.name)
+            out.bulk("last-delivered-id")
+            out.bulk(group.lastDeliveredID.bytes)
+            out.bulk("entries-read")
+            if group.entriesRead == ConsumerGroup.unknownEntriesRead { out.nullBulk() } else { out.integer(group.entriesRead) }
+            out.bulk("lag")
+            if let lag = lag(stream, group, firstID: first) { out.integer(lag) } else { out.nullBulk() }
+            out.bulk("pel-count")
+            out.integer(Int64(group.pendingCount))
+            out.bulk("pending")
+            let pending = try store.pendingEntries(stream, group, limit: count)
+            out.arrayHeader(pending.count)
+            for entry in pending {
+                out.arrayHeader(4)
+                out.bulk(entry.id.bytes)
+                out.bulk(entry.consumer)
+                out.integer(entry.deliveryTime)
+                out.integer(Int64(clamping: entry.deliveryCount))
+            }
+            out.bulk("consumers")
+            let consumers = group.sortedConsumers
+            out.arrayHeader(consumers.count)
+            for consumer in consumers {
+                out.mapHeader(5)
+                out.bulk("name")
+                out.bulk(consumer.name)
+                out.bulk("seen-time")
+                out.integer(consumer.seenTime)
+                out.bulk("active-time")
+                out.integer(consumer.activeTime)
+                out.bulk("pel-count")
+                out.integer(Int64(consumer.pendingCount))
+                out.bulk("pending")
+                let own = try store.pendingEntries(stream, group, consumer: consumer.name, limit: count)
+                out.arrayHeader(own.count)
+                for entry in own {
+                    out.arrayHeader(3)
+                    out.bulk(entry.id.bytes)
+                    out.integer(entry.deliveryTime)
+                    out.integer(Int64(clamping: entry.deliveryCount))
+                }
+            }
+        }
+    }
+
+    // MARK: Consumer-aware trimming
+
+    /// The newest id ACKED trimming may remove: at most every group's position, and below every
+    /// group's oldest pending entry. nil: no groups, nothing protects the stream.
+    func acknowledgedBound(_ stream: StreamState) throws(WiredTigerError) -> EntryID? {
+        guard !stream.groups.isEmpty else { return nil }
+        var bound = EntryID.max
+        for group in stream.groups.values {
+            bound = min(bound, group.lastDeliveredID)
+            if let (oldest, _) = try store.pendingBounds(stream, group) {
+                guard let below = oldest.predecessor else { return .zero }
+                bound = min(bound, below)
+            }
+        }
+        return bound
+    }
+}

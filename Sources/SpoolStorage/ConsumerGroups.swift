@@ -1,0 +1,588 @@
+import SpoolCore
+
+/// A consumer group of one stream, as the storage thread keeps it in memory. Its row and its
+/// consumers' rows are rewritten when they change, in the transaction of the batch that changed
+/// them; the pending entries live only in WiredTiger (they may outgrow memory).
+public final class ConsumerGroup {
+    /// Redis's marker for "the group's read counter is unknown".
+    public static let unknownEntriesRead: Int64 = -1
+
+    public let name: [UInt8]
+    public internal(set) var lastDeliveredID: EntryID
+    /// Entries the group has read (Redis's entries-read), or `unknownEntriesRead`.
+    public internal(set) var entriesRead: Int64
+    /// Entries in the group's pending list, given-back ones included.
+    public internal(set) var pendingCount: UInt64 = 0
+    /// Deliveries after which an entry moves to the dead-letter stream; 0 means never.
+    public internal(set) var maxDeliveries: UInt64 = 0
+    /// The dead-letter stream's name; nil means `<stream>:dlq`.
+    public internal(set) var deadLetterStream: [UInt8]?
+    public internal(set) var consumers: [[UInt8]: Consumer] = [:]
+    /// Entries given back (XNACK) and when they may be delivered again (wall-clock ms).
+    public internal(set) var redeliveries: [EntryID: Int64] = [:]
+    var isDirty = false
+
+    init(name: [UInt8], lastDeliveredID: EntryID, entriesRead: Int64) {
+        self.name = name
+        self.lastDeliveredID = lastDeliveredID
+        self.entriesRead = entriesRead
+    }
+
+    /// Consumers in name order, as Redis lists them.
+    public var sortedConsumers: [Consumer] {
+        consumers.values.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+    }
+
+    /// Given-back entries that may be delivered at `now`, oldest id first.
+    public func dueRedeliveries(now: Int64) -> [EntryID] {
+        redeliveries.filter { $0.value <= now }.keys.sorted()
+    }
+
+    /// When the next given-back entry becomes deliverable, if any is waiting.
+    public var nextRedeliveryTime: Int64? { redeliveries.values.min() }
+
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = [1]
+        appendLittleEndian(lastDeliveredID.milliseconds, to: &out)
+        appendLittleEndian(lastDeliveredID.sequence, to: &out)
+        appendLittleEndian(entriesRead, to: &out)
+        appendLittleEndian(pendingCount, to: &out)
+        appendLittleEndian(maxDeliveries, to: &out)
+        if let deadLetterStream {
+            out.append(1)
+            out.append(contentsOf: deadLetterStream)
+        } else {
+            out.append(0)
+        }
+        return out
+    }
+
+    static func decode(name: [UInt8], _ bytes: UnsafeRawBufferPointer) -> ConsumerGroup? {
+        guard bytes.count >= 42, bytes[0] == 1 else { return nil }
+        let group = ConsumerGroup(
+            name: name,
+            lastDeliveredID: EntryID(
+                milliseconds: readLittleEndian(UInt64.self, bytes, at: 1),
+                sequence: readLittleEndian(UInt64.self, bytes, at: 9)),
+            entriesRead: readLittleEndian(Int64.self, bytes, at: 17))
+        group.pendingCount = readLittleEndian(UInt64.self, bytes, at: 25)
+        group.maxDeliveries = readLittleEndian(UInt64.self, bytes, at: 33)
+        if bytes[41] == 1 {
+            group.deadLetterStream = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[42...]))
+        }
+        return group
+    }
+}
+
+/// A consumer of a group: its activity times and the size of its own pending list.
+public final class Consumer {
+    public let name: [UInt8]
+    /// Last time it tried anything (read, claim), wall-clock ms.
+    public internal(set) var seenTime: Int64
+    /// Last time it was given an entry, or -1 if never.
+    public internal(set) var activeTime: Int64 = -1
+    public internal(set) var pendingCount: UInt64 = 0
+    var isDirty = false
+
+    init(name: [UInt8], seenTime: Int64) {
+        self.name = name
+        self.seenTime = seenTime
+    }
+
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = [1]
+        appendLittleEndian(seenTime, to: &out)
+        appendLittleEndian(activeTime, to: &out)
+        appendLittleEndian(pendingCount, to: &out)
+        return out
+    }
+
+    static func decode(name: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Consumer? {
+        guard bytes.count == 25, bytes[0] == 1 else { return nil }
+        let consumer = Consumer(name: name, seenTime: readLittleEndian(Int64.self, bytes, at: 1))
+        consumer.activeTime = readLittleEndian(Int64.self, bytes, at: 9)
+        consumer.pendingCount = readLittleEndian(UInt64.self, bytes, at: 17)
+        return consumer
+    }
+}
+
+/// One entry of a group's pending list: delivered, not yet acknowledged.
+public struct PendingEntry: Sendable, Equatable {
+    public var id: EntryID
+    /// The consumer that holds it (for a given-back entry: the one that gave it back).
+    public var consumer: [UInt8]
+    /// Wall-clock ms of the last delivery.
+    public var deliveryTime: Int64
+    public var deliveryCount: UInt64
+
+    public init(id: EntryID, consumer: [UInt8], deliveryTime: Int64, deliveryCount: UInt64) {
+        self.id = id
+        self.consumer = consumer
+        self.deliveryTime = deliveryTime
+        self.deliveryCount = deliveryCount
+    }
+
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = [1]
+        appendLittleEndian(deliveryTime, to: &out)
+        appendLittleEndian(deliveryCount, to: &out)
+        out.append(contentsOf: consumer)
+        return out
+    }
+
+    static func decode(id: EntryID, _ bytes: UnsafeRawBufferPointer) -> PendingEntry? {
+        guard bytes.count >= 17, bytes[0] == 1 else { return nil }
+        return PendingEntry(
+            id: id, consumer: [UInt8](UnsafeRawBufferPointer(rebasing: bytes[17...])),
+            deliveryTime: readLittleEndian(Int64.self, bytes, at: 1),
+            deliveryCount: readLittleEndian(UInt64.self, bytes, at: 9))
+    }
+}
+
+/// The tables behind consumer groups, shared by every stream; each key starts with the stream's
+/// table number (8 bytes big-endian), so one stream's rows are contiguous and a dropped stream's
+/// rows go with one prefix walk.
+///
+/// - `table:spool-groups`     stream + group                          → group row
+/// - `table:spool-consumers`  stream + len16 group + group + consumer → consumer row
+/// - `table:spool-pel`        stream + len16 group + group + id       → pending entry
+/// - `table:spool-cpel`       stream + len16 group + group + len16 consumer + consumer + id → empty
+/// - `table:spool-redeliver`  stream + len16 group + group + id       → available-at ms
+///
+/// The pending list is keyed twice, per group and per consumer, so both walks are range scans.
+final class GroupTables {
+    static let groupsURI = "table:spool-groups"
+    static let consumersURI = "table:spool-consumers"
+    static let pendingURI = "table:spool-pel"
+    static let consumerPendingURI = "table:spool-cpel"
+    static let redeliveryURI = "table:spool-redeliver"
+
+    let groups: WiredTigerCursor
+    let consumers: WiredTigerCursor
+    let pending: WiredTigerCursor
+    let consumerPending: WiredTigerCursor
+    let redelivery: WiredTigerCursor
+
+    init(session: WiredTigerSession) throws(WiredTigerError) {
+        for uri in [Self.groupsURI, Self.consumersURI, Self.pendingURI, Self.consumerPendingURI, Self.redeliveryURI] {
+            try session.create(uri, config: WiredTigerConfiguration.table)
+        }
+        groups = try session.openCursor(Self.groupsURI, config: "overwrite=true")
+        consumers = try session.openCursor(Self.consumersURI, config: "overwrite=true")
+        pending = try session.openCursor(Self.pendingURI, config: "overwrite=true")
+        consumerPending = try session.openCursor(Self.consumerPendingURI, config: "overwrite=true")
+        redelivery = try session.openCursor(Self.redeliveryURI, config: "overwrite=true")
+    }
+
+    func close() {
+        for cursor in [groups, consumers, pending, consumerPending, redelivery] { cursor.close() }
+    }
+
+    // MARK: Keys
+
+    static func streamPrefix(_ table: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: table.bigEndian) { Array($0) }
+    }
+
+    static func groupPrefix(_ table: UInt64, _ group: [UInt8]) -> [UInt8] {
+        var key = streamPrefix(table)
+        appendLength(group.count, to: &key)
+        key.append(contentsOf: group)
+        return key
+    }
+
+    static func appendLength(_ count: Int, to key: inout [UInt8]) {
+        key.append(UInt8(truncatingIfNeeded: count >> 8))
+        key.append(UInt8(truncatingIfNeeded: count))
+    }
+
+    static func pendingKey(_ table: UInt64, _ group: [UInt8], _ id: EntryID) -> [UInt8] {
+        groupPrefix(table, group) + id.keyBytes
+    }
+
+    static func consumerPrefix(_ table: UInt64, _ group: [UInt8], _ consumer: [UInt8]) -> [UInt8] {
+        var key = groupPrefix(table, group)
+        appendLength(consumer.count, to: &key)
+        key.append(contentsOf: consumer)
+        return key
+    }
+
+    // MARK: Walks
+
+    /// Calls `body` with each key (and the cursor positioned on it) that starts with `prefix`
+    /// and is at or above `prefix + start`, in order, until it returns false.
+    static func walk(
+        _ cursor: WiredTigerCursor, prefix: [UInt8], from start: [UInt8] = [],
+        _ body: ([UInt8]) throws(WiredTigerError) -> Bool
+    ) throws(WiredTigerError) {
+        defer { cursor.reset() }
+        let seek = prefix + start
+        guard let near = try cursor.searchNear(key: seek) else { return }
+        var positioned = true
+        if near == .before { positioned = try cursor.next() }
+        while positioned {
+            let key = try cursor.key
+            guard key.starts(with: prefix) else { return }
+            guard try body(key) else { return }
+            positioned = try cursor.next()
+        }
+    }
+
+    /// Removes every row whose key starts with `prefix`.
+    static func removeAll(_ cursor: WiredTigerCursor, prefix: [UInt8]) throws(WiredTigerError) {
+        var keys: [[UInt8]] = []
+        try walk(cursor, prefix: prefix) { key in
+            keys.append(key)
+            return true
+        }
+        for key in keys { try cursor.remove(key: key) }
+        cursor.reset()
+    }
+
+    /// Loads a stream's groups, consumers and given-back entries.
+    func load(table: UInt64) throws(WiredTigerError) -> [[UInt8]: ConsumerGroup] {
+        let prefix = Self.streamPrefix(table)
+        var loaded: [[UInt8]: ConsumerGroup] = [:]
+        var corrupt: String?
+        try Self.walk(groups, prefix: prefix) { key throws(WiredTigerError) in
+            let name = Array(key.dropFirst(prefix.count))
+            guard let group = try groups.withValue({ ConsumerGroup.decode(name: name, $0) }) else {
+                corrupt = "group row of stream table \(table)"
+                return false
+            }
+            loaded[name] = group
+            return true
+        }
+        try Self.walk(consumers, prefix: prefix) { key throws(WiredTigerError) in
+            guard let (groupName, rest) = Self.splitGroup(key, prefixCount: prefix.count),
+                let group = loaded[groupName],
+                let consumer = try consumers.withValue({ Consumer.decode(name: rest, $0) })
+            else {
+                corrupt = "consumer row of stream table \(table)"
+                return false
+            }
+            group.consumers[consumer.name] = consumer
+            return true
+        }
+        try Self.walk(redelivery, prefix: prefix) { key throws(WiredTigerError) in
+            guard let (groupName, rest) = Self.splitGroup(key, prefixCount: prefix.count), rest.count == 16,
+                let group = loaded[groupName],
+                let id = rest.withUnsafeBytes({ EntryID(keyBytes: $0) })
+            else {
+                corrupt = "redelivery row of stream table \(table)"
+                return false
+            }
+            group.redeliveries[id] = try redelivery.withValue { $0.count == 8 ? readLittleEndian(Int64.self, $0, at: 0) : 0 }
+            return true
+        }
+        if let corrupt { throw WiredTigerError.corrupt(corrupt) }
+        return loaded
+    }
+
+    /// Splits `prefix + len16 group + group + rest` into the group name and the rest.
+    static func splitGroup(_ key: [UInt8], prefixCount: Int) -> ([UInt8], [UInt8])? {
+        guard key.count >= prefixCount + 2 else { return nil }
+        let length = Int(key[prefixCount]) << 8 | Int(key[prefixCount + 1])
+        let start = prefixCount + 2
+        guard key.count >= start + length else { return nil }
+        return (Array(key[start..<start + length]), Array(key[(start + length)...]))
+    }
+}
+
+extension LogStore {
+    // MARK: Groups
+
+    /// Creates a group positioned after `lastDeliveredID`.
+    public func createGroup(
+        _ stream: StreamState, name: [UInt8], lastDeliveredID: EntryID, entriesRead: Int64
+    ) -> ConsumerGroup {
+        precondition(stream.groups[name] == nil, "group exists")
+        let group = ConsumerGroup(name: name, lastDeliveredID: lastDeliveredID, entriesRead: entriesRead)
+        stream.groups[name] = group
+        markDirty(stream, group)
+        return group
+    }
+
+    /// Removes a group with its consumers and pending list.
+    public func destroyGroup(_ stream: StreamState, _ group: ConsumerGroup) throws(WiredTigerError) {
+        noteWrite(stream)
+        let table = stream.record.tableNumber
+        let prefix = GroupTables.groupPrefix(table, group.name)
+        try groupTables.groups.remove(key: GroupTables.streamPrefix(table) + group.name)
+        try GroupTables.removeAll(groupTables.consumers, prefix: prefix)
+        try GroupTables.removeAll(groupTables.pending, prefix: prefix)
+        try GroupTables.removeAll(groupTables.consumerPending, prefix: prefix)
+        try GroupTables.removeAll(groupTables.redelivery, prefix: prefix)
+        group.isDirty = false
+        for consumer in group.consumers.values { consumer.isDirty = false }
+        stream.groups[group.name] = nil
+    }
+
+    /// Changes a group's position, counters or settings (XGROUP SETID, deliveries).
+    public func updateGroup(_ stream: StreamState, _ group: ConsumerGroup, _ change: (ConsumerGroup) -> Void) {
+        change(group)
+        markDirty(stream, group)
+    }
+
+    public func setGroupPosition(_ stream: StreamState, _ group: ConsumerGroup, lastDeliveredID: EntryID, entriesRead: Int64) {
+        group.lastDeliveredID = lastDeliveredID
+        group.entriesRead = entriesRead
+        markDirty(stream, group)
+    }
+
+    public func setGroupPolicy(_ stream: StreamState, _ group: ConsumerGroup, maxDeliveries: UInt64?, deadLetterStream: [UInt8]??) {
+        if let maxDeliveries { group.maxDeliveries = maxDeliveries }
+        if let deadLetterStream { group.deadLetterStream = deadLetterStream }
+        markDirty(stream, group)
+    }
+
+    // MARK: Consumers
+
+    /// The consumer, created (seen now) if it did not exist; `created` tells which.
+    public func consumer(
+        _ stream: StreamState, _ group: ConsumerGroup, named name: [UInt8], now: Int64
+    ) -> (consumer: Consumer, created: Bool) {
+        if let existing = group.consumers[name] { return (existing, false) }
+        let consumer = Consumer(name: name, seenTime: now)
+        group.consumers[name] = consumer
+        markDirty(stream, group, consumer)
+        return (consumer, true)
+    }
+
+    /// Records that a consumer tried something (`seen`) and possibly got entries (`active`).
+    public func touch(_ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, seen: Int64?, active: Int64? = nil) {
+        if let seen { consumer.seenTime = seen }
+        if let active { consumer.activeTime = active }
+        markDirty(stream, group, consumer)
+    }
+
+    /// Deletes a consumer and its pending entries; returns how many it had.
+    public func deleteConsumer(_ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer) throws(WiredTigerError)
+        -> UInt64
+    {
+        noteWrite(stream)
+        let table = stream.record.tableNumber
+        let prefix = GroupTables.consumerPrefix(table, group.name, consumer.name)
+        var ids: [EntryID] = []
+        try GroupTables.walk(groupTables.consumerPending, prefix: prefix) { key in
+            if let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }) { ids.append(id) }
+            return true
+        }
+        for id in ids {
+            try groupTables.consumerPending.remove(key: prefix + id.keyBytes)
+            if try groupTables.pending.remove(key: GroupTables.pendingKey(table, group.name, id)) {
+                group.pendingCount -= 1
+            }
+        }
+        try groupTables.consumers.remove(key: GroupTables.groupPrefix(table, group.name) + consumer.name)
+        consumer.isDirty = false
+        group.consumers[consumer.name] = nil
+        markDirty(stream, group)
+        return UInt64(ids.count)
+    }
+
+    // MARK: Pending entries
+
+    /// The pending entry for `id`, if the group has one.
+    public func pendingEntry(_ stream: StreamState, _ group: ConsumerGroup, id: EntryID) throws(WiredTigerError)
+        -> PendingEntry?
+    {
+        noteRead(stream)
+        let cursor = groupTables.pending
+        defer { cursor.reset() }
+        guard try cursor.search(key: GroupTables.pendingKey(stream.record.tableNumber, group.name, id)) else {
+            return nil
+        }
+        guard let entry = try cursor.withValue({ PendingEntry.decode(id: id, $0) }) else {
+            throw WiredTigerError.corrupt("pending entry \(id)")
+        }
+        return entry
+    }
+
+    /// Writes a pending entry, moving it from its previous owner (if any) to `entry.consumer`.
+    /// `previous` is what `pendingEntry` returned for the id (nil when it was not pending).
+    public func putPending(
+        _ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry, previous: PendingEntry?
+    ) throws(WiredTigerError) {
+        noteWrite(stream)
+        let table = stream.record.tableNumber
+        let isGivenBack = group.redeliveries[entry.id] != nil
+        if let previous {
+            if previous.consumer != entry.consumer || isGivenBack {
+                if !isGivenBack, let old = group.consumers[previous.consumer] {
+                    try groupTables.consumerPending.remove(
+                        key: GroupTables.consumerPrefix(table, group.name, old.name) + entry.id.keyBytes)
+                    old.pendingCount -= 1
+                    markDirty(stream, group, old)
+                }
+                try addToConsumer(stream, group, entry)
+            }
+            if isGivenBack {
+                group.redeliveries[entry.id] = nil
+                try groupTables.redelivery.remove(key: GroupTables.pendingKey(table, group.name, entry.id))
+            }
+        } else {
+            group.pendingCount += 1
+            markDirty(stream, group)
+            try addToConsumer(stream, group, entry)
+        }
+        try groupTables.pending.insert(key: GroupTables.pendingKey(table, group.name, entry.id), value: entry.encoded())
+    }
+
+    private func addToConsumer(_ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry) throws(WiredTigerError) {
+        guard let owner = group.consumers[entry.consumer] else { preconditionFailure("pending entry for an unknown consumer") }
+        try groupTables.consumerPending.insert(
+            key: GroupTables.consumerPrefix(stream.record.tableNumber, group.name, owner.name) + entry.id.keyBytes,
+            value: [])
+        owner.pendingCount += 1
+        markDirty(stream, group, owner)
+    }
+
+    /// Removes an entry from the pending list (XACK, dead-lettering, claims of deleted entries);
+    /// false when it was not pending.
+    @discardableResult
+    public func removePending(_ stream: StreamState, _ group: ConsumerGroup, id: EntryID) throws(WiredTigerError) -> Bool {
+        guard let entry = try pendingEntry(stream, group, id: id) else { return false }
+        noteWrite(stream)
+        let table = stream.record.tableNumber
+        try groupTables.pending.remove(key: GroupTables.pendingKey(table, group.name, id))
+        if group.redeliveries.removeValue(forKey: id) != nil {
+            try groupTables.redelivery.remove(key: GroupTables.pendingKey(table, group.name, id))
+        } else if let owner = group.consumers[entry.consumer] {
+            try groupTables.consumerPending.remove(key: GroupTables.consumerPrefix(table, group.name, owner.name) + id.keyBytes)
+            owner.pendingCount -= 1
+            markDirty(stream, group, owner)
+        }
+        group.pendingCount -= 1
+        markDirty(stream, group)
+        return true
+    }
+
+    /// Gives a pending entry back (XNACK): it leaves its consumer's list, stays in the group's,
+    /// and the next XREADGROUP `>` at or after `availableAt` delivers it again.
+    public func giveBack(_ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry, availableAt: Int64)
+        throws(WiredTigerError)
+    {
+        noteWrite(stream)
+        let table = stream.record.tableNumber
+        if group.redeliveries[entry.id] == nil, let owner = group.consumers[entry.consumer] {
+            try groupTables.consumerPending.remove(key: GroupTables.consumerPrefix(table, group.name, owner.name) + entry.id.keyBytes)
+            owner.pendingCount -= 1
+            markDirty(stream, group, owner)
+        }
+        group.redeliveries[entry.id] = availableAt
+        var value: [UInt8] = []
+        appendLittleEndian(availableAt, to: &value)
+        try groupTables.redelivery.insert(key: GroupTables.pendingKey(table, group.name, entry.id), value: value)
+    }
+
+    /// The group's pending entries between two inclusive ids, in id order; with `consumer`, only
+    /// that consumer's own. Stops after `limit` entries that pass `filter`.
+    public func pendingEntries(
+        _ stream: StreamState, _ group: ConsumerGroup, consumer: [UInt8]? = nil,
+        from start: EntryID = .min, to end: EntryID = .max, limit: Int = .max,
+        where filter: (PendingEntry) -> Bool = { _ in true }
+    ) throws(WiredTigerError) -> [PendingEntry] {
+        noteRead(stream)
+        guard limit > 0, start <= end else { return [] }
+        let table = stream.record.tableNumber
+        var out: [PendingEntry] = []
+        var corrupt = false
+        if let consumer {
+            var ids: [EntryID] = []
+            try GroupTables.walk(
+                groupTables.consumerPending, prefix: GroupTables.consumerPrefix(table, group.name, consumer),
+                from: start.keyBytes
+            ) { key in
+                guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
+                ids.append(id)
+                return true
+            }
+            for id in ids {
+                guard let entry = try pendingEntry(stream, group, id: id) else { continue }
+                if filter(entry) {
+                    out.append(entry)
+                    if out.count >= limit { break }
+                }
+            }
+            return out
+        }
+        let cursor = groupTables.pending
+        try GroupTables.walk(cursor, prefix: GroupTables.groupPrefix(table, group.name), from: start.keyBytes) {
+            key throws(WiredTigerError) in
+            guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
+            guard let entry = try cursor.withValue({ PendingEntry.decode(id: id, $0) }) else {
+                corrupt = true
+                return false
+            }
+            if filter(entry) { out.append(entry) }
+            return out.count < limit
+        }
+        if corrupt { throw WiredTigerError.corrupt("pending entry of group \(String(decoding: group.name, as: UTF8.self))") }
+        return out
+    }
+
+    /// The smallest and greatest pending ids of the group.
+    public func pendingBounds(_ stream: StreamState, _ group: ConsumerGroup) throws(WiredTigerError) -> (EntryID, EntryID)? {
+        noteRead(stream)
+        guard group.pendingCount > 0 else { return nil }
+        let prefix = GroupTables.groupPrefix(stream.record.tableNumber, group.name)
+        var first: EntryID?
+        try GroupTables.walk(groupTables.pending, prefix: prefix) { key in
+            first = key.suffix(16).withUnsafeBytes { EntryID(keyBytes: $0) }
+            return false
+        }
+        let cursor = groupTables.pending
+        defer { cursor.reset() }
+        var last: EntryID?
+        if let near = try cursor.searchNear(key: prefix + EntryID.max.keyBytes) {
+            var positioned = true
+            if near == .after { positioned = try cursor.previous() }
+            if positioned {
+                let key = try cursor.key
+                if key.starts(with: prefix) { last = key.suffix(16).withUnsafeBytes { EntryID(keyBytes: $0) } }
+            }
+        }
+        guard let first, let last else { return nil }
+        return (first, last)
+    }
+
+    // MARK: Bookkeeping
+
+    func markDirty(_ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer? = nil) {
+        noteWrite(stream)
+        if !group.isDirty {
+            group.isDirty = true
+            dirtyGroups.append((stream, group))
+        }
+        if let consumer, !consumer.isDirty {
+            consumer.isDirty = true
+            dirtyConsumers.append((stream, group, consumer))
+        }
+    }
+
+    /// Writes changed group and consumer rows; part of `writeDirtyRecords`.
+    func writeDirtyGroups() throws(WiredTigerError) {
+        for (stream, group) in dirtyGroups where group.isDirty {
+            try groupTables.groups.insert(
+                key: GroupTables.streamPrefix(stream.record.tableNumber) + group.name, value: group.encoded())
+            group.isDirty = false
+        }
+        for (stream, group, consumer) in dirtyConsumers where consumer.isDirty {
+            try groupTables.consumers.insert(
+                key: GroupTables.groupPrefix(stream.record.tableNumber, group.name) + consumer.name,
+                value: consumer.encoded())
+            consumer.isDirty = false
+        }
+        dirtyGroups.removeAll(keepingCapacity: true)
+        dirtyConsumers.removeAll(keepingCapacity: true)
+    }
+
+    /// Removes every group row of a dropped stream.
+    func removeGroupRows(table: UInt64) throws(WiredTigerError) {
+        let prefix = GroupTables.streamPrefix(table)
+        for cursor in [groupTables.groups, groupTables.consumers, groupTables.pending, groupTables.consumerPending, groupTables.redelivery] {
+            try GroupTables.removeAll(cursor, prefix: prefix)
+        }
+    }
+}
