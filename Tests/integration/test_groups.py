@@ -1,0 +1,562 @@
+"""Consumer groups: XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO GROUPS and
+CONSUMERS, with Redis 7.4's reply shapes and errors (these run against redis-server too), then
+Spool's extensions (XNACK, dead letters, ACKED trimming, time lags; `spool_only`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from conftest import IS_SPOOL
+
+spool_only = pytest.mark.spool_only
+
+
+def err(call) -> str:
+    with pytest.raises(redis.ResponseError) as info:
+        call()
+    return str(info.value)
+
+
+def fill(r, k, n, start=1):
+    return [r.xadd(k, {"i": str(i)}, id=f"{i}-0") for i in range(start, start + n)]
+
+
+def ids(entries):
+    return [e[0] for e in entries]
+
+
+def stream_entries(reply, k):
+    """Entries for key `k` from an XREADGROUP reply in either protocol's shape."""
+    if reply is None:
+        return None
+    if isinstance(reply, dict):
+        value = reply.get(k)
+        if value is None:
+            return None
+        # redis-py's RESP3 shape: {key: [[entries]]}
+        return value[0] if value and isinstance(value[0], list) and value and (not value[0] or isinstance(value[0][0], (list, tuple))) else value
+    for name, entries in reply:
+        if name == k:
+            return entries
+    return None
+
+
+# MARK: XGROUP
+
+
+def test_create_requires_key_unless_mkstream(r, key):
+    k = key()
+    assert "requires the key to exist" in err(lambda: r.xgroup_create(k, "g", id="0"))
+    assert r.xgroup_create(k, "g", id="$", mkstream=True) is True
+    assert r.exists(k) == 1
+    assert r.xlen(k) == 0
+    assert err(lambda: r.xgroup_create(k, "g", id="0")).endswith("Consumer Group name already exists")
+
+
+def test_create_errors(r2, key):
+    k = key()
+    r2.xadd(k, {"f": "v"}, id="1-0")
+    assert "Invalid stream ID" in err(lambda: r2.xgroup_create(k, "g", id="nope"))
+    assert "ENTRIESREAD must be positive or -1" in err(lambda: r2.execute_command("XGROUP", "CREATE", k, "g", "0", "ENTRIESREAD", "-5"))
+    assert "wrong number of arguments for 'xgroup|create'" in err(lambda: r2.execute_command("XGROUP", "CREATE", k))
+    assert "unknown subcommand" in err(lambda: r2.execute_command("XGROUP", "NOPE", k, "g"))
+    assert "No such consumer group 'g' for key name" in err(lambda: r2.xgroup_setid(k, "g", "0"))
+    assert "No such consumer group" in err(lambda: r2.xgroup_createconsumer(k, "g", "c"))
+    assert r2.xgroup_destroy(k, "g") == 0
+    help_lines = r2.execute_command("XGROUP", "HELP")
+    assert any(b"CREATE" in line or "CREATE" in str(line) for line in help_lines)
+
+
+def test_consumers_create_delete(r2, key):
+    k = key()
+    fill(r2, k, 3)
+    r2.xgroup_create(k, "g", id="0")
+    assert r2.xgroup_createconsumer(k, "g", "c1") == 1
+    assert r2.xgroup_createconsumer(k, "g", "c1") == 0
+    r2.xreadgroup("g", "c2", {k: ">"}, count=2)
+    assert r2.xgroup_delconsumer(k, "g", "c2") == 2
+    assert r2.xgroup_delconsumer(k, "g", "missing") == 0
+    assert r2.xpending(k, "g")["pending"] == 0
+    assert sorted(c["name"] for c in r2.xinfo_consumers(k, "g")) == [b"c1"]
+    assert r2.xgroup_destroy(k, "g") == 1
+    assert r2.xinfo_groups(k) == []
+
+
+# MARK: XREADGROUP
+
+
+def test_read_new_then_pending_then_ack(r, key):
+    k = key()
+    added = fill(r, k, 5)
+    r.xgroup_create(k, "g", id="0")
+    got = stream_entries(r.xreadgroup("g", "alice", {k: ">"}, count=2), k)
+    assert ids(got) == added[:2]
+    assert got[0][1] == {b"i": b"1"}
+    got = stream_entries(r.xreadgroup("g", "bob", {k: ">"}), k)
+    assert ids(got) == added[2:]
+    # Nothing new: a non-blocking read answers null.
+    assert r.xreadgroup("g", "bob", {k: ">"}) in (None, [], {})
+    summary = r.xpending(k, "g")
+    assert summary["pending"] == 5
+    assert summary["min"] == added[0] and summary["max"] == added[-1]
+    assert sorted((c["name"], c["pending"]) for c in summary["consumers"]) == [(b"alice", 2), (b"bob", 3)]
+    detail = r.xpending_range(k, "g", "-", "+", 10)
+    assert [d["message_id"] for d in detail] == added
+    assert [d["consumer"] for d in detail] == [b"alice"] * 2 + [b"bob"] * 3
+    assert all(d["times_delivered"] == 1 for d in detail)
+    assert r.xack(k, "g", added[0], added[1], "99-0") == 2
+    assert r.xack(k, "g", added[0]) == 0
+    assert r.xpending(k, "g")["pending"] == 3
+    only_bob = r.xpending_range(k, "g", "-", "+", 10, consumername="bob")
+    assert [d["message_id"] for d in only_bob] == added[2:]
+
+
+def test_xpending_summary_empty_and_ranges(r2, key):
+    k = key()
+    added = fill(r2, k, 4)
+    r2.xgroup_create(k, "g", id="0")
+    summary = r2.xpending(k, "g")
+    assert summary["pending"] == 0
+    assert summary["min"] is None and summary["max"] is None and not summary["consumers"]
+    r2.xreadgroup("g", "c", {k: ">"})
+    assert [d["message_id"] for d in r2.xpending_range(k, "g", "(" + added[0].decode(), "+", 10)] == added[1:]
+    assert [d["message_id"] for d in r2.xpending_range(k, "g", "-", "+", 2)] == added[:2]
+    assert r2.xpending_range(k, "g", "-", "+", 10, consumername="nobody") == []
+    # IDLE: everything was just delivered.
+    assert r2.xpending_range(k, "g", "-", "+", 10, idle=60_000) == []
+    assert len(r2.xpending_range(k, "g", "-", "+", 10, idle=0)) == 4
+    assert "No such key" in err(lambda: r2.xpending(k, "missing"))
+    assert "syntax error" in err(lambda: r2.execute_command("XPENDING", k, "g", "-", "+"))
+    assert "not an integer" in err(lambda: r2.execute_command("XPENDING", k, "g", "-", "+", "x"))
+
+
+def test_xack_rejects_bad_ids_before_acking(r2, key):
+    k = key()
+    added = fill(r2, k, 2)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "c", {k: ">"})
+    assert "Invalid stream ID" in err(lambda: r2.xack(k, "g", added[0], "bad"))
+    assert r2.xpending(k, "g")["pending"] == 2
+    assert r2.xack("missing-key", "g", "1-0") == 0
+    assert r2.xack(k, "missing-group", "1-0") == 0
+
+
+def test_xreadgroup_errors(r2, key):
+    k = key()
+    r2.xadd(k, {"f": "v"})
+    r2.xgroup_create(k, "g", id="0")
+    assert "No such key" in err(lambda: r2.xreadgroup("nogroup", "c", {k: ">"}))
+    assert "No such key" in err(lambda: r2.xreadgroup("g", "c", {key("other"): ">"}))
+    assert "$ ID is meaningless" in err(lambda: r2.execute_command("XREADGROUP", "GROUP", "g", "c", "STREAMS", k, "$"))
+    assert "Missing GROUP option" in err(lambda: r2.execute_command("XREADGROUP", "COUNT", "1", "BLOCK", "0", "STREAMS", k, ">"))
+    assert "Unbalanced" in err(lambda: r2.execute_command("XREADGROUP", "GROUP", "g", "c", "STREAMS", k, ">", "x"))
+    assert "Invalid stream ID" in err(lambda: r2.execute_command("XREADGROUP", "GROUP", "g", "c", "STREAMS", k, "zz"))
+    assert "can be specified only when calling XREADGROUP" in err(lambda: r2.execute_command("XREAD", "STREAMS", k, ">"))
+    assert "only supported by XREADGROUP" in err(lambda: r2.execute_command("XREAD", "GROUP", "g", "c", "STREAMS", k, "0"))
+
+
+def test_history_read_counts_deliveries_and_shows_deleted(r, key):
+    k = key()
+    added = fill(r, k, 3)
+    r.xgroup_create(k, "g", id="0")
+    r.xreadgroup("g", "c", {k: ">"})
+    r.xdel(k, added[1])
+    history = stream_entries(r.xreadgroup("g", "c", {k: "0"}), k)
+    assert ids(history) == added
+    assert history[1][1] in (None, {}, [])
+    after_first = stream_entries(r.xreadgroup("g", "c", {k: added[0]}), k)
+    assert ids(after_first) == added[1:]
+    counts = {d["message_id"]: d["times_delivered"] for d in r.xpending_range(k, "g", "-", "+", 10)}
+    # Each history read of a present entry counts as a delivery; the deleted one stays put.
+    assert counts[added[0]] == 2
+    assert counts[added[1]] == 1
+    assert counts[added[2]] == 3
+    # Another consumer's history is empty, but the stream is still in the reply.
+    other = r.xreadgroup("g", "someone-else", {k: "0"})
+    assert stream_entries(other, k) == []
+
+
+def test_noack_reads_leave_no_pending(r2, key):
+    k = key()
+    added = fill(r2, k, 3)
+    r2.xgroup_create(k, "g", id="0")
+    got = stream_entries(r2.xreadgroup("g", "c", {k: ">"}, noack=True), k)
+    assert ids(got) == added
+    assert r2.xpending(k, "g")["pending"] == 0
+    assert r2.xinfo_groups(k)[0]["last-delivered-id"] == added[-1]
+
+
+def test_several_streams_in_one_read(r2, key):
+    a, b, c = key("a"), key("b"), key("c")
+    fill(r2, a, 2)
+    fill(r2, b, 1)
+    r2.xadd(c, {"x": "y"}, id="5-0")
+    for s in (a, b, c):
+        r2.xgroup_create(s, "g", id="$" if s == c else "0")
+    reply = r2.xreadgroup("g", "c1", {a: ">", b: ">", c: ">"}, count=10)
+    assert [name for name, _ in reply] == [a, b]
+    assert len(reply[0][1]) == 2 and len(reply[1][1]) == 1
+
+
+def test_setid_rewinds_and_reassigns(r2, key):
+    k = key()
+    added = fill(r2, k, 3)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "first", {k: ">"})
+    assert r2.xgroup_setid(k, "g", "0") is True
+    again = stream_entries(r2.xreadgroup("g", "second", {k: ">"}), k)
+    assert ids(again) == added
+    detail = r2.xpending_range(k, "g", "-", "+", 10)
+    assert {d["consumer"] for d in detail} == {b"second"}
+    assert all(d["times_delivered"] == 1 for d in detail)
+    assert r2.xgroup_setid(k, "g", "$") is True
+    assert r2.xreadgroup("g", "second", {k: ">"}) in (None, [])
+    # A bare millisecond time positions the group at that time's first id.
+    assert r2.xgroup_setid(k, "g", "2") is True
+    assert ids(stream_entries(r2.xreadgroup("g", "third", {k: ">"}), k)) == added[2:]
+
+
+def test_entries_read_and_lag(r2, key):
+    k = key()
+    fill(r2, k, 5)
+    r2.xgroup_create(k, "g", id="0")
+    info = r2.xinfo_groups(k)[0]
+    assert info["lag"] == 5
+    r2.xreadgroup("g", "c", {k: ">"}, count=2)
+    info = r2.xinfo_groups(k)[0]
+    assert info["entries-read"] == 2
+    assert info["lag"] == 3
+    assert info["consumers"] == 1 and info["pending"] == 2
+    r2.xadd(k, {"i": "6"}, id="6-0")
+    assert r2.xinfo_groups(k)[0]["lag"] == 4
+    r2.xreadgroup("g", "c", {k: ">"})
+    info = r2.xinfo_groups(k)[0]
+    assert info["entries-read"] == 6 and info["lag"] == 0
+
+
+def test_xinfo_consumers_and_stream(r, key):
+    k = key()
+    fill(r, k, 2)
+    r.xgroup_create(k, "g", id="0")
+    r.xreadgroup("g", "c", {k: ">"}, count=1)
+    consumers = r.xinfo_consumers(k, "g")
+    assert len(consumers) == 1
+    assert consumers[0]["name"] == b"c" and consumers[0]["pending"] == 1
+    assert consumers[0]["idle"] >= 0 and consumers[0].get("inactive", 0) >= 0
+    assert r.xinfo_stream(k)["groups"] == 1
+    full = r.xinfo_stream(k, full=True)
+    group = full["groups"][0]
+    assert group["name"] == b"g"
+    assert group["pel-count"] == 1
+    # redis-py leaves these nested map keys as bytes under RESP3.
+    consumer = {(k.decode() if isinstance(k, bytes) else k): v for k, v in group["consumers"][0].items()}
+    assert consumer["name"] == b"c"
+    assert consumer["pel-count"] == 1
+    assert "No such consumer group" in err(lambda: r.xinfo_consumers(k, "nope"))
+
+
+# MARK: XCLAIM, XAUTOCLAIM
+
+
+def test_xclaim(r2, key):
+    k = key()
+    added = fill(r2, k, 4)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"})
+    # Not idle long enough: nothing claimed.
+    assert r2.xclaim(k, "g", "b", 60_000, [added[0]]) == []
+    claimed = r2.xclaim(k, "g", "b", 0, [added[0], added[1]])
+    assert ids(claimed) == added[:2]
+    assert claimed[0][1] == {b"i": b"1"}
+    # JUSTID does not count a delivery.
+    assert r2.xclaim(k, "g", "c", 0, [added[2]], justid=True) == [added[2]]
+    counts = {d["message_id"]: (d["consumer"], d["times_delivered"]) for d in r2.xpending_range(k, "g", "-", "+", 10)}
+    assert counts[added[0]] == (b"b", 2)
+    assert counts[added[2]] == (b"c", 1)
+    # RETRYCOUNT and IDLE set the counters.
+    r2.xclaim(k, "g", "c", 0, [added[3]], idle=5000, retrycount=7, justid=True)
+    detail = r2.xpending_range(k, "g", added[3], added[3], 1)[0]
+    assert detail["times_delivered"] == 7 and detail["time_since_delivered"] >= 5000
+    # A deleted entry leaves the pending list and is not returned.
+    r2.xdel(k, added[1])
+    assert r2.xclaim(k, "g", "d", 0, [added[1]]) == []
+    assert r2.xpending(k, "g")["pending"] == 3
+    # FORCE claims an entry nobody was given.
+    extra = r2.xadd(k, {"i": "9"}, id="9-0")
+    assert r2.xclaim(k, "g", "d", 0, [extra], force=True, justid=True) == [extra]
+    assert r2.xpending(k, "g")["pending"] == 4
+    assert "Unrecognized XCLAIM option" in err(lambda: r2.execute_command("XCLAIM", k, "g", "d", "0", added[0], "BOGUS"))
+    assert "Invalid min-idle-time" in err(lambda: r2.execute_command("XCLAIM", k, "g", "d", "x", added[0]))
+    assert "No such key" in err(lambda: r2.execute_command("XCLAIM", k, "nope", "d", "0", added[0]))
+
+
+def test_xclaim_lastid_moves_group(r2, key):
+    k = key()
+    added = fill(r2, k, 3)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"}, count=1)
+    r2.execute_command("XCLAIM", k, "g", "b", "0", added[0], "LASTID", added[2])
+    assert r2.xinfo_groups(k)[0]["last-delivered-id"] == added[2]
+
+
+def test_xautoclaim(r, key):
+    k = key()
+    added = fill(r, k, 5)
+    r.xgroup_create(k, "g", id="0")
+    r.xreadgroup("g", "a", {k: ">"})
+    r.xdel(k, added[3])
+    reply = r.xautoclaim(k, "g", "b", 0, start_id="0-0", count=2)
+    assert reply[0] == added[2]
+    assert ids(reply[1]) == added[:2]
+    reply = r.xautoclaim(k, "g", "b", 0, start_id=reply[0], count=10)
+    assert reply[0] == b"0-0"
+    assert ids(reply[1]) == [added[2], added[4]]
+    if len(reply) > 2:
+        assert reply[2] == [added[3]]
+    justid = r.xautoclaim(k, "g", "c", 0, start_id="0-0", count=10, justid=True)
+    # redis-py returns just the claimed ids for JUSTID.
+    assert justid == [added[0], added[1], added[2], added[4]]
+    assert r.xautoclaim(k, "g", "c", 3_600_000, start_id="0-0")[1] == []
+
+
+def test_xautoclaim_errors(r2, key):
+    k = key()
+    r2.xadd(k, {"f": "v"})
+    r2.xgroup_create(k, "g", id="0")
+    assert "COUNT must be > 0" in err(lambda: r2.execute_command("XAUTOCLAIM", k, "g", "c", "0", "0", "COUNT", "0"))
+    assert "Invalid min-idle-time" in err(lambda: r2.execute_command("XAUTOCLAIM", k, "g", "c", "x", "0"))
+    assert "No such key" in err(lambda: r2.execute_command("XAUTOCLAIM", k, "nope", "c", "0", "0"))
+    assert "syntax error" in err(lambda: r2.execute_command("XAUTOCLAIM", k, "g", "c", "0", "0", "WHAT"))
+
+
+# MARK: Blocking
+
+
+def test_blocking_read_woken_by_xadd(server, key):
+    k = key()
+    setup = server.client(protocol=2)
+    setup.xgroup_create(k, "g", id="$", mkstream=True)
+    results = {}
+
+    def reader():
+        c = server.client(protocol=2)
+        results["reply"] = c.xreadgroup("g", "c", {k: ">"}, block=10_000)
+        c.close()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.3)
+    added = setup.xadd(k, {"f": "v"})
+    t.join(10)
+    assert not t.is_alive()
+    assert ids(stream_entries(results["reply"], k)) == [added]
+    assert setup.xpending(k, "g")["pending"] == 1
+    setup.close()
+
+
+def test_blocking_readers_served_in_arrival_order(server, key):
+    k = key()
+    setup = server.client(protocol=2)
+    setup.xgroup_create(k, "g", id="$", mkstream=True)
+    got = {}
+
+    def reader(name):
+        c = server.client(protocol=2)
+        got[name] = c.xreadgroup("g", name, {k: ">"}, count=1, block=10_000)
+        c.close()
+
+    threads = []
+    for name in ("first", "second"):
+        t = threading.Thread(target=reader, args=(name,))
+        t.start()
+        threads.append(t)
+        time.sleep(0.3)
+    one = setup.xadd(k, {"n": "1"})
+    time.sleep(0.3)
+    two = setup.xadd(k, {"n": "2"})
+    for t in threads:
+        t.join(10)
+    assert ids(stream_entries(got["first"], k)) == [one]
+    assert ids(stream_entries(got["second"], k)) == [two]
+    setup.close()
+
+
+def test_blocking_timeout_and_history_never_blocks(r2, key):
+    k = key()
+    r2.xgroup_create(k, "g", id="$", mkstream=True)
+    started = time.monotonic()
+    assert r2.xreadgroup("g", "c", {k: ">"}, block=200) in (None, [], {})
+    assert time.monotonic() - started >= 0.15
+    # An explicit id reads history: answered at once, even with BLOCK.
+    assert stream_entries(r2.xreadgroup("g", "c", {k: "0"}, block=0), k) == []
+
+
+def test_blocked_reader_told_when_group_or_key_goes(server, key):
+    k = key()
+    setup = server.client(protocol=2)
+    setup.xgroup_create(k, "g", id="$", mkstream=True)
+    errors = {}
+
+    def reader(slot):
+        c = server.client(protocol=2)
+        try:
+            c.xreadgroup("g", "c", {k: ">"}, block=10_000)
+        except redis.ResponseError as e:
+            errors[slot] = str(e)
+        c.close()
+
+    t = threading.Thread(target=reader, args=("destroy",))
+    t.start()
+    time.sleep(0.3)
+    setup.xgroup_destroy(k, "g")
+    t.join(10)
+    assert errors["destroy"].startswith("NOGROUP") or "consumer group" in errors["destroy"]
+
+    setup.xgroup_create(k, "g", id="$")
+    t = threading.Thread(target=reader, args=("delete",))
+    t.start()
+    time.sleep(0.3)
+    setup.delete(k)
+    t.join(10)
+    assert "UNBLOCKED" in errors["delete"]
+    setup.close()
+
+
+# MARK: Persistence
+
+
+def test_groups_survive_restart(start_server, key):
+    srv = start_server(start=True)
+    c = srv.client(protocol=2)
+    added = [c.xadd("s", {"i": str(i)}, id=f"{i}-0") for i in range(1, 6)]
+    c.xgroup_create("s", "g", id="0")
+    c.xgroup_create("s", "other", id="$")
+    c.xreadgroup("g", "alice", {"s": ">"}, count=3)
+    c.xreadgroup("g", "bob", {"s": ">"})
+    c.xack("s", "g", added[0])
+    c.xclaim("s", "g", "carol", 0, [added[1]])
+    before = (c.xinfo_groups("s"), c.xpending_range("s", "g", "-", "+", 100))
+    c.close()
+    srv.restart()
+    c = srv.client(protocol=2)
+    groups, pending = c.xinfo_groups("s"), c.xpending_range("s", "g", "-", "+", 100)
+    assert [g["name"] for g in groups] == [g["name"] for g in before[0]]
+    assert [(g["last-delivered-id"], g["pending"]) for g in groups] == [
+        (g["last-delivered-id"], g["pending"]) for g in before[0]
+    ]
+    if IS_SPOOL:  # redis-server 7.0 forgets entries-read when it reloads its AOF
+        assert [g["entries-read"] for g in groups] == [g["entries-read"] for g in before[0]]
+    assert [(p["message_id"], p["consumer"], p["times_delivered"]) for p in pending] == [
+        (p["message_id"], p["consumer"], p["times_delivered"]) for p in before[1]
+    ]
+    assert sorted(x["name"] for x in c.xinfo_consumers("s", "g")) == [b"alice", b"bob", b"carol"]
+    assert c.xreadgroup("g", "alice", {"s": ">"}) in (None, [], {})
+    c.close()
+    srv.stop()
+
+
+# MARK: Spool extensions
+
+
+@spool_only
+def test_xnack_redelivers_now(r2, key):
+    k = key()
+    added = fill(r2, k, 3)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"})
+    assert r2.execute_command("XNACK", k, "g", "0", added[1], "77-0") == 1
+    # The given-back entry leaves a's own list and goes to the next `>` reader.
+    assert r2.xinfo_consumers(k, "g")[0]["pending"] == 2
+    got = stream_entries(r2.xreadgroup("g", "b", {k: ">"}), k)
+    assert ids(got) == [added[1]]
+    detail = r2.xpending_range(k, "g", added[1], added[1], 1)[0]
+    assert detail["consumer"] == b"b" and detail["times_delivered"] == 2
+    assert "No such key" in err(lambda: r2.execute_command("XNACK", k, "nope", "0", added[0]))
+    assert "delay must be an integer" in err(lambda: r2.execute_command("XNACK", k, "g", "-1", added[0]))
+
+
+@spool_only
+def test_xnack_delay_wakes_blocked_reader(server, key):
+    k = key()
+    c = server.client(protocol=2)
+    added = fill(c, k, 1)
+    c.xgroup_create(k, "g", id="0")
+    c.xreadgroup("g", "a", {k: ">"})
+    assert c.execute_command("XNACK", k, "g", "400", added[0]) == 1
+    # Not due yet.
+    assert c.xreadgroup("g", "b", {k: ">"}) in (None, [], {})
+    started = time.monotonic()
+    got = c.xreadgroup("g", "b", {k: ">"}, block=5000)
+    waited = time.monotonic() - started
+    assert ids(stream_entries(got, k)) == added
+    assert 0.1 <= waited < 4.5
+    c.close()
+
+
+@spool_only
+def test_max_deliveries_dead_letters(r2, key):
+    k = key()
+    added = fill(r2, k, 2)
+    r2.execute_command("XGROUP", "CREATE", k, "g", "0", "MAXDELIVERIES", "2")
+    r2.xreadgroup("g", "a", {k: ">"})
+    # Second delivery allowed, third moves it to <key>:dlq.
+    assert ids(r2.xclaim(k, "g", "b", 0, [added[0]])) == [added[0]]
+    assert r2.xclaim(k, "g", "c", 0, [added[0]]) == []
+    dead = r2.xrange(k + b":dlq")
+    assert len(dead) == 1
+    fields = dead[0][1]
+    assert fields[b"original-id"] == added[0]
+    assert fields[b"group"] == b"g" and fields[b"consumer"] == b"b"
+    assert fields[b"deliveries"] == b"2" and fields[b"i"] == b"1"
+    assert r2.xpending(k, "g")["pending"] == 1
+    # A custom dead-letter stream, set afterwards; history reads count too.
+    r2.execute_command("XGROUP", "SETPOLICY", k, "g", "MAXDELIVERIES", "1", "DEADLETTER", key("graveyard"))
+    assert stream_entries(r2.xreadgroup("g", "a", {k: "0"}), k) == []
+    assert len(r2.xrange(key("graveyard"))) == 1
+    assert r2.xpending(k, "g")["pending"] == 0
+    assert "other than the group's own" in err(lambda: r2.execute_command("XGROUP", "SETPOLICY", k, "g", "DEADLETTER", k))
+
+
+@spool_only
+def test_acked_trim_keeps_unread_and_pending(r2, key):
+    k = key()
+    added = fill(r2, k, 10)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xgroup_create(k, "h", id="0")
+    r2.xreadgroup("g", "a", {k: ">"}, count=6)
+    r2.xack(k, "g", *added[:6])
+    r2.xreadgroup("h", "a", {k: ">"}, count=8)
+    r2.xack(k, "h", *added[:3])
+    # h still has 4-0.. pending; g has read only up to 6-0.
+    assert r2.execute_command("XTRIM", k, "MAXLEN", "0", "ACKED") == 3
+    assert ids(r2.xrange(k))[0] == added[3]
+    r2.xack(k, "h", *added[3:8])
+    assert r2.execute_command("XTRIM", k, "MAXLEN", "0", "ACKED") == 3
+    assert r2.xlen(k) == 4
+    # XADD with ACKED trims the same way.
+    r2.xreadgroup("g", "a", {k: ">"})
+    r2.xreadgroup("h", "a", {k: ">"})
+    new = r2.execute_command("XADD", k, "MAXLEN", "1", "ACKED", "*", "f", "v")
+    assert ids(r2.xrange(k))[-1] == new
+    assert r2.xlen(k) == 5
+
+
+@spool_only
+def test_time_lags_in_xinfo_groups(r2, key):
+    k = key()
+    now_ms = int(time.time() * 1000)
+    r2.xadd(k, {"f": "v"}, id=f"{now_ms - 5000}-0")
+    r2.xadd(k, {"f": "v"}, id=f"{now_ms - 1000}-0")
+    r2.xgroup_create(k, "g", id="0")
+    info = r2.xinfo_groups(k)[0]
+    assert 4000 <= info["oldest-unread-age-ms"] < 60_000
+    assert info["oldest-pending-age-ms"] is None
+    r2.xreadgroup("g", "a", {k: ">"}, count=1)
+    info = r2.xinfo_groups(k)[0]
+    assert 500 <= info["oldest-unread-age-ms"] < 4500
+    assert 4000 <= info["oldest-pending-age-ms"] < 60_000
