@@ -3,6 +3,9 @@
 // process at random moments and check that every line it wrote names an entry that survived.
 //
 // usage: spool-crash-writer <data-dir> [appenders] [in-flight-per-appender]
+//        spool-crash-writer --backfill <data-dir> <stream> <id>...
+// The second form writes entries ("b" = id) into the stream's backfill table through the store
+// API (ids below every live entry), so tests can read a stream that spans both tables.
 import SpoolCore
 import SpoolStorage
 
@@ -18,8 +21,60 @@ enum CrashWriter {
 
     static let stream = Array("crash".utf8)
 
+    static func backfill(_ arguments: [String]) -> Never {
+        guard arguments.count >= 5 else {
+            writeAll(2, "usage: spool-crash-writer --backfill <data-dir> <stream> <id>...\n")
+            exit(2)
+        }
+        let name = Array(arguments[3].utf8)
+        let ids = arguments[4...].compactMap { EntryID($0) }
+        guard ids.count == arguments.count - 4 else {
+            writeAll(2, "invalid id\n")
+            exit(2)
+        }
+        let store: Store
+        do {
+            store = try Store.open(StorageOptions(directory: arguments[2]))
+        } catch {
+            writeAll(2, "open failed: \(error)\n")
+            exit(1)
+        }
+        let done = CountingSemaphore(value: 0)
+        store.perform({ (log: LogStore) throws(WiredTigerError) -> String? in
+            let target: StreamState
+            if let existing = log.streamForWriting(name) {
+                target = existing
+            } else {
+                target = try log.createStream(name)
+            }
+            for id in ids {
+                do {
+                    if case .failure(let rejection) = try log.appendBackfill(target, id: id, fields: [Array("b".utf8), id.bytes]) {
+                        return "\(id): \(rejection)"
+                    }
+                } catch let error as WiredTigerError {
+                    throw error
+                } catch {
+                    return "\(error)"
+                }
+            }
+            return nil
+        }) { result in
+            switch result {
+            case .success(nil): writeAll(1, "ok\n")
+            case .success(let rejection?): writeAll(2, "rejected \(rejection)\n")
+            case .failure(let error): writeAll(2, "failed \(error)\n")
+            }
+            done.signal()
+        }
+        done.wait()
+        store.shutdown()
+        exit(0)
+    }
+
     static func run() {
         let arguments = CommandLine.arguments
+        if arguments.count > 1 && arguments[1] == "--backfill" { backfill(arguments) }
         guard arguments.count >= 2 else {
             writeAll(2, "usage: spool-crash-writer <data-dir> [appenders] [in-flight]\n")
             exit(2)

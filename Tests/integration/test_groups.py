@@ -560,3 +560,42 @@ def test_time_lags_in_xinfo_groups(r2, key):
     info = r2.xinfo_groups(k)[0]
     assert 500 <= info["oldest-unread-age-ms"] < 4500
     assert 4000 <= info["oldest-pending-age-ms"] < 60_000
+
+
+@spool_only
+def test_group_reads_span_backfill_and_live_tables(start_server):
+    """Entries written into the backfill table through the store API (below the live range) and
+    live entries form one ordered sequence for a group, for XPENDING and for history reads."""
+    import subprocess
+    from pathlib import Path
+
+    from conftest import SPOOLD
+
+    srv = start_server(start=True)
+    c = srv.client(protocol=2)
+    live = [c.xadd("s", {"l": str(i)}, id=f"{100 + i}-0") for i in range(5)]
+    c.close()
+    srv.stop()
+    writer = Path(SPOOLD).parent / "spool-crash-writer"
+    backfill = [f"{i}-0" for i in range(10, 60, 10)]
+    done = subprocess.run([str(writer), "--backfill", str(srv.data_dir), "s", *backfill], capture_output=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == b"ok\n", done.stderr
+    srv.start()
+    c = srv.client(protocol=2)
+    expected = [i.encode() for i in backfill] + live
+    assert [e[0] for e in c.xrange("s")] == expected
+    c.xgroup_create("s", "g", id="0")
+    got = []
+    for _ in range(10):
+        reply = c.xreadgroup("g", "a", {"s": ">"}, count=3)
+        if not reply:
+            break
+        got += reply[0][1]
+    assert [e[0] for e in got] == expected
+    assert got[0][1] == {b"b": b"10-0"} and got[-1][1] == {b"l": b"4"}
+    assert [p["message_id"] for p in c.xpending_range("s", "g", "-", "+", 100)] == expected
+    history = c.xreadgroup("g", "a", {"s": "25-0"})[0][1]
+    assert [e[0] for e in history] == expected[2:]
+    assert c.xinfo_groups("s")[0]["lag"] == 0
+    c.close()
+    srv.stop()
