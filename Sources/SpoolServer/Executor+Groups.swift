@@ -284,7 +284,7 @@ extension Executor {
 
     // MARK: XREADGROUP
 
-    /// One stream's part of an XREADGROUP reply: entries, or (history) ids whose entry is gone.
+    /// A claimed entry: its fields, or none for JUSTID.
     typealias DeliveredItem = (id: EntryID, fields: [[UInt8]]?)
 
     /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key … id …
@@ -382,72 +382,89 @@ extension Executor {
         _ keys: [[UInt8]], positions: [EntryID?], request: GroupReadRequest, count: Int, into out: inout RESPWriter
     ) throws(WiredTigerError) -> Bool {
         let now = nowMilliseconds
-        var found: [([UInt8], [DeliveredItem])] = []
+        var found: [([UInt8], RESPWriter)] = []
         for (key, position) in zip(keys, positions) {
             guard let stream = store.streamForReading(key), let group = stream.groups[request.group] else { continue }
             let consumer = store.consumer(stream, group, named: request.consumer, now: now).consumer
             store.touch(stream, group, consumer, seen: now)
+            var items = RESPWriter(version: out.version, reservingCapacity: min(count, 1024) * 160)
             if let position {
-                found.append((key, try readHistory(stream, group, consumer, after: position, count: count, now: now)))
+                let written = try readHistory(stream, group, consumer, after: position, count: count, now: now, into: &items)
+                found.append((key, arrayOf(written, items)))
                 continue
             }
-            let items = try readNew(stream, group, consumer, count: count, noAck: request.noAck, now: now)
-            if !items.isEmpty { found.append((key, items)) }
+            let written = try readNew(stream, group, consumer, count: count, noAck: request.noAck, now: now, into: &items)
+            if written > 0 { found.append((key, arrayOf(written, items))) }
         }
         guard !found.isEmpty else { return false }
         if out.version == .resp3 { out.mapHeader(found.count) } else { out.arrayHeader(found.count) }
         for (key, items) in found {
             if out.version == .resp2 { out.arrayHeader(2) }
             out.bulk(key)
-            out.arrayHeader(items.count)
-            for item in items {
-                out.arrayHeader(2)
-                out.bulk(item.id.bytes)
-                if let fields = item.fields {
-                    out.arrayHeader(fields.count)
-                    for field in fields { out.bulk(field) }
-                } else {
-                    out.nullArray()
-                }
-            }
+            out.append(contentsOf: items)
         }
         return true
+    }
+
+    /// `items` behind an array header of `count`.
+    func arrayOf(_ count: Int, _ items: RESPWriter) -> RESPWriter {
+        var out = RESPWriter(version: items.version, reservingCapacity: items.bytes.count + 16)
+        out.arrayHeader(count)
+        out.append(contentsOf: items)
+        return out
+    }
+
+    /// Writes one `[id, [field, value …]]` item, or `[id, nil]` for an entry that is gone.
+    func writeItem(_ id: EntryID, _ fields: [[UInt8]]?, into out: inout RESPWriter) {
+        out.arrayHeader(2)
+        out.bulk(id.bytes)
+        if let fields {
+            out.arrayHeader(fields.count)
+            for field in fields { out.bulk(field) }
+        } else {
+            out.nullArray()
+        }
     }
 
     /// The consumer's own pending entries after `position`: each counts as delivered again.
     /// Entries deleted from the stream come back as an id with no fields and stay pending.
     func readHistory(
-        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, after position: EntryID, count: Int, now: Int64
-    ) throws(WiredTigerError) -> [DeliveredItem] {
-        guard let start = position.successor else { return [] }
-        var items: [DeliveredItem] = []
+        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, after position: EntryID, count: Int,
+        now: Int64, into out: inout RESPWriter
+    ) throws(WiredTigerError) -> Int {
+        guard let start = position.successor else { return 0 }
+        var written = 0
         var from = start
         // Dead-lettered entries leave the list; keep reading until `count` items or the end.
-        while items.count < count {
-            let pending = try store.pendingEntries(stream, group, consumer: consumer.name, from: from, limit: count - items.count)
+        while written < count {
+            let pending = try store.pendingEntries(stream, group, consumer: consumer.name, from: from, limit: count - written)
             guard let last = pending.last else { break }
             for entry in pending {
                 guard let stored = try self.entry(stream, entry.id) else {
-                    items.append((entry.id, nil))
+                    writeItem(entry.id, nil, into: &out)
+                    written += 1
                     continue
                 }
                 if try redeliver(stream, group, entry, stored, to: consumer.name, at: now) {
-                    items.append((entry.id, stored.fields))
+                    writeItem(entry.id, stored.fields, into: &out)
+                    written += 1
                 }
             }
             guard let next = last.id.successor else { break }
             from = next
         }
-        return items
+        return written
     }
 
-    /// XREADGROUP `>`: given-back entries that are due, then entries after the group's position.
+    /// XREADGROUP `>`: given-back entries that are due, then entries after the group's position,
+    /// written straight from storage.
     func readNew(
-        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, count: Int, noAck: Bool, now: Int64
-    ) throws(WiredTigerError) -> [DeliveredItem] {
-        var items: [DeliveredItem] = []
+        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, count: Int, noAck: Bool, now: Int64,
+        into out: inout RESPWriter
+    ) throws(WiredTigerError) -> Int {
+        var written = 0
         if !group.redeliveries.isEmpty {
-            for id in group.dueRedeliveries(now: now) where items.count < count {
+            for id in group.dueRedeliveries(now: now) where written < count {
                 guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
                 guard let stored = try entry(stream, id) else {
                     try store.removePending(stream, group, id: id)
@@ -455,32 +472,33 @@ extension Executor {
                 }
                 if noAck {
                     try store.removePending(stream, group, id: id)
-                    items.append((id, stored.fields))
-                } else if try redeliver(stream, group, pending, stored, to: consumer.name, at: now) {
-                    items.append((id, stored.fields))
+                } else if !(try redeliver(stream, group, pending, stored, to: consumer.name, at: now)) {
+                    continue
                 }
+                writeItem(id, stored.fields, into: &out)
+                written += 1
             }
         }
-        if items.count < count, stream.lastID > group.lastDeliveredID, let from = group.lastDeliveredID.successor {
-            let entries = try store.entries(stream, from: from, count: count - items.count)
-            if !entries.isEmpty {
+        if written < count, stream.lastID > group.lastDeliveredID, let from = group.lastDeliveredID.successor {
+            var delivered: [EntryID] = []
+            var cursor = store.cursor(stream, from: from)
+            written += try writeItems(&cursor, count: count - written, into: &out) { delivered.append($0) }
+            _ = consume cursor
+            if !delivered.isEmpty {
                 let first = try firstID(stream)
-                for stored in entries {
-                    advance(stream, group, to: stored.id, firstID: first)
-                    if !noAck {
-                        // Normally new; pending already only if SETID moved the group back.
-                        let previous = group.pendingCount > 0 ? try store.pendingEntry(stream, group, id: stored.id) : nil
-                        try store.putPending(
-                            stream, group,
-                            PendingEntry(id: stored.id, consumer: consumer.name, deliveryTime: now, deliveryCount: 1),
-                            previous: previous)
-                    }
-                    items.append((stored.id, stored.fields))
+                for id in delivered {
+                    advance(stream, group, to: id, firstID: first)
+                    guard !noAck else { continue }
+                    // Normally new; pending already only if SETID moved the group back.
+                    let previous = group.pendingCount > 0 ? try store.pendingEntry(stream, group, id: id) : nil
+                    try store.putPending(
+                        stream, group, PendingEntry(id: id, consumer: consumer.name, deliveryTime: now, deliveryCount: 1),
+                        previous: previous)
                 }
             }
         }
-        if !items.isEmpty && !noAck { store.touch(stream, group, consumer, seen: nil, active: now) }
-        return items
+        if written > 0 && !noAck { store.touch(stream, group, consumer, seen: nil, active: now) }
+        return written
     }
 
     /// Whether a blocked XREADGROUP has something due without an append: given-back entries.

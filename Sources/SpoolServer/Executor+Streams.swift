@@ -188,6 +188,41 @@ extension Executor {
         for entry in entries { writeEntry(entry, into: &out) }
     }
 
+    /// Writes up to `count` entries from the cursor as `[id, [field, value …]]` items straight from
+    /// their stored bytes (no `Entry` built), calling `each` with every id written; returns how
+    /// many were written. The caller writes the array header.
+    func writeItems(
+        _ cursor: inout MergedCursor, count: Int, into out: inout RESPWriter, each: (EntryID) -> Void = { _ in }
+    ) throws(WiredTigerError) -> Int {
+        var written = 0
+        while written < count {
+            let result = try cursor.nextRaw { (id: EntryID, raw: UnsafeRawBufferPointer) -> EntryID? in
+                out.arrayHeader(2)
+                out.bulk(id.bytes)
+                let valid = EntryBytes.visit(raw, count: { out.arrayHeader($0) }, string: { out.bulk($0) })
+                return valid ? id : nil
+            }
+            guard let result else { break }
+            guard let id = result else { throw WiredTigerError.corrupt("an entry's stored bytes do not decode") }
+            each(id)
+            written += 1
+        }
+        return written
+    }
+
+    /// Writes up to `count` entries between two inclusive ids as a RESP array, straight from storage.
+    func writeRange(
+        _ stream: StreamState, from lower: EntryID, to upper: EntryID = .max, direction: MergedCursor.Direction = .forward,
+        count: Int, into out: inout RESPWriter
+    ) throws(WiredTigerError) -> Int {
+        var body = RESPWriter(version: out.version, reservingCapacity: min(count, 1024) * 160)
+        var cursor = store.cursor(stream, from: lower, to: upper, direction: direction)
+        let written = try writeItems(&cursor, count: count, into: &body)
+        out.arrayHeader(written)
+        out.append(contentsOf: body)
+        return written
+    }
+
     /// Parses an XRANGE bound: `-`, `+`, an id, or `(id` for an exclusive bound.
     func parseRangeBound(_ text: [UInt8], isStart: Bool) -> Result<EntryID, CommandErrorText> {
         if text == [UInt8(ascii: "-")] { return .success(.min) }
@@ -228,10 +263,9 @@ extension Executor {
         }
         guard let stream = store.streamForReading(args[1]) else { return out.arrayHeader(0) }
         guard count > 0 else { return out.nullArray() }
-        let entries = try store.entries(
+        _ = try writeRange(
             stream, from: start, to: end, direction: reverse ? .backward : .forward,
-            count: min(count, limits.readCountMax))
-        writeEntries(entries, into: &out)
+            count: min(count, limits.readCountMax), into: &out)
     }
 
     func xlen(_ args: [[UInt8]], _ out: inout RESPWriter) {
@@ -327,18 +361,18 @@ extension Executor {
     func writeStreams(_ keys: [[UInt8]], after ids: [EntryID], count: Int, into out: inout RESPWriter)
         throws(WiredTigerError) -> Bool
     {
-        var found: [([UInt8], [Entry])] = []
+        var found: [([UInt8], RESPWriter)] = []
         for (key, id) in zip(keys, ids) {
             guard let stream = store.streamForReading(key), stream.lastID > id, let from = id.successor else { continue }
-            let entries = try store.entries(stream, from: from, count: count)
-            if !entries.isEmpty { found.append((key, entries)) }
+            var items = RESPWriter(version: out.version)
+            if try writeRange(stream, from: from, count: count, into: &items) > 0 { found.append((key, items)) }
         }
         guard !found.isEmpty else { return false }
         if out.version == .resp3 { out.mapHeader(found.count) } else { out.arrayHeader(found.count) }
-        for (key, entries) in found {
+        for (key, items) in found {
             if out.version == .resp2 { out.arrayHeader(2) }
             out.bulk(key)
-            writeEntries(entries, into: &out)
+            out.append(contentsOf: items)
         }
         return true
     }

@@ -21,11 +21,14 @@ public final class ConsumerGroup {
     /// Entries given back (XNACK) and when they may be delivered again (wall-clock ms).
     public internal(set) var redeliveries: [EntryID: Int64] = [:]
     var isDirty = false
+    /// `stream table + len16 name + name`: the start of its rows' keys.
+    let keyPrefix: [UInt8]
 
-    init(name: [UInt8], lastDeliveredID: EntryID, entriesRead: Int64) {
+    init(name: [UInt8], lastDeliveredID: EntryID, entriesRead: Int64, table: UInt64) {
         self.name = name
         self.lastDeliveredID = lastDeliveredID
         self.entriesRead = entriesRead
+        self.keyPrefix = GroupTables.groupPrefix(table, name)
     }
 
     /// Consumers in name order, as Redis lists them.
@@ -57,14 +60,14 @@ public final class ConsumerGroup {
         return out
     }
 
-    static func decode(name: [UInt8], _ bytes: UnsafeRawBufferPointer) -> ConsumerGroup? {
+    static func decode(name: [UInt8], table: UInt64, _ bytes: UnsafeRawBufferPointer) -> ConsumerGroup? {
         guard bytes.count >= 42, bytes[0] == 1 else { return nil }
         let group = ConsumerGroup(
             name: name,
             lastDeliveredID: EntryID(
                 milliseconds: readLittleEndian(UInt64.self, bytes, at: 1),
                 sequence: readLittleEndian(UInt64.self, bytes, at: 9)),
-            entriesRead: readLittleEndian(Int64.self, bytes, at: 17))
+            entriesRead: readLittleEndian(Int64.self, bytes, at: 17), table: table)
         group.pendingCount = readLittleEndian(UInt64.self, bytes, at: 25)
         group.maxDeliveries = readLittleEndian(UInt64.self, bytes, at: 33)
         if bytes[41] == 1 {
@@ -83,10 +86,16 @@ public final class Consumer {
     public internal(set) var activeTime: Int64 = -1
     public internal(set) var pendingCount: UInt64 = 0
     var isDirty = false
+    /// `group prefix + len16 name + name`: the start of its own pending rows' keys.
+    let keyPrefix: [UInt8]
 
-    init(name: [UInt8], seenTime: Int64) {
+    init(name: [UInt8], seenTime: Int64, groupPrefix: [UInt8]) {
         self.name = name
         self.seenTime = seenTime
+        var prefix = groupPrefix
+        GroupTables.appendLength(name.count, to: &prefix)
+        prefix.append(contentsOf: name)
+        self.keyPrefix = prefix
     }
 
     func encoded() -> [UInt8] {
@@ -97,9 +106,9 @@ public final class Consumer {
         return out
     }
 
-    static func decode(name: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Consumer? {
+    static func decode(name: [UInt8], groupPrefix: [UInt8], _ bytes: UnsafeRawBufferPointer) -> Consumer? {
         guard bytes.count == 25, bytes[0] == 1 else { return nil }
-        let consumer = Consumer(name: name, seenTime: readLittleEndian(Int64.self, bytes, at: 1))
+        let consumer = Consumer(name: name, seenTime: readLittleEndian(Int64.self, bytes, at: 1), groupPrefix: groupPrefix)
         consumer.activeTime = readLittleEndian(Int64.self, bytes, at: 9)
         consumer.pendingCount = readLittleEndian(UInt64.self, bytes, at: 17)
         return consumer
@@ -196,8 +205,14 @@ final class GroupTables {
         key.append(UInt8(truncatingIfNeeded: count))
     }
 
-    static func pendingKey(_ table: UInt64, _ group: [UInt8], _ id: EntryID) -> [UInt8] {
-        groupPrefix(table, group) + id.keyBytes
+    /// `prefix + id` in one allocation.
+    static func key(_ prefix: [UInt8], _ id: EntryID) -> [UInt8] {
+        var key = [UInt8]()
+        key.reserveCapacity(prefix.count + 16)
+        key.append(contentsOf: prefix)
+        withUnsafeBytes(of: id.milliseconds.bigEndian) { key.append(contentsOf: $0) }
+        withUnsafeBytes(of: id.sequence.bigEndian) { key.append(contentsOf: $0) }
+        return key
     }
 
     static func consumerPrefix(_ table: UInt64, _ group: [UInt8], _ consumer: [UInt8]) -> [UInt8] {
@@ -246,7 +261,7 @@ final class GroupTables {
         var corrupt: String?
         try Self.walk(groups, prefix: prefix) { key throws(WiredTigerError) in
             let name = Array(key.dropFirst(prefix.count))
-            guard let group = try groups.withValue({ ConsumerGroup.decode(name: name, $0) }) else {
+            guard let group = try groups.withValue({ ConsumerGroup.decode(name: name, table: table, $0) }) else {
                 corrupt = "group row of stream table \(table)"
                 return false
             }
@@ -256,7 +271,7 @@ final class GroupTables {
         try Self.walk(consumers, prefix: prefix) { key throws(WiredTigerError) in
             guard let (groupName, rest) = Self.splitGroup(key, prefixCount: prefix.count),
                 let group = loaded[groupName],
-                let consumer = try consumers.withValue({ Consumer.decode(name: rest, $0) })
+                let consumer = try consumers.withValue({ Consumer.decode(name: rest, groupPrefix: group.keyPrefix, $0) })
             else {
                 corrupt = "consumer row of stream table \(table)"
                 return false
@@ -297,7 +312,8 @@ extension LogStore {
         _ stream: StreamState, name: [UInt8], lastDeliveredID: EntryID, entriesRead: Int64
     ) -> ConsumerGroup {
         precondition(stream.groups[name] == nil, "group exists")
-        let group = ConsumerGroup(name: name, lastDeliveredID: lastDeliveredID, entriesRead: entriesRead)
+        let group = ConsumerGroup(
+            name: name, lastDeliveredID: lastDeliveredID, entriesRead: entriesRead, table: stream.record.tableNumber)
         stream.groups[name] = group
         markDirty(stream, group)
         return group
@@ -343,7 +359,7 @@ extension LogStore {
         _ stream: StreamState, _ group: ConsumerGroup, named name: [UInt8], now: Int64
     ) -> (consumer: Consumer, created: Bool) {
         if let existing = group.consumers[name] { return (existing, false) }
-        let consumer = Consumer(name: name, seenTime: now)
+        let consumer = Consumer(name: name, seenTime: now, groupPrefix: group.keyPrefix)
         group.consumers[name] = consumer
         markDirty(stream, group, consumer)
         return (consumer, true)
@@ -370,7 +386,7 @@ extension LogStore {
         }
         for id in ids {
             try groupTables.consumerPending.remove(key: prefix + id.keyBytes)
-            if try groupTables.pending.remove(key: GroupTables.pendingKey(table, group.name, id)) {
+            if try groupTables.pending.remove(key: GroupTables.key(group.keyPrefix, id)) {
                 group.pendingCount -= 1
             }
         }
@@ -390,7 +406,7 @@ extension LogStore {
         noteRead(stream)
         let cursor = groupTables.pending
         defer { cursor.reset() }
-        guard try cursor.search(key: GroupTables.pendingKey(stream.record.tableNumber, group.name, id)) else {
+        guard try cursor.search(key: GroupTables.key(group.keyPrefix, id)) else {
             return nil
         }
         guard let entry = try cursor.withValue({ PendingEntry.decode(id: id, $0) }) else {
@@ -405,13 +421,12 @@ extension LogStore {
         _ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry, previous: PendingEntry?
     ) throws(WiredTigerError) {
         noteWrite(stream)
-        let table = stream.record.tableNumber
         let isGivenBack = group.redeliveries[entry.id] != nil
         if let previous {
             if previous.consumer != entry.consumer || isGivenBack {
                 if !isGivenBack, let old = group.consumers[previous.consumer] {
                     try groupTables.consumerPending.remove(
-                        key: GroupTables.consumerPrefix(table, group.name, old.name) + entry.id.keyBytes)
+                        key: GroupTables.key(old.keyPrefix, entry.id))
                     old.pendingCount -= 1
                     markDirty(stream, group, old)
                 }
@@ -419,20 +434,20 @@ extension LogStore {
             }
             if isGivenBack {
                 group.redeliveries[entry.id] = nil
-                try groupTables.redelivery.remove(key: GroupTables.pendingKey(table, group.name, entry.id))
+                try groupTables.redelivery.remove(key: GroupTables.key(group.keyPrefix, entry.id))
             }
         } else {
             group.pendingCount += 1
             markDirty(stream, group)
             try addToConsumer(stream, group, entry)
         }
-        try groupTables.pending.insert(key: GroupTables.pendingKey(table, group.name, entry.id), value: entry.encoded())
+        try groupTables.pending.insert(key: GroupTables.key(group.keyPrefix, entry.id), value: entry.encoded())
     }
 
     private func addToConsumer(_ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry) throws(WiredTigerError) {
         guard let owner = group.consumers[entry.consumer] else { preconditionFailure("pending entry for an unknown consumer") }
         try groupTables.consumerPending.insert(
-            key: GroupTables.consumerPrefix(stream.record.tableNumber, group.name, owner.name) + entry.id.keyBytes,
+            key: GroupTables.key(owner.keyPrefix, entry.id),
             value: [])
         owner.pendingCount += 1
         markDirty(stream, group, owner)
@@ -444,12 +459,11 @@ extension LogStore {
     public func removePending(_ stream: StreamState, _ group: ConsumerGroup, id: EntryID) throws(WiredTigerError) -> Bool {
         guard let entry = try pendingEntry(stream, group, id: id) else { return false }
         noteWrite(stream)
-        let table = stream.record.tableNumber
-        try groupTables.pending.remove(key: GroupTables.pendingKey(table, group.name, id))
+        try groupTables.pending.remove(key: GroupTables.key(group.keyPrefix, id))
         if group.redeliveries.removeValue(forKey: id) != nil {
-            try groupTables.redelivery.remove(key: GroupTables.pendingKey(table, group.name, id))
+            try groupTables.redelivery.remove(key: GroupTables.key(group.keyPrefix, id))
         } else if let owner = group.consumers[entry.consumer] {
-            try groupTables.consumerPending.remove(key: GroupTables.consumerPrefix(table, group.name, owner.name) + id.keyBytes)
+            try groupTables.consumerPending.remove(key: GroupTables.key(owner.keyPrefix, id))
             owner.pendingCount -= 1
             markDirty(stream, group, owner)
         }
@@ -464,16 +478,15 @@ extension LogStore {
         throws(WiredTigerError)
     {
         noteWrite(stream)
-        let table = stream.record.tableNumber
         if group.redeliveries[entry.id] == nil, let owner = group.consumers[entry.consumer] {
-            try groupTables.consumerPending.remove(key: GroupTables.consumerPrefix(table, group.name, owner.name) + entry.id.keyBytes)
+            try groupTables.consumerPending.remove(key: GroupTables.key(owner.keyPrefix, entry.id))
             owner.pendingCount -= 1
             markDirty(stream, group, owner)
         }
         group.redeliveries[entry.id] = availableAt
         var value: [UInt8] = []
         appendLittleEndian(availableAt, to: &value)
-        try groupTables.redelivery.insert(key: GroupTables.pendingKey(table, group.name, entry.id), value: value)
+        try groupTables.redelivery.insert(key: GroupTables.key(group.keyPrefix, entry.id), value: value)
     }
 
     /// The group's pending entries between two inclusive ids, in id order; with `consumer`, only
@@ -508,7 +521,7 @@ extension LogStore {
             return out
         }
         let cursor = groupTables.pending
-        try GroupTables.walk(cursor, prefix: GroupTables.groupPrefix(table, group.name), from: start.keyBytes) {
+        try GroupTables.walk(cursor, prefix: group.keyPrefix, from: start.keyBytes) {
             key throws(WiredTigerError) in
             guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
             guard let entry = try cursor.withValue({ PendingEntry.decode(id: id, $0) }) else {
@@ -526,7 +539,7 @@ extension LogStore {
     public func pendingBounds(_ stream: StreamState, _ group: ConsumerGroup) throws(WiredTigerError) -> (EntryID, EntryID)? {
         noteRead(stream)
         guard group.pendingCount > 0 else { return nil }
-        let prefix = GroupTables.groupPrefix(stream.record.tableNumber, group.name)
+        let prefix = group.keyPrefix
         var first: EntryID?
         try GroupTables.walk(groupTables.pending, prefix: prefix) { key in
             first = key.suffix(16).withUnsafeBytes { EntryID(keyBytes: $0) }
@@ -568,9 +581,9 @@ extension LogStore {
                 key: GroupTables.streamPrefix(stream.record.tableNumber) + group.name, value: group.encoded())
             group.isDirty = false
         }
-        for (stream, group, consumer) in dirtyConsumers where consumer.isDirty {
+        for (_, group, consumer) in dirtyConsumers where consumer.isDirty {
             try groupTables.consumers.insert(
-                key: GroupTables.groupPrefix(stream.record.tableNumber, group.name) + consumer.name,
+                key: group.keyPrefix + consumer.name,
                 value: consumer.encoded())
             consumer.isDirty = false
         }

@@ -44,6 +44,31 @@ enum EntryCodec {
     }
 }
 
+/// Reading an entry's stored bytes in place (`MergedCursor.nextRaw`).
+public enum EntryBytes {
+    /// Calls `count` with the number of field and value strings, then `string` with each in
+    /// order; false (possibly after some calls) when the bytes are not an entry Spool wrote.
+    @inline(__always)
+    public static func visit(
+        _ bytes: UnsafeRawBufferPointer, count: (Int) -> Void, string: (UnsafeRawBufferPointer) -> Void
+    ) -> Bool {
+        guard bytes.count >= 12 else { return false }
+        let total = Int(readLittleEndian(UInt32.self, bytes, at: 8))
+        guard total % 2 == 0, total <= (bytes.count - 12) / 4 else { return false }
+        count(total)
+        var offset = 12
+        for _ in 0..<total {
+            guard offset + 4 <= bytes.count else { return false }
+            let length = Int(readLittleEndian(UInt32.self, bytes, at: offset))
+            offset += 4
+            guard length <= bytes.count - offset else { return false }
+            string(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + length]))
+            offset += length
+        }
+        return offset == bytes.count
+    }
+}
+
 @inline(__always)
 func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
     var v = value.littleEndian

@@ -52,6 +52,14 @@ public struct MergedCursor: ~Copyable {
         return Entry(id: id, fields: decoded.fields)
     }
 
+    /// The next entry as its id and its stored bytes (see `EntryBytes`), valid only inside `body`:
+    /// readers that write replies straight from storage skip building an `Entry`.
+    public mutating func nextRaw<R>(_ body: (EntryID, UnsafeRawBufferPointer) -> R) throws(WiredTigerError) -> R? {
+        guard let id = try advance() else { return nil }
+        let cursor = returned == .live ? live : backfill
+        return try cursor.withValue { body(id, $0) }
+    }
+
     private mutating func advance() throws(WiredTigerError) -> EntryID? {
         if !started {
             started = true

@@ -29,7 +29,7 @@ func check(_ code: Int32, _ call: @autoclosure () -> String) throws(WiredTigerEr
 
 extension WiredTigerError {
     /// Data that WiredTiger returned but Spool cannot read: a foreign or damaged table.
-    static func corrupt(_ what: String) -> WiredTigerError {
+    public static func corrupt(_ what: String) -> WiredTigerError {
         WiredTigerError(call: "decode", code: WT_ERROR, detail: "corrupt data: \(what)")
     }
 
