@@ -31,4 +31,7 @@ public enum WiredTigerConfiguration {
     /// Every Spool table: raw byte keys and values. Keys are built so byte order is the walk
     /// order we need (big-endian ids); values are Spool's own encodings.
     public static let table = "key_format=u,value_format=u"
+
+    /// Every batch transaction (see `WiredTigerSession.beginTransaction`).
+    public static let transaction = "isolation=snapshot"
 }

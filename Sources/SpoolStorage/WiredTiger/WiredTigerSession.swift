@@ -32,8 +32,11 @@ public final class WiredTigerSession {
         return WiredTigerCursor(handle: cursor!, session: self)
     }
 
+    /// One snapshot for the whole transaction: the storage thread is the only writer, so a batch
+    /// never conflicts, and read-committed's snapshot per operation is wasted work.
     public func beginTransaction() throws(WiredTigerError) {
-        try check(handle.pointee.begin_transaction(handle, nil), "begin_transaction")
+        try check(
+            handle.pointee.begin_transaction(handle, WiredTigerConfiguration.transaction), "begin_transaction")
     }
 
     public func commitTransaction() throws(WiredTigerError) {
