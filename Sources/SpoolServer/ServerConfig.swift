@@ -10,7 +10,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var protoMaxMultibulkLen = 1 << 20
     public var clientQueryBufferLimit = 1 << 30
     public var clientOutputBufferLimit = 64 << 20
-    public var wiredtigerCacheSize = 256 << 20
+    public var wiredtigerCacheSize = 64 << 20
     public var checkpointInterval = 30
     /// Replies a client may have outstanding before the server stops reading from it.
     public var clientPendingRepliesMax = 65_536

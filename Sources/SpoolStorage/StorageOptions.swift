@@ -11,7 +11,7 @@ public struct StorageOptions: Sendable {
     }
 
     public var directory: String
-    public var cacheSizeMiB: Int = 256
+    public var cacheSizeMiB: Int = 64
     public var checkpointIntervalSeconds: Int = 30
     /// Jobs the storage thread runs in one transaction at most.
     public var batchJobsMax: Int = 8192
