@@ -52,8 +52,6 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// job after that fails with it until the process restarts.
     private var failure: StorageError?  // Guarded by durableLock.
     private var storageThreadDone = false  // Guarded by durableLock.
-    /// An fsync is under way (on the flush thread, or inline on the storage thread when idle).
-    private var flushInProgress = false  // Guarded by durableLock.
     private var statistics = StorageStatistics()  // Guarded by durableLock.
     private var durableLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
     private var fsyncLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
@@ -280,11 +278,6 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         }
         var ready: [Outcome] = []
         let appends = UInt64(store.batchAppendCount)
-        // Idle (nothing queued behind this batch, no fsync under way): fsync here rather than
-        // waking the flush thread, one thread hand-off fewer per durable reply. Under load the
-        // flush thread syncs while this thread applies the next batch.
-        let queueEmpty = store.batchDidWrite && submitLock.locked { submitted.isEmpty }
-        var inlineTarget: UInt64?
         durableLock.locked {
             if store.batchDidWrite {
                 committedGeneration = thisGeneration
@@ -299,16 +292,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                     awaiting.append(result)
                 }
             }
-            guard store.batchDidWrite else { return }
-            if queueEmpty && !flushInProgress && failure == nil {
-                flushInProgress = true
-                inlineTarget = committedGeneration
-            } else {
-                durableLock.signal()
-            }
+            if store.batchDidWrite { durableLock.signal() }
         }
         if !ready.isEmpty { deliver(ready) }
-        if let inlineTarget { flush(session: store.session, target: inlineTarget) }
     }
 
     /// The baseline: every job in its own transaction, synced before its outcome is delivered.
@@ -344,54 +330,6 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         }
     }
 
-    /// Makes everything up to generation `target` durable with one fsync (the caller set
-    /// `flushInProgress`) and delivers what waited for it, in order.
-    private func flush(session: WiredTigerSession, target: UInt64) {
-        let started = monotonicNanoseconds()
-        var error: WiredTigerError?
-        do {
-            try session.flushLog()
-        } catch let e {
-            error = e
-        }
-        let finished = monotonicNanoseconds()
-        var ready: [Outcome] = []
-        var failed: [Awaiting] = []
-        durableLock.locked {
-            flushInProgress = false
-            // Commits that landed meanwhile are the flush thread's.
-            durableLock.signal()
-            if let error {
-                failure = .flushFailed(error)
-                statistics.flushFailed = true
-                failed = Array(awaiting)
-                awaiting.removeAll()
-                // Nothing more becomes durable: stop the loop from waiting on this generation.
-                flushedGeneration = committedGeneration
-                return
-            }
-            flushedGeneration = max(flushedGeneration, target)
-            statistics.fsyncs += 1
-            statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
-            unflushedAppends = 0
-            _ = fsyncLatency.record(finished - started)
-            while let head = awaiting.first, head.tag <= target {
-                awaiting.removeFirst()
-                ready.append(head.outcome)
-                if let submittedAt = head.submittedAt {
-                    statistics.durableJobs += 1
-                    _ = durableLatency.record(finished &- submittedAt)
-                }
-            }
-        }
-        if let error {
-            deliver(failed.map { $0.fail(.flushFailed(error)) })
-            return
-        }
-        durableWatermark.store(target, ordering: .releasing)
-        if !ready.isEmpty { deliver(ready) }
-    }
-
     // MARK: Flush thread
 
     private func runFlushThread() {
@@ -405,15 +343,53 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             // Wait for something unflushed; when idle this returns the moment a commit lands, and
             // under load everything committed during the previous fsync rides this one.
             let target = durableLock.locked { () -> UInt64? in
-                while (committedGeneration == flushedGeneration || flushInProgress) && !storageThreadDone {
+                while committedGeneration == flushedGeneration && !storageThreadDone {
                     durableLock.waitLocked()
                 }
                 if committedGeneration == flushedGeneration { return nil }
-                flushInProgress = true
                 return committedGeneration
             }
             guard let target else { break }
-            flush(session: session, target: target)
+            let started = monotonicNanoseconds()
+            var error: WiredTigerError?
+            do {
+                try session.flushLog()
+            } catch let e {
+                error = e
+            }
+            let finished = monotonicNanoseconds()
+            var ready: [Outcome] = []
+            var failed: [Awaiting] = []
+            durableLock.locked {
+                if let error {
+                    failure = .flushFailed(error)
+                    statistics.flushFailed = true
+                    failed = Array(awaiting)
+                    awaiting.removeAll()
+                    // Nothing more becomes durable: stop the loop from waiting on this generation.
+                    flushedGeneration = committedGeneration
+                    return
+                }
+                flushedGeneration = target
+                statistics.fsyncs += 1
+                statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
+                unflushedAppends = 0
+                _ = fsyncLatency.record(finished - started)
+                while let head = awaiting.first, head.tag <= target {
+                    awaiting.removeFirst()
+                    ready.append(head.outcome)
+                    if let submittedAt = head.submittedAt {
+                        statistics.durableJobs += 1
+                        _ = durableLatency.record(finished &- submittedAt)
+                    }
+                }
+            }
+            if let error {
+                deliver(failed.map { $0.fail(.flushFailed(error)) })
+                continue
+            }
+            durableWatermark.store(target, ordering: .releasing)
+            if !ready.isEmpty { deliver(ready) }
         }
         session.close()
     }
