@@ -102,6 +102,9 @@ let package = Package(
             swiftSettings: testSettings),
         .testTarget(
             name: "SpoolClientTests", dependencies: ["SpoolClient", "SpoolCore"],
+            // Tests of consumer groups and Spool's extensions: enabled (by deleting this line)
+            // once spoold has them.
+            exclude: ["AfterMerge"],
             swiftSettings: testSettings),
     ]
 )
