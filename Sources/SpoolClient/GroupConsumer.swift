@@ -16,12 +16,18 @@ public struct ConsumerOptions: Sendable {
     public var noAck: Bool
     /// Create the group (at `GroupStart`, making the stream too) if it does not exist.
     public var createGroup: GroupStart?
+    /// End the sequence after this many messages, never reading more than that from the group
+    /// (a read takes entries into the consumer's pending list whether or not they are used).
+    public var messagesMax: Int?
 
     public init(
         batchSize: Int = 100, recoverPending: Bool = true, claimIdle: Duration? = nil,
-        claimInterval: Duration = .seconds(1), noAck: Bool = false, createGroup: GroupStart? = nil
+        claimInterval: Duration = .seconds(1), noAck: Bool = false, createGroup: GroupStart? = nil,
+        messagesMax: Int? = nil
     ) {
         precondition(batchSize > 0, "batchSize must be positive")
+        precondition(messagesMax.map { $0 > 0 } ?? true, "messagesMax must be positive")
+        self.messagesMax = messagesMax
         self.batchSize = batchSize
         self.recoverPending = recoverPending
         self.claimIdle = claimIdle
@@ -108,6 +114,8 @@ public final class GroupReader {
     private var connectionGeneration = 0
     private var buffer: [GroupMessage] = []
     private var index = 0
+    /// Messages handed out so far.
+    private var delivered = 0
 
     init(consumer: GroupConsumer) {
         self.consumer = consumer
@@ -118,6 +126,10 @@ public final class GroupReader {
 
     func next(isolation actor: isolated (any Actor)?) async throws(SpoolClientError) -> GroupMessage? {
         let options = consumer.options
+        if let limit = options.messagesMax, delivered >= limit {
+            connection.retire()
+            return nil
+        }
         while index == buffer.count {
             if Task.isCancelled {
                 connection.retire()
@@ -143,7 +155,7 @@ public final class GroupReader {
             } else if let idle = options.claimIdle, ContinuousClock.now >= nextClaimAt {
                 let result = try await consumer.client.autoClaim(
                     group: consumer.group, on: consumer.stream, for: consumer.name, minimumIdle: idle,
-                    start: claimCursor, count: options.batchSize)
+                    start: claimCursor, count: batchCount)
                 claimCursor = result.nextStart
                 if claimCursor == .zero { nextClaimAt = .now + options.claimInterval }
                 entries = result.entries
@@ -162,15 +174,24 @@ public final class GroupReader {
             }
             index = 0
         }
-        defer { index += 1 }
+        defer {
+            index += 1
+            delivered += 1
+        }
         return buffer[index]
+    }
+
+    /// Entries to ask for: a batch, or fewer if `messagesMax` is near.
+    private var batchCount: Int {
+        guard let limit = consumer.options.messagesMax else { return consumer.options.batchSize }
+        return max(1, min(consumer.options.batchSize, limit - delivered))
     }
 
     /// One XREADGROUP; nil when cancelled. After a reconnect, recovery starts over.
     private func read(after id: String, block: Int?, isolation actor: isolated (any Actor)?) async throws(SpoolClientError) -> [Entry]? {
         var command = RESPCommand("XREADGROUP", "GROUP", consumer.group, consumer.name)
         command.append("COUNT")
-        command.append(consumer.options.batchSize)
+        command.append(batchCount)
         if let block {
             command.append("BLOCK")
             command.append(block)

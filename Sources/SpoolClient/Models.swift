@@ -11,7 +11,8 @@ public struct StreamInfo: Sendable, Equatable {
     public var firstEntry: Entry?
     public var lastEntry: Entry?
 
-    init(_ reply: RESPValue) throws(SpoolClientError) {
+    /// Decodes the reply (RESP2 or RESP3) of the command this type describes.
+    public init(_ reply: RESPValue) throws(SpoolClientError) {
         guard let map = reply.fieldMap, let length = map["length"]?.integer,
             let last = map["last-generated-id"]?.entryID
         else { throw .unexpectedReply(command: "XINFO STREAM", reply: reply.summary) }
@@ -36,7 +37,8 @@ public struct GroupInfo: Sendable, Equatable {
     /// Entries not yet delivered to the group; nil when the server cannot tell.
     public var lag: Int?
 
-    init(_ reply: RESPValue) throws(SpoolClientError) {
+    /// Decodes the reply (RESP2 or RESP3) of the command this type describes.
+    public init(_ reply: RESPValue) throws(SpoolClientError) {
         guard let map = reply.fieldMap, let name = map["name"]?.text,
             let last = map["last-delivered-id"]?.entryID
         else { throw .unexpectedReply(command: "XINFO GROUPS", reply: reply.summary) }
@@ -58,7 +60,8 @@ public struct ConsumerInfo: Sendable, Equatable {
     /// Milliseconds since the consumer's last successful read (Redis 7.2+); nil otherwise.
     public var inactiveMilliseconds: Int?
 
-    init(_ reply: RESPValue) throws(SpoolClientError) {
+    /// Decodes the reply (RESP2 or RESP3) of the command this type describes.
+    public init(_ reply: RESPValue) throws(SpoolClientError) {
         guard let map = reply.fieldMap, let name = map["name"]?.text else {
             throw .unexpectedReply(command: "XINFO CONSUMERS", reply: reply.summary)
         }
@@ -77,7 +80,8 @@ public struct PendingSummary: Sendable, Equatable {
     /// Pending entries per consumer.
     public var consumers: [String: Int]
 
-    init(_ reply: RESPValue) throws(SpoolClientError) {
+    /// Decodes the reply (RESP2 or RESP3) of the command this type describes.
+    public init(_ reply: RESPValue) throws(SpoolClientError) {
         guard let parts = reply.elements, parts.count == 4, let count = parts[0].integer else {
             throw .unexpectedReply(command: "XPENDING", reply: reply.summary)
         }
@@ -102,7 +106,8 @@ public struct PendingEntry: Sendable, Equatable {
     public var idleMilliseconds: Int
     public var deliveryCount: Int
 
-    init(_ reply: RESPValue) throws(SpoolClientError) {
+    /// Decodes the reply (RESP2 or RESP3) of the command this type describes.
+    public init(_ reply: RESPValue) throws(SpoolClientError) {
         guard let parts = reply.elements, parts.count == 4, let id = parts[0].entryID, let consumer = parts[1].text,
             let idle = parts[2].integer, let count = parts[3].integer
         else { throw .unexpectedReply(command: "XPENDING", reply: reply.summary) }

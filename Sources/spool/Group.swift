@@ -176,16 +176,13 @@ struct GroupConsume: AsyncParsableCommand {
             defer { client.close() }
             let options = ConsumerOptions(
                 batchSize: batch, claimIdle: claimIdle.map { .milliseconds($0) },
-                createGroup: create.flatMap(groupStart))
-            var shown = 0
+                createGroup: create.flatMap(groupStart), messagesMax: count)
             let output = Output.standardOutput
             for try await message in client.consumer(group: group, on: stream, name: consumer, options: options) {
                 let extra: [(String, JSON)] = [("redelivery", .bool(message.isRedelivery))]
                 output.writeLine(format.json ? message.entry.json(extra: extra).text : message.entry.line)
                 output.flush()
                 if !noAck { try await message.acknowledge() }
-                shown += 1
-                if let count, shown >= count { break }
             }
         }
     }

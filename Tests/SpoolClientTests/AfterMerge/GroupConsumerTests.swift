@@ -157,6 +157,21 @@ import Testing
         }
     }
 
+    @Test func aMessageLimitEndsTheSequenceWithoutReadingAhead() async throws {
+        let server = try await TestServer.start()
+        let client = server.client()
+        defer { client.close() }
+        let stream = uniqueName()
+        try await client.createGroup("g", on: stream, startingAt: .beginning, makeStream: true)
+        let ids = try await publish(client, stream, count: 5)
+        var seen: [EntryID] = []
+        for try await message in client.consumer(group: "g", on: stream, name: "c", options: ConsumerOptions(messagesMax: 2)) {
+            seen.append(message.id)
+        }
+        #expect(seen == Array(ids[0..<2]))
+        #expect(try await client.pendingSummary(group: "g", on: stream).count == 2)
+    }
+
     @Test func aConsumerCanCreateItsGroup() async throws {
         let server = try await TestServer.start()
         let client = server.client()
