@@ -125,7 +125,11 @@ struct OpenLoopBench: AsyncParsableCommand {
                 workload: "open-loop publish", server: server,
                 parameters: [("rate", .double(rate)), ("connections", .int(connections)), ("size", .int(bench.size))],
                 seconds: bench.duration, completed: run.completedInWindow.load(ordering: .relaxed),
-                errors: run.errors.load(ordering: .relaxed), latencies: [("publish→ack", LatencySummary(run.recorder.snapshot))])
+                errors: run.errors.load(ordering: .relaxed),
+                latencies: [
+                    ("publish→ack", LatencySummary(run.recorder.snapshot)),
+                    ("send lag", LatencySummary(run.lagRecorder.snapshot)),
+                ])
             try emit(report, json: format.json, plot: bench.plot, title: "open-loop publish at \(Int(rate))/s, \(server)")
         }
     }
@@ -134,7 +138,7 @@ struct OpenLoopBench: AsyncParsableCommand {
 struct EndToEndBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "e2e",
-        abstract: "Publish→deliver latency: a fixed-rate producer and a consumer-group reader (XREADGROUP BLOCK, acking).",
+        abstract: "Publish→deliver latency: a fixed-rate producer and a consumer-group reader (XREADGROUP BLOCK, XACK).",
         discussion: """
             Each entry carries its intended send time; the reader records delivery time minus \
             that, so a stall anywhere counts against everything scheduled during it. --via xread \
@@ -184,7 +188,9 @@ struct EndToEndBench: AsyncParsableCommand {
             let publisher = OpenLoopRun(
                 connections: [try await client.makeDedicatedConnection()], rate: rate, stream: bench.stream,
                 payload: bench.payload, timestamped: true)
-            let reader = DeliveryReader(connection: try await client.makeDedicatedConnection(), stream: bench.stream, mode: mode)
+            let reader = DeliveryReader(
+                connection: try await client.makeDedicatedConnection(),
+                ackConnection: via == .group ? try await client.makeDedicatedConnection() : nil, stream: bench.stream, mode: mode)
             let start = monotonicNanoseconds() + 20_000_000
             let (warmup, duration) = (bench.warmupNanoseconds, bench.durationNanoseconds)
             reader.start(measuringFrom: start + warmup, after: after)
@@ -207,6 +213,7 @@ struct EndToEndBench: AsyncParsableCommand {
                 latencies: [
                     ("publish→deliver", LatencySummary(reader.recorder.snapshot)),
                     ("publish→ack", LatencySummary(publisher.recorder.snapshot)),
+                    ("send lag", LatencySummary(publisher.lagRecorder.snapshot)),
                 ])
             try emit(report, json: format.json, plot: bench.plot, title: "publish→deliver at \(Int(rate))/s, \(server)")
         }

@@ -8,7 +8,14 @@ enum Pacer {
     /// Asks the kernel for precise wake-ups on this thread (the default 50 µs of timer slack
     /// would be added to every measured latency). Best effort.
     static func tightenTimerSlack() {
-        let fd = open("/proc/thread-self/timerslack_ns", O_WRONLY)
+        // prctl(PR_SET_TIMERSLACK) is variadic, so out of Swift's reach; /proc/<tid> takes the
+        // same setting. /proc/thread-self links to "<pid>/task/<tid>".
+        var link = [CChar](repeating: 0, count: 64)
+        let length = readlink("/proc/thread-self", &link, link.count - 1)
+        guard length > 0 else { return }
+        let target = String(decoding: link[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let tid = target.split(separator: "/").last else { return }
+        let fd = open("/proc/\(tid)/timerslack_ns", O_WRONLY)
         guard fd >= 0 else { return }
         _ = write(fd, "1", 1)
         close(fd)
@@ -155,6 +162,9 @@ final class OpenLoopRun: Sendable {
     private let constant: [UInt8]
     private let timestamped: Bool
     let recorder = LatencyRecorder()
+    /// How late the scheduler sent each entry (actual minus intended send time): the part of
+    /// every latency that is the load generator's own, shown so it can be told apart.
+    let lagRecorder = LatencyRecorder()
     private let inFlight = Atomic<Int>(0)
     let sent = Atomic<Int>(0)
     let acknowledged = Atomic<Int>(0)
@@ -198,6 +208,8 @@ final class OpenLoopRun: Sendable {
 
     private func send(index: Int, intended: UInt64) {
         let bytes = timestamped ? template.encoded(value: String(intended)) : constant
+        let now = monotonicNanoseconds()
+        if intended >= windowStart { lagRecorder.record(nanoseconds: now > intended ? now - intended : 0) }
         inFlight.add(1, ordering: .sequentiallyConsistent)
         sent.add(1, ordering: .relaxed)
         do {
@@ -226,9 +238,11 @@ final class OpenLoopRun: Sendable {
     }
 }
 
-/// The reading half of an end-to-end run: one connection looping XREADGROUP … BLOCK (acking
-/// what it got in the same write as the next read) or XREAD BLOCK, recording for every entry
-/// delivery time minus the intended send time carried in its `t` field.
+/// The reading half of an end-to-end run: one connection looping XREADGROUP … BLOCK or XREAD
+/// BLOCK, recording for every entry delivery time minus the intended send time carried in its `t`
+/// field. Group reads are acknowledged with XACK on a second connection, as `GroupConsumer` does
+/// (blocking reads and acks on separate connections, so an ack never waits behind a blocked read
+/// nor a read behind an ack's fsync).
 final class DeliveryReader: Sendable {
     enum Mode: Sendable {
         case group(name: String, consumer: String, acknowledge: Bool)
@@ -236,6 +250,7 @@ final class DeliveryReader: Sendable {
     }
 
     private let connection: RESPConnection
+    private let ackConnection: RESPConnection?
     private let stream: String
     private let mode: Mode
     let recorder = LatencyRecorder()
@@ -245,8 +260,9 @@ final class DeliveryReader: Sendable {
     private let windowStart = Atomic<UInt64>(UInt64.max)
     private let stopped = Atomic<Bool>(false)
 
-    init(connection: RESPConnection, stream: String, mode: Mode) {
+    init(connection: RESPConnection, ackConnection: RESPConnection?, stream: String, mode: Mode) {
         self.connection = connection
+        self.ackConnection = ackConnection
         self.stream = stream
         self.mode = mode
     }
@@ -260,30 +276,35 @@ final class DeliveryReader: Sendable {
     func stop() {
         stopped.store(true, ordering: .relaxed)
         connection.close()
+        ackConnection?.close()
     }
 
     private func read(acknowledging ids: [EntryID]) {
         guard !stopped.load(ordering: .relaxed) else { return }
-        var commands: [RESPCommand] = []
+        let read: RESPCommand
         switch mode {
         case .group(let group, let consumer, let acknowledge):
-            if acknowledge && !ids.isEmpty {
+            if acknowledge, !ids.isEmpty, let ackConnection {
                 var ack = RESPCommand("XACK", stream, group)
                 for id in ids { ack.append(id) }
-                commands.append(ack)
-            }
-            commands.append(RESPCommand("XREADGROUP", "GROUP", group, consumer, "COUNT", "1000", "BLOCK", "0", "STREAMS", stream, ">"))
-        case .read:
-            let after = lastID.withLock { $0 }
-            commands.append(RESPCommand("XREAD", "COUNT", "1000", "BLOCK", "0", "STREAMS", stream, after.description))
-        }
-        do {
-            for (index, command) in commands.enumerated() {
-                let isRead = index == commands.count - 1
-                try connection.send(command) { [self] result in
-                    if isRead { received(result) } else if case .success(.error) = result { errors.add(1, ordering: .relaxed) }
+                do {
+                    try ackConnection.send(ack) { [self] result in
+                        switch result {
+                        case .success(.error), .failure: errors.add(1, ordering: .relaxed)
+                        case .success: break
+                        }
+                    }
+                } catch {
+                    errors.add(1, ordering: .relaxed)
                 }
             }
+            read = RESPCommand("XREADGROUP", "GROUP", group, consumer, "COUNT", "1000", "BLOCK", "0", "STREAMS", stream, ">")
+        case .read:
+            let after = lastID.withLock { $0 }
+            read = RESPCommand("XREAD", "COUNT", "1000", "BLOCK", "0", "STREAMS", stream, after.description)
+        }
+        do {
+            try connection.send(read) { [self] result in received(result) }
         } catch {
             if !stopped.load(ordering: .relaxed) { errors.add(1, ordering: .relaxed) }
         }
@@ -304,7 +325,8 @@ final class DeliveryReader: Sendable {
             }
         }
         if let last = ids.last { lastID.withLock { $0 = last } }
-        delivered.add(ids.count, ordering: .relaxed)
+        // Read again first: the next entry may already be on its way.
         read(acknowledging: ids)
+        delivered.add(ids.count, ordering: .relaxed)
     }
 }
