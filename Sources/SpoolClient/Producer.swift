@@ -106,25 +106,32 @@ public final class Producer: Sendable {
     /// when `inFlightMax` publishes are unresolved).
     public func send(_ fields: [Field]) async throws(SpoolClientError) -> PublishReceipt {
         guard !fields.isEmpty else { throw .invalidArgument("an entry needs at least one field") }
-        try await waitForRoom()
-        return try state.withLock { (state) throws(SpoolClientError) -> PublishReceipt in
-            if state.closed { throw .closed }
-            var options = PublishOptions(trim: self.options.trim)
-            var sequence: UInt64?
-            if let idempotence = self.options.idempotence {
-                sequence = state.nextSequence
-                state.nextSequence += 1
-                options.producer = ProducerTag(producerID: idempotence.producerID, sequence: state.nextSequence - 1, epoch: idempotence.epoch)
+        let limit = options.inFlightMax
+        while true {
+            let receipt = try state.withLock { (state) throws(SpoolClientError) -> PublishReceipt? in
+                if state.closed { throw .closed }
+                // Checked under the lock that also enqueues, so concurrent senders never overfill.
+                guard state.unresolved.count < limit else { return nil }
+                var options = PublishOptions(trim: self.options.trim)
+                var sequence: UInt64?
+                if let idempotence = self.options.idempotence {
+                    sequence = state.nextSequence
+                    options.producer = ProducerTag(
+                        producerID: idempotence.producerID, sequence: state.nextSequence, epoch: idempotence.epoch)
+                    state.nextSequence += 1
+                }
+                let pending = Pending(
+                    sequence: sequence, bytes: options.command(stream: streamBytes, fields: fields).encoded,
+                    receipt: PublishReceipt(sequence: sequence), sentGeneration: nil)
+                state.unresolved.append(pending)
+                // Entries wait behind a reconnect so that resent ones go first, in order.
+                if !state.reconnecting {
+                    writeLocked(&state, index: state.unresolved.count - 1)
+                }
+                return pending.receipt
             }
-            let pending = Pending(
-                sequence: sequence, bytes: options.command(stream: streamBytes, fields: fields).encoded,
-                receipt: PublishReceipt(sequence: sequence), sentGeneration: nil)
-            state.unresolved.append(pending)
-            // Entries wait behind a reconnect so that resent ones go first, in order.
-            if !state.reconnecting {
-                writeLocked(&state, index: state.unresolved.count - 1)
-            }
-            return pending.receipt
+            if let receipt { return receipt }
+            try await waitForRoom()
         }
     }
 
