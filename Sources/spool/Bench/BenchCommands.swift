@@ -116,6 +116,7 @@ struct OpenLoopBench: AsyncParsableCommand {
             var sockets: [RESPConnection] = []
             for _ in 0..<connections { sockets.append(try await client.makeDedicatedConnection()) }
             let run = OpenLoopRun(connections: sockets, rate: rate, stream: bench.stream, payload: bench.payload, timestamped: false)
+            Pacer.raisePriorityOfAllThreads()
             let (warmup, duration) = (bench.warmupNanoseconds, bench.durationNanoseconds)
             await withProgress(
                 "bench open", seconds: bench.warmup + bench.duration, show: bench.progress,
@@ -191,6 +192,7 @@ struct EndToEndBench: AsyncParsableCommand {
             let reader = DeliveryReader(
                 connection: try await client.makeDedicatedConnection(),
                 ackConnection: via == .group ? try await client.makeDedicatedConnection() : nil, stream: bench.stream, mode: mode)
+            Pacer.raisePriorityOfAllThreads()
             let start = monotonicNanoseconds() + 20_000_000
             let (warmup, duration) = (bench.warmupNanoseconds, bench.durationNanoseconds)
             reader.start(measuringFrom: start + warmup, after: after)
