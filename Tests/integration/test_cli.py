@@ -234,6 +234,14 @@ def test_streams_list_info_trim_delete(server, key) -> None:
     assert spool("streams", "delete", f"{prefix}:a", f"{prefix}:b", f"{prefix}:c", "--json", server=server).json() == {"deleted": 2}
 
 
+def test_group_list_of_a_stream_without_groups_is_empty(server, key) -> None:
+    stream = key("nogroups").decode()
+    server.client().xadd(stream, {"a": 1})
+    assert spool("group", "list", stream, "--json", server=server).json() == []
+    table = spool("group", "list", stream, server=server)
+    assert table.code == 0 and table.out.split() == ["GROUP", "CONSUMERS", "PENDING", "LAST-DELIVERED", "ENTRIES-READ", "LAG"]
+
+
 def test_info_of_a_missing_stream_exits_2(server, key) -> None:
     run = spool("streams", "info", key("missing").decode(), server=server)
     assert run.code == 2, run
