@@ -349,9 +349,18 @@ public final class RESPConnection: Sendable {
                     Socket.send(fd, UnsafeRawBufferPointer(rebasing: buffer[start...]))
                 }
                 switch transfer {
-                case .bytes(let n): state.outboundStart += n
-                case .wouldBlock, .closed: return nil
-                case .failed(let error): return .connectionLost(reason: error.description)
+                case .bytes(let n):
+                    state.outboundStart += n
+                case .wouldBlock, .closed:
+                    // The socket is full: drop what was sent once it is most of the buffer, so a
+                    // sender that stays ahead of the network does not grow it without bound.
+                    if state.outboundStart >= Self.readBufferBytes && state.outboundStart * 2 >= state.outbound.count {
+                        state.outbound.removeSubrange(..<state.outboundStart)
+                        state.outboundStart = 0
+                    }
+                    return nil
+                case .failed(let error):
+                    return .connectionLost(reason: error.description)
                 }
             }
             state.outbound.removeAll(keepingCapacity: state.outbound.capacity <= Self.readBufferBytes)

@@ -36,6 +36,16 @@ import Testing
         #expect(results.allSatisfy { $0.value == String($0.key) })
     }
 
+    @Test func aBacklogLargerThanTheSocketBuffersIsWrittenWholeAndInOrder() async throws {
+        let server = try await TestServer.start()
+        let connection = try await RESPConnection.connect(host: "127.0.0.1", port: server.port)
+        defer { connection.close() }
+        // 16 MiB of requests in one go: most of it waits in the connection's queue for the socket.
+        let values = (0..<64).map { n in String(repeating: Character(Unicode.Scalar(UInt8(65 + n % 26))), count: 256 << 10) }
+        let replies = try await connection.pipeline(values.map { RESPCommand("ECHO", $0) })
+        #expect(replies.map(\.text) == values)
+    }
+
     @Test func aLargeReplyArrivesWhole() async throws {
         let server = try await TestServer.start()
         let client = server.client()
