@@ -586,8 +586,17 @@ extension Executor {
         var givenBack: Int64 = 0
         for id in ids {
             guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
-            try store.giveBack(stream, group, pending, availableAt: availableAt)
             givenBack += 1
+            // Delivered as often as the group allows: no redelivery to wait for, dead-letter it now.
+            if group.maxDeliveries > 0 && pending.deliveryCount >= group.maxDeliveries {
+                if let stored = try entry(stream, id) {
+                    try deadLetter(stream, group, pending, stored)
+                } else {
+                    try store.removePending(stream, group, id: id)
+                }
+                continue
+            }
+            try store.giveBack(stream, group, pending, availableAt: availableAt)
         }
         if givenBack > 0 { streamChanged(args[1]) }
         out.integer(givenBack)

@@ -267,7 +267,8 @@ def test_stats_shows_spools_durability_figures(server, key) -> None:
     for n in range(10):
         r.xadd(key("durable").decode(), {"n": n})
     stats = spool("stats", "--interval", "0.1", "--json", server=server).json()
-    assert stats["entries_per_fsync_total"] >= 1
+    # Group reads and acks are fsynced too, so the shared server may average below one entry.
+    assert stats["entries_per_fsync_total"] > 0
     assert stats["durable_latency_us"]["p99"] >= stats["durable_latency_us"]["p50"] > 0
     assert stats["fsync_latency_us"]["p50"] > 0
 

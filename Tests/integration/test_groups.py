@@ -599,3 +599,15 @@ def test_group_reads_span_backfill_and_live_tables(start_server):
     assert c.xinfo_groups("s")[0]["lag"] == 0
     c.close()
     srv.stop()
+
+
+@spool_only
+def test_xnack_after_the_last_allowed_delivery_dead_letters_at_once(r2, key):
+    k = key()
+    added = fill(r2, k, 1)
+    r2.execute_command("XGROUP", "CREATE", k, "g", "0", "MAXDELIVERIES", "1")
+    r2.xreadgroup("g", "a", {k: ">"})
+    assert r2.execute_command("XNACK", k, "g", "60000", added[0]) == 1
+    assert r2.xpending(k, "g")["pending"] == 0
+    dead = r2.xrange(k + b":dlq")
+    assert [e[1][b"original-id"] for e in dead] == [added[0]]

@@ -1,8 +1,5 @@
 """The `spool group …` commands and `spool bench e2e` through a consumer group, end to end.
 
-Not collected by default (the name does not match test_*.py) until spoold has consumer groups:
-after the merge, rename this file to test_cli_groups.py. Today it runs against redis-server:
-    SPOOL_TEST_TARGET=redis python3 -m pytest -q Tests/integration/after_merge_cli_groups.py
 Tests marked spool_only use Spool's extensions (XNACK, MAXDELIVERIES/DEADLETTER) and are skipped
 against Redis.
 """
