@@ -102,7 +102,7 @@ let package = Package(
             swiftSettings: testSettings),
         .testTarget(
             name: "SpoolClientTests", dependencies: ["SpoolClient", "SpoolCore"],
-            // Tests of consumer groups and Spool's extensions: enabled (by deleting this line)
+            // Tests of idempotent producers (XADD PRODUCER/SEQ): enabled (by deleting this line)
             // once spoold has them.
             exclude: ["AfterMerge"],
             swiftSettings: testSettings),

@@ -137,12 +137,3 @@ def test_group_create_with_a_dead_letter_stream(server, key) -> None:
     spool("group", "nack", stream, "g", entry, server=server)
     r = server.client()
     wait_until(lambda: r.xlen(dead) == 1, timeout=10, what="the entry to reach the dead-letter stream")
-
-
-@pytest.mark.spool_only
-def test_publish_idempotent_tags_entries(server, key) -> None:
-    stream = key("idem").decode()
-    run = spool("publish", stream, "--stdin", "--idempotent", "--producer-id", "cli-test", "--json", server=server,
-                stdin="a\nb\nc\n")
-    assert run.json()["published"] == 3
-    assert server.client().xlen(stream) == 3
