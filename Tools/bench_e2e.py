@@ -9,7 +9,7 @@ If spoold has no XREADGROUP yet, the end-to-end workload runs through XREAD BLOC
 instead (and says so).
 
 usage: Tools/bench_e2e.py [--duration S] [--rate N] [--connections N] [--depth N]
-                          [--plots DIR] [--json FILE] [--skip-build]
+                          [--plots DIR] [--json FILE] [--skip-build] [--also-xread]
 """
 import argparse
 import json
@@ -55,6 +55,8 @@ def main():
     parser.add_argument("--spoold", default=os.path.join(ROOT, ".build/release/spoold"))
     parser.add_argument("--spool", default=os.path.join(ROOT, ".build/release/spool"))
     parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--also-xread", action="store_true",
+                        help="also run the end-to-end workload through XREAD BLOCK (isolates the group's cost)")
     args = parser.parse_args()
 
     if not args.skip_build:
@@ -82,11 +84,17 @@ def main():
     if not spool_has_groups:
         print("spoold has no XREADGROUP yet: the end-to-end runs read with XREAD BLOCK on both servers", flush=True)
 
+    if args.also_xread and via == "group":
+        workloads.append(("e2e-xread", f"end to end {args.rate:.0f}/s", ["e2e", "--rate", str(args.rate)] + common))
+
     reports = {}
     for name, label, bench_args in workloads:
         if name == "e2e":
             bench_args = bench_args + ["--via", via]
             label += f" via {'XREADGROUP+XACK' if via == 'group' else 'XREAD'}"
+        if name == "e2e-xread":
+            bench_args = bench_args + ["--via", "xread"]
+            label += " via XREAD"
         for kind in ("redis", "spool"):
             peer = Peer(kind, args.spoold)
             try:
@@ -111,12 +119,14 @@ def main():
     for name, label, _ in workloads:
         if name == "e2e":
             label += f" via {via}"
+        if name == "e2e-xread":
+            label += " via xread"
         redis_report, spool_report = reports.get((name, "redis")), reports.get((name, "spool"))
         if name == "closed":
             r = redis_report["throughput_per_second"] if redis_report else None
             s = spool_report["throughput_per_second"] if spool_report else None
             rows.append([label, "entries/s", f"{r:,.0f}" if r else "-", f"{s:,.0f}" if s else "-", ratio(s, r)])
-        series = "publish→deliver" if name == "e2e" else "publish→ack"
+        series = "publish→deliver" if name.startswith("e2e") else "publish→ack"
         rl, sl = latency(name, "redis", series), latency(name, "spool", series)
         for key, title in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")):
             rv = rl[key] if rl else None
