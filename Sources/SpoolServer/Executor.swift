@@ -13,18 +13,24 @@ final class Executor: StorageContext {
     var waiters: [Waiter] = []
     /// Streams that received entries in the batch in progress.
     var appendedStreams: Set<[UInt8]> = []
+    /// Producers' commit queues and the replies held for them (Executor+Producers.swift).
+    let producerQueues: ProducerQueues
 
     struct Limits: Sendable {
         var readCountMax: Int
+        var producers = ProducerLimits()
     }
 
     init(store: LogStore, limits: Limits) {
         self.store = store
         self.limits = limits
+        self.producerQueues = ProducerQueues(limits: limits.producers)
+        store.producers.windowMax = limits.producers.windowMax
     }
 
     /// Runs one group and returns its outcome (or none if its last command blocked).
     func run(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
+        if Self.isConditionalTransaction(group) { return try runConditionalTransaction(group) }
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
         if group.isTransaction { out.arrayHeader(group.commands.count) }
         for (index, args) in group.commands.enumerated() {
@@ -38,10 +44,10 @@ final class Executor: StorageContext {
                 waiter.prefix = out.bytes
                 waiter.minimumTag = store.jobDurabilityTag
                 waiters.append(waiter)
-                return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+                return try finishGroup(group, reply: out.bytes, waiter: waiter)
             }
         }
-        return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: out.bytes)
+        return try finishGroup(group, reply: out.bytes, waiter: nil)
     }
 
     /// Executes one command; returns a waiter when it must block.
@@ -50,7 +56,7 @@ final class Executor: StorageContext {
     {
         let name = args[0]
         switch true {
-        case name.isKeyword("XADD"): try xadd(args, &out)
+        case name.isKeyword("XADD"): try xadd(args, &out, group: group)
         case name.isKeyword("XRANGE"): try xrange(args, &out, reverse: false)
         case name.isKeyword("XREVRANGE"): try xrange(args, &out, reverse: true)
         case name.isKeyword("XLEN"): xlen(args, &out)
@@ -59,6 +65,7 @@ final class Executor: StorageContext {
         case name.isKeyword("XTRIM"): try xtrim(args, &out)
         case name.isKeyword("XSETID"): try xsetid(args, &out)
         case name.isKeyword("XINFO"): try xinfo(args, &out)
+        case name.isKeyword("XPRODUCERS"): try xproducers(args, &out)
         case name.isKeyword("DEL"), name.isKeyword("UNLINK"): try del(args, &out)
         case name.isKeyword("EXISTS"): exists(args, &out)
         case name.isKeyword("TYPE"): type(args, &out)
@@ -76,6 +83,15 @@ final class Executor: StorageContext {
     // MARK: StorageContext
 
     func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
+        try producersWillCommit(try serveWaiters(nowNanoseconds: nowNanoseconds), nowNanoseconds: nowNanoseconds)
+    }
+
+    func batchDidRollBack() {
+        producersDidRollBack()
+    }
+
+    /// Blocked readers the batch's entries satisfy, and those whose timeout passed.
+    private func serveWaiters(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
         guard !waiters.isEmpty else {
             appendedStreams.removeAll(keepingCapacity: true)
             return []
@@ -112,7 +128,9 @@ final class Executor: StorageContext {
     }
 
     var nextDeadlineNanoseconds: UInt64? {
-        waiters.lazy.compactMap(\.deadline).min()
+        let readers = waiters.lazy.compactMap(\.deadline).min()
+        guard let producers = producersNextDeadline else { return readers }
+        return min(readers ?? .max, producers)
     }
 
     /// The reply a group gets when storage fails under it: an error in its slot.

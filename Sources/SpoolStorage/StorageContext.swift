@@ -10,6 +10,10 @@ public protocol StorageContext: AnyObject, SendableMetatype {
 
     /// The monotonic time (nanoseconds) at which `batchWillCommit` must run even if no job arrives.
     var nextDeadlineNanoseconds: UInt64? { get }
+
+    /// The batch rolled back (its jobs and the outcomes `batchWillCommit` returned have failed):
+    /// whatever the context holds from it beyond the store's own catalog must be undone.
+    func batchDidRollBack()
 }
 
 extension StorageContext {
@@ -17,6 +21,7 @@ extension StorageContext {
         []
     }
     public var nextDeadlineNanoseconds: UInt64? { nil }
+    public func batchDidRollBack() {}
 }
 
 /// An outcome produced outside a job (a blocked reader served or timed out).
