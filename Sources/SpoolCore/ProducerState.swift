@@ -43,7 +43,8 @@ public struct ProducerState: Sendable, Equatable {
         case next
         /// Ahead of the next SEQ: it waits for `missing` (the next SEQ) to commit first.
         case gap(missing: UInt64)
-        /// So far ahead that it could not commit before `queueMax` others waited: refused.
+        /// More than `queueMax` ahead of the next SEQ: it could not wait without more than
+        /// `queueMax` appends waiting before it. Refused.
         case tooFarAhead(missing: UInt64)
     }
 
@@ -57,7 +58,8 @@ public struct ProducerState: Sendable, Equatable {
             return .belowWindow
         }
         if sequence == lastSequence + 1 { return .next }
-        if sequence - lastSequence > UInt64(queueMax) { return .tooFarAhead(missing: lastSequence + 1) }
+        // At most queueMax wait: lastSequence + 2 … lastSequence + 1 + queueMax.
+        if sequence - (lastSequence + 1) > UInt64(queueMax) { return .tooFarAhead(missing: lastSequence + 1) }
         return .gap(missing: lastSequence + 1)
     }
 
@@ -129,7 +131,8 @@ public struct RecentIDs: Sendable, Equatable, RandomAccessCollection {
         }
     }
 
+    /// The same ids, whatever the capacity (that is configuration, not state).
     public static func == (lhs: RecentIDs, rhs: RecentIDs) -> Bool {
-        lhs.capacity == rhs.capacity && lhs.elementsEqual(rhs)
+        lhs.elementsEqual(rhs)
     }
 }

@@ -25,7 +25,8 @@ extension Executor {
         guard let producerID = parsed.append.producer else {
             return try conditionalAppend(args, parsed, &out, transaction: transaction)
         }
-        if !queues.queues.isEmpty { try failQueuesOfDroppedStreams() }
+        // A transaction's drops are handled once it is known to commit.
+        if !transaction { failQueuesOfDroppedStreams() }
         let key = ProducerKey(stream: args[1], producer: producerID)
         let sequence = parsed.append.sequence!
         let requestedEpoch = parsed.append.epoch ?? 0
@@ -277,10 +278,10 @@ extension Executor {
     }
 
     /// Streams dropped (DEL, FLUSHALL) take their waiting appends with them.
-    func failQueuesOfDroppedStreams() throws(WiredTigerError) {
+    func failQueuesOfDroppedStreams() {
         let dropped = store.producers.takeDroppedStreams()
-        guard !dropped.isEmpty else { return }
         let queues = producerQueues
+        guard !dropped.isEmpty, !queues.queues.isEmpty else { return }
         let names = Set(dropped)
         for (key, queue) in queues.queues where names.contains(key.stream) {
             for (sequence, append) in queue.parked {
@@ -308,7 +309,8 @@ extension Executor {
     /// owe part of it.
     func finishGroup(_ group: CommandGroup, reply: [UInt8], waiter: Waiter?) throws(WiredTigerError) -> ServerOutcome {
         let queues = producerQueues
-        if !queues.queues.isEmpty { try failQueuesOfDroppedStreams() }
+        queues.beginBatchIfNeeded()
+        failQueuesOfDroppedStreams()
         guard let held = queues.current else {
             return ServerOutcome(
                 kind: waiter == nil ? .reply : .blocked, connection: group.connection, slot: group.slot,
@@ -380,6 +382,7 @@ extension Executor {
             reply.error(ProducerError.transactionAborted(failure))
             return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: reply.bytes)
         }
+        failQueuesOfDroppedStreams()
         for (key, epoch) in queues.deferredClaims { fenceParked(key, below: epoch) }
         for key in queues.deferredResumes { try resumeParked(key) }
         return try finishGroup(group, reply: out.bytes, waiter: nil)
@@ -407,10 +410,8 @@ extension Executor {
         queues.beginBatchIfNeeded()
         var outcomes = served
         if !queues.held.isEmpty { outcomes = try takeServedWaiters(outcomes) }
-        if !queues.queues.isEmpty {
-            try failQueuesOfDroppedStreams()
-            try failTimedOutGaps(nowNanoseconds: nowNanoseconds)
-        }
+        failQueuesOfDroppedStreams()
+        if !queues.queues.isEmpty { try failTimedOutGaps(nowNanoseconds: nowNanoseconds) }
         if nowNanoseconds >= queues.nextSweepNanoseconds {
             try expireIdleProducers(store.producers.loadedProducers)
             let interval = min(UInt64(limits.producers.idleExpirySeconds), 60) * 1_000_000_000

@@ -334,8 +334,8 @@ def test_queue_bounds(start_server):
     srv = start_server(producer_queue_max=3, producer_queue_total_max=4)
     with srv.raw() as c, srv.raw() as d:
         c.cmd(*produce("s", "p", 1))
-        assert err(c.cmd(*produce("s", "p", 5))) == (
-            "SEQGAP producer 'p' SEQ 5 is more than producer-queue-max (3) ahead of missing SEQ 2")
+        assert err(c.cmd(*produce("s", "p", 6))) == (
+            "SEQGAP producer 'p' SEQ 6 is more than producer-queue-max (3) ahead of missing SEQ 2")
         # Within the bound: parks.
         c.send_command(*produce("s", "p", 4))
         c.send_command(*produce("s", "p", 3))
