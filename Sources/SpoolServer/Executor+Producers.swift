@@ -32,8 +32,9 @@ extension Executor {
         let requestedEpoch = parsed.append.epoch ?? 0
         let now = wallClockMilliseconds()
         let stream = store.streamForReading(args[1])
-        var producer = try stream.map { (s) throws(WiredTigerError) in try trackedProducer(producerID, of: s, key: key) } ?? nil
         let queue = queues.queues.isEmpty ? nil : queues.queues[key]
+        var producer: TrackedProducer?
+        if let stream { producer = try trackedProducer(producerID, of: stream, hasQueue: queue != nil, now: now) }
         let knownEpoch = max(producer?.state.epoch ?? 0, queue?.epoch ?? 0)
 
         func refuse(_ message: String) {
@@ -47,14 +48,19 @@ extension Executor {
         if requestedEpoch < knownEpoch {
             return refuse(ProducerError.fenced(producerID, epoch: requestedEpoch, by: knownEpoch))
         }
-        let state = producer?.state ?? ProducerState(windowMax: limits.producers.windowMax, nowMilliseconds: now)
-        let decision = state.decide(epoch: requestedEpoch, sequence: sequence, queueMax: limits.producers.queueMax)
+        // Decided on the producer's state in place: a copy would share its window, which the
+        // commit below would then have to copy.
+        let queueMax = limits.producers.queueMax
+        let decision =
+            producer?.state.decide(epoch: requestedEpoch, sequence: sequence, queueMax: queueMax)
+            ?? ProducerState(windowMax: 1, nowMilliseconds: now).decide(
+                epoch: requestedEpoch, sequence: sequence, queueMax: queueMax)
         // A transaction checks everything before it changes anything: a failed check discards it
         // whole, the claim included.
         if transaction {
             switch decision {
             case .fenced(let newer): return refuse(ProducerError.fenced(producerID, epoch: requestedEpoch, by: newer))
-            case .belowWindow: return refuse(ProducerError.stale(producerID, sequence: sequence, state: state))
+            case .belowWindow: return refuse(ProducerError.stale(producerID, sequence: sequence, state: producer!.state))
             case .gap(let missing), .tooFarAhead(let missing):
                 return refuse(ProducerError.gapInTransaction(producerID, sequence: sequence, missing: missing))
             case .next:
@@ -70,7 +76,7 @@ extension Executor {
             if let stream {
                 if producer == nil {
                     if let failure = try producerLimitFailure(stream) { return refuse(failure) }
-                    var fresh = state
+                    var fresh = ProducerState(windowMax: limits.producers.windowMax, nowMilliseconds: now)
                     fresh.epoch = requestedEpoch
                     producer = try store.producers.add(producerID, to: stream, state: fresh)
                 } else {
@@ -88,7 +94,7 @@ extension Executor {
                 }
             }
         }
-        producer?.state.lastActivityMilliseconds = max(producer?.state.lastActivityMilliseconds ?? 0, now)
+        if let producer, producer.state.lastActivityMilliseconds < now { producer.state.lastActivityMilliseconds = now }
 
         switch decision {
         case .fenced(let newer):
@@ -96,21 +102,26 @@ extension Executor {
         case .duplicate(let id):
             out.bulk(id.bytes)
         case .belowWindow:
-            out.error(ProducerError.stale(producerID, sequence: sequence, state: state))
+            out.error(ProducerError.stale(producerID, sequence: sequence, state: producer!.state))
         case .tooFarAhead(let missing):
             out.error(
                 ProducerError.tooFarAhead(
                     producerID, sequence: sequence, missing: missing, queueMax: limits.producers.queueMax))
         case .gap(let missing):
-            park(args, parsed, key: key, epoch: requestedEpoch, sequence: sequence, missing: missing, at: out.bytes.count, group: group, into: &out)
+            park(
+                args, parsed, key: key, queue: queues.queues[key], epoch: requestedEpoch, sequence: sequence,
+                missing: missing, group: group, into: &out)
         case .next:
             if producer == nil, let stream, let failure = try producerLimitFailure(stream) { return refuse(failure) }
-            let reply = try commit(args, parsed, key: key, sequence: sequence, epoch: requestedEpoch, into: &out)
+            let reply = try commit(
+                args, parsed, key: key, producer: &producer, sequence: sequence, epoch: requestedEpoch, now: now,
+                into: &out)
             if case .error(let text) = reply, transaction, parsed.append.ifLast != nil, text.hasPrefix("IFLAST") {
                 // Checked above already; should the two ever disagree, the transaction still fails whole.
                 queues.transactionFailure = text
             }
-            if case .id = reply, queues.queues[key] != nil {
+            if case .id = reply, let queue {
+                queue.waitingSince = monotonicNanoseconds()
                 if transaction {
                     queues.deferredResumes.append(key)
                 } else {
@@ -145,27 +156,23 @@ extension Executor {
         return expected == last ? nil : ProducerError.lastIDMismatch(last)
     }
 
-    /// Appends the next SEQ of a producer and records it; returns the reply it wrote into `out`.
+    /// Appends the next SEQ of a producer and records it (creating the producer, and the stream,
+    /// on its first commit); returns the reply it wrote into `out`.
     private func commit(
-        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, sequence: UInt64, epoch: UInt64,
-        into out: inout RESPWriter
+        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, producer: inout TrackedProducer?,
+        sequence: UInt64, epoch: UInt64, now: UInt64, into out: inout RESPWriter
     ) throws(WiredTigerError) -> AppendReply {
         let before = out.bytes.count
         switch try appendEntry(args, parsed, &out) {
         case .appended(let id):
-            let now = wallClockMilliseconds()
-            let stream = store.streamForReading(key.stream)!
-            let producer: TrackedProducer
-            if let known = try store.producers.producer(key.producer, of: stream) {
-                producer = known
-            } else {
+            if producer == nil {
+                let stream = store.streamForReading(key.stream)!
                 var fresh = ProducerState(windowMax: limits.producers.windowMax, nowMilliseconds: now)
                 fresh.epoch = epoch
                 producer = try store.producers.add(key.producer, to: stream, state: fresh)
             }
-            producer.state.recordCommit(sequence: sequence, id: id, nowMilliseconds: now)
-            store.producers.noteChanged(producer)
-            if let queue = producerQueues.queues[key] { queue.waitingSince = monotonicNanoseconds() }
+            producer!.state.recordCommit(sequence: sequence, id: id, nowMilliseconds: now)
+            store.producers.noteChanged(producer!)
             return .id(id)
         case .lastIDMismatch(let last):
             let text = ProducerError.lastIDMismatch(last)
@@ -183,14 +190,12 @@ extension Executor {
 
     /// The stream's producer, unless it has been idle for `producer-idle-expiry` with nothing
     /// parked: then it is forgotten (its row removed) and the request starts afresh.
-    private func trackedProducer(_ id: [UInt8], of stream: StreamState, key: ProducerKey) throws(WiredTigerError)
-        -> TrackedProducer?
+    private func trackedProducer(_ id: [UInt8], of stream: StreamState, hasQueue: Bool, now: UInt64)
+        throws(WiredTigerError) -> TrackedProducer?
     {
         guard let producer = try store.producers.producer(id, of: stream) else { return nil }
         let expiry = limits.producers.idleExpiryMilliseconds
-        if producer.state.isIdle(nowMilliseconds: wallClockMilliseconds(), expiryMilliseconds: expiry)
-            && producerQueues.queues[key] == nil
-        {
+        if !hasQueue && producer.state.isIdle(nowMilliseconds: now, expiryMilliseconds: expiry) {
             try store.producers.remove(producer)
             return nil
         }
@@ -212,11 +217,12 @@ extension Executor {
     /// Parks an XADD whose predecessor has not committed: its reply becomes a hole at `offset` of
     /// the group's replies. A retry of a parked SEQ attaches to it.
     private func park(
-        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, epoch: UInt64, sequence: UInt64,
-        missing: UInt64, at offset: Int, group: CommandGroup, into out: inout RESPWriter
+        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, queue existing: ProducerQueue?,
+        epoch: UInt64, sequence: UInt64, missing: UInt64, group: CommandGroup, into out: inout RESPWriter
     ) {
         let queues = producerQueues
-        if let queue = queues.queues[key], let waiting = queue.parked[sequence] {
+        let offset = out.bytes.count
+        if let existing, let waiting = existing.parked[sequence] {
             // Fencing removed every parked append of a lower epoch; an equal one is the same request.
             precondition(waiting.epoch == epoch, "parked appends of older epochs are fenced")
             let reply = queues.currentReply(for: group)
@@ -229,7 +235,7 @@ extension Executor {
                     key.producer, sequence: sequence, missing: missing, totalMax: limits.producers.queueTotalMax))
         }
         let queue: ProducerQueue
-        if let existing = queues.queues[key] {
+        if let existing {
             queue = existing
         } else {
             queue = ProducerQueue(now: monotonicNanoseconds())
@@ -248,22 +254,27 @@ extension Executor {
     /// below the last one): its SEQ stays uncommitted and the ones after it keep waiting.
     func resumeParked(_ key: ProducerKey) throws(WiredTigerError) {
         let queues = producerQueues
-        while let queue = queues.queues[key] {
-            let producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
-                try store.producers.producer(key.producer, of: s)
-            } ?? nil
+        guard let queue = queues.queues[key] else { return }
+        var producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
+            try store.producers.producer(key.producer, of: s)
+        } ?? nil
+        let now = wallClockMilliseconds()
+        var scratch = RESPWriter(version: .resp2)
+        while !queue.parked.isEmpty {
             let next = (producer?.state.lastSequence ?? 0) + 1
             guard let append = queues.unpark(key, queue, sequence: next) else { return }
             let epoch = producer?.state.epoch ?? 0
             if append.epoch < epoch {
                 queues.fill(append, with: .error(ProducerError.fenced(key.producer, epoch: append.epoch, by: epoch)), tag: 0)
-                continue
+                return
             }
-            var scratch = RESPWriter(version: .resp2)
+            scratch.removeAll(keepingCapacity: true)
             let reply = try commit(
-                append.args, append.arguments, key: key, sequence: append.sequence, epoch: append.epoch, into: &scratch)
+                append.args, append.arguments, key: key, producer: &producer, sequence: append.sequence,
+                epoch: append.epoch, now: now, into: &scratch)
             queues.fill(append, with: reply, tag: store.jobDurabilityTag)
             guard case .id = reply else { return }
+            queue.waitingSince = monotonicNanoseconds()
         }
     }
 
