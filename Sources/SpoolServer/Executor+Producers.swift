@@ -226,7 +226,7 @@ extension Executor {
             // Fencing removed every parked append of a lower epoch; an equal one is the same request.
             precondition(waiting.epoch == epoch, "parked appends of older epochs are fenced")
             let reply = queues.currentReply(for: group)
-            waiting.holes.append(ReplyHole(reply: reply, index: reply.addHole(at: offset)))
+            waiting.retryHoles.append(ReplyHole(reply: reply, index: reply.addHole(at: offset)))
             return
         }
         guard queues.parkedCount < limits.producers.queueTotalMax else {
@@ -243,10 +243,10 @@ extension Executor {
         }
         let reply = queues.currentReply(for: group)
         let hole = ReplyHole(reply: reply, index: reply.addHole(at: offset))
-        queue.parked[sequence] = ParkedAppend(args: args, arguments: parsed, epoch: epoch, sequence: sequence, hole: hole)
+        queue.parked[sequence] = ParkedAppend(
+            args: args, arguments: parsed, epoch: epoch, sequence: sequence, batch: queues.batch, hole: hole)
         queue.epoch = max(queue.epoch, epoch)
         queues.parkedCount += 1
-        queues.parkedThisBatch.append((key, sequence))
     }
 
     /// The producer's next SEQ committed: commits every parked append whose turn has come, in
@@ -491,28 +491,7 @@ extension Executor {
     /// groups got errors); replies that its commits filled get an error instead, as those
     /// entries were not kept. The store reloads producer state from disk on its own.
     func producersDidRollBack() {
-        let queues = producerQueues
-        queues.current = nil
-        for reply in queues.heldThisBatch where !reply.isDone {
-            reply.isDone = true
-            queues.held[ProducerQueues.SlotKey(connection: reply.connection, slot: reply.slot)] = nil
-        }
-        queues.completed.removeAll { reply in queues.heldThisBatch.contains { $0 === reply } }
-        for (key, sequence) in queues.parkedThisBatch {
-            if let queue = queues.queues[key] { _ = queues.unpark(key, queue, sequence: sequence) }
-        }
-        for hole in queues.filledThisBatch {
-            let reply = hole.reply
-            let pendingDelivery = queues.completed.contains { $0 === reply }
-            guard !reply.isDone || pendingDelivery else { continue }
-            var out = RESPWriter(version: reply.version)
-            out.error("IOERR the batch that committed this entry rolled back; it was not kept")
-            reply.fill(hole.index, out.bytes, tag: 0)
-        }
-        queues.filledThisBatch.removeAll()
-        queues.parkedThisBatch.removeAll()
-        queues.heldThisBatch.removeAll()
-        queues.batchEnded = false
+        producerQueues.rollBack()
     }
 
     /// When batchWillCommit must run for producers even if no job arrives.

@@ -152,10 +152,14 @@ final class HeldReply {
     let connection: UInt64
     let slot: UInt64
     let version: RESPVersion
+    /// The batch whose job ran the group.
+    let batch: UInt64
     /// The group's replies without the holes; set when the group has run.
     var prefix: [UInt8] = []
     private(set) var holeOffsets: [Int] = []
-    private(set) var holeReplies: [[UInt8]?] = []
+    /// Each hole's reply once known, and the batch that filled it (undone if that batch rolls back).
+    private(set) var holeReplies: [AppendReply?] = []
+    private(set) var holeBatches: [UInt64] = []
     private(set) var unfilled = 0
     /// The durability the group's own commands and every fill need.
     var minimumTag: UInt64 = 0
@@ -167,10 +171,11 @@ final class HeldReply {
     /// Sent, or abandoned (its batch rolled back, its client left): later fills change nothing.
     var isDone = false
 
-    init(connection: UInt64, slot: UInt64, version: RESPVersion) {
+    init(connection: UInt64, slot: UInt64, version: RESPVersion, batch: UInt64) {
         self.connection = connection
         self.slot = slot
         self.version = version
+        self.batch = batch
     }
 
     /// Opens a hole at `offset` in the group's replies; returns its index.
@@ -179,14 +184,23 @@ final class HeldReply {
         precondition(holeOffsets.last.map { $0 <= offset } ?? true, "holes in reply order")
         holeOffsets.append(offset)
         holeReplies.append(nil)
+        holeBatches.append(0)
         unfilled += 1
         return holeOffsets.count - 1
     }
 
-    func fill(_ index: Int, _ reply: [UInt8], tag: UInt64) {
+    func fill(_ index: Int, _ reply: AppendReply, tag: UInt64, batch: UInt64) {
         if holeReplies[index] == nil { unfilled -= 1 }
         holeReplies[index] = reply
+        holeBatches[index] = batch
         minimumTag = max(minimumTag, tag)
+    }
+
+    /// The batch that filled these holes rolled back: their entries were not kept.
+    func refillHoles(filledIn batch: UInt64, with reply: AppendReply) {
+        for index in holeBatches.indices where holeBatches[index] == batch && holeReplies[index] != nil {
+            holeReplies[index] = reply
+        }
     }
 
     var isComplete: Bool { isGroupFinished && unfilled == 0 && waiter == nil }
@@ -195,11 +209,14 @@ final class HeldReply {
     func assembled() -> [UInt8] {
         precondition(unfilled == 0, "every hole is filled")
         var out = [UInt8]()
-        out.reserveCapacity(prefix.count + tail.count + holeReplies.reduce(0) { $0 + ($1?.count ?? 0) })
+        out.reserveCapacity(prefix.count + tail.count + 32 * holeReplies.count)
+        var rendered = RESPWriter(version: version, reservingCapacity: 64)
         var start = 0
         for (offset, reply) in zip(holeOffsets, holeReplies) {
             out.append(contentsOf: prefix[start..<offset])
-            out.append(contentsOf: reply!)
+            rendered.removeAll(keepingCapacity: true)
+            reply!.write(into: &rendered)
+            out.append(contentsOf: rendered.bytes)
             start = offset
         }
         out.append(contentsOf: prefix[start...])
@@ -220,15 +237,22 @@ final class ParkedAppend {
     let arguments: Executor.AddOrTrimArguments
     let epoch: UInt64
     let sequence: UInt64
-    /// The original request's reply and those of retries that attached to it.
-    var holes: [ReplyHole]
+    /// The batch that parked it.
+    let batch: UInt64
+    /// The original request's reply, and those of retries that attached to it.
+    let hole: ReplyHole
+    var retryHoles: [ReplyHole] = []
 
-    init(args: [[UInt8]], arguments: Executor.AddOrTrimArguments, epoch: UInt64, sequence: UInt64, hole: ReplyHole) {
+    init(
+        args: [[UInt8]], arguments: Executor.AddOrTrimArguments, epoch: UInt64, sequence: UInt64, batch: UInt64,
+        hole: ReplyHole
+    ) {
         self.args = args
         self.arguments = arguments
         self.epoch = epoch
         self.sequence = sequence
-        self.holes = [hole]
+        self.batch = batch
+        self.hole = hole
     }
 }
 
@@ -249,14 +273,12 @@ enum AppendReply {
     case null
     case error(String)
 
-    func bytes(_ version: RESPVersion) -> [UInt8] {
-        var out = RESPWriter(version: version)
+    func write(into out: inout RESPWriter) {
         switch self {
         case .id(let id): out.bulk(id.bytes)
         case .null: out.nullBulk()
         case .error(let text): out.error(text)
         }
-        return out.bytes
     }
 }
 
@@ -285,12 +307,10 @@ final class ProducerQueues {
     var deferredClaims: [(ProducerKey, UInt64)] = []
     var deferredResumes: [ProducerKey] = []
 
-    /// What the batch in progress did to the structures above, undone if it rolls back.
-    var filledThisBatch: [ReplyHole] = []
-    var parkedThisBatch: [(ProducerKey, UInt64)] = []
-    var heldThisBatch: [HeldReply] = []
-    /// batchWillCommit ran: the lists above belong to a batch that committed once the next
-    /// batch begins.
+    /// Numbers batches, so that what a batch did here (parked appends, held replies, filled
+    /// holes: each records its batch) can be undone if it rolls back.
+    private(set) var batch: UInt64 = 1
+    /// batchWillCommit ran: the next change belongs to the next batch.
     var batchEnded = false
 
     var nextSweepNanoseconds: UInt64 = 0
@@ -306,34 +326,52 @@ final class ProducerQueues {
 
     var isIdle: Bool { queues.isEmpty && held.isEmpty && completed.isEmpty && current == nil }
 
-    /// Called before any change in a batch: forgets what the previous (committed) batch did.
+    /// Called before any change in a batch: the previous batch (if it committed) is history.
     func beginBatchIfNeeded() {
         guard batchEnded else { return }
         batchEnded = false
-        filledThisBatch.removeAll(keepingCapacity: true)
-        parkedThisBatch.removeAll(keepingCapacity: true)
-        heldThisBatch.removeAll(keepingCapacity: true)
+        batch += 1
+    }
+
+    /// The batch in progress rolled back: whatever it parked, held or filled is undone.
+    func rollBack() {
+        let failed = batch
+        current = nil
+        for (slot, reply) in held where reply.batch == failed {
+            reply.isDone = true
+            held[slot] = nil
+        }
+        completed.removeAll { $0.batch == failed }
+        for (key, queue) in queues {
+            for (sequence, append) in queue.parked where append.batch == failed {
+                _ = unpark(key, queue, sequence: sequence)
+            }
+        }
+        let lost = AppendReply.error("IOERR the batch that committed this entry rolled back; it was not kept")
+        for reply in held.values { reply.refillHoles(filledIn: failed, with: lost) }
+        for reply in completed { reply.refillHoles(filledIn: failed, with: lost) }
+        batchEnded = false
+        batch += 1
     }
 
     /// The held reply of the group being run, created when its first XADD parks.
     func currentReply(for group: CommandGroup) -> HeldReply {
         if let current { return current }
-        let reply = HeldReply(connection: group.connection, slot: group.slot, version: group.version)
+        let reply = HeldReply(connection: group.connection, slot: group.slot, version: group.version, batch: batch)
         current = reply
-        heldThisBatch.append(reply)
         return reply
     }
 
     /// Fills every reply waiting on `append`.
     func fill(_ append: ParkedAppend, with reply: AppendReply, tag: UInt64) {
-        for hole in append.holes { fill(hole, reply.bytes(hole.reply.version), tag: tag) }
+        fill(append.hole, reply, tag: tag)
+        for hole in append.retryHoles { fill(hole, reply, tag: tag) }
     }
 
-    func fill(_ hole: ReplyHole, _ bytes: [UInt8], tag: UInt64) {
+    func fill(_ hole: ReplyHole, _ appendReply: AppendReply, tag: UInt64) {
         let reply = hole.reply
         guard !reply.isDone else { return }
-        reply.fill(hole.index, bytes, tag: tag)
-        filledThisBatch.append(hole)
+        reply.fill(hole.index, appendReply, tag: tag, batch: batch)
         if reply.isComplete && reply !== current {
             complete(reply)
         }
