@@ -108,6 +108,12 @@ extension Executor {
                 ProducerError.tooFarAhead(
                     producerID, sequence: sequence, missing: missing, queueMax: limits.producers.queueMax))
         case .gap(let missing):
+            // Most gaps are filled by another connection's group in the same batch: set the rest
+            // of this group aside until the batch's end, which costs far less than parking.
+            if queues.mayDefer {
+                queues.isDeferRequested = true
+                return
+            }
             park(
                 args, parsed, key: key, queue: queues.queues[key], epoch: requestedEpoch, sequence: sequence,
                 missing: missing, group: group, into: &out)
@@ -314,6 +320,110 @@ extension Executor {
         }
     }
 
+    // MARK: Groups set aside
+
+    /// A producer XADD of `group` has to wait: the group is set aside from that command, to run
+    /// again at the end of the batch.
+    func setAside(_ group: CommandGroup, at index: Int, replies out: RESPWriter) -> ServerOutcome {
+        let queues = producerQueues
+        queues.isDeferRequested = false
+        precondition(queues.current == nil, "a group that parked appends runs to its end")
+        if let run = queues.resuming {
+            run.index = index
+            run.out = out
+            run.isSetAsideAgain = true
+        } else {
+            if queues.setAside[group.connection] == nil { queues.setAsideOrder.append(group.connection) }
+            queues.setAside[group.connection, default: []].append(SetAsideRun(group: group, index: index, out: out))
+        }
+        return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+    }
+
+    /// A connection that has a group set aside keeps its order: its later groups wait behind it
+    /// (a transaction instead runs at once, after what was set aside has run, parking what must
+    /// wait). Returns the outcome of a group set aside here.
+    func deferBehindEarlierGroups(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome? {
+        let queues = producerQueues
+        guard !queues.setAside.isEmpty, queues.setAside[group.connection] != nil else { return nil }
+        if group.isTransaction {
+            for run in queues.setAside.removeValue(forKey: group.connection) ?? [] {
+                if let outcome = try resume(run, mayDefer: false) {
+                    queues.readyOutcomes += deliverable(outcome, version: run.group.version)
+                }
+            }
+            queues.setAsideOrder.removeAll { $0 == group.connection }
+            return nil
+        }
+        let out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
+        queues.setAside[group.connection]!.append(SetAsideRun(group: group, index: 0, out: out))
+        return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+    }
+
+    /// At the end of the batch: runs the set-aside groups again, in passes, each connection's in
+    /// order, while any of them moves (one's commit is often the SEQ another waits for); then
+    /// runs what is left to its end, parking the appends that still have to wait.
+    func runSetAsideGroups() throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
+        let queues = producerQueues
+        guard !queues.setAsideOrder.isEmpty else { return [] }
+        queues.beginBatchIfNeeded()
+        var outcomes: [DeferredOutcome<ServerOutcome>] = []
+        var moved = true
+        while moved {
+            moved = false
+            for connection in queues.setAsideOrder {
+                while let run = queues.setAside[connection]?.first {
+                    let before = run.index
+                    guard let outcome = try resume(run, mayDefer: true) else {
+                        if run.index != before { moved = true }
+                        break
+                    }
+                    queues.setAside[connection]!.removeFirst()
+                    moved = true
+                    outcomes += deliverable(outcome, version: run.group.version)
+                }
+            }
+        }
+        for connection in queues.setAsideOrder {
+            for run in queues.setAside[connection] ?? [] {
+                if let outcome = try resume(run, mayDefer: false) {
+                    outcomes += deliverable(outcome, version: run.group.version)
+                }
+            }
+        }
+        queues.setAside.removeAll(keepingCapacity: true)
+        queues.setAsideOrder.removeAll(keepingCapacity: true)
+        return outcomes
+    }
+
+    /// Runs a set-aside group on from where it stopped; nil when it was set aside again.
+    private func resume(_ run: SetAsideRun, mayDefer: Bool) throws(WiredTigerError) -> ServerOutcome? {
+        let queues = producerQueues
+        queues.resuming = run
+        queues.mayDefer = mayDefer
+        defer {
+            queues.resuming = nil
+            queues.mayDefer = false
+        }
+        run.isSetAsideAgain = false
+        // Its replies so far may hold what earlier batches wrote or read: they wait for this one.
+        store.noteDurableDependency()
+        var out = run.out
+        run.out = RESPWriter(version: run.group.version)
+        let outcome = try self.run(run.group, from: run.index, replies: &out)
+        return run.isSetAsideAgain ? nil : outcome
+    }
+
+    /// A resumed group's reply, held for this batch's flush (a group still waiting on parked
+    /// appends or a blocked read replies later).
+    private func deliverable(_ outcome: ServerOutcome, version: RESPVersion) -> [DeferredOutcome<ServerOutcome>] {
+        guard outcome.kind == .reply else { return [] }
+        return [
+            DeferredOutcome(
+                outcome: outcome, minimumTag: store.currentGeneration,
+                fail: Self.failure(connection: outcome.connection, slot: outcome.slot, version: version))
+        ]
+    }
+
     // MARK: Groups and transactions
 
     /// Ends a group's run: its reply, or `.blocked` when parked XADDs (or a blocked read) still
@@ -366,6 +476,7 @@ extension Executor {
         let queues = producerQueues
         queues.beginBatchIfNeeded()
         queues.isInConditionalTransaction = true
+        queues.mayDefer = false
         queues.transactionFailure = nil
         queues.savepoint = nil
         defer {
@@ -428,6 +539,8 @@ extension Executor {
             let interval = min(UInt64(limits.producers.idleExpirySeconds), 60) * 1_000_000_000
             queues.nextSweepNanoseconds = nowNanoseconds + max(interval, 1_000_000_000)
         }
+        outcomes += queues.readyOutcomes
+        queues.readyOutcomes.removeAll()
         for reply in queues.completed {
             let outcome = ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: reply.assembled())
             outcomes.append(

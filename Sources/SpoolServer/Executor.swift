@@ -30,16 +30,28 @@ final class Executor: StorageContext {
 
     /// Runs one group and returns its outcome (or none if its last command blocked).
     func run(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
+        if let outcome = try deferBehindEarlierGroups(group) { return outcome }
         if Self.isConditionalTransaction(group) { return try runConditionalTransaction(group) }
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
         if group.isTransaction { out.arrayHeader(group.commands.count) }
-        for (index, args) in group.commands.enumerated() {
+        producerQueues.mayDefer = !group.isTransaction
+        return try run(group, from: 0, replies: &out)
+    }
+
+    /// Runs a group's commands from `start` on, after the replies in `out`. A producer XADD that
+    /// has to wait for its SEQ's predecessor may set the rest aside (Executor+Producers.swift).
+    func run(_ group: CommandGroup, from start: Int, replies out: inout RESPWriter) throws(WiredTigerError)
+        -> ServerOutcome
+    {
+        for index in start..<group.commands.count {
+            let args = group.commands[index]
             if let answered = group.loopReplies[index] {
                 out.append(contentsOf: answered)
                 continue
             }
             let isLast = index == group.commands.count - 1
             let blocked = try execute(args, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
+            if producerQueues.isDeferRequested { return setAside(group, at: index, replies: out) }
             if let waiter = blocked {
                 waiter.prefix = out.bytes
                 waiter.minimumTag = store.jobDurabilityTag
@@ -83,7 +95,8 @@ final class Executor: StorageContext {
     // MARK: StorageContext
 
     func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
-        try producersWillCommit(try serveWaiters(nowNanoseconds: nowNanoseconds), nowNanoseconds: nowNanoseconds)
+        let resumed = try runSetAsideGroups()
+        return try producersWillCommit(resumed + serveWaiters(nowNanoseconds: nowNanoseconds), nowNanoseconds: nowNanoseconds)
     }
 
     func batchDidRollBack() {

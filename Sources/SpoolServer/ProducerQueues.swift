@@ -256,6 +256,25 @@ final class ParkedAppend {
     }
 }
 
+/// The rest of a group set aside at a producer XADD whose SEQ's predecessor had not committed:
+/// it runs again, from that command, at the end of the batch (or, in a transaction's job, before
+/// its connection's transaction), in the same WiredTiger transaction.
+final class SetAsideRun {
+    let group: CommandGroup
+    /// The command to run next.
+    var index: Int
+    /// The replies of the commands before it.
+    var out: RESPWriter
+    /// Set when a resumed run was set aside again.
+    var isSetAsideAgain = false
+
+    init(group: CommandGroup, index: Int, out: RESPWriter) {
+        self.group = group
+        self.index = index
+        self.out = out
+    }
+}
+
 /// One producer's parked appends, by SEQ.
 final class ProducerQueue {
     var parked: [UInt64: ParkedAppend] = [:]
@@ -297,6 +316,20 @@ final class ProducerQueues {
     /// Replies that became complete since the last batchWillCommit.
     var completed: [HeldReply] = []
 
+    /// Groups set aside in the batch in progress, per connection in request order, and the
+    /// connections in the order they first set one aside.
+    var setAside: [UInt64: [SetAsideRun]] = [:]
+    var setAsideOrder: [UInt64] = []
+    /// Whether the group being run may set its rest aside (not in a transaction, not in the
+    /// batch's last pass over set-aside groups).
+    var mayDefer = false
+    /// Set by a producer XADD that would have to wait: its group is set aside from it.
+    var isDeferRequested = false
+    /// The set-aside run being resumed: setting it aside again updates it in place.
+    var resuming: SetAsideRun?
+    /// Outcomes of set-aside groups run to completion inside a job (before a transaction).
+    var readyOutcomes: [DeferredOutcome<ServerOutcome>] = []
+
     /// In a conditional transaction: its failure, its savepoint, and whether one is still to be
     /// taken before the transaction's first write.
     var isInConditionalTransaction = false
@@ -324,7 +357,9 @@ final class ProducerQueues {
         self.limits = limits
     }
 
-    var isIdle: Bool { queues.isEmpty && held.isEmpty && completed.isEmpty && current == nil }
+    var isIdle: Bool {
+        queues.isEmpty && held.isEmpty && completed.isEmpty && current == nil && readyOutcomes.isEmpty
+    }
 
     /// Called before any change in a batch: the previous batch (if it committed) is history.
     func beginBatchIfNeeded() {
@@ -337,6 +372,13 @@ final class ProducerQueues {
     func rollBack() {
         let failed = batch
         current = nil
+        // Set-aside groups and their outcomes are jobs of the failed batch: those jobs failed.
+        setAside.removeAll()
+        setAsideOrder.removeAll()
+        readyOutcomes.removeAll()
+        resuming = nil
+        mayDefer = false
+        isDeferRequested = false
         for (slot, reply) in held where reply.batch == failed {
             reply.isDone = true
             held[slot] = nil
