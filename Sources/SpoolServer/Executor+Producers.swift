@@ -334,7 +334,8 @@ extension Executor {
             run.isSetAsideAgain = true
         } else {
             if queues.setAside[group.connection] == nil { queues.setAsideOrder.append(group.connection) }
-            queues.setAside[group.connection, default: []].append(SetAsideRun(group: group, index: index, out: out))
+            queues.setAside[group.connection, default: []].append(
+                SetAsideRun(group: group, batch: queues.batch, index: index, out: out))
         }
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
@@ -355,13 +356,17 @@ extension Executor {
             return nil
         }
         let out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
-        queues.setAside[group.connection]!.append(SetAsideRun(group: group, index: 0, out: out))
+        queues.setAside[group.connection]!.append(SetAsideRun(group: group, batch: queues.batch, index: 0, out: out))
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
 
     /// At the end of the batch: runs the set-aside groups again, in passes, each connection's in
-    /// order, while any of them moves (one's commit is often the SEQ another waits for); then
-    /// runs what is left to its end, parking the appends that still have to wait.
+    /// order, while any of them moves (one's commit is often the SEQ another waits for). A
+    /// connection whose first waiting group was set aside in this batch keeps waiting through the
+    /// next batch (its gap is usually filled by a group already on its way); one that has waited
+    /// through a batch end already runs to its end, parking the appends that still have to wait.
+    /// So nothing waits set aside for more than one batch boundary, and no cycle of groups
+    /// waiting on each other's later SEQs can last.
     func runSetAsideGroups() throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
         let queues = producerQueues
         guard !queues.setAsideOrder.isEmpty else { return [] }
@@ -378,20 +383,32 @@ extension Executor {
                         break
                     }
                     queues.setAside[connection]!.removeFirst()
+                    if queues.setAside[connection]!.isEmpty { queues.setAside[connection] = nil }
                     moved = true
                     outcomes += deliverable(outcome, version: run.group.version)
                 }
             }
         }
+        var carried: [UInt64] = []
         for connection in queues.setAsideOrder {
-            for run in queues.setAside[connection] ?? [] {
+            guard let chain = queues.setAside[connection], let head = chain.first else {
+                queues.setAside[connection] = nil
+                continue
+            }
+            if !head.isCarried {
+                for run in chain { run.isCarried = true }
+                carried.append(connection)
+                continue
+            }
+            queues.setAside[connection] = nil
+            for run in chain {
                 if let outcome = try resume(run, mayDefer: false) {
                     outcomes += deliverable(outcome, version: run.group.version)
                 }
             }
         }
-        queues.setAside.removeAll(keepingCapacity: true)
-        queues.setAsideOrder.removeAll(keepingCapacity: true)
+        queues.setAsideOrder = carried
+        assert(queues.setAside.count == carried.count, "every waiting chain is in the order")
         return outcomes
     }
 
@@ -405,6 +422,7 @@ extension Executor {
             queues.mayDefer = false
         }
         run.isSetAsideAgain = false
+        if run.batch != queues.batch { queues.carriedResumed.append(run) }
         // Its replies so far may hold what earlier batches wrote or read: they wait for this one.
         store.noteDurableDependency()
         var out = run.out
@@ -603,14 +621,16 @@ extension Executor {
     /// The batch rolled back: appends parked in it and replies of its groups are gone (their
     /// groups got errors); replies that its commits filled get an error instead, as those
     /// entries were not kept. The store reloads producer state from disk on its own.
-    func producersDidRollBack() {
-        producerQueues.rollBack()
+    func producersDidRollBack(_ error: StorageError) -> [ServerOutcome] {
+        producerQueues.rollBack(error)
     }
 
     /// When batchWillCommit must run for producers even if no job arrives.
     var producersNextDeadline: UInt64? {
         let queues = producerQueues
-        if !queues.completed.isEmpty { return 0 }
+        // Replies to send, or groups set aside that the next batch resolves (when no job comes,
+        // at once: an empty batch runs them to their end).
+        if !queues.completed.isEmpty || !queues.setAsideOrder.isEmpty { return 0 }
         return queues.nextGapDeadline
     }
 

@@ -99,8 +99,8 @@ final class Executor: StorageContext {
         return try producersWillCommit(resumed + serveWaiters(nowNanoseconds: nowNanoseconds), nowNanoseconds: nowNanoseconds)
     }
 
-    func batchDidRollBack() {
-        producersDidRollBack()
+    func batchDidRollBack(_ error: StorageError) -> [ServerOutcome] {
+        producersDidRollBack(error)
     }
 
     /// Blocked readers the batch's entries satisfy, and those whose timeout passed.

@@ -261,15 +261,20 @@ final class ParkedAppend {
 /// its connection's transaction), in the same WiredTiger transaction.
 final class SetAsideRun {
     let group: CommandGroup
+    /// The batch whose job ran the group first.
+    let batch: UInt64
     /// The command to run next.
     var index: Int
     /// The replies of the commands before it.
     var out: RESPWriter
     /// Set when a resumed run was set aside again.
     var isSetAsideAgain = false
+    /// It was still waiting at the end of a batch and waits through the next one.
+    var isCarried = false
 
-    init(group: CommandGroup, index: Int, out: RESPWriter) {
+    init(group: CommandGroup, batch: UInt64, index: Int, out: RESPWriter) {
         self.group = group
+        self.batch = batch
         self.index = index
         self.out = out
     }
@@ -329,6 +334,9 @@ final class ProducerQueues {
     var resuming: SetAsideRun?
     /// Outcomes of set-aside groups run to completion inside a job (before a transaction).
     var readyOutcomes: [DeferredOutcome<ServerOutcome>] = []
+    /// Set-aside runs of earlier batches resumed in the batch in progress: if it rolls back, their
+    /// groups (whose jobs are not in it) get the error.
+    var carriedResumed: [SetAsideRun] = []
 
     /// In a conditional transaction: its failure, its savepoint, and whether one is still to be
     /// taken before the transaction's first write.
@@ -366,13 +374,23 @@ final class ProducerQueues {
         guard batchEnded else { return }
         batchEnded = false
         batch += 1
+        carriedResumed.removeAll(keepingCapacity: true)
     }
 
-    /// The batch in progress rolled back: whatever it parked, held or filled is undone.
-    func rollBack() {
+    /// The batch in progress rolled back: whatever it parked, held or filled is undone. Returns
+    /// the groups of earlier batches that were set aside and are now lost: they fail too.
+    func rollBack(_ error: StorageError) -> [ServerOutcome] {
         let failed = batch
         current = nil
-        // Set-aside groups and their outcomes are jobs of the failed batch: those jobs failed.
+        // Set-aside groups of this batch are its jobs, which failed; those of earlier batches are
+        // not, and their replies would never come: they fail here.
+        var lostRuns: [ObjectIdentifier: SetAsideRun] = [:]
+        for run in setAside.values.joined() where run.batch != failed { lostRuns[ObjectIdentifier(run)] = run }
+        for run in carriedResumed { lostRuns[ObjectIdentifier(run)] = run }
+        let failures = lostRuns.values.map { run in
+            Executor.failure(connection: run.group.connection, slot: run.group.slot, version: run.group.version)(error)
+        }
+        carriedResumed.removeAll()
         setAside.removeAll()
         setAsideOrder.removeAll()
         readyOutcomes.removeAll()
@@ -394,6 +412,7 @@ final class ProducerQueues {
         for reply in completed { reply.refillHoles(filledIn: failed, with: lost) }
         batchEnded = false
         batch += 1
+        return failures
     }
 
     /// The held reply of the group being run, created when its first XADD parks.

@@ -12,8 +12,9 @@ public protocol StorageContext: AnyObject, SendableMetatype {
     var nextDeadlineNanoseconds: UInt64? { get }
 
     /// The batch rolled back (its jobs and the outcomes `batchWillCommit` returned have failed):
-    /// whatever the context holds from it beyond the store's own catalog must be undone.
-    func batchDidRollBack()
+    /// whatever the context holds from it beyond the store's own catalog must be undone. Returns
+    /// the outcomes of work from earlier batches that the rollback undid (delivered at once).
+    func batchDidRollBack(_ error: StorageError) -> [Outcome]
 }
 
 extension StorageContext {
@@ -21,7 +22,7 @@ extension StorageContext {
         []
     }
     public var nextDeadlineNanoseconds: UInt64? { nil }
-    public func batchDidRollBack() {}
+    public func batchDidRollBack(_ error: StorageError) -> [Outcome] { [] }
 }
 
 /// An outcome produced outside a job (a blocked reader served or timed out).

@@ -269,10 +269,10 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             } catch {
                 durableLock.locked { if self.failure == nil { self.failure = .wiredTiger(failure) } }
             }
-            context.batchDidRollBack()
+            let undone = context.batchDidRollBack(.wiredTiger(failure))
             // Every job of the batch fails: none of its writes happened; nor do the outcomes the
             // batch made possible (served readers, appends that were waiting for it).
-            deliver(batch.map { $0.fail(.wiredTiger(failure)) } + extra.map { $0.fail(.wiredTiger(failure)) })
+            deliver(batch.map { $0.fail(.wiredTiger(failure)) } + extra.map { $0.fail(.wiredTiger(failure)) } + undone)
             return
         }
         if store.batchDidWrite {

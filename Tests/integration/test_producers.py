@@ -182,6 +182,41 @@ def test_four_connections_shuffled_commit_in_seq_order(server, key):
         assert info[b"last-id"] == id_of[total]
 
 
+def test_one_producer_pipelining_many_windows_over_the_same_connections(server, key):
+    """Windows of shuffled SEQs over the same four connections, one after another: appends that
+    wait are set aside or parked and every one commits, in order, whatever window it came in."""
+    k = key()
+    total = 6000
+    for window, seed in ((500, 1), (97, 2), (2000, 3)):
+        stream = k + str(window).encode()
+        producer = PipelinedProducer(
+            server.port, stream, list(range(1, total + 1)), window=window, rng=random.Random(seed),
+            may_be_killed=False)
+        producer.start()
+        producer.join(120)
+        assert not producer.is_alive() and producer.errors == []
+        assert len(producer.acked) == total
+        with server.raw() as c:
+            assert seqs_of(c, stream) == list(range(1, total + 1))
+            assert [e[0] for e in entries(c, stream)] == [producer.acked[s] for s in range(1, total + 1)]
+
+
+def test_connections_go_on_after_their_early_appends_commit_in_the_same_batch(server, key):
+    """A's SEQ 2 and B's SEQ 1 reach the storage thread together (a long pipeline on a third
+    connection keeps it busy meanwhile): A's group waits for B's within the batch. Afterwards
+    both connections go on as usual."""
+    k, filler = key(), key("filler")
+    for round_number in range(20):
+        with server.raw(timeout=20) as a, server.raw(timeout=20) as b, server.raw(timeout=20) as busy:
+            busy.send(b"".join(encode_command("XADD", filler, "*", "f", "v") for _ in range(3000)))
+            a.send_command(*produce(k, f"p{round_number}", 2))
+            b.send_command(*produce(k, f"p{round_number}", 1))
+            assert isinstance(a.read_reply(), bytes) and isinstance(b.read_reply(), bytes)
+            assert a.cmd("XLEN", k) == b.cmd("XLEN", k) == 2 * (round_number + 1)
+            for _ in range(3000):
+                busy.read_reply()
+
+
 def test_commands_after_a_parked_append_run_and_replies_stay_in_order(server, key):
     k, other = key(), key("other")
     with server.raw() as a, server.raw() as b:
@@ -593,8 +628,9 @@ class PipelinedProducer(threading.Thread):
     """One producer pipelining SEQs 1..total in windows over four connections, each window
     shuffled across them; records every acknowledged SEQ's id and reports progress."""
 
-    def __init__(self, port, stream, seqs, window=400, connections=4, rng=None):
+    def __init__(self, port, stream, seqs, window=400, connections=4, rng=None, may_be_killed=True):
         super().__init__(daemon=True)
+        self.may_be_killed = may_be_killed
         self.port, self.stream, self.seqs, self.window = port, stream, seqs, window
         self.connections = connections
         self.rng = rng or random.Random()
@@ -626,8 +662,9 @@ class PipelinedProducer(threading.Thread):
                             self.errors.append(reply.message)
                 with self.progress:
                     self.progress.notify_all()
-        except (ConnectionClosed, ConnectionError, OSError):
-            pass  # killed
+        except (ConnectionClosed, ConnectionError, OSError) as exc:
+            if not self.may_be_killed:
+                self.errors.append(repr(exc))  # a timeout: a reply never came
         finally:
             for conn in conns:
                 conn.close()
@@ -654,7 +691,7 @@ def test_kill9_during_a_pipelined_producer_then_retries(start_server):
         srv.start()
         # Retry everything not acknowledged, plus a sample of what was, in shuffled windows.
         retry = sorted(set(range(1, total + 1)) - set(acked) | set(rng.sample(sorted(acked), min(200, len(acked)))))
-        again = PipelinedProducer(srv.port, stream, retry, rng=rng)
+        again = PipelinedProducer(srv.port, stream, retry, rng=rng, may_be_killed=False)
         again.start()
         again.join(120)
         assert not again.is_alive() and again.errors == []
