@@ -102,9 +102,6 @@ let package = Package(
             swiftSettings: testSettings),
         .testTarget(
             name: "SpoolClientTests", dependencies: ["SpoolClient", "SpoolCore"],
-            // Tests of idempotent producers (XADD PRODUCER/SEQ): enabled (by deleting this line)
-            // once spoold has them.
-            exclude: ["AfterMerge"],
             swiftSettings: testSettings),
     ]
 )

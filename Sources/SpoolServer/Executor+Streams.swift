@@ -41,6 +41,8 @@ extension Executor {
         /// XADD: the id and where it is; its fields follow it.
         var id: RequestedID?
         var idIndex = 0
+        /// XADD: Spool's PRODUCER, SEQ, EPOCH and IFLAST options (Executor+Producers.swift).
+        var append = AppendOptions()
     }
 
     /// Redis trims approximately by whole radix-tree nodes of 100 entries; Spool removes whole
@@ -92,6 +94,9 @@ extension Executor {
             } else if isXADD && word.isKeyword("NOMKSTREAM") {
                 parsed.noMakeStream = true
                 index += 1
+            } else if isXADD && more > 0, let option = parsed.append.parse(word, args[index + 1]) {
+                if case .failure(let error) = option { return .failure(error) }
+                index += 2
             } else if isXADD {
                 guard let id = RequestedID(parsing: word) else { return failure(CommandError.invalidStreamID) }
                 parsed.id = id
@@ -104,6 +109,7 @@ extension Executor {
         if let limit, limit > 0, strategy == nil { return failure(CommandError.limitWithoutStrategy) }
         if !isXADD && strategy == nil { return failure(CommandError.xtrimWithoutStrategy) }
         if limit != nil && !approximate { return failure(CommandError.limitWithoutTilde) }
+        if isXADD, let error = parsed.append.validate() { return .failure(error) }
         parsed.trim = strategy.map {
             TrimSpec(strategy: $0, approximate: approximate, limit: limit, acknowledgedOnly: acknowledgedOnly)
         }
@@ -131,8 +137,7 @@ extension Executor {
         }
     }
 
-    func xadd(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        let key = args[1]
+    func xadd(_ args: [[UInt8]], _ out: inout RESPWriter, group: CommandGroup) throws(WiredTigerError) {
         let parsed: AddOrTrimArguments
         switch parseAddOrTrim(args, isXADD: true) {
         case .success(let arguments): parsed = arguments
@@ -143,11 +148,34 @@ extension Executor {
             return out.error(CommandError.arity("xadd"))
         }
         if case .explicit(let explicit) = requested, explicit == .zero { return out.error(CommandError.xaddZeroID) }
+        if parsed.append.isUsed { return try xaddWithOptions(args, parsed, &out, group: group) }
+        if group.isTransaction { try beginSavepointIfPending() }
+        _ = try appendEntry(args, parsed, &out)
+    }
+
+    /// What `appendEntry` did.
+    enum AppendResult {
+        case appended(EntryID)
+        /// Nothing was added; the reply (an error or NOMKSTREAM's null) is written.
+        case refused
+        /// IFLAST did not match the stream's last id (given); nothing is added or written.
+        case lastIDMismatch(EntryID)
+    }
+
+    /// Adds XADD's entry (arguments already parsed and checked) and writes its reply: NOMKSTREAM,
+    /// IFLAST, the id, the append, the trim.
+    func appendEntry(_ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter)
+        throws(WiredTigerError) -> AppendResult
+    {
+        let key = args[1]
+        let requested = parsed.id!
         let existing = store.streamForWriting(key)
         if existing == nil && parsed.noMakeStream {
-            return out.nullBulk()
+            out.nullBulk()
+            return .refused
         }
         let lastID = existing?.lastID ?? .zero
+        if let expected = parsed.append.ifLast, expected != lastID { return .lastIDMismatch(lastID) }
         let id: EntryID?
         switch requested {
         case .auto: id = EntryID.generated(after: lastID, nowMilliseconds: wallClockMilliseconds())
@@ -156,9 +184,11 @@ extension Executor {
         }
         guard let id else {
             if case .auto = requested {
-                return out.error("ERR The stream has exhausted the last possible ID, unable to add more items")
+                out.error("ERR The stream has exhausted the last possible ID, unable to add more items")
+            } else {
+                out.error(CommandError.xaddTooSmall)
             }
-            return out.error(CommandError.xaddTooSmall)
+            return .refused
         }
         let stream: StreamState
         if let existing {
@@ -172,6 +202,7 @@ extension Executor {
         streamChanged(key)
         if let spec = parsed.trim { _ = try trim(stream, spec) }
         out.bulk(id.bytes)
+        return .appended(id)
     }
 
     // MARK: Reads

@@ -13,35 +13,53 @@ final class Executor: StorageContext {
     var waiters: [Waiter] = []
     /// Streams that received entries in the batch in progress.
     var appendedStreams: Set<[UInt8]> = []
+    /// Producers' commit queues and the replies held for them (Executor+Producers.swift).
+    let producerQueues: ProducerQueues
 
     struct Limits: Sendable {
         var readCountMax: Int
+        var producers = ProducerLimits()
     }
 
     init(store: LogStore, limits: Limits) {
         self.store = store
         self.limits = limits
+        self.producerQueues = ProducerQueues(limits: limits.producers)
+        store.producers.windowMax = limits.producers.windowMax
     }
 
     /// Runs one group and returns its outcome (or none if its last command blocked).
     func run(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
+        if let outcome = try deferBehindEarlierGroups(group) { return outcome }
+        if Self.isConditionalTransaction(group) { return try runConditionalTransaction(group) }
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
         if group.isTransaction { out.arrayHeader(group.commands.count) }
-        for (index, args) in group.commands.enumerated() {
+        producerQueues.mayDefer = !group.isTransaction
+        return try run(group, from: 0, replies: &out)
+    }
+
+    /// Runs a group's commands from `start` on, after the replies in `out`. A producer XADD that
+    /// has to wait for its SEQ's predecessor may set the rest aside (Executor+Producers.swift).
+    func run(_ group: CommandGroup, from start: Int, replies out: inout RESPWriter) throws(WiredTigerError)
+        -> ServerOutcome
+    {
+        for index in start..<group.commands.count {
+            let args = group.commands[index]
             if let answered = group.loopReplies[index] {
                 out.append(contentsOf: answered)
                 continue
             }
             let isLast = index == group.commands.count - 1
             let blocked = try execute(args, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
+            if producerQueues.isDeferRequested { return setAside(group, at: index, replies: out) }
             if let waiter = blocked {
                 waiter.prefix = out.bytes
                 waiter.minimumTag = store.jobDurabilityTag
                 waiters.append(waiter)
-                return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+                return try finishGroup(group, reply: out.bytes, waiter: waiter)
             }
         }
-        return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: out.bytes)
+        return try finishGroup(group, reply: out.bytes, waiter: nil)
     }
 
     /// Executes one command; returns a waiter when it must block.
@@ -50,7 +68,7 @@ final class Executor: StorageContext {
     {
         let name = args[0]
         switch true {
-        case name.isKeyword("XADD"): try xadd(args, &out)
+        case name.isKeyword("XADD"): try xadd(args, &out, group: group)
         case name.isKeyword("XRANGE"): try xrange(args, &out, reverse: false)
         case name.isKeyword("XREVRANGE"): try xrange(args, &out, reverse: true)
         case name.isKeyword("XLEN"): xlen(args, &out)
@@ -66,6 +84,7 @@ final class Executor: StorageContext {
         case name.isKeyword("XPENDING"): try xpending(args, &out)
         case name.isKeyword("XCLAIM"): try xclaim(args, &out)
         case name.isKeyword("XAUTOCLAIM"): try xautoclaim(args, &out)
+        case name.isKeyword("XPRODUCERS"): try xproducers(args, &out)
         case name.isKeyword("DEL"), name.isKeyword("UNLINK"): try del(args, &out)
         case name.isKeyword("EXISTS"): exists(args, &out)
         case name.isKeyword("TYPE"): type(args, &out)
@@ -83,6 +102,16 @@ final class Executor: StorageContext {
     // MARK: StorageContext
 
     func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
+        let resumed = try runSetAsideGroups()
+        return try producersWillCommit(resumed + serveWaiters(nowNanoseconds: nowNanoseconds), nowNanoseconds: nowNanoseconds)
+    }
+
+    func batchDidRollBack(_ error: StorageError) -> [ServerOutcome] {
+        producersDidRollBack(error)
+    }
+
+    /// Blocked readers the batch's entries satisfy, and those whose timeout passed.
+    private func serveWaiters(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
         guard !waiters.isEmpty else {
             appendedStreams.removeAll(keepingCapacity: true)
             return []
@@ -131,7 +160,8 @@ final class Executor: StorageContext {
         for waiter in waiters where waiter.groupRead != nil {
             if let due = redeliveryDeadline(waiter) { earliest = min(earliest ?? due, due) }
         }
-        return earliest
+        guard let producers = producersNextDeadline else { return earliest }
+        return min(earliest ?? .max, producers)
     }
 
     /// The reply a group gets when storage fails under it: an error in its slot.

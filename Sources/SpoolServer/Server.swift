@@ -51,7 +51,7 @@ public final class Server {
         var options = StorageOptions(directory: config.dir)
         options.cacheSizeMiB = max(1, config.wiredtigerCacheSize >> 20)
         options.checkpointIntervalSeconds = config.checkpointInterval
-        let limits = Executor.Limits(readCountMax: config.streamReadCountMax)
+        let limits = Executor.Limits(readCountMax: config.streamReadCountMax, producers: ProducerLimits(config))
         engine = try StorageEngine<Executor>(
             options: options,
             makeContext: { Executor(store: $0, limits: limits) },

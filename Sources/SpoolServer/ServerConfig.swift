@@ -16,6 +16,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var clientPendingRepliesMax = 65_536
     /// Entries one XADD may carry as field-value pairs, and entries one read may return.
     public var streamReadCountMax = 1_000_000
+    /// Producers (XADD … PRODUCER id SEQ n): see Config/spoold.conf.
+    public var producerGapTimeout = 5_000
+    public var producerQueueMax = 10_000
+    public var producerQueueTotalMax = 1_000_000
+    public var producerSeqWindow = 128
+    public var streamProducersMax = 10_000
+    public var producerIdleExpiry = 604_800
 
     public init() {}
 
@@ -49,6 +56,18 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.checkpointInterval, v, 1...86_400) }),
         Key(name: "client-pending-replies-max", isMutable: true, get: { String($0.clientPendingRepliesMax) },
             set: { c, v in setInt(&c.clientPendingRepliesMax, v, 16...(1 << 24)) }),
+        Key(name: "producer-gap-timeout", isMutable: false, get: { String($0.producerGapTimeout) },
+            set: { c, v in setInt(&c.producerGapTimeout, v, 1...3_600_000) }),
+        Key(name: "producer-queue-max", isMutable: false, get: { String($0.producerQueueMax) },
+            set: { c, v in setInt(&c.producerQueueMax, v, 1...1_000_000) }),
+        Key(name: "producer-queue-total-max", isMutable: false, get: { String($0.producerQueueTotalMax) },
+            set: { c, v in setInt(&c.producerQueueTotalMax, v, 1...100_000_000) }),
+        Key(name: "producer-seq-window", isMutable: false, get: { String($0.producerSeqWindow) },
+            set: { c, v in setInt(&c.producerSeqWindow, v, 1...100_000) }),
+        Key(name: "stream-producers-max", isMutable: false, get: { String($0.streamProducersMax) },
+            set: { c, v in setInt(&c.streamProducersMax, v, 1...10_000_000) }),
+        Key(name: "producer-idle-expiry", isMutable: false, get: { String($0.producerIdleExpiry) },
+            set: { c, v in setInt(&c.producerIdleExpiry, v, 1...(100 * 365 * 86_400)) }),
     ]
 
     public static func key(named name: String) -> Key? {

@@ -8,6 +8,7 @@ import SpoolCore
 /// - `table:spool-meta` — "schema-version" → UInt32, "next-table" → UInt64,
 ///   "stream:<name>" → `StreamRecord`.
 /// - `table:s<N>.live` / `table:s<N>.backfill` — entry id (16 bytes big-endian) → `EntryCodec`.
+/// - `table:spool-producers` — table number + producer id → `ProducerRecord` (see `ProducerTable`).
 public final class LogStore {
     public static let schemaVersion: UInt32 = 1
     static let metaURI = "table:spool-meta"
@@ -25,6 +26,8 @@ public final class LogStore {
     private var streams: [[UInt8]: StreamState] = [:]
     /// Tables of dropped streams, removed once the drop is committed.
     private var tablesToDrop: [String] = []
+    /// Producers' high-water marks (`table:spool-producers`), written with the entries.
+    public let producers: ProducerTable
 
     /// Generation the batch in progress will commit as; set by the storage thread.
     public internal(set) var currentGeneration: UInt64 = 1
@@ -79,6 +82,7 @@ public final class LogStore {
                 throw .wiredTiger(error)
             }
         }
+        do { producers = try ProducerTable(session: session) } catch { throw .wiredTiger(error) }
         nextTableNumber = 1
         try loadCatalog()
     }
@@ -198,6 +202,7 @@ public final class LogStore {
         stream.backfill.close()
         tablesToDrop.append(stream.liveURI)
         tablesToDrop.append(stream.backfillURI)
+        try producers.removeAll(of: stream)
     }
 
     // MARK: Entries
@@ -359,6 +364,7 @@ public final class LogStore {
 
     /// Writes every changed stream record; called once before the batch commits.
     func writeDirtyRecords() throws(WiredTigerError) {
+        try producers.writeDirty()
         for stream in dirtyStreams where stream.isDirty {
             try meta.insert(key: Self.streamKeyPrefix + stream.name, value: stream.record.encoded())
             stream.isDirty = false
@@ -377,6 +383,7 @@ public final class LogStore {
 
     /// After a rollback: the in-memory catalog may hold changes that never reached disk; reload it.
     func reloadAfterRollback() throws(StorageError) {
+        producers.reset()
         for stream in streams.values {
             stream.live.close()
             stream.backfill.close()

@@ -10,6 +10,11 @@ public protocol StorageContext: AnyObject, SendableMetatype {
 
     /// The monotonic time (nanoseconds) at which `batchWillCommit` must run even if no job arrives.
     var nextDeadlineNanoseconds: UInt64? { get }
+
+    /// The batch rolled back (its jobs and the outcomes `batchWillCommit` returned have failed):
+    /// whatever the context holds from it beyond the store's own catalog must be undone. Returns
+    /// the outcomes of work from earlier batches that the rollback undid (delivered at once).
+    func batchDidRollBack(_ error: StorageError) -> [Outcome]
 }
 
 extension StorageContext {
@@ -17,6 +22,7 @@ extension StorageContext {
         []
     }
     public var nextDeadlineNanoseconds: UInt64? { nil }
+    public func batchDidRollBack(_ error: StorageError) -> [Outcome] { [] }
 }
 
 /// An outcome produced outside a job (a blocked reader served or timed out).

@@ -234,6 +234,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var results: [Awaiting] = []
         results.reserveCapacity(batch.count)
         var failure: WiredTigerError?
+        var extra: [DeferredOutcome<Outcome>] = []
         do throws(WiredTigerError) {
             try store.session.beginTransaction()
             for item in batch {
@@ -246,7 +247,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                         submittedAt: tag == thisGeneration ? item.submittedAt : nil))
             }
             store.beginJob()
-            let extra = try context.batchWillCommit(nowNanoseconds: monotonicNanoseconds())
+            extra = try context.batchWillCommit(nowNanoseconds: monotonicNanoseconds())
             let extraTag = store.jobDurabilityTag
             for deferred in extra {
                 results.append(
@@ -268,8 +269,10 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             } catch {
                 durableLock.locked { if self.failure == nil { self.failure = .wiredTiger(failure) } }
             }
-            // Every job of the batch fails: none of its writes happened.
-            deliver(batch.map { $0.fail(.wiredTiger(failure)) })
+            let undone = context.batchDidRollBack(.wiredTiger(failure))
+            // Every job of the batch fails: none of its writes happened; nor do the outcomes the
+            // batch made possible (served readers, appends that were waiting for it).
+            deliver(batch.map { $0.fail(.wiredTiger(failure)) } + extra.map { $0.fail(.wiredTiger(failure)) } + undone)
             return
         }
         if store.batchDidWrite {

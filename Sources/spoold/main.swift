@@ -19,7 +19,8 @@ enum Spoold {
           --maxclients N       connection limit (default 10000)
         Other keys: proto-max-bulk-len, proto-max-multibulk-len, client-query-buffer-limit,
         client-output-buffer-limit, wiredtiger-cache-size, checkpoint-interval,
-        client-pending-replies-max.
+        client-pending-replies-max, producer-gap-timeout, producer-queue-max,
+        producer-queue-total-max, producer-seq-window, stream-producers-max, producer-idle-expiry.
           --help               show this text
           --version            print the version
 

@@ -1,6 +1,6 @@
 """The `spool` command-line tool end to end: help text, exit codes, and every command against the
-running server, with --json output parsed back. Consumer-group commands are in
-after_merge_cli_groups.py until spoold has groups."""
+running server, with --json output parsed back. Consumer-group commands are in test_cli_groups.py,
+idempotent publishing in test_cli_idempotent.py."""
 
 from __future__ import annotations
 

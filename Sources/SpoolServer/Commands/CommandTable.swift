@@ -115,6 +115,7 @@ enum CommandTable {
         .init(name: "xread", arity: -4, runs: .storage, flags: ["readonly", "blocking"], firstKey: 0, lastKey: 0, step: 0, summary: "Reads entries after ids from streams, optionally blocking."),
         .init(name: "xdel", arity: -3, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Deletes entries."),
         .init(name: "xtrim", arity: -4, runs: .storage, flags: ["write"], firstKey: 1, lastKey: 1, step: 1, summary: "Trims a stream by length or minimum id."),
+        .init(name: "xproducers", arity: -2, runs: .storage, flags: ["readonly"], firstKey: 1, lastKey: 1, step: 1, summary: "Returns the producers of a stream: epoch, last SEQ and id, waiting appends."),
         .init(name: "xsetid", arity: -3, runs: .storage, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Sets a stream's last id and counters."),
         .init(name: "xreadgroup", arity: -7, runs: .storage, flags: ["write", "blocking"], firstKey: 0, lastKey: 0, step: 0, summary: "Reads entries through a consumer group, optionally blocking; the pending list is written durably."),
         .init(name: "xack", arity: -4, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Acknowledges pending entries; replies once that is on disk."),

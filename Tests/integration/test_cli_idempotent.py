@@ -1,9 +1,5 @@
 """`spool publish --idempotent` end to end: entries tagged with PRODUCER/SEQ (Spool's idempotent
-producers).
-
-Not collected by default (the name does not match test_*.py) until spoold has idempotent producers:
-then rename this file to test_cli_idempotent.py.
-"""
+producers)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,673 @@
+import SpoolCore
+import SpoolProtocol
+import SpoolStorage
+
+/// Ordered, idempotent producers and conditional appends (docs/protocol.md, "Producers and
+/// conditional appends"):
+///
+/// - `XADD key PRODUCER p SEQ n [EPOCH e] …`: a producer's entries commit in SEQ order whatever
+///   order they arrive in, on any number of connections. One that arrives early *parks* in the
+///   producer's commit queue (its reply becomes a hole in its group's reply, and the rest of the
+///   group runs on); when its turn comes, in this or a later batch, it commits in the same
+///   transaction as the entry before it. A retry of a committed SEQ gets its original id.
+/// - `IFLAST id`: appends only if the stream's last id is exactly that.
+/// - A MULTI/EXEC whose XADDs use either is all or nothing: a failed check discards it.
+extension Executor {
+    // MARK: XADD with Spool's options
+
+    /// XADD with PRODUCER/SEQ/EPOCH and/or IFLAST; the arguments are parsed and valid.
+    func xaddWithOptions(
+        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, group: CommandGroup
+    ) throws(WiredTigerError) {
+        let queues = producerQueues
+        queues.beginBatchIfNeeded()
+        let transaction = group.isTransaction && queues.isInConditionalTransaction
+        guard let producerID = parsed.append.producer else {
+            return try conditionalAppend(args, parsed, &out, transaction: transaction)
+        }
+        // A transaction's drops are handled once it is known to commit.
+        if !transaction { failQueuesOfDroppedStreams() }
+        let key = ProducerKey(stream: args[1], producer: producerID)
+        let sequence = parsed.append.sequence!
+        let requestedEpoch = parsed.append.epoch ?? 0
+        let now = wallClockMilliseconds()
+        let stream = store.streamForReading(args[1])
+        let queue = queues.queues.isEmpty ? nil : queues.queues[key]
+        var producer: TrackedProducer?
+        if let stream { producer = try trackedProducer(producerID, of: stream, hasQueue: queue != nil, now: now) }
+        let knownEpoch = max(producer?.state.epoch ?? 0, queue?.epoch ?? 0)
+
+        func refuse(_ message: String) {
+            if transaction {
+                queues.transactionFailure = message
+            } else {
+                out.error(message)
+            }
+        }
+
+        if requestedEpoch < knownEpoch {
+            return refuse(ProducerError.fenced(producerID, epoch: requestedEpoch, by: knownEpoch))
+        }
+        // Decided on the producer's state in place: a copy would share its window, which the
+        // commit below would then have to copy.
+        let queueMax = limits.producers.queueMax
+        let decision =
+            producer?.state.decide(epoch: requestedEpoch, sequence: sequence, queueMax: queueMax)
+            ?? ProducerState(windowMax: 1, nowMilliseconds: now).decide(
+                epoch: requestedEpoch, sequence: sequence, queueMax: queueMax)
+        // A transaction checks everything before it changes anything: a failed check discards it
+        // whole, the claim included.
+        if transaction {
+            switch decision {
+            case .fenced(let newer): return refuse(ProducerError.fenced(producerID, epoch: requestedEpoch, by: newer))
+            case .belowWindow: return refuse(ProducerError.stale(producerID, sequence: sequence, state: producer!.state))
+            case .gap(let missing), .tooFarAhead(let missing):
+                return refuse(ProducerError.gapInTransaction(producerID, sequence: sequence, missing: missing))
+            case .next:
+                if let failure = conditionFailure(args, parsed) { return refuse(failure) }
+                if producer == nil, let stream, let failure = try producerLimitFailure(stream) { return refuse(failure) }
+            case .duplicate: break
+            }
+            try beginSavepointIfPending()
+        }
+
+        // A higher epoch claims the producer: older instances are fenced from now on, durably.
+        if requestedEpoch > knownEpoch {
+            if let stream {
+                if producer == nil {
+                    if let failure = try producerLimitFailure(stream) { return refuse(failure) }
+                    var fresh = ProducerState(windowMax: limits.producers.windowMax, nowMilliseconds: now)
+                    fresh.epoch = requestedEpoch
+                    producer = try store.producers.add(producerID, to: stream, state: fresh)
+                } else {
+                    producer!.state.claim(requestedEpoch)
+                    store.producers.noteChanged(producer!)
+                }
+                store.noteDurableDependency()
+            }
+            if let queue {
+                queue.epoch = requestedEpoch
+                if transaction {
+                    queues.deferredClaims.append((key, requestedEpoch))
+                } else {
+                    fenceParked(key, below: requestedEpoch)
+                }
+            }
+        }
+        if let producer, producer.state.lastActivityMilliseconds < now { producer.state.lastActivityMilliseconds = now }
+
+        switch decision {
+        case .fenced(let newer):
+            out.error(ProducerError.fenced(producerID, epoch: requestedEpoch, by: newer))
+        case .duplicate(let id):
+            out.bulk(id.bytes)
+        case .belowWindow:
+            out.error(ProducerError.stale(producerID, sequence: sequence, state: producer!.state))
+        case .tooFarAhead(let missing):
+            out.error(
+                ProducerError.tooFarAhead(
+                    producerID, sequence: sequence, missing: missing, queueMax: limits.producers.queueMax))
+        case .gap(let missing):
+            // Most gaps are filled by another connection's group in the same batch: set the rest
+            // of this group aside until the batch's end, which costs far less than parking.
+            if queues.mayDefer {
+                queues.isDeferRequested = true
+                return
+            }
+            park(
+                args, parsed, key: key, queue: queues.queues[key], epoch: requestedEpoch, sequence: sequence,
+                missing: missing, group: group, into: &out)
+        case .next:
+            if producer == nil, let stream, let failure = try producerLimitFailure(stream) { return refuse(failure) }
+            let reply = try commit(
+                args, parsed, key: key, producer: &producer, sequence: sequence, epoch: requestedEpoch, now: now,
+                into: &out)
+            if case .error(let text) = reply, transaction, parsed.append.ifLast != nil, text.hasPrefix("IFLAST") {
+                // Checked above already; should the two ever disagree, the transaction still fails whole.
+                queues.transactionFailure = text
+            }
+            if case .id = reply, let queue {
+                queue.waitingSince = monotonicNanoseconds()
+                if transaction {
+                    queues.deferredResumes.append(key)
+                } else {
+                    try resumeParked(key)
+                }
+            }
+        }
+    }
+
+    /// XADD … IFLAST id without a producer.
+    private func conditionalAppend(
+        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, transaction: Bool
+    ) throws(WiredTigerError) {
+        if transaction {
+            if let failure = conditionFailure(args, parsed) {
+                producerQueues.transactionFailure = failure
+                return
+            }
+            try beginSavepointIfPending()
+        }
+        if case .lastIDMismatch(let last) = try appendEntry(args, parsed, &out) {
+            out.error(ProducerError.lastIDMismatch(last))
+        }
+    }
+
+    /// IFLAST's check as `appendEntry` will make it (NOMKSTREAM on a missing stream comes first).
+    private func conditionFailure(_ args: [[UInt8]], _ parsed: AddOrTrimArguments) -> String? {
+        guard let expected = parsed.append.ifLast else { return nil }
+        let stream = store.streamForReading(args[1])
+        if stream == nil && parsed.noMakeStream { return nil }
+        let last = stream?.lastID ?? .zero
+        return expected == last ? nil : ProducerError.lastIDMismatch(last)
+    }
+
+    /// Appends the next SEQ of a producer and records it (creating the producer, and the stream,
+    /// on its first commit); returns the reply it wrote into `out`.
+    private func commit(
+        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, producer: inout TrackedProducer?,
+        sequence: UInt64, epoch: UInt64, now: UInt64, into out: inout RESPWriter
+    ) throws(WiredTigerError) -> AppendReply {
+        let before = out.bytes.count
+        switch try appendEntry(args, parsed, &out) {
+        case .appended(let id):
+            if producer == nil {
+                let stream = store.streamForReading(key.stream)!
+                var fresh = ProducerState(windowMax: limits.producers.windowMax, nowMilliseconds: now)
+                fresh.epoch = epoch
+                producer = try store.producers.add(key.producer, to: stream, state: fresh)
+            }
+            producer!.state.recordCommit(sequence: sequence, id: id, nowMilliseconds: now)
+            store.producers.noteChanged(producer!)
+            return .id(id)
+        case .lastIDMismatch(let last):
+            let text = ProducerError.lastIDMismatch(last)
+            out.error(text)
+            return .error(text)
+        case .refused:
+            // NOMKSTREAM's null or an id error, already written; the SEQ stays uncommitted.
+            let written = Array(out.bytes[before...])
+            if written.first == UInt8(ascii: "-") {
+                return .error(String(decoding: written.dropFirst().dropLast(2), as: UTF8.self))
+            }
+            return .null
+        }
+    }
+
+    /// The stream's producer, unless it has been idle for `producer-idle-expiry` with nothing
+    /// parked: then it is forgotten (its row removed) and the request starts afresh.
+    private func trackedProducer(_ id: [UInt8], of stream: StreamState, hasQueue: Bool, now: UInt64)
+        throws(WiredTigerError) -> TrackedProducer?
+    {
+        guard let producer = try store.producers.producer(id, of: stream) else { return nil }
+        let expiry = limits.producers.idleExpiryMilliseconds
+        if !hasQueue && producer.state.isIdle(nowMilliseconds: now, expiryMilliseconds: expiry) {
+            try store.producers.remove(producer)
+            return nil
+        }
+        return producer
+    }
+
+    /// The error for tracking one more producer on a stream that has `stream-producers-max`
+    /// (after forgetting its idle ones), or nil.
+    private func producerLimitFailure(_ stream: StreamState) throws(WiredTigerError) -> String? {
+        let maximum = limits.producers.producersPerStreamMax
+        guard try store.producers.producers(of: stream).count >= maximum else { return nil }
+        try expireIdleProducers(try store.producers.producers(of: stream).values)
+        guard try store.producers.producers(of: stream).count >= maximum else { return nil }
+        return ProducerError.tooManyProducers(stream.name, max: maximum)
+    }
+
+    // MARK: Parking and resuming
+
+    /// Parks an XADD whose predecessor has not committed: its reply becomes a hole at `offset` of
+    /// the group's replies. A retry of a parked SEQ attaches to it.
+    private func park(
+        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, queue existing: ProducerQueue?,
+        epoch: UInt64, sequence: UInt64, missing: UInt64, group: CommandGroup, into out: inout RESPWriter
+    ) {
+        let queues = producerQueues
+        let offset = out.bytes.count
+        if let existing, let waiting = existing.parked[sequence] {
+            // Fencing removed every parked append of a lower epoch; an equal one is the same request.
+            precondition(waiting.epoch == epoch, "parked appends of older epochs are fenced")
+            let reply = queues.currentReply(for: group)
+            waiting.retryHoles.append(ReplyHole(reply: reply, index: reply.addHole(at: offset)))
+            return
+        }
+        guard queues.parkedCount < limits.producers.queueTotalMax else {
+            return out.error(
+                ProducerError.queuesFull(
+                    key.producer, sequence: sequence, missing: missing, totalMax: limits.producers.queueTotalMax))
+        }
+        let queue: ProducerQueue
+        if let existing {
+            queue = existing
+        } else {
+            queue = ProducerQueue(now: monotonicNanoseconds())
+            queues.queues[key] = queue
+        }
+        let reply = queues.currentReply(for: group)
+        let hole = ReplyHole(reply: reply, index: reply.addHole(at: offset))
+        queue.parked[sequence] = ParkedAppend(
+            args: args, arguments: parsed, epoch: epoch, sequence: sequence, batch: queues.batch, hole: hole)
+        queue.epoch = max(queue.epoch, epoch)
+        queues.parkedCount += 1
+    }
+
+    /// The producer's next SEQ committed: commits every parked append whose turn has come, in
+    /// SEQ order, in this transaction. Stops at a gap, or at an append that fails (IFLAST, an id
+    /// below the last one): its SEQ stays uncommitted and the ones after it keep waiting.
+    func resumeParked(_ key: ProducerKey) throws(WiredTigerError) {
+        let queues = producerQueues
+        guard let queue = queues.queues[key] else { return }
+        var producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
+            try store.producers.producer(key.producer, of: s)
+        } ?? nil
+        let now = wallClockMilliseconds()
+        var scratch = RESPWriter(version: .resp2)
+        while !queue.parked.isEmpty {
+            let next = (producer?.state.lastSequence ?? 0) + 1
+            guard let append = queues.unpark(key, queue, sequence: next) else { return }
+            let epoch = producer?.state.epoch ?? 0
+            if append.epoch < epoch {
+                queues.fill(append, with: .error(ProducerError.fenced(key.producer, epoch: append.epoch, by: epoch)), tag: 0)
+                return
+            }
+            scratch.removeAll(keepingCapacity: true)
+            let reply = try commit(
+                append.args, append.arguments, key: key, producer: &producer, sequence: append.sequence,
+                epoch: append.epoch, now: now, into: &scratch)
+            queues.fill(append, with: reply, tag: store.jobDurabilityTag)
+            guard case .id = reply else { return }
+            queue.waitingSince = monotonicNanoseconds()
+        }
+    }
+
+    /// A newer epoch claimed the producer: its parked appends from older instances fail.
+    func fenceParked(_ key: ProducerKey, below epoch: UInt64) {
+        let queues = producerQueues
+        guard let queue = queues.queues[key] else { return }
+        for (sequence, append) in queue.parked where append.epoch < epoch {
+            _ = queues.unpark(key, queue, sequence: sequence)
+            queues.fill(append, with: .error(ProducerError.fenced(key.producer, epoch: append.epoch, by: epoch)), tag: 0)
+        }
+    }
+
+    /// Streams dropped (DEL, FLUSHALL) take their waiting appends with them.
+    func failQueuesOfDroppedStreams() {
+        let dropped = store.producers.takeDroppedStreams()
+        let queues = producerQueues
+        guard !dropped.isEmpty, !queues.queues.isEmpty else { return }
+        let names = Set(dropped)
+        for (key, queue) in queues.queues where names.contains(key.stream) {
+            for (sequence, append) in queue.parked {
+                _ = queues.unpark(key, queue, sequence: sequence)
+                queues.fill(append, with: .error(ProducerError.streamDeleted(key.producer, sequence: sequence)), tag: 0)
+            }
+        }
+    }
+
+    /// Forgets producers idle for `producer-idle-expiry` that have nothing parked.
+    private func expireIdleProducers<S: Sequence<TrackedProducer>>(_ candidates: S) throws(WiredTigerError) {
+        let now = wallClockMilliseconds()
+        let expiry = limits.producers.idleExpiryMilliseconds
+        for producer in candidates where producer.state.isIdle(nowMilliseconds: now, expiryMilliseconds: expiry) {
+            guard producerQueues.queues[ProducerKey(stream: producer.stream, producer: producer.id)] == nil else {
+                continue
+            }
+            try store.producers.remove(producer)
+        }
+    }
+
+    // MARK: Groups set aside
+
+    /// A producer XADD of `group` has to wait: the group is set aside from that command, to run
+    /// again at the end of the batch.
+    func setAside(_ group: CommandGroup, at index: Int, replies out: RESPWriter) -> ServerOutcome {
+        let queues = producerQueues
+        queues.isDeferRequested = false
+        precondition(queues.current == nil, "a group that parked appends runs to its end")
+        if let run = queues.resuming {
+            run.index = index
+            run.out = out
+            run.isSetAsideAgain = true
+        } else {
+            if queues.setAside[group.connection] == nil { queues.setAsideOrder.append(group.connection) }
+            queues.setAside[group.connection, default: []].append(
+                SetAsideRun(group: group, batch: queues.batch, index: index, out: out))
+        }
+        return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+    }
+
+    /// A connection that has a group set aside keeps its order: its later groups wait behind it
+    /// (a transaction instead runs at once, after what was set aside has run, parking what must
+    /// wait). Returns the outcome of a group set aside here.
+    func deferBehindEarlierGroups(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome? {
+        let queues = producerQueues
+        guard !queues.setAside.isEmpty, queues.setAside[group.connection] != nil else { return nil }
+        if group.isTransaction {
+            for run in queues.setAside.removeValue(forKey: group.connection) ?? [] {
+                if let outcome = try resume(run, mayDefer: false) {
+                    queues.readyOutcomes += deliverable(outcome, version: run.group.version)
+                }
+            }
+            queues.setAsideOrder.removeAll { $0 == group.connection }
+            return nil
+        }
+        let out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
+        queues.setAside[group.connection]!.append(SetAsideRun(group: group, batch: queues.batch, index: 0, out: out))
+        return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+    }
+
+    /// At the end of the batch: runs the set-aside groups again, in passes, each connection's in
+    /// order, while any of them moves (one's commit is often the SEQ another waits for). A
+    /// connection whose first waiting group was set aside in this batch keeps waiting through the
+    /// next batch (its gap is usually filled by a group already on its way); one that has waited
+    /// through a batch end already runs to its end, parking the appends that still have to wait.
+    /// So nothing waits set aside for more than one batch boundary, and no cycle of groups
+    /// waiting on each other's later SEQs can last.
+    func runSetAsideGroups() throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
+        let queues = producerQueues
+        guard !queues.setAsideOrder.isEmpty else { return [] }
+        queues.beginBatchIfNeeded()
+        var outcomes: [DeferredOutcome<ServerOutcome>] = []
+        var moved = true
+        while moved {
+            moved = false
+            for connection in queues.setAsideOrder {
+                while let run = queues.setAside[connection]?.first {
+                    let before = run.index
+                    guard let outcome = try resume(run, mayDefer: true) else {
+                        if run.index != before { moved = true }
+                        break
+                    }
+                    queues.setAside[connection]!.removeFirst()
+                    if queues.setAside[connection]!.isEmpty { queues.setAside[connection] = nil }
+                    moved = true
+                    outcomes += deliverable(outcome, version: run.group.version)
+                }
+            }
+        }
+        var carried: [UInt64] = []
+        for connection in queues.setAsideOrder {
+            guard let chain = queues.setAside[connection], let head = chain.first else {
+                queues.setAside[connection] = nil
+                continue
+            }
+            if !head.isCarried {
+                for run in chain { run.isCarried = true }
+                carried.append(connection)
+                continue
+            }
+            queues.setAside[connection] = nil
+            for run in chain {
+                if let outcome = try resume(run, mayDefer: false) {
+                    outcomes += deliverable(outcome, version: run.group.version)
+                }
+            }
+        }
+        queues.setAsideOrder = carried
+        assert(queues.setAside.count == carried.count, "every waiting chain is in the order")
+        return outcomes
+    }
+
+    /// Runs a set-aside group on from where it stopped; nil when it was set aside again.
+    private func resume(_ run: SetAsideRun, mayDefer: Bool) throws(WiredTigerError) -> ServerOutcome? {
+        let queues = producerQueues
+        queues.resuming = run
+        queues.mayDefer = mayDefer
+        defer {
+            queues.resuming = nil
+            queues.mayDefer = false
+        }
+        run.isSetAsideAgain = false
+        if run.batch != queues.batch { queues.carriedResumed.append(run) }
+        // Its replies so far may hold what earlier batches wrote or read: they wait for this one.
+        store.noteDurableDependency()
+        var out = run.out
+        run.out = RESPWriter(version: run.group.version)
+        let outcome = try self.run(run.group, from: run.index, replies: &out)
+        return run.isSetAsideAgain ? nil : outcome
+    }
+
+    /// A resumed group's reply, held for this batch's flush (a group still waiting on parked
+    /// appends or a blocked read replies later).
+    private func deliverable(_ outcome: ServerOutcome, version: RESPVersion) -> [DeferredOutcome<ServerOutcome>] {
+        guard outcome.kind == .reply else { return [] }
+        return [
+            DeferredOutcome(
+                outcome: outcome, minimumTag: store.currentGeneration,
+                fail: Self.failure(connection: outcome.connection, slot: outcome.slot, version: version))
+        ]
+    }
+
+    // MARK: Groups and transactions
+
+    /// Ends a group's run: its reply, or `.blocked` when parked XADDs (or a blocked read) still
+    /// owe part of it.
+    func finishGroup(_ group: CommandGroup, reply: [UInt8], waiter: Waiter?) throws(WiredTigerError) -> ServerOutcome {
+        let queues = producerQueues
+        queues.beginBatchIfNeeded()
+        failQueuesOfDroppedStreams()
+        guard let held = queues.current else {
+            return ServerOutcome(
+                kind: waiter == nil ? .reply : .blocked, connection: group.connection, slot: group.slot,
+                bytes: waiter == nil ? reply : [])
+        }
+        queues.current = nil
+        held.prefix = reply
+        held.waiter = waiter
+        held.isGroupFinished = true
+        held.minimumTag = max(held.minimumTag, store.jobDurabilityTag)
+        if held.isComplete {
+            held.isDone = true
+            return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: held.assembled())
+        }
+        queues.held[ProducerQueues.SlotKey(connection: group.connection, slot: group.slot)] = held
+        return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
+    }
+
+    /// Whether EXEC must run as a conditional transaction: one of its XADDs names a producer or
+    /// IFLAST (a field called that only costs the savepoint).
+    static func isConditionalTransaction(_ group: CommandGroup) -> Bool {
+        group.isTransaction
+            && group.commands.contains { args in
+                args[0].isKeyword("XADD")
+                    && args.contains { $0.isKeyword("PRODUCER") || $0.isKeyword("IFLAST") }
+            }
+    }
+
+    /// Commands a conditional transaction may run before its savepoint: they change nothing.
+    private static func changesNothing(_ args: [[UInt8]]) -> Bool {
+        let name = args[0]
+        return name.isKeyword("XRANGE") || name.isKeyword("XREVRANGE") || name.isKeyword("XLEN")
+            || name.isKeyword("XREAD") || name.isKeyword("XINFO") || name.isKeyword("EXISTS")
+            || name.isKeyword("TYPE") || name.isKeyword("KEYS") || name.isKeyword("SCAN")
+            || name.isKeyword("DBSIZE") || name.isKeyword("INFO") || name.isKeyword("XPRODUCERS")
+    }
+
+    /// EXEC with producer or IFLAST appends: all or nothing. Every check of such an XADD is made
+    /// before it changes anything; if one fails, everything the transaction did is rolled back
+    /// (to a savepoint taken just before its first change) and EXEC replies EXECABORT.
+    func runConditionalTransaction(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
+        let queues = producerQueues
+        queues.beginBatchIfNeeded()
+        queues.isInConditionalTransaction = true
+        queues.mayDefer = false
+        queues.transactionFailure = nil
+        queues.savepoint = nil
+        defer {
+            queues.isInConditionalTransaction = false
+            queues.transactionFailure = nil
+            queues.savepoint = nil
+            queues.deferredClaims.removeAll()
+            queues.deferredResumes.removeAll()
+        }
+        var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
+        out.arrayHeader(group.commands.count)
+        for (index, args) in group.commands.enumerated() {
+            if let answered = group.loopReplies[index] {
+                out.append(contentsOf: answered)
+                continue
+            }
+            // XADD takes the savepoint itself, after its checks.
+            if !args[0].isKeyword("XADD") && !Self.changesNothing(args) { try beginSavepointIfPending() }
+            _ = try execute(args, into: &out, group: group, mayBlock: false)
+            if queues.transactionFailure != nil { break }
+        }
+        if let failure = queues.transactionFailure {
+            if let savepoint = queues.savepoint { try store.rollBackToSavepoint(savepoint) }
+            var reply = RESPWriter(version: group.version)
+            reply.error(ProducerError.transactionAborted(failure))
+            return ServerOutcome(kind: .reply, connection: group.connection, slot: group.slot, bytes: reply.bytes)
+        }
+        failQueuesOfDroppedStreams()
+        for (key, epoch) in queues.deferredClaims { fenceParked(key, below: epoch) }
+        for key in queues.deferredResumes { try resumeParked(key) }
+        return try finishGroup(group, reply: out.bytes, waiter: nil)
+    }
+
+    /// Takes the conditional transaction's savepoint before its first change.
+    func beginSavepointIfPending() throws(WiredTigerError) {
+        let queues = producerQueues
+        guard queues.isInConditionalTransaction, queues.savepoint == nil else { return }
+        queues.savepoint = try store.beginSavepoint()
+    }
+
+    // MARK: Batches
+
+    /// batchWillCommit's producer part: gaps that timed out, replies completed (by appends that
+    /// committed in this batch or failed), blocked reads that finished a held reply, idle expiry.
+    func producersWillCommit(_ served: [DeferredOutcome<ServerOutcome>], nowNanoseconds: UInt64)
+        throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>]
+    {
+        let queues = producerQueues
+        if queues.isIdle && nowNanoseconds < queues.nextSweepNanoseconds {
+            queues.batchEnded = true
+            return served
+        }
+        queues.beginBatchIfNeeded()
+        var outcomes = served
+        if !queues.held.isEmpty { outcomes = try takeServedWaiters(outcomes) }
+        failQueuesOfDroppedStreams()
+        if !queues.queues.isEmpty { try failTimedOutGaps(nowNanoseconds: nowNanoseconds) }
+        if nowNanoseconds >= queues.nextSweepNanoseconds {
+            try expireIdleProducers(store.producers.loadedProducers)
+            let interval = min(UInt64(limits.producers.idleExpirySeconds), 60) * 1_000_000_000
+            queues.nextSweepNanoseconds = nowNanoseconds + max(interval, 1_000_000_000)
+        }
+        outcomes += queues.readyOutcomes
+        queues.readyOutcomes.removeAll()
+        for reply in queues.completed {
+            let outcome = ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: reply.assembled())
+            outcomes.append(
+                DeferredOutcome(
+                    outcome: outcome, minimumTag: reply.minimumTag,
+                    fail: Self.failure(connection: reply.connection, slot: reply.slot, version: reply.version)))
+        }
+        queues.completed.removeAll()
+        queues.batchEnded = true
+        return outcomes
+    }
+
+    /// Blocked reads at the end of held groups: a served one completes its group's reply (or
+    /// waits for its holes); one whose client left abandons it.
+    private func takeServedWaiters(_ served: [DeferredOutcome<ServerOutcome>]) throws(WiredTigerError)
+        -> [DeferredOutcome<ServerOutcome>]
+    {
+        let queues = producerQueues
+        var remaining: [DeferredOutcome<ServerOutcome>] = []
+        for deferred in served {
+            let slot = ProducerQueues.SlotKey(connection: deferred.outcome.connection, slot: deferred.outcome.slot)
+            guard let held = queues.held[slot], held.waiter != nil else {
+                remaining.append(deferred)
+                continue
+            }
+            held.waiter = nil
+            held.tail = Array(deferred.outcome.bytes.dropFirst(held.prefix.count))
+            held.minimumTag = max(held.minimumTag, deferred.minimumTag)
+            if held.isComplete { queues.complete(held) }
+        }
+        for (slot, held) in queues.held {
+            guard let waiter = held.waiter, !waiters.contains(where: { $0 === waiter }) else { continue }
+            // Its client disconnected: nobody reads this reply. Parked appends still commit.
+            held.isDone = true
+            queues.held[slot] = nil
+        }
+        return remaining
+    }
+
+    /// Queues that waited `producer-gap-timeout` without progress: every append in them fails,
+    /// naming the SEQ that never came; nothing after the gap commits.
+    private func failTimedOutGaps(nowNanoseconds: UInt64) throws(WiredTigerError) {
+        let queues = producerQueues
+        let timeout = UInt64(limits.producers.gapTimeoutMilliseconds) * 1_000_000
+        for (key, queue) in queues.queues where nowNanoseconds >= queue.waitingSince + timeout {
+            let producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
+                try store.producers.producer(key.producer, of: s)
+            } ?? nil
+            let missing = (producer?.state.lastSequence ?? 0) + 1
+            for sequence in queue.parked.keys.sorted() {
+                guard let append = queues.unpark(key, queue, sequence: sequence) else { continue }
+                let text = ProducerError.timedOut(
+                    key.producer, sequence: sequence, missing: missing,
+                    milliseconds: limits.producers.gapTimeoutMilliseconds)
+                queues.fill(append, with: .error(text), tag: 0)
+            }
+        }
+    }
+
+    /// The batch rolled back: appends parked in it and replies of its groups are gone (their
+    /// groups got errors); replies that its commits filled get an error instead, as those
+    /// entries were not kept. The store reloads producer state from disk on its own.
+    func producersDidRollBack(_ error: StorageError) -> [ServerOutcome] {
+        producerQueues.rollBack(error)
+    }
+
+    /// When batchWillCommit must run for producers even if no job arrives.
+    var producersNextDeadline: UInt64? {
+        let queues = producerQueues
+        // Replies to send, or groups set aside that the next batch resolves (when no job comes,
+        // at once: an empty batch runs them to their end).
+        if !queues.completed.isEmpty || !queues.setAsideOrder.isEmpty { return 0 }
+        return queues.nextGapDeadline
+    }
+
+    // MARK: XPRODUCERS
+
+    /// XPRODUCERS key [producer]: each producer's epoch, last SEQ and its id, the oldest SEQ whose
+    /// id is kept, parked appends and idle time; by producer id.
+    func xproducers(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard args.count == 2 || args.count == 3 else { return out.error(CommandError.arity("xproducers")) }
+        guard let stream = store.streamForReading(args[1]) else { return out.error(CommandError.noSuchKey) }
+        var states: [[UInt8]: ProducerState] = [:]
+        for (id, producer) in try store.producers.producers(of: stream) { states[id] = producer.state }
+        for key in producerQueues.queues.keys where key.stream == args[1] && states[key.producer] == nil {
+            states[key.producer] = ProducerState(windowMax: 1, nowMilliseconds: wallClockMilliseconds())
+        }
+        var ids = states.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        if args.count == 3 { ids = ids.filter { $0 == args[2] } }
+        let now = wallClockMilliseconds()
+        out.arrayHeader(ids.count)
+        for id in ids {
+            let state = states[id]!
+            let queue = producerQueues.queues[ProducerKey(stream: args[1], producer: id)]
+            out.mapHeader(7)
+            out.bulk("name")
+            out.bulk(id)
+            out.bulk("epoch")
+            out.integer(Int64(clamping: max(state.epoch, queue?.epoch ?? 0)))
+            out.bulk("last-seq")
+            out.integer(Int64(clamping: state.lastSequence))
+            out.bulk("last-id")
+            if let last = state.recentIDs.last { out.bulk(last.bytes) } else { out.nullBulk() }
+            out.bulk("oldest-kept-seq")
+            out.integer(Int64(clamping: state.oldestKeptSequence ?? 0))
+            out.bulk("waiting")
+            out.integer(Int64(queue?.parked.count ?? 0))
+            out.bulk("idle")
+            out.integer(Int64(clamping: now >= state.lastActivityMilliseconds ? now - state.lastActivityMilliseconds : 0))
+        }
+    }
+}

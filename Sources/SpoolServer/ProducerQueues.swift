@@ -1,0 +1,470 @@
+import SpoolCore
+import SpoolProtocol
+import SpoolStorage
+
+/// Limits of Spool's producers (the `producer-*` and `stream-producers-max` config keys).
+struct ProducerLimits: Sendable {
+    /// How long parked appends wait without their producer's sequence advancing.
+    var gapTimeoutMilliseconds = 5_000
+    /// Appends one producer may have parked, and so how far ahead of its next SEQ one may be.
+    var queueMax = 10_000
+    /// Appends parked across every producer.
+    var queueTotalMax = 1_000_000
+    /// Committed SEQs per producer whose ids are kept for retries.
+    var windowMax = 128
+    /// Producers one stream may track.
+    var producersPerStreamMax = 10_000
+    /// A producer idle this long (and with nothing parked) is forgotten.
+    var idleExpirySeconds = 604_800
+
+    var idleExpiryMilliseconds: UInt64 { UInt64(idleExpirySeconds) * 1_000 }
+}
+
+/// XADD's Spool options: `PRODUCER id SEQ n [EPOCH e]` and `IFLAST id`.
+struct AppendOptions {
+    var producer: [UInt8]?
+    var sequence: UInt64?
+    var epoch: UInt64?
+    var ifLast: EntryID?
+
+    var isUsed: Bool { producer != nil || sequence != nil || epoch != nil || ifLast != nil }
+
+    /// Parses one option and its value; nil when `word` is none of them (it is then XADD's id).
+    mutating func parse(_ word: [UInt8], _ value: [UInt8]) -> Result<Void, CommandErrorText>? {
+        if word.isKeyword("PRODUCER") {
+            guard producer == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
+            guard !value.isEmpty, value.count <= ProducerState.producerIDLengthMax else {
+                return .failure(CommandErrorText(ProducerError.producerIDLength))
+            }
+            producer = value
+        } else if word.isKeyword("SEQ") {
+            guard sequence == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
+            guard let number = value.asInt64, number > 0 else {
+                return .failure(CommandErrorText(ProducerError.sequenceNotPositive))
+            }
+            sequence = UInt64(number)
+        } else if word.isKeyword("EPOCH") {
+            guard epoch == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
+            guard let number = value.asInt64, number >= 0 else {
+                return .failure(CommandErrorText(ProducerError.epochNegative))
+            }
+            epoch = UInt64(number)
+        } else if word.isKeyword("IFLAST") {
+            guard ifLast == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
+            guard let id = EntryID(parsing: value, missingSequence: .zero) else {
+                return .failure(CommandErrorText(CommandError.invalidStreamID))
+            }
+            ifLast = id
+        } else {
+            return nil
+        }
+        return .success(())
+    }
+
+    /// Options that only make sense together.
+    func validate() -> CommandErrorText? {
+        if producer != nil && sequence == nil { return CommandErrorText(ProducerError.producerWithoutSequence) }
+        if producer == nil && (sequence != nil || epoch != nil) {
+            return CommandErrorText(ProducerError.sequenceWithoutProducer)
+        }
+        return nil
+    }
+}
+
+/// The wire errors of producers and conditional appends; docs/protocol.md lists them.
+enum ProducerError {
+    static let producerIDLength = "ERR PRODUCER id must be 1 to \(ProducerState.producerIDLengthMax) bytes"
+    static let sequenceNotPositive = "ERR SEQ must be a positive integer"
+    static let epochNegative = "ERR EPOCH must be a non-negative integer"
+    static let producerWithoutSequence = "ERR syntax error, PRODUCER requires SEQ"
+    static let sequenceWithoutProducer = "ERR syntax error, SEQ and EPOCH require PRODUCER"
+
+    static func fenced(_ producer: [UInt8], epoch: UInt64, by newer: UInt64) -> String {
+        "FENCED producer '\(printable(producer))' epoch \(epoch) is fenced by epoch \(newer)"
+    }
+
+    static func stale(_ producer: [UInt8], sequence: UInt64, state: ProducerState) -> String {
+        let kept = state.oldestKeptSequence.map { "ids are kept from SEQ \($0)" } ?? "no ids are kept"
+        return "STALESEQ producer '\(printable(producer))' SEQ \(sequence) is already committed but below the window (last committed SEQ \(state.lastSequence), \(kept))"
+    }
+
+    static func timedOut(_ producer: [UInt8], sequence: UInt64, missing: UInt64, milliseconds: Int) -> String {
+        "SEQGAP producer '\(printable(producer))' SEQ \(sequence) timed out after \(milliseconds) ms waiting for missing SEQ \(missing)"
+    }
+
+    static func gapInTransaction(_ producer: [UInt8], sequence: UInt64, missing: UInt64) -> String {
+        "SEQGAP producer '\(printable(producer))' SEQ \(sequence) cannot wait for missing SEQ \(missing) inside a transaction"
+    }
+
+    static func tooFarAhead(_ producer: [UInt8], sequence: UInt64, missing: UInt64, queueMax: Int) -> String {
+        "SEQGAP producer '\(printable(producer))' SEQ \(sequence) is more than producer-queue-max (\(queueMax)) ahead of missing SEQ \(missing)"
+    }
+
+    static func queuesFull(_ producer: [UInt8], sequence: UInt64, missing: UInt64, totalMax: Int) -> String {
+        "SEQGAP producer '\(printable(producer))' SEQ \(sequence) cannot wait for missing SEQ \(missing): producer-queue-total-max (\(totalMax)) appends are already waiting"
+    }
+
+    static func streamDeleted(_ producer: [UInt8], sequence: UInt64) -> String {
+        "SEQGAP producer '\(printable(producer))' SEQ \(sequence) was waiting when its stream was deleted"
+    }
+
+    static func tooManyProducers(_ stream: [UInt8], max: Int) -> String {
+        "ERR too many producers on stream '\(printable(stream))' (stream-producers-max is \(max))"
+    }
+
+    static func lastIDMismatch(_ last: EntryID) -> String {
+        "IFLAST the stream's last id is \(last)"
+    }
+
+    static func transactionAborted(_ cause: String) -> String {
+        "EXECABORT Transaction discarded: \(cause)"
+    }
+
+    /// Names in error replies: printable ASCII as is, every other byte (CR, LF …) as \xNN, so the
+    /// reply stays one line whatever the name holds.
+    static func printable(_ bytes: [UInt8]) -> String {
+        var text = ""
+        for byte in bytes {
+            if byte >= 0x20 && byte < 0x7f && byte != UInt8(ascii: "'") && byte != UInt8(ascii: "\\") {
+                text.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = Array("0123456789abcdef".unicodeScalars)
+                text += "\\x"
+                text.unicodeScalars.append(hex[Int(byte >> 4)])
+                text.unicodeScalars.append(hex[Int(byte & 15)])
+            }
+        }
+        return text
+    }
+}
+
+/// A producer's commit queue is named by the stream's name and the producer id (the stream may
+/// not exist yet when the first append parks).
+struct ProducerKey: Hashable {
+    let stream: [UInt8]
+    let producer: [UInt8]
+}
+
+/// The reply of a group one of whose XADDs parked: the replies of the commands that ran, with
+/// holes where parked XADDs' replies go once they commit (or fail), and possibly a blocked XREAD's
+/// reply at the end. It is sent when the last hole is filled. Storage thread only.
+final class HeldReply {
+    let connection: UInt64
+    let slot: UInt64
+    let version: RESPVersion
+    /// The batch whose job ran the group.
+    let batch: UInt64
+    /// The group's replies without the holes; set when the group has run.
+    var prefix: [UInt8] = []
+    private(set) var holeOffsets: [Int] = []
+    /// Each hole's reply once known, and the batch that filled it (undone if that batch rolls back).
+    private(set) var holeReplies: [AppendReply?] = []
+    private(set) var holeBatches: [UInt64] = []
+    private(set) var unfilled = 0
+    /// The durability the group's own commands and every fill need.
+    var minimumTag: UInt64 = 0
+    /// Every command of the group has run (holes may still be open).
+    var isGroupFinished = false
+    /// The group ended in a blocked XREAD not served yet; its reply goes after `prefix`.
+    var waiter: Waiter?
+    var tail: [UInt8] = []
+    /// Sent, or abandoned (its batch rolled back, its client left): later fills change nothing.
+    var isDone = false
+
+    init(connection: UInt64, slot: UInt64, version: RESPVersion, batch: UInt64) {
+        self.connection = connection
+        self.slot = slot
+        self.version = version
+        self.batch = batch
+    }
+
+    /// Opens a hole at `offset` in the group's replies; returns its index.
+    func addHole(at offset: Int) -> Int {
+        precondition(!isGroupFinished, "holes open only while the group runs")
+        precondition(holeOffsets.last.map { $0 <= offset } ?? true, "holes in reply order")
+        holeOffsets.append(offset)
+        holeReplies.append(nil)
+        holeBatches.append(0)
+        unfilled += 1
+        return holeOffsets.count - 1
+    }
+
+    func fill(_ index: Int, _ reply: AppendReply, tag: UInt64, batch: UInt64) {
+        if holeReplies[index] == nil { unfilled -= 1 }
+        holeReplies[index] = reply
+        holeBatches[index] = batch
+        minimumTag = max(minimumTag, tag)
+    }
+
+    /// The batch that filled these holes rolled back: their entries were not kept.
+    func refillHoles(filledIn batch: UInt64, with reply: AppendReply) {
+        for index in holeBatches.indices where holeBatches[index] == batch && holeReplies[index] != nil {
+            holeReplies[index] = reply
+        }
+    }
+
+    var isComplete: Bool { isGroupFinished && unfilled == 0 && waiter == nil }
+
+    /// The replies in request order.
+    func assembled() -> [UInt8] {
+        precondition(unfilled == 0, "every hole is filled")
+        var out = [UInt8]()
+        out.reserveCapacity(prefix.count + tail.count + 32 * holeReplies.count)
+        var rendered = RESPWriter(version: version, reservingCapacity: 64)
+        var start = 0
+        for (offset, reply) in zip(holeOffsets, holeReplies) {
+            out.append(contentsOf: prefix[start..<offset])
+            rendered.removeAll(keepingCapacity: true)
+            reply!.write(into: &rendered)
+            out.append(contentsOf: rendered.bytes)
+            start = offset
+        }
+        out.append(contentsOf: prefix[start...])
+        out.append(contentsOf: tail)
+        return out
+    }
+}
+
+/// Where a parked XADD's reply goes.
+struct ReplyHole {
+    let reply: HeldReply
+    let index: Int
+}
+
+/// An XADD that arrived before its producer's previous SEQ committed.
+final class ParkedAppend {
+    let args: [[UInt8]]
+    let arguments: Executor.AddOrTrimArguments
+    let epoch: UInt64
+    let sequence: UInt64
+    /// The batch that parked it.
+    let batch: UInt64
+    /// The original request's reply, and those of retries that attached to it.
+    let hole: ReplyHole
+    var retryHoles: [ReplyHole] = []
+
+    init(
+        args: [[UInt8]], arguments: Executor.AddOrTrimArguments, epoch: UInt64, sequence: UInt64, batch: UInt64,
+        hole: ReplyHole
+    ) {
+        self.args = args
+        self.arguments = arguments
+        self.epoch = epoch
+        self.sequence = sequence
+        self.batch = batch
+        self.hole = hole
+    }
+}
+
+/// The rest of a group set aside at a producer XADD whose SEQ's predecessor had not committed:
+/// it runs again, from that command, at the end of the batch (or, in a transaction's job, before
+/// its connection's transaction), in the same WiredTiger transaction.
+final class SetAsideRun {
+    let group: CommandGroup
+    /// The batch whose job ran the group first.
+    let batch: UInt64
+    /// The command to run next.
+    var index: Int
+    /// The replies of the commands before it.
+    var out: RESPWriter
+    /// Set when a resumed run was set aside again.
+    var isSetAsideAgain = false
+    /// It was still waiting at the end of a batch and waits through the next one.
+    var isCarried = false
+
+    init(group: CommandGroup, batch: UInt64, index: Int, out: RESPWriter) {
+        self.group = group
+        self.batch = batch
+        self.index = index
+        self.out = out
+    }
+}
+
+/// One producer's parked appends, by SEQ.
+final class ProducerQueue {
+    var parked: [UInt64: ParkedAppend] = [:]
+    /// The highest epoch among the parked appends (the stream may have no producer state yet).
+    var epoch: UInt64 = 0
+    /// Monotonic time since which the queue waits without the producer's sequence advancing.
+    var waitingSince: UInt64
+
+    init(now: UInt64) { waitingSince = now }
+}
+
+/// How a parked append ended, rendered for each waiting reply's protocol version.
+enum AppendReply {
+    case id(EntryID)
+    case null
+    case error(String)
+
+    func write(into out: inout RESPWriter) {
+        switch self {
+        case .id(let id): out.bulk(id.bytes)
+        case .null: out.nullBulk()
+        case .error(let text): out.error(text)
+        }
+    }
+}
+
+/// The executor's producer bookkeeping that is not persisted: commit queues of parked appends,
+/// replies held for them, the conditional transaction in progress, and what a rolled-back batch
+/// must undo. Storage thread only.
+final class ProducerQueues {
+    let limits: ProducerLimits
+    var queues: [ProducerKey: ProducerQueue] = [:]
+    /// Appends parked across every queue.
+    var parkedCount = 0
+    /// The reply of the group being run, once one of its XADDs parked.
+    var current: HeldReply?
+    /// Replies of groups that have run and wait for parked appends, by (connection, slot).
+    var held: [SlotKey: HeldReply] = [:]
+    /// Replies that became complete since the last batchWillCommit.
+    var completed: [HeldReply] = []
+
+    /// Groups set aside in the batch in progress, per connection in request order, and the
+    /// connections in the order they first set one aside.
+    var setAside: [UInt64: [SetAsideRun]] = [:]
+    var setAsideOrder: [UInt64] = []
+    /// Whether the group being run may set its rest aside (not in a transaction, not in the
+    /// batch's last pass over set-aside groups).
+    var mayDefer = false
+    /// Set by a producer XADD that would have to wait: its group is set aside from it.
+    var isDeferRequested = false
+    /// The set-aside run being resumed: setting it aside again updates it in place.
+    var resuming: SetAsideRun?
+    /// Outcomes of set-aside groups run to completion inside a job (before a transaction).
+    var readyOutcomes: [DeferredOutcome<ServerOutcome>] = []
+    /// Set-aside runs of earlier batches resumed in the batch in progress: if it rolls back, their
+    /// groups (whose jobs are not in it) get the error.
+    var carriedResumed: [SetAsideRun] = []
+
+    /// In a conditional transaction: its failure, its savepoint, and whether one is still to be
+    /// taken before the transaction's first write.
+    var isInConditionalTransaction = false
+    var transactionFailure: String?
+    var savepoint: LogStore.Savepoint?
+    /// Effects a transaction applies only once it is known to commit: fencing parked appends of a
+    /// claimed producer, resuming those whose turn came.
+    var deferredClaims: [(ProducerKey, UInt64)] = []
+    var deferredResumes: [ProducerKey] = []
+
+    /// Numbers batches, so that what a batch did here (parked appends, held replies, filled
+    /// holes: each records its batch) can be undone if it rolls back.
+    private(set) var batch: UInt64 = 1
+    /// batchWillCommit ran: the next change belongs to the next batch.
+    var batchEnded = false
+
+    var nextSweepNanoseconds: UInt64 = 0
+
+    struct SlotKey: Hashable {
+        let connection: UInt64
+        let slot: UInt64
+    }
+
+    init(limits: ProducerLimits) {
+        self.limits = limits
+    }
+
+    var isIdle: Bool {
+        queues.isEmpty && held.isEmpty && completed.isEmpty && current == nil && readyOutcomes.isEmpty
+    }
+
+    /// Called before any change in a batch: the previous batch (if it committed) is history.
+    func beginBatchIfNeeded() {
+        guard batchEnded else { return }
+        batchEnded = false
+        batch += 1
+        carriedResumed.removeAll(keepingCapacity: true)
+    }
+
+    /// The batch in progress rolled back: whatever it parked, held or filled is undone. Returns
+    /// the groups of earlier batches that were set aside and are now lost: they fail too.
+    func rollBack(_ error: StorageError) -> [ServerOutcome] {
+        let failed = batch
+        current = nil
+        // Set-aside groups of this batch are its jobs, which failed; those of earlier batches are
+        // not, and their replies would never come: they fail here.
+        var lostRuns: [ObjectIdentifier: SetAsideRun] = [:]
+        for run in setAside.values.joined() where run.batch != failed { lostRuns[ObjectIdentifier(run)] = run }
+        for run in carriedResumed { lostRuns[ObjectIdentifier(run)] = run }
+        let failures = lostRuns.values.map { run in
+            Executor.failure(connection: run.group.connection, slot: run.group.slot, version: run.group.version)(error)
+        }
+        carriedResumed.removeAll()
+        setAside.removeAll()
+        setAsideOrder.removeAll()
+        readyOutcomes.removeAll()
+        resuming = nil
+        mayDefer = false
+        isDeferRequested = false
+        for (slot, reply) in held where reply.batch == failed {
+            reply.isDone = true
+            held[slot] = nil
+        }
+        completed.removeAll { $0.batch == failed }
+        for (key, queue) in queues {
+            for (sequence, append) in queue.parked where append.batch == failed {
+                _ = unpark(key, queue, sequence: sequence)
+            }
+        }
+        let lost = AppendReply.error("IOERR the batch that committed this entry rolled back; it was not kept")
+        for reply in held.values { reply.refillHoles(filledIn: failed, with: lost) }
+        for reply in completed { reply.refillHoles(filledIn: failed, with: lost) }
+        batchEnded = false
+        batch += 1
+        return failures
+    }
+
+    /// The held reply of the group being run, created when its first XADD parks.
+    func currentReply(for group: CommandGroup) -> HeldReply {
+        if let current { return current }
+        let reply = HeldReply(connection: group.connection, slot: group.slot, version: group.version, batch: batch)
+        current = reply
+        return reply
+    }
+
+    /// Fills every reply waiting on `append`.
+    func fill(_ append: ParkedAppend, with reply: AppendReply, tag: UInt64) {
+        fill(append.hole, reply, tag: tag)
+        for hole in append.retryHoles { fill(hole, reply, tag: tag) }
+    }
+
+    func fill(_ hole: ReplyHole, _ appendReply: AppendReply, tag: UInt64) {
+        let reply = hole.reply
+        guard !reply.isDone else { return }
+        reply.fill(hole.index, appendReply, tag: tag, batch: batch)
+        if reply.isComplete && reply !== current {
+            complete(reply)
+        }
+    }
+
+    func complete(_ reply: HeldReply) {
+        reply.isDone = true
+        held[SlotKey(connection: reply.connection, slot: reply.slot)] = nil
+        completed.append(reply)
+    }
+
+    /// Removes a parked append from its queue (dropping the queue once empty).
+    func unpark(_ key: ProducerKey, _ queue: ProducerQueue, sequence: UInt64) -> ParkedAppend? {
+        guard let append = queue.parked.removeValue(forKey: sequence) else { return nil }
+        parkedCount -= 1
+        if queue.parked.isEmpty { queues[key] = nil }
+        return append
+    }
+
+    /// The earliest moment a queue's gap times out.
+    var nextGapDeadline: UInt64? {
+        guard !queues.isEmpty else { return nil }
+        let timeout = UInt64(limits.gapTimeoutMilliseconds) * 1_000_000
+        return queues.values.lazy.map { $0.waitingSince + timeout }.min()
+    }
+}
+
+extension ProducerLimits {
+    init(_ config: ServerConfig) {
+        self.init(
+            gapTimeoutMilliseconds: config.producerGapTimeout, queueMax: config.producerQueueMax,
+            queueTotalMax: config.producerQueueTotalMax, windowMax: config.producerSeqWindow,
+            producersPerStreamMax: config.streamProducersMax, idleExpirySeconds: config.producerIdleExpiry)
+    }
+}
