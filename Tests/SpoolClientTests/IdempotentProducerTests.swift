@@ -2,8 +2,8 @@ import Testing
 
 @testable import SpoolClient
 
-// Spool's idempotent producers (XADD PRODUCER/SEQ). Excluded from the package until spoold has
-// them (see Package.swift's `exclude:`); redis-server has no such option.
+// Spool's idempotent producers (XADD PRODUCER/SEQ) against a real spoold; redis-server has no
+// such option.
 @Suite struct IdempotentProducerTests {
     @Test func aRetriedSequenceReturnsTheOriginalIDAndAppendsNothing() async throws {
         let server = try await TestServer.start()
