@@ -244,7 +244,8 @@ extension Executor {
         if let existing {
             queue = existing
         } else {
-            queue = ProducerQueue(now: monotonicNanoseconds())
+            // Its wait began when its group was set aside, if it was.
+            queue = ProducerQueue(now: queues.resuming?.since ?? monotonicNanoseconds())
             queues.queues[key] = queue
         }
         let reply = queues.currentReply(for: group)
@@ -335,7 +336,7 @@ extension Executor {
         } else {
             if queues.setAside[group.connection] == nil { queues.setAsideOrder.append(group.connection) }
             queues.setAside[group.connection, default: []].append(
-                SetAsideRun(group: group, batch: queues.batch, index: index, out: out))
+                SetAsideRun(group: group, batch: queues.batch, index: index, out: out, since: monotonicNanoseconds()))
         }
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
@@ -356,17 +357,18 @@ extension Executor {
             return nil
         }
         let out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
-        queues.setAside[group.connection]!.append(SetAsideRun(group: group, batch: queues.batch, index: 0, out: out))
+        queues.setAside[group.connection]!.append(
+            SetAsideRun(group: group, batch: queues.batch, index: 0, out: out, since: monotonicNanoseconds()))
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
 
     /// At the end of the batch: runs the set-aside groups again, in passes, each connection's in
     /// order, while any of them moves (one's commit is often the SEQ another waits for). A
-    /// connection whose first waiting group was set aside in this batch keeps waiting through the
-    /// next batch (its gap is usually filled by a group already on its way); one that has waited
-    /// through a batch end already runs to its end, parking the appends that still have to wait.
-    /// So nothing waits set aside for more than one batch boundary, and no cycle of groups
-    /// waiting on each other's later SEQs can last.
+    /// connection whose first waiting group was set aside less than `producer-reorder-wait` ago
+    /// keeps waiting into the next batch (its gap is usually filled by a group already on its
+    /// way); the others run to their end, parking the appends that still have to wait. So no
+    /// group waits set aside longer than that (plus a batch), and no cycle of groups waiting on
+    /// each other's later SEQs can last.
     func runSetAsideGroups() throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
         let queues = producerQueues
         guard !queues.setAsideOrder.isEmpty else { return [] }
@@ -390,13 +392,13 @@ extension Executor {
             }
         }
         var carried: [UInt64] = []
+        let now = monotonicNanoseconds()
         for connection in queues.setAsideOrder {
             guard let chain = queues.setAside[connection], let head = chain.first else {
                 queues.setAside[connection] = nil
                 continue
             }
-            if !head.isCarried {
-                for run in chain { run.isCarried = true }
+            if now < head.since + queues.setAsideWaitMax {
                 carried.append(connection)
                 continue
             }
@@ -628,10 +630,9 @@ extension Executor {
     /// When batchWillCommit must run for producers even if no job arrives.
     var producersNextDeadline: UInt64? {
         let queues = producerQueues
-        // Replies to send, or groups set aside that the next batch resolves (when no job comes,
-        // at once: an empty batch runs them to their end).
-        if !queues.completed.isEmpty || !queues.setAsideOrder.isEmpty { return 0 }
-        return queues.nextGapDeadline
+        if !queues.completed.isEmpty { return 0 }
+        guard let setAside = queues.nextSetAsideDeadline else { return queues.nextGapDeadline }
+        return min(setAside, queues.nextGapDeadline ?? .max)
     }
 
     // MARK: XPRODUCERS

@@ -12,6 +12,9 @@ struct ProducerLimits: Sendable {
     var queueTotalMax = 1_000_000
     /// Committed SEQs per producer whose ids are kept for retries.
     var windowMax = 128
+    /// How long the rest of a group may be set aside across batch ends waiting for an early
+    /// SEQ's predecessor, before its waiting appends park one by one.
+    var reorderWaitMilliseconds = 10
     /// Producers one stream may track.
     var producersPerStreamMax = 10_000
     /// A producer idle this long (and with nothing parked) is forgotten.
@@ -269,14 +272,16 @@ final class SetAsideRun {
     var out: RESPWriter
     /// Set when a resumed run was set aside again.
     var isSetAsideAgain = false
-    /// It was still waiting at the end of a batch and waits through the next one.
-    var isCarried = false
+    /// Monotonic time it was first set aside: it runs to its end (parking what still waits) at
+    /// the first batch end `setAsideWaitMax` after that.
+    let since: UInt64
 
-    init(group: CommandGroup, batch: UInt64, index: Int, out: RESPWriter) {
+    init(group: CommandGroup, batch: UInt64, index: Int, out: RESPWriter, since: UInt64) {
         self.group = group
         self.batch = batch
         self.index = index
         self.out = out
+        self.since = since
     }
 }
 
@@ -334,6 +339,9 @@ final class ProducerQueues {
     var resuming: SetAsideRun?
     /// Outcomes of set-aside groups run to completion inside a job (before a transaction).
     var readyOutcomes: [DeferredOutcome<ServerOutcome>] = []
+    /// How long a set-aside group may wait across batch ends before it runs to its end.
+    let setAsideWaitMax: UInt64
+
     /// Set-aside runs of earlier batches resumed in the batch in progress: if it rolls back, their
     /// groups (whose jobs are not in it) get the error.
     var carriedResumed: [SetAsideRun] = []
@@ -363,6 +371,12 @@ final class ProducerQueues {
 
     init(limits: ProducerLimits) {
         self.limits = limits
+        self.setAsideWaitMax = UInt64(limits.reorderWaitMilliseconds) * 1_000_000
+    }
+
+    /// When the first set-aside group waiting across batches must run to its end.
+    var nextSetAsideDeadline: UInt64? {
+        setAsideOrder.lazy.compactMap { self.setAside[$0]?.first.map { $0.since + self.setAsideWaitMax } }.min()
     }
 
     var isIdle: Bool {
@@ -465,6 +479,7 @@ extension ProducerLimits {
         self.init(
             gapTimeoutMilliseconds: config.producerGapTimeout, queueMax: config.producerQueueMax,
             queueTotalMax: config.producerQueueTotalMax, windowMax: config.producerSeqWindow,
-            producersPerStreamMax: config.streamProducersMax, idleExpirySeconds: config.producerIdleExpiry)
+            reorderWaitMilliseconds: config.producerReorderWait, producersPerStreamMax: config.streamProducersMax,
+            idleExpirySeconds: config.producerIdleExpiry)
     }
 }

@@ -758,3 +758,26 @@ def test_kill9_never_splits_a_transaction(start_server):
             contents.append([dict(zip(e[1][::2], e[1][1::2]))[b"tok"].decode() for e in entries(c, s)])
         assert contents[0] == contents[1] == contents[2], "a transaction was split by the crash"
         assert set(acked) <= set(contents[0])
+
+
+def test_producer_settings_have_their_documented_defaults(server):
+    with server.raw() as c:
+        got = dict(pairs(c.cmd("CONFIG", "GET", "producer-*")))
+        got.update(pairs(c.cmd("CONFIG", "GET", "stream-producers-max")))
+    assert got == {
+        b"producer-gap-timeout": b"5000",
+        b"producer-queue-max": b"10000",
+        b"producer-queue-total-max": b"1000000",
+        b"producer-seq-window": b"128",
+        b"producer-reorder-wait": b"10",
+        b"producer-idle-expiry": b"604800",
+        b"stream-producers-max": b"10000",
+    }
+
+
+def test_the_shipped_config_file_starts_spoold(start_server):
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "Config", "spoold.conf")
+    srv = start_server(config=os.path.abspath(config))
+    with srv.raw() as c:
+        assert c.cmd("CONFIG", "GET", "producer-reorder-wait") == [b"producer-reorder-wait", b"10"]
+        assert isinstance(c.cmd(*produce("s", "p", 1)), bytes)
