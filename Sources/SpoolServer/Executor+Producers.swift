@@ -6,10 +6,12 @@ import SpoolStorage
 /// conditional appends"):
 ///
 /// - `XADD key PRODUCER p SEQ n [EPOCH e] …`: a producer's entries commit in SEQ order whatever
-///   order they arrive in, on any number of connections. One that arrives early *parks* in the
-///   producer's commit queue (its reply becomes a hole in its group's reply, and the rest of the
-///   group runs on); when its turn comes, in this or a later batch, it commits in the same
-///   transaction as the entry before it. A retry of a committed SEQ gets its original id.
+///   order they arrive in, on any number of connections. One that arrives early first sets the
+///   rest of its group aside (for at most `producer-reorder-wait`, retried at every batch end);
+///   if its gap is still open then, it *parks* in the producer's commit queue (its reply becomes
+///   a hole in its group's reply, and the rest of the group runs on). When its turn comes it
+///   commits in the same transaction as the entry before it. A retry of a committed SEQ gets its
+///   original id.
 /// - `IFLAST id`: appends only if the stream's last id is exactly that.
 /// - A MULTI/EXEC whose XADDs use either is all or nothing: a failed check discards it.
 extension Executor {
@@ -324,7 +326,7 @@ extension Executor {
     // MARK: Groups set aside
 
     /// A producer XADD of `group` has to wait: the group is set aside from that command, to run
-    /// again at the end of the batch.
+    /// again at the end of the batch (and of later ones, for at most `producer-reorder-wait`).
     func setAside(_ group: CommandGroup, at index: Int, replies out: RESPWriter) -> ServerOutcome {
         let queues = producerQueues
         queues.isDeferRequested = false
@@ -347,6 +349,7 @@ extension Executor {
     func deferBehindEarlierGroups(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome? {
         let queues = producerQueues
         guard !queues.setAside.isEmpty, queues.setAside[group.connection] != nil else { return nil }
+        queues.beginBatchIfNeeded()
         if group.isTransaction {
             for run in queues.setAside.removeValue(forKey: group.connection) ?? [] {
                 if let outcome = try resume(run, mayDefer: false) {

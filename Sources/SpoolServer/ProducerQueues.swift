@@ -260,8 +260,8 @@ final class ParkedAppend {
 }
 
 /// The rest of a group set aside at a producer XADD whose SEQ's predecessor had not committed:
-/// it runs again, from that command, at the end of the batch (or, in a transaction's job, before
-/// its connection's transaction), in the same WiredTiger transaction.
+/// it runs again, from that command, at the end of the batch and of later ones, for at most
+/// `producer-reorder-wait` (or, in a transaction's job, before its connection's transaction).
 final class SetAsideRun {
     let group: CommandGroup
     /// The batch whose job ran the group first.
@@ -272,8 +272,8 @@ final class SetAsideRun {
     var out: RESPWriter
     /// Set when a resumed run was set aside again.
     var isSetAsideAgain = false
-    /// Monotonic time it was first set aside: it runs to its end (parking what still waits) at
-    /// the first batch end `setAsideWaitMax` after that.
+    /// Monotonic time it was set aside: it runs to its end (parking what still waits) at the
+    /// first batch end `producer-reorder-wait` after that.
     let since: UInt64
 
     init(group: CommandGroup, batch: UInt64, index: Int, out: RESPWriter, since: UInt64) {
@@ -326,8 +326,8 @@ final class ProducerQueues {
     /// Replies that became complete since the last batchWillCommit.
     var completed: [HeldReply] = []
 
-    /// Groups set aside in the batch in progress, per connection in request order, and the
-    /// connections in the order they first set one aside.
+    /// Groups set aside, per connection in request order, and the connections in the order they
+    /// first set one aside. All of them run again at every batch end.
     var setAside: [UInt64: [SetAsideRun]] = [:]
     var setAsideOrder: [UInt64] = []
     /// Whether the group being run may set its rest aside (not in a transaction, not in the
