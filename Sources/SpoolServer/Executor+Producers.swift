@@ -22,7 +22,6 @@ extension Executor {
         _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, group: CommandGroup
     ) throws(WiredTigerError) {
         let queues = producerQueues
-        queues.beginBatchIfNeeded()
         let transaction = group.isTransaction && queues.isInConditionalTransaction
         guard let producerID = parsed.append.producer else {
             return try conditionalAppend(args, parsed, &out, transaction: transaction)
@@ -253,7 +252,7 @@ extension Executor {
         let reply = queues.currentReply(for: group)
         let hole = ReplyHole(reply: reply, index: reply.addHole(at: offset))
         queue.parked[sequence] = ParkedAppend(
-            args: args, arguments: parsed, epoch: epoch, sequence: sequence, batch: queues.batch, hole: hole)
+            args: args, arguments: parsed, epoch: epoch, sequence: sequence, hole: hole)
         queue.epoch = max(queue.epoch, epoch)
         queues.parkedCount += 1
     }
@@ -338,7 +337,7 @@ extension Executor {
         } else {
             if queues.setAside[group.connection] == nil { queues.setAsideOrder.append(group.connection) }
             queues.setAside[group.connection, default: []].append(
-                SetAsideRun(group: group, batch: queues.batch, index: index, out: out, since: monotonicNanoseconds()))
+                SetAsideRun(group: group, index: index, out: out, since: monotonicNanoseconds()))
         }
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
@@ -349,11 +348,10 @@ extension Executor {
     func deferBehindEarlierGroups(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome? {
         let queues = producerQueues
         guard !queues.setAside.isEmpty, queues.setAside[group.connection] != nil else { return nil }
-        queues.beginBatchIfNeeded()
         if group.isTransaction {
             for run in queues.setAside.removeValue(forKey: group.connection) ?? [] {
                 if let outcome = try resume(run, mayDefer: false) {
-                    queues.readyOutcomes += deliverable(outcome, version: run.group.version)
+                    queues.readyOutcomes += deliverable(outcome, of: run.group)
                 }
             }
             queues.setAsideOrder.removeAll { $0 == group.connection }
@@ -361,7 +359,7 @@ extension Executor {
         }
         let out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
         queues.setAside[group.connection]!.append(
-            SetAsideRun(group: group, batch: queues.batch, index: 0, out: out, since: monotonicNanoseconds()))
+            SetAsideRun(group: group, index: 0, out: out, since: monotonicNanoseconds()))
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
 
@@ -375,7 +373,6 @@ extension Executor {
     func runSetAsideGroups() throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
         let queues = producerQueues
         guard !queues.setAsideOrder.isEmpty else { return [] }
-        queues.beginBatchIfNeeded()
         var outcomes: [DeferredOutcome<ServerOutcome>] = []
         var moved = true
         while moved {
@@ -390,7 +387,7 @@ extension Executor {
                     queues.setAside[connection]!.removeFirst()
                     if queues.setAside[connection]!.isEmpty { queues.setAside[connection] = nil }
                     moved = true
-                    outcomes += deliverable(outcome, version: run.group.version)
+                    outcomes += deliverable(outcome, of: run.group)
                 }
             }
         }
@@ -408,7 +405,7 @@ extension Executor {
             queues.setAside[connection] = nil
             for run in chain {
                 if let outcome = try resume(run, mayDefer: false) {
-                    outcomes += deliverable(outcome, version: run.group.version)
+                    outcomes += deliverable(outcome, of: run.group)
                 }
             }
         }
@@ -427,7 +424,6 @@ extension Executor {
             queues.mayDefer = false
         }
         run.isSetAsideAgain = false
-        if run.batch != queues.batch { queues.carriedResumed.append(run) }
         // Its replies so far may hold what earlier batches wrote or read: they wait for this one.
         store.noteDurableDependency()
         var out = run.out
@@ -438,12 +434,14 @@ extension Executor {
 
     /// A resumed group's reply, held for this batch's flush (a group still waiting on parked
     /// appends or a blocked read replies later).
-    private func deliverable(_ outcome: ServerOutcome, version: RESPVersion) -> [DeferredOutcome<ServerOutcome>] {
+    private func deliverable(_ outcome: ServerOutcome, of group: CommandGroup) -> [DeferredOutcome<ServerOutcome>] {
         guard outcome.kind == .reply else { return [] }
         return [
             DeferredOutcome(
                 outcome: outcome, minimumTag: store.currentGeneration,
-                fail: Self.failure(connection: outcome.connection, slot: outcome.slot, version: version))
+                fail: Self.failure(
+                    connection: outcome.connection, slot: outcome.slot, version: group.version,
+                    replies: group.replyCount))
         ]
     }
 
@@ -453,7 +451,6 @@ extension Executor {
     /// owe part of it.
     func finishGroup(_ group: CommandGroup, reply: [UInt8], waiter: Waiter?) throws(WiredTigerError) -> ServerOutcome {
         let queues = producerQueues
-        queues.beginBatchIfNeeded()
         failQueuesOfDroppedStreams()
         guard let held = queues.current else {
             return ServerOutcome(
@@ -497,7 +494,6 @@ extension Executor {
     /// (to a savepoint taken just before its first change) and EXEC replies EXECABORT.
     func runConditionalTransaction(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
         let queues = producerQueues
-        queues.beginBatchIfNeeded()
         queues.isInConditionalTransaction = true
         queues.mayDefer = false
         queues.transactionFailure = nil
@@ -549,10 +545,8 @@ extension Executor {
     {
         let queues = producerQueues
         if queues.isIdle && nowNanoseconds < queues.nextSweepNanoseconds {
-            queues.batchEnded = true
             return served
         }
-        queues.beginBatchIfNeeded()
         var outcomes = served
         if !queues.held.isEmpty { outcomes = try takeServedWaiters(outcomes) }
         failQueuesOfDroppedStreams()
@@ -569,10 +563,11 @@ extension Executor {
             outcomes.append(
                 DeferredOutcome(
                     outcome: outcome, minimumTag: reply.minimumTag,
-                    fail: Self.failure(connection: reply.connection, slot: reply.slot, version: reply.version)))
+                    fail: Self.failure(
+                        connection: reply.connection, slot: reply.slot, version: reply.version,
+                        replies: reply.replyCount)))
         }
         queues.completed.removeAll()
-        queues.batchEnded = true
         return outcomes
     }
 
@@ -623,11 +618,10 @@ extension Executor {
         }
     }
 
-    /// The batch rolled back: appends parked in it and replies of its groups are gone (their
-    /// groups got errors); replies that its commits filled get an error instead, as those
-    /// entries were not kept. The store reloads producer state from disk on its own.
+    /// The storage failed under a batch: every waiting append fails (ProducerQueues.failAll). The
+    /// store reloads producer state from disk on its own.
     func producersDidRollBack(_ error: StorageError) -> [ServerOutcome] {
-        producerQueues.rollBack(error)
+        producerQueues.failAll(error)
     }
 
     /// When batchWillCommit must run for producers even if no job arrives.
