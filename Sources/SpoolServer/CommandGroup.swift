@@ -14,6 +14,9 @@ struct CommandGroup: Sendable {
     var loopReplies: [Int: RESPWriter] = [:]
     /// INFO: the sections the loop thread built; the storage thread adds keyspace and persistence.
     var infoText: [String: String] = [:]
+
+    /// Replies its slot holds: one per command, or EXEC's one array.
+    var replyCount: Int { isTransaction ? 1 : commands.count }
 }
 
 /// What the storage thread hands back to the loop thread.

@@ -6,10 +6,12 @@ import SpoolStorage
 /// conditional appends"):
 ///
 /// - `XADD key PRODUCER p SEQ n [EPOCH e] …`: a producer's entries commit in SEQ order whatever
-///   order they arrive in, on any number of connections. One that arrives early *parks* in the
-///   producer's commit queue (its reply becomes a hole in its group's reply, and the rest of the
-///   group runs on); when its turn comes, in this or a later batch, it commits in the same
-///   transaction as the entry before it. A retry of a committed SEQ gets its original id.
+///   order they arrive in, on any number of connections. One that arrives early first sets the
+///   rest of its group aside (for at most `producer-reorder-wait`, retried at every batch end);
+///   if its gap is still open then, it *parks* in the producer's commit queue (its reply becomes
+///   a hole in its group's reply, and the rest of the group runs on). When its turn comes it
+///   commits in the same transaction as the entry before it. A retry of a committed SEQ gets its
+///   original id.
 /// - `IFLAST id`: appends only if the stream's last id is exactly that.
 /// - A MULTI/EXEC whose XADDs use either is all or nothing: a failed check discards it.
 extension Executor {
@@ -20,7 +22,6 @@ extension Executor {
         _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, group: CommandGroup
     ) throws(WiredTigerError) {
         let queues = producerQueues
-        queues.beginBatchIfNeeded()
         let transaction = group.isTransaction && queues.isInConditionalTransaction
         guard let producerID = parsed.append.producer else {
             return try conditionalAppend(args, parsed, &out, transaction: transaction)
@@ -244,13 +245,14 @@ extension Executor {
         if let existing {
             queue = existing
         } else {
-            queue = ProducerQueue(now: monotonicNanoseconds())
+            // Its wait began when its group was set aside, if it was.
+            queue = ProducerQueue(now: queues.resuming?.since ?? monotonicNanoseconds())
             queues.queues[key] = queue
         }
         let reply = queues.currentReply(for: group)
         let hole = ReplyHole(reply: reply, index: reply.addHole(at: offset))
         queue.parked[sequence] = ParkedAppend(
-            args: args, arguments: parsed, epoch: epoch, sequence: sequence, batch: queues.batch, hole: hole)
+            args: args, arguments: parsed, epoch: epoch, sequence: sequence, hole: hole)
         queue.epoch = max(queue.epoch, epoch)
         queues.parkedCount += 1
     }
@@ -323,7 +325,7 @@ extension Executor {
     // MARK: Groups set aside
 
     /// A producer XADD of `group` has to wait: the group is set aside from that command, to run
-    /// again at the end of the batch.
+    /// again at the end of the batch (and of later ones, for at most `producer-reorder-wait`).
     func setAside(_ group: CommandGroup, at index: Int, replies out: RESPWriter) -> ServerOutcome {
         let queues = producerQueues
         queues.isDeferRequested = false
@@ -335,7 +337,7 @@ extension Executor {
         } else {
             if queues.setAside[group.connection] == nil { queues.setAsideOrder.append(group.connection) }
             queues.setAside[group.connection, default: []].append(
-                SetAsideRun(group: group, batch: queues.batch, index: index, out: out))
+                SetAsideRun(group: group, index: index, out: out, since: monotonicNanoseconds()))
         }
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
@@ -349,28 +351,28 @@ extension Executor {
         if group.isTransaction {
             for run in queues.setAside.removeValue(forKey: group.connection) ?? [] {
                 if let outcome = try resume(run, mayDefer: false) {
-                    queues.readyOutcomes += deliverable(outcome, version: run.group.version)
+                    queues.readyOutcomes += deliverable(outcome, of: run.group)
                 }
             }
             queues.setAsideOrder.removeAll { $0 == group.connection }
             return nil
         }
         let out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
-        queues.setAside[group.connection]!.append(SetAsideRun(group: group, batch: queues.batch, index: 0, out: out))
+        queues.setAside[group.connection]!.append(
+            SetAsideRun(group: group, index: 0, out: out, since: monotonicNanoseconds()))
         return ServerOutcome(kind: .blocked, connection: group.connection, slot: group.slot, bytes: [])
     }
 
     /// At the end of the batch: runs the set-aside groups again, in passes, each connection's in
     /// order, while any of them moves (one's commit is often the SEQ another waits for). A
-    /// connection whose first waiting group was set aside in this batch keeps waiting through the
-    /// next batch (its gap is usually filled by a group already on its way); one that has waited
-    /// through a batch end already runs to its end, parking the appends that still have to wait.
-    /// So nothing waits set aside for more than one batch boundary, and no cycle of groups
-    /// waiting on each other's later SEQs can last.
+    /// connection whose first waiting group was set aside less than `producer-reorder-wait` ago
+    /// keeps waiting into the next batch (its gap is usually filled by a group already on its
+    /// way); the others run to their end, parking the appends that still have to wait. So no
+    /// group waits set aside longer than that (plus a batch), and no cycle of groups waiting on
+    /// each other's later SEQs can last.
     func runSetAsideGroups() throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
         let queues = producerQueues
         guard !queues.setAsideOrder.isEmpty else { return [] }
-        queues.beginBatchIfNeeded()
         var outcomes: [DeferredOutcome<ServerOutcome>] = []
         var moved = true
         while moved {
@@ -385,25 +387,25 @@ extension Executor {
                     queues.setAside[connection]!.removeFirst()
                     if queues.setAside[connection]!.isEmpty { queues.setAside[connection] = nil }
                     moved = true
-                    outcomes += deliverable(outcome, version: run.group.version)
+                    outcomes += deliverable(outcome, of: run.group)
                 }
             }
         }
         var carried: [UInt64] = []
+        let now = monotonicNanoseconds()
         for connection in queues.setAsideOrder {
             guard let chain = queues.setAside[connection], let head = chain.first else {
                 queues.setAside[connection] = nil
                 continue
             }
-            if !head.isCarried {
-                for run in chain { run.isCarried = true }
+            if now < head.since + queues.setAsideWaitMax {
                 carried.append(connection)
                 continue
             }
             queues.setAside[connection] = nil
             for run in chain {
                 if let outcome = try resume(run, mayDefer: false) {
-                    outcomes += deliverable(outcome, version: run.group.version)
+                    outcomes += deliverable(outcome, of: run.group)
                 }
             }
         }
@@ -422,7 +424,6 @@ extension Executor {
             queues.mayDefer = false
         }
         run.isSetAsideAgain = false
-        if run.batch != queues.batch { queues.carriedResumed.append(run) }
         // Its replies so far may hold what earlier batches wrote or read: they wait for this one.
         store.noteDurableDependency()
         var out = run.out
@@ -433,12 +434,14 @@ extension Executor {
 
     /// A resumed group's reply, held for this batch's flush (a group still waiting on parked
     /// appends or a blocked read replies later).
-    private func deliverable(_ outcome: ServerOutcome, version: RESPVersion) -> [DeferredOutcome<ServerOutcome>] {
+    private func deliverable(_ outcome: ServerOutcome, of group: CommandGroup) -> [DeferredOutcome<ServerOutcome>] {
         guard outcome.kind == .reply else { return [] }
         return [
             DeferredOutcome(
                 outcome: outcome, minimumTag: store.currentGeneration,
-                fail: Self.failure(connection: outcome.connection, slot: outcome.slot, version: version))
+                fail: Self.failure(
+                    connection: outcome.connection, slot: outcome.slot, version: group.version,
+                    replies: group.replyCount))
         ]
     }
 
@@ -448,7 +451,6 @@ extension Executor {
     /// owe part of it.
     func finishGroup(_ group: CommandGroup, reply: [UInt8], waiter: Waiter?) throws(WiredTigerError) -> ServerOutcome {
         let queues = producerQueues
-        queues.beginBatchIfNeeded()
         failQueuesOfDroppedStreams()
         guard let held = queues.current else {
             return ServerOutcome(
@@ -492,7 +494,6 @@ extension Executor {
     /// (to a savepoint taken just before its first change) and EXEC replies EXECABORT.
     func runConditionalTransaction(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
         let queues = producerQueues
-        queues.beginBatchIfNeeded()
         queues.isInConditionalTransaction = true
         queues.mayDefer = false
         queues.transactionFailure = nil
@@ -544,10 +545,8 @@ extension Executor {
     {
         let queues = producerQueues
         if queues.isIdle && nowNanoseconds < queues.nextSweepNanoseconds {
-            queues.batchEnded = true
             return served
         }
-        queues.beginBatchIfNeeded()
         var outcomes = served
         if !queues.held.isEmpty { outcomes = try takeServedWaiters(outcomes) }
         failQueuesOfDroppedStreams()
@@ -564,10 +563,11 @@ extension Executor {
             outcomes.append(
                 DeferredOutcome(
                     outcome: outcome, minimumTag: reply.minimumTag,
-                    fail: Self.failure(connection: reply.connection, slot: reply.slot, version: reply.version)))
+                    fail: Self.failure(
+                        connection: reply.connection, slot: reply.slot, version: reply.version,
+                        replies: reply.replyCount)))
         }
         queues.completed.removeAll()
-        queues.batchEnded = true
         return outcomes
     }
 
@@ -618,20 +618,18 @@ extension Executor {
         }
     }
 
-    /// The batch rolled back: appends parked in it and replies of its groups are gone (their
-    /// groups got errors); replies that its commits filled get an error instead, as those
-    /// entries were not kept. The store reloads producer state from disk on its own.
+    /// The storage failed under a batch: every waiting append fails (ProducerQueues.failAll). The
+    /// store reloads producer state from disk on its own.
     func producersDidRollBack(_ error: StorageError) -> [ServerOutcome] {
-        producerQueues.rollBack(error)
+        producerQueues.failAll(error)
     }
 
     /// When batchWillCommit must run for producers even if no job arrives.
     var producersNextDeadline: UInt64? {
         let queues = producerQueues
-        // Replies to send, or groups set aside that the next batch resolves (when no job comes,
-        // at once: an empty batch runs them to their end).
-        if !queues.completed.isEmpty || !queues.setAsideOrder.isEmpty { return 0 }
-        return queues.nextGapDeadline
+        if !queues.completed.isEmpty { return 0 }
+        guard let setAside = queues.nextSetAsideDeadline else { return queues.nextGapDeadline }
+        return min(setAside, queues.nextGapDeadline ?? .max)
     }
 
     // MARK: XPRODUCERS

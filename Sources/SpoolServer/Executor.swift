@@ -54,6 +54,7 @@ final class Executor: StorageContext {
             if producerQueues.isDeferRequested { return setAside(group, at: index, replies: out) }
             if let waiter = blocked {
                 waiter.prefix = out.bytes
+                waiter.replyCount = group.replyCount
                 waiter.minimumTag = store.jobDurabilityTag
                 waiters.append(waiter)
                 return try finishGroup(group, reply: out.bytes, waiter: waiter)
@@ -151,7 +152,8 @@ final class Executor: StorageContext {
     private func finish(_ waiter: Waiter, _ reply: [UInt8]) -> DeferredOutcome<ServerOutcome> {
         let outcome = ServerOutcome(
             kind: .reply, connection: waiter.connection, slot: waiter.slot, bytes: waiter.prefix + reply)
-        let failure = Self.failure(connection: waiter.connection, slot: waiter.slot, version: waiter.version)
+        let failure = Self.failure(
+            connection: waiter.connection, slot: waiter.slot, version: waiter.version, replies: waiter.replyCount)
         return DeferredOutcome(outcome: outcome, minimumTag: waiter.minimumTag, fail: failure)
     }
 
@@ -164,15 +166,18 @@ final class Executor: StorageContext {
         return min(earliest ?? .max, producers)
     }
 
-    /// The reply a group gets when storage fails under it: an error in its slot.
-    static func failure(connection: UInt64, slot: UInt64, version: RESPVersion)
+    /// The reply a group gets when storage fails under it: an error for each of its `replies`
+    /// (a pipelined group owes one per command), in its slot.
+    static func failure(connection: UInt64, slot: UInt64, version: RESPVersion, replies: Int = 1)
         -> @Sendable (StorageError) -> ServerOutcome
     {
         { error in
             var out = RESPWriter(version: version)
-            switch error {
-            case .shuttingDown: out.error("ERR server is shutting down")
-            default: out.error("IOERR \(error)")
+            for _ in 0..<max(1, replies) {
+                switch error {
+                case .shuttingDown: out.error("ERR server is shutting down")
+                default: out.error("IOERR \(error)")
+                }
             }
             return ServerOutcome(kind: .reply, connection: connection, slot: slot, bytes: out.bytes)
         }
@@ -190,6 +195,8 @@ final class Waiter {
     let deadline: UInt64?
     /// Replies of the commands before XREAD in the same group.
     var prefix: [UInt8] = []
+    /// Replies the group's slot holds, XREAD's included (for a failure reply).
+    var replyCount = 1
     /// The durability the prefix needs.
     var minimumTag: UInt64 = 0
     /// Set for XREADGROUP: it re-reads through its group when woken.

@@ -12,6 +12,9 @@ struct ProducerLimits: Sendable {
     var queueTotalMax = 1_000_000
     /// Committed SEQs per producer whose ids are kept for retries.
     var windowMax = 128
+    /// How long the rest of a group may be set aside across batch ends waiting for an early
+    /// SEQ's predecessor, before its waiting appends park one by one.
+    var reorderWaitMilliseconds = 10
     /// Producers one stream may track.
     var producersPerStreamMax = 10_000
     /// A producer idle this long (and with nothing parked) is forgotten.
@@ -152,14 +155,13 @@ final class HeldReply {
     let connection: UInt64
     let slot: UInt64
     let version: RESPVersion
-    /// The batch whose job ran the group.
-    let batch: UInt64
+    /// Replies the group's slot holds (for a failure reply).
+    let replyCount: Int
     /// The group's replies without the holes; set when the group has run.
     var prefix: [UInt8] = []
     private(set) var holeOffsets: [Int] = []
-    /// Each hole's reply once known, and the batch that filled it (undone if that batch rolls back).
+    /// Each hole's reply once known.
     private(set) var holeReplies: [AppendReply?] = []
-    private(set) var holeBatches: [UInt64] = []
     private(set) var unfilled = 0
     /// The durability the group's own commands and every fill need.
     var minimumTag: UInt64 = 0
@@ -171,11 +173,11 @@ final class HeldReply {
     /// Sent, or abandoned (its batch rolled back, its client left): later fills change nothing.
     var isDone = false
 
-    init(connection: UInt64, slot: UInt64, version: RESPVersion, batch: UInt64) {
+    init(connection: UInt64, slot: UInt64, version: RESPVersion, replyCount: Int) {
         self.connection = connection
         self.slot = slot
         self.version = version
-        self.batch = batch
+        self.replyCount = replyCount
     }
 
     /// Opens a hole at `offset` in the group's replies; returns its index.
@@ -184,23 +186,14 @@ final class HeldReply {
         precondition(holeOffsets.last.map { $0 <= offset } ?? true, "holes in reply order")
         holeOffsets.append(offset)
         holeReplies.append(nil)
-        holeBatches.append(0)
         unfilled += 1
         return holeOffsets.count - 1
     }
 
-    func fill(_ index: Int, _ reply: AppendReply, tag: UInt64, batch: UInt64) {
+    func fill(_ index: Int, _ reply: AppendReply, tag: UInt64) {
         if holeReplies[index] == nil { unfilled -= 1 }
         holeReplies[index] = reply
-        holeBatches[index] = batch
         minimumTag = max(minimumTag, tag)
-    }
-
-    /// The batch that filled these holes rolled back: their entries were not kept.
-    func refillHoles(filledIn batch: UInt64, with reply: AppendReply) {
-        for index in holeBatches.indices where holeBatches[index] == batch && holeReplies[index] != nil {
-            holeReplies[index] = reply
-        }
     }
 
     var isComplete: Bool { isGroupFinished && unfilled == 0 && waiter == nil }
@@ -237,46 +230,41 @@ final class ParkedAppend {
     let arguments: Executor.AddOrTrimArguments
     let epoch: UInt64
     let sequence: UInt64
-    /// The batch that parked it.
-    let batch: UInt64
     /// The original request's reply, and those of retries that attached to it.
     let hole: ReplyHole
     var retryHoles: [ReplyHole] = []
 
     init(
-        args: [[UInt8]], arguments: Executor.AddOrTrimArguments, epoch: UInt64, sequence: UInt64, batch: UInt64,
-        hole: ReplyHole
+        args: [[UInt8]], arguments: Executor.AddOrTrimArguments, epoch: UInt64, sequence: UInt64, hole: ReplyHole
     ) {
         self.args = args
         self.arguments = arguments
         self.epoch = epoch
         self.sequence = sequence
-        self.batch = batch
         self.hole = hole
     }
 }
 
 /// The rest of a group set aside at a producer XADD whose SEQ's predecessor had not committed:
-/// it runs again, from that command, at the end of the batch (or, in a transaction's job, before
-/// its connection's transaction), in the same WiredTiger transaction.
+/// it runs again, from that command, at the end of the batch and of later ones, for at most
+/// `producer-reorder-wait` (or, in a transaction's job, before its connection's transaction).
 final class SetAsideRun {
     let group: CommandGroup
-    /// The batch whose job ran the group first.
-    let batch: UInt64
     /// The command to run next.
     var index: Int
     /// The replies of the commands before it.
     var out: RESPWriter
     /// Set when a resumed run was set aside again.
     var isSetAsideAgain = false
-    /// It was still waiting at the end of a batch and waits through the next one.
-    var isCarried = false
+    /// Monotonic time it was set aside: it runs to its end (parking what still waits) at the
+    /// first batch end `producer-reorder-wait` after that.
+    let since: UInt64
 
-    init(group: CommandGroup, batch: UInt64, index: Int, out: RESPWriter) {
+    init(group: CommandGroup, index: Int, out: RESPWriter, since: UInt64) {
         self.group = group
-        self.batch = batch
         self.index = index
         self.out = out
+        self.since = since
     }
 }
 
@@ -321,8 +309,8 @@ final class ProducerQueues {
     /// Replies that became complete since the last batchWillCommit.
     var completed: [HeldReply] = []
 
-    /// Groups set aside in the batch in progress, per connection in request order, and the
-    /// connections in the order they first set one aside.
+    /// Groups set aside, per connection in request order, and the connections in the order they
+    /// first set one aside. All of them run again at every batch end.
     var setAside: [UInt64: [SetAsideRun]] = [:]
     var setAsideOrder: [UInt64] = []
     /// Whether the group being run may set its rest aside (not in a transaction, not in the
@@ -334,9 +322,8 @@ final class ProducerQueues {
     var resuming: SetAsideRun?
     /// Outcomes of set-aside groups run to completion inside a job (before a transaction).
     var readyOutcomes: [DeferredOutcome<ServerOutcome>] = []
-    /// Set-aside runs of earlier batches resumed in the batch in progress: if it rolls back, their
-    /// groups (whose jobs are not in it) get the error.
-    var carriedResumed: [SetAsideRun] = []
+    /// How long a set-aside group may wait across batch ends before it runs to its end.
+    let setAsideWaitMax: UInt64
 
     /// In a conditional transaction: its failure, its savepoint, and whether one is still to be
     /// taken before the transaction's first write.
@@ -348,12 +335,6 @@ final class ProducerQueues {
     var deferredClaims: [(ProducerKey, UInt64)] = []
     var deferredResumes: [ProducerKey] = []
 
-    /// Numbers batches, so that what a batch did here (parked appends, held replies, filled
-    /// holes: each records its batch) can be undone if it rolls back.
-    private(set) var batch: UInt64 = 1
-    /// batchWillCommit ran: the next change belongs to the next batch.
-    var batchEnded = false
-
     var nextSweepNanoseconds: UInt64 = 0
 
     struct SlotKey: Hashable {
@@ -363,62 +344,55 @@ final class ProducerQueues {
 
     init(limits: ProducerLimits) {
         self.limits = limits
+        self.setAsideWaitMax = UInt64(limits.reorderWaitMilliseconds) * 1_000_000
+    }
+
+    /// When the first set-aside group waiting across batches must run to its end.
+    var nextSetAsideDeadline: UInt64? {
+        setAsideOrder.lazy.compactMap { self.setAside[$0]?.first.map { $0.since + self.setAsideWaitMax } }.min()
     }
 
     var isIdle: Bool {
         queues.isEmpty && held.isEmpty && completed.isEmpty && current == nil && readyOutcomes.isEmpty
     }
 
-    /// Called before any change in a batch: the previous batch (if it committed) is history.
-    func beginBatchIfNeeded() {
-        guard batchEnded else { return }
-        batchEnded = false
-        batch += 1
-        carriedResumed.removeAll(keepingCapacity: true)
-    }
-
-    /// The batch in progress rolled back: whatever it parked, held or filled is undone. Returns
-    /// the groups of earlier batches that were set aside and are now lost: they fail too.
-    func rollBack(_ error: StorageError) -> [ServerOutcome] {
-        let failed = batch
-        current = nil
-        // Set-aside groups of this batch are its jobs, which failed; those of earlier batches are
-        // not, and their replies would never come: they fail here.
-        var lostRuns: [ObjectIdentifier: SetAsideRun] = [:]
-        for run in setAside.values.joined() where run.batch != failed { lostRuns[ObjectIdentifier(run)] = run }
-        for run in carriedResumed { lostRuns[ObjectIdentifier(run)] = run }
-        let failures = lostRuns.values.map { run in
-            Executor.failure(connection: run.group.connection, slot: run.group.slot, version: run.group.version)(error)
+    /// The storage failed under a batch (it rolled back, or the store refuses work after a failed
+    /// fsync): every append still waiting, every reply held for one and every group set aside
+    /// fails with the error (producers resend; retries are recognised). Returns those failures;
+    /// a failure for a job of the failed batch itself duplicates the engine's, which is harmless.
+    func failAll(_ error: StorageError) -> [ServerOutcome] {
+        var slots: [SlotKey: (RESPVersion, Int)] = [:]
+        for reply in Array(held.values) + completed + (current.map { [$0] } ?? []) {
+            reply.isDone = true
+            slots[SlotKey(connection: reply.connection, slot: reply.slot)] = (reply.version, reply.replyCount)
         }
-        carriedResumed.removeAll()
+        for run in setAside.values.joined() {
+            slots[SlotKey(connection: run.group.connection, slot: run.group.slot)] = (run.group.version, run.group.replyCount)
+        }
+        var failures = readyOutcomes.map { $0.fail(error) }
+        for (slot, (version, count)) in slots {
+            let fail = Executor.failure(connection: slot.connection, slot: slot.slot, version: version, replies: count)
+            failures.append(fail(error))
+        }
+        queues.removeAll()
+        parkedCount = 0
+        held.removeAll()
+        completed.removeAll()
+        current = nil
         setAside.removeAll()
         setAsideOrder.removeAll()
         readyOutcomes.removeAll()
         resuming = nil
         mayDefer = false
         isDeferRequested = false
-        for (slot, reply) in held where reply.batch == failed {
-            reply.isDone = true
-            held[slot] = nil
-        }
-        completed.removeAll { $0.batch == failed }
-        for (key, queue) in queues {
-            for (sequence, append) in queue.parked where append.batch == failed {
-                _ = unpark(key, queue, sequence: sequence)
-            }
-        }
-        let lost = AppendReply.error("IOERR the batch that committed this entry rolled back; it was not kept")
-        for reply in held.values { reply.refillHoles(filledIn: failed, with: lost) }
-        for reply in completed { reply.refillHoles(filledIn: failed, with: lost) }
-        batchEnded = false
-        batch += 1
         return failures
     }
 
     /// The held reply of the group being run, created when its first XADD parks.
     func currentReply(for group: CommandGroup) -> HeldReply {
         if let current { return current }
-        let reply = HeldReply(connection: group.connection, slot: group.slot, version: group.version, batch: batch)
+        let reply = HeldReply(
+            connection: group.connection, slot: group.slot, version: group.version, replyCount: group.replyCount)
         current = reply
         return reply
     }
@@ -432,7 +406,7 @@ final class ProducerQueues {
     func fill(_ hole: ReplyHole, _ appendReply: AppendReply, tag: UInt64) {
         let reply = hole.reply
         guard !reply.isDone else { return }
-        reply.fill(hole.index, appendReply, tag: tag, batch: batch)
+        reply.fill(hole.index, appendReply, tag: tag)
         if reply.isComplete && reply !== current {
             complete(reply)
         }
@@ -465,6 +439,7 @@ extension ProducerLimits {
         self.init(
             gapTimeoutMilliseconds: config.producerGapTimeout, queueMax: config.producerQueueMax,
             queueTotalMax: config.producerQueueTotalMax, windowMax: config.producerSeqWindow,
-            producersPerStreamMax: config.streamProducersMax, idleExpirySeconds: config.producerIdleExpiry)
+            reorderWaitMilliseconds: config.producerReorderWait, producersPerStreamMax: config.streamProducersMax,
+            idleExpirySeconds: config.producerIdleExpiry)
     }
 }

@@ -244,7 +244,8 @@ public final class Server {
     func submit(_ group: inout CommandGroup?) {
         guard let ready = group else { return }
         group = nil
-        let failure = Executor.failure(connection: ready.connection, slot: ready.slot, version: ready.version)
+        let failure = Executor.failure(
+            connection: ready.connection, slot: ready.slot, version: ready.version, replies: ready.replyCount)
         pendingJobs.append(
             ({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in try executor.run(ready) }, failure))
     }

@@ -21,6 +21,7 @@ public struct ServerConfig: Sendable, Equatable {
     public var producerQueueMax = 10_000
     public var producerQueueTotalMax = 1_000_000
     public var producerSeqWindow = 128
+    public var producerReorderWait = 10
     public var streamProducersMax = 10_000
     public var producerIdleExpiry = 604_800
 
@@ -64,6 +65,8 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.producerQueueTotalMax, v, 1...100_000_000) }),
         Key(name: "producer-seq-window", isMutable: false, get: { String($0.producerSeqWindow) },
             set: { c, v in setInt(&c.producerSeqWindow, v, 1...100_000) }),
+        Key(name: "producer-reorder-wait", isMutable: false, get: { String($0.producerReorderWait) },
+            set: { c, v in setInt(&c.producerReorderWait, v, 0...10_000) }),
         Key(name: "stream-producers-max", isMutable: false, get: { String($0.streamProducersMax) },
             set: { c, v in setInt(&c.streamProducersMax, v, 1...10_000_000) }),
         Key(name: "producer-idle-expiry", isMutable: false, get: { String($0.producerIdleExpiry) },

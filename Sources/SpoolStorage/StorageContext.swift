@@ -11,9 +11,10 @@ public protocol StorageContext: AnyObject, SendableMetatype {
     /// The monotonic time (nanoseconds) at which `batchWillCommit` must run even if no job arrives.
     var nextDeadlineNanoseconds: UInt64? { get }
 
-    /// The batch rolled back (its jobs and the outcomes `batchWillCommit` returned have failed):
-    /// whatever the context holds from it beyond the store's own catalog must be undone. Returns
-    /// the outcomes of work from earlier batches that the rollback undid (delivered at once).
+    /// The batch rolled back, or was refused because the store has failed for good (its jobs and
+    /// the outcomes `batchWillCommit` returned have failed): whatever the context holds beyond the
+    /// store's own catalog may be wrong or never complete. Returns outcomes to deliver at once for
+    /// work it held from earlier batches.
     func batchDidRollBack(_ error: StorageError) -> [Outcome]
 }
 

@@ -223,7 +223,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         _ batch: [Submitted], store: LogStore, context: Context, generation: inout UInt64
     ) {
         if let stopped = durableLock.locked({ self.failure }) {
-            deliver(batch.map { $0.fail(stopped) })
+            deliver(batch.map { $0.fail(stopped) } + context.batchDidRollBack(stopped))
             return
         }
         let thisGeneration = generation + 1

@@ -20,7 +20,8 @@ enum Spoold {
         Other keys: proto-max-bulk-len, proto-max-multibulk-len, client-query-buffer-limit,
         client-output-buffer-limit, wiredtiger-cache-size, checkpoint-interval,
         client-pending-replies-max, producer-gap-timeout, producer-queue-max,
-        producer-queue-total-max, producer-seq-window, stream-producers-max, producer-idle-expiry.
+        producer-queue-total-max, producer-seq-window, producer-reorder-wait, stream-producers-max,
+        producer-idle-expiry.
           --help               show this text
           --version            print the version
 

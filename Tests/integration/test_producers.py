@@ -758,3 +758,84 @@ def test_kill9_never_splits_a_transaction(start_server):
             contents.append([dict(zip(e[1][::2], e[1][1::2]))[b"tok"].decode() for e in entries(c, s)])
         assert contents[0] == contents[1] == contents[2], "a transaction was split by the crash"
         assert set(acked) <= set(contents[0])
+
+
+def test_producer_settings_have_their_documented_defaults(server):
+    with server.raw() as c:
+        got = dict(pairs(c.cmd("CONFIG", "GET", "producer-*")))
+        got.update(pairs(c.cmd("CONFIG", "GET", "stream-producers-max")))
+    assert got == {
+        b"producer-gap-timeout": b"5000",
+        b"producer-queue-max": b"10000",
+        b"producer-queue-total-max": b"1000000",
+        b"producer-seq-window": b"128",
+        b"producer-reorder-wait": b"10",
+        b"producer-idle-expiry": b"604800",
+        b"stream-producers-max": b"10000",
+    }
+
+
+def test_the_shipped_config_file_starts_spoold(start_server):
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "Config", "spoold.conf")
+    srv = start_server(config=os.path.abspath(config))
+    with srv.raw() as c:
+        assert c.cmd("CONFIG", "GET", "producer-reorder-wait") == [b"producer-reorder-wait", b"10"]
+        assert isinstance(c.cmd(*produce("s", "p", 1)), bytes)
+
+
+def test_a_full_disk_fails_waiting_appends_and_retries_after_restart_leave_no_holes(start_server, tmp_path):
+    """spoold on a 24 MiB tmpfs; one producer pipelines shuffled windows of large entries until
+    the disk fills. Every request gets a reply (waiting appends fail with IOERR, none hangs);
+    with room made and spoold restarted, resending every unacknowledged SEQ leaves SEQ 1..N in
+    order, each acknowledged id where it was."""
+    import subprocess
+
+    srv = start_server(start=False)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(srv.data_dir)], check=True)
+    try:
+        srv.start()
+        rng = random.Random(11)
+        payload = "x" * 4000
+
+        def big(seq):
+            return ["XADD", "s", "PRODUCER", "p", "SEQ", str(seq), "*", "seq", str(seq), "pad", payload]
+        acked: Dict[int, bytes] = {}
+        failed = False
+        total = 0
+        with RawConnection(srv.port, timeout=30) as a, RawConnection(srv.port, timeout=30) as b:
+            for start in range(1, 40_000, 200):
+                window = list(range(start, start + 200))
+                rng.shuffle(window)
+                parts = split(window, 2)
+                for conn, part in zip((a, b), parts):
+                    conn.send(b"".join(encode_command(*big(s)) for s in part))
+                for conn, part in zip((a, b), parts):
+                    for s in part:
+                        reply = conn.read_reply()  # a hang here fails the test (30 s timeout)
+                        if isinstance(reply, bytes):
+                            acked[s] = reply
+                        else:
+                            assert reply.message.startswith(("IOERR", "SEQGAP", "STALESEQ")), reply.message
+                            failed = failed or reply.message.startswith("IOERR")
+                total = start + 199
+                if failed:
+                    break
+        assert failed, "the disk never filled"
+        assert len(acked) > 100
+        srv.kill9()
+        subprocess.run(["mount", "-o", "remount,size=512m", str(srv.data_dir)], check=True)
+        srv.start()
+        retry = [s for s in range(1, total + 1) if s not in acked]
+        with RawConnection(srv.port, timeout=30) as c:
+            for start in range(0, len(retry), 200):
+                chunk = retry[start:start + 200]
+                replies = c.pipeline([big(s) for s in chunk])
+                for s, reply in zip(chunk, replies):
+                    assert isinstance(reply, bytes) or reply.message.startswith("STALESEQ"), reply
+            assert seqs_of(c, "s") == list(range(1, total + 1))
+            ids = [e[0] for e in entries(c, "s")]
+            for s, entry_id in acked.items():
+                assert ids[s - 1] == entry_id, f"SEQ {s}: acknowledged id lost"
+    finally:
+        srv.stop()
+        subprocess.run(["umount", "-l", str(srv.data_dir)], check=False)
