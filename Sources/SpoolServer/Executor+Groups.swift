@@ -759,15 +759,17 @@ extension Executor {
             claimed.append((id, justID ? nil : stored.fields))
             store.touch(stream, group, consumer, seen: nil, active: now)
         }
+        writeClaimed(claimed, justID: justID, into: &out)
+    }
+
+    /// XCLAIM's and XAUTOCLAIM's list of claimed entries, or of their ids for JUSTID.
+    func writeClaimed(_ claimed: [DeliveredItem], justID: Bool, into out: inout RESPWriter) {
         out.arrayHeader(claimed.count)
         for item in claimed {
             if justID {
                 out.bulk(item.id.bytes)
             } else {
-                out.arrayHeader(2)
-                out.bulk(item.id.bytes)
-                out.arrayHeader(item.fields!.count)
-                for field in item.fields! { out.bulk(field) }
+                writeItem(item.id, item.fields, into: &out)
             }
         }
     }
@@ -835,17 +837,7 @@ extension Executor {
         let next = examined < candidates.count ? candidates[examined].id : .zero
         out.arrayHeader(3)
         out.bulk(next.bytes)
-        out.arrayHeader(claimed.count)
-        for item in claimed {
-            if justID {
-                out.bulk(item.id.bytes)
-            } else {
-                out.arrayHeader(2)
-                out.bulk(item.id.bytes)
-                out.arrayHeader(item.fields!.count)
-                for field in item.fields! { out.bulk(field) }
-            }
-        }
+        writeClaimed(claimed, justID: justID, into: &out)
         out.arrayHeader(deleted.count)
         for id in deleted { out.bulk(id.bytes) }
     }
