@@ -133,7 +133,7 @@ extension Executor {
             if stream == nil { stream = try store.createStream(key) }
             let group = store.createGroup(stream!, name: groupName, lastDeliveredID: id, entriesRead: entriesRead)
             if policy.maxDeliveries != nil || policy.deadLetter != nil {
-                store.setGroupPolicy(stream!, group, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter.map { $0 })
+                store.setGroupPolicy(stream!, group, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter)
             }
             out.simpleString("OK")
         } else if isSetID {
@@ -161,7 +161,7 @@ extension Executor {
             guard let consumer = existing!.consumers[args[4]] else { return out.integer(0) }
             out.integer(Int64(try store.deleteConsumer(stream!, existing!, consumer)))
         } else if isPolicy {
-            store.setGroupPolicy(stream!, existing!, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter.map { $0 })
+            store.setGroupPolicy(stream!, existing!, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter)
             out.simpleString("OK")
         } else {
             out.error(CommandError.subcommandSyntax(args))

@@ -215,12 +215,6 @@ final class GroupTables {
         return key
     }
 
-    static func consumerPrefix(_ table: UInt64, _ group: [UInt8], _ consumer: [UInt8]) -> [UInt8] {
-        var key = groupPrefix(table, group)
-        appendLength(consumer.count, to: &key)
-        key.append(contentsOf: consumer)
-        return key
-    }
 
     // MARK: Walks
 
@@ -322,9 +316,8 @@ extension LogStore {
     /// Removes a group with its consumers and pending list.
     public func destroyGroup(_ stream: StreamState, _ group: ConsumerGroup) throws(WiredTigerError) {
         noteWrite(stream)
-        let table = stream.record.tableNumber
-        let prefix = GroupTables.groupPrefix(table, group.name)
-        try groupTables.groups.remove(key: GroupTables.streamPrefix(table) + group.name)
+        let prefix = group.keyPrefix
+        try groupTables.groups.remove(key: GroupTables.streamPrefix(stream.record.tableNumber) + group.name)
         try GroupTables.removeAll(groupTables.consumers, prefix: prefix)
         try GroupTables.removeAll(groupTables.pending, prefix: prefix)
         try GroupTables.removeAll(groupTables.consumerPending, prefix: prefix)
@@ -334,19 +327,14 @@ extension LogStore {
         stream.groups[group.name] = nil
     }
 
-    /// Changes a group's position, counters or settings (XGROUP SETID, deliveries).
-    public func updateGroup(_ stream: StreamState, _ group: ConsumerGroup, _ change: (ConsumerGroup) -> Void) {
-        change(group)
-        markDirty(stream, group)
-    }
-
     public func setGroupPosition(_ stream: StreamState, _ group: ConsumerGroup, lastDeliveredID: EntryID, entriesRead: Int64) {
         group.lastDeliveredID = lastDeliveredID
         group.entriesRead = entriesRead
         markDirty(stream, group)
     }
 
-    public func setGroupPolicy(_ stream: StreamState, _ group: ConsumerGroup, maxDeliveries: UInt64?, deadLetterStream: [UInt8]??) {
+    /// Changes the dead-letter policy; a nil argument leaves that setting as it is.
+    public func setGroupPolicy(_ stream: StreamState, _ group: ConsumerGroup, maxDeliveries: UInt64?, deadLetterStream: [UInt8]?) {
         if let maxDeliveries { group.maxDeliveries = maxDeliveries }
         if let deadLetterStream { group.deadLetterStream = deadLetterStream }
         markDirty(stream, group)
@@ -377,20 +365,19 @@ extension LogStore {
         -> UInt64
     {
         noteWrite(stream)
-        let table = stream.record.tableNumber
-        let prefix = GroupTables.consumerPrefix(table, group.name, consumer.name)
+        let prefix = consumer.keyPrefix
         var ids: [EntryID] = []
         try GroupTables.walk(groupTables.consumerPending, prefix: prefix) { key in
             if let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }) { ids.append(id) }
             return true
         }
         for id in ids {
-            try groupTables.consumerPending.remove(key: prefix + id.keyBytes)
+            try groupTables.consumerPending.remove(key: GroupTables.key(prefix, id))
             if try groupTables.pending.remove(key: GroupTables.key(group.keyPrefix, id)) {
                 group.pendingCount -= 1
             }
         }
-        try groupTables.consumers.remove(key: GroupTables.groupPrefix(table, group.name) + consumer.name)
+        try groupTables.consumers.remove(key: group.keyPrefix + consumer.name)
         consumer.isDirty = false
         group.consumers[consumer.name] = nil
         markDirty(stream, group)
@@ -498,14 +485,13 @@ extension LogStore {
     ) throws(WiredTigerError) -> [PendingEntry] {
         noteRead(stream)
         guard limit > 0, start <= end else { return [] }
-        let table = stream.record.tableNumber
         var out: [PendingEntry] = []
         var corrupt = false
         if let consumer {
+            guard let owner = group.consumers[consumer] else { return [] }
             var ids: [EntryID] = []
             try GroupTables.walk(
-                groupTables.consumerPending, prefix: GroupTables.consumerPrefix(table, group.name, consumer),
-                from: start.keyBytes
+                groupTables.consumerPending, prefix: owner.keyPrefix, from: start.keyBytes
             ) { key in
                 guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
                 ids.append(id)

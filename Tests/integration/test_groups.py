@@ -611,3 +611,16 @@ def test_xnack_after_the_last_allowed_delivery_dead_letters_at_once(r2, key):
     assert r2.xpending(k, "g")["pending"] == 0
     dead = r2.xrange(k + b":dlq")
     assert [e[1][b"original-id"] for e in dead] == [added[0]]
+
+
+@spool_only
+def test_setpolicy_changes_only_the_settings_it_names(r2, key):
+    k = key()
+    added = fill(r2, k, 1)
+    r2.execute_command("XGROUP", "CREATE", k, "g", "0", "MAXDELIVERIES", "5", "DEADLETTER", key("custom"))
+    # Naming only MAXDELIVERIES keeps the custom dead-letter stream.
+    r2.execute_command("XGROUP", "SETPOLICY", k, "g", "MAXDELIVERIES", "1")
+    r2.xreadgroup("g", "a", {k: ">"})
+    assert r2.xclaim(k, "g", "b", 0, [added[0]]) == []
+    assert len(r2.xrange(key("custom"))) == 1
+    assert r2.exists(k + b":dlq") == 0
