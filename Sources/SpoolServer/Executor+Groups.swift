@@ -862,10 +862,7 @@ extension Executor {
             out.integer(Int64(group.pendingCount))
             out.bulk("last-delivered-id")
             out.bulk(group.lastDeliveredID.bytes)
-            out.bulk("entries-read")
-            if group.entriesRead == ConsumerGroup.unknownEntriesRead { out.nullBulk() } else { out.integer(group.entriesRead) }
-            out.bulk("lag")
-            if let lag = lag(stream, group, firstID: first) { out.integer(lag) } else { out.nullBulk() }
+            writeReadCounters(stream, group, firstID: first, into: &out)
             out.bulk("oldest-unread-age-ms")
             if let from = group.lastDeliveredID.successor, let unread = try store.entries(stream, from: from, count: 1).first {
                 out.integer(max(0, now - Int64(clamping: unread.id.milliseconds)))
@@ -879,6 +876,14 @@ extension Executor {
                 out.nullBulk()
             }
         }
+    }
+
+    /// The `entries-read` and `lag` fields of XINFO GROUPS and STREAM FULL (null when unknown).
+    func writeReadCounters(_ stream: StreamState, _ group: ConsumerGroup, firstID: EntryID, into out: inout RESPWriter) {
+        out.bulk("entries-read")
+        if group.entriesRead == ConsumerGroup.unknownEntriesRead { out.nullBulk() } else { out.integer(group.entriesRead) }
+        out.bulk("lag")
+        if let lag = lag(stream, group, firstID: firstID) { out.integer(lag) } else { out.nullBulk() }
     }
 
     /// XINFO CONSUMERS key group
@@ -913,10 +918,7 @@ extension Executor {
             out.bulk(group.name)
             out.bulk("last-delivered-id")
             out.bulk(group.lastDeliveredID.bytes)
-            out.bulk("entries-read")
-            if group.entriesRead == ConsumerGroup.unknownEntriesRead { out.nullBulk() } else { out.integer(group.entriesRead) }
-            out.bulk("lag")
-            if let lag = lag(stream, group, firstID: first) { out.integer(lag) } else { out.nullBulk() }
+            writeReadCounters(stream, group, firstID: first, into: &out)
             out.bulk("pel-count")
             out.integer(Int64(group.pendingCount))
             out.bulk("pending")

@@ -198,15 +198,14 @@ struct GroupAck: AsyncParsableCommand {
     @Argument(help: "Entry ids.") var ids: [String]
 
     func validate() throws {
-        guard !ids.isEmpty else { throw ValidationError("give at least one entry id") }
-        for id in ids where EntryID(id, missingSequence: .reject) == nil { throw ValidationError("not an entry id: \(id)") }
+        _ = try entryIDs(ids)
     }
 
     func run() async throws {
         try await reportingFailures {
             let client = try await connection.connect()
             defer { client.close() }
-            let n = try await client.acknowledge(ids.compactMap { EntryID($0, missingSequence: .reject) }, group: group, on: stream)
+            let n = try await client.acknowledge(try entryIDs(ids), group: group, on: stream)
             Output.standardOutput.writeLine(format.json ? JSON.object([("acknowledged", .int(n))]).text : String(n))
             Output.standardOutput.flush()
         }
@@ -227,8 +226,7 @@ struct GroupNack: AsyncParsableCommand {
     var delay = 0
 
     func validate() throws {
-        guard !ids.isEmpty else { throw ValidationError("give at least one entry id") }
-        for id in ids where EntryID(id, missingSequence: .reject) == nil { throw ValidationError("not an entry id: \(id)") }
+        _ = try entryIDs(ids)
         if delay < 0 { throw ValidationError("--delay must not be negative") }
     }
 
@@ -237,7 +235,7 @@ struct GroupNack: AsyncParsableCommand {
             let client = try await connection.connect()
             defer { client.close() }
             let n = try await client.negativeAcknowledge(
-                ids.compactMap { EntryID($0, missingSequence: .reject) }, group: group, on: stream, delay: .milliseconds(delay))
+                try entryIDs(ids), group: group, on: stream, delay: .milliseconds(delay))
             Output.standardOutput.writeLine(format.json ? JSON.object([("given_back", .int(n))]).text : String(n))
             Output.standardOutput.flush()
         }
@@ -357,5 +355,14 @@ struct GroupDelete: AsyncParsableCommand {
             Output.standardOutput.writeLine(format.json ? JSON.object([("destroyed", .bool(true))]).text : "OK")
             Output.standardOutput.flush()
         }
+    }
+}
+
+/// The entry ids of `group ack` and `group nack`: at least one, each complete (`ms-seq`).
+private func entryIDs(_ texts: [String]) throws -> [EntryID] {
+    guard !texts.isEmpty else { throw ValidationError("give at least one entry id") }
+    return try texts.map { text in
+        guard let id = EntryID(text, missingSequence: .reject) else { throw ValidationError("not an entry id: \(text)") }
+        return id
     }
 }
