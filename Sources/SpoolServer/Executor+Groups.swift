@@ -277,8 +277,7 @@ extension Executor {
             return false
         }
         try store.putPending(
-            stream, group, PendingEntry(id: pending.id, consumer: consumer, deliveryTime: time, deliveryCount: count),
-            previous: pending)
+            stream, group, PendingEntry(id: pending.id, consumer: consumer, deliveryTime: time, deliveryCount: count))
         return true
     }
 
@@ -486,14 +485,11 @@ extension Executor {
             _ = consume cursor
             if !delivered.isEmpty {
                 let first = try firstID(stream)
-                for id in delivered {
-                    advance(stream, group, to: id, firstID: first)
-                    guard !noAck else { continue }
-                    // Normally new; pending already only if SETID moved the group back.
-                    let previous = group.pendingCount > 0 ? try store.pendingEntry(stream, group, id: id) : nil
-                    try store.putPending(
-                        stream, group, PendingEntry(id: id, consumer: consumer.name, deliveryTime: now, deliveryCount: 1),
-                        previous: previous)
+                for id in delivered { advance(stream, group, to: id, firstID: first) }
+                if !noAck {
+                    // New to the group, or pending already if SETID moved it back: delivered once, now.
+                    let state = PendingState(consumer: consumer.name, deliveryTime: now, deliveryCount: 1)
+                    try store.modifyPending(stream, group, ids: delivered) { _, _ in state }
                 }
             }
         }
@@ -567,9 +563,7 @@ extension Executor {
             return out.integer(0)
         }
         guard let ids = parseIDs(args[3...]) else { return out.error(CommandError.invalidStreamID) }
-        var acknowledged: Int64 = 0
-        for id in ids where try store.removePending(stream, group, id: id) { acknowledged += 1 }
-        out.integer(acknowledged)
+        out.integer(Int64(try store.removePending(stream, group, ids: ids)))
     }
 
     /// XNACK key group delay-ms id [id …] (Spool): gives pending entries back for redelivery to the
@@ -753,8 +747,7 @@ extension Executor {
                 guard force else { continue }
                 let count = retry ?? (justID ? 1 : 2)
                 try store.putPending(
-                    stream, group, PendingEntry(id: id, consumer: consumer.name, deliveryTime: time, deliveryCount: count),
-                    previous: nil)
+                    stream, group, PendingEntry(id: id, consumer: consumer.name, deliveryTime: time, deliveryCount: count))
             }
             claimed.append((id, justID ? nil : stored.fields))
             store.touch(stream, group, consumer, seen: nil, active: now)

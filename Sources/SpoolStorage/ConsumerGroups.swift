@@ -2,7 +2,7 @@ import SpoolCore
 
 /// A consumer group of one stream, as the storage thread keeps it in memory. Its row and its
 /// consumers' rows are rewritten when they change, in the transaction of the batch that changed
-/// them; the pending entries live only in WiredTiger (they may outgrow memory).
+/// them; the pending entries live only in WiredTiger (they may outgrow memory), in runs.
 public final class ConsumerGroup {
     /// Redis's marker for "the group's read counter is unknown".
     public static let unknownEntriesRead: Int64 = -1
@@ -130,22 +130,6 @@ public struct PendingEntry: Sendable, Equatable {
         self.deliveryTime = deliveryTime
         self.deliveryCount = deliveryCount
     }
-
-    func encoded() -> [UInt8] {
-        var out: [UInt8] = [1]
-        appendLittleEndian(deliveryTime, to: &out)
-        appendLittleEndian(deliveryCount, to: &out)
-        out.append(contentsOf: consumer)
-        return out
-    }
-
-    static func decode(id: EntryID, _ bytes: UnsafeRawBufferPointer) -> PendingEntry? {
-        guard bytes.count >= 17, bytes[0] == 1 else { return nil }
-        return PendingEntry(
-            id: id, consumer: [UInt8](UnsafeRawBufferPointer(rebasing: bytes[17...])),
-            deliveryTime: readLittleEndian(Int64.self, bytes, at: 1),
-            deliveryCount: readLittleEndian(UInt64.self, bytes, at: 9))
-    }
 }
 
 /// The tables behind consumer groups, shared by every stream; each key starts with the stream's
@@ -154,11 +138,12 @@ public struct PendingEntry: Sendable, Equatable {
 ///
 /// - `table:spool-groups`     stream + group                          → group row
 /// - `table:spool-consumers`  stream + len16 group + group + consumer → consumer row
-/// - `table:spool-pel`        stream + len16 group + group + id       → pending entry
-/// - `table:spool-cpel`       stream + len16 group + group + len16 consumer + consumer + id → empty
+/// - `table:spool-pel`        stream + len16 group + group + first id → run of pending entries
+/// - `table:spool-cpel`       stream + len16 group + group + len16 consumer + consumer + first id → empty
 /// - `table:spool-redeliver`  stream + len16 group + group + id       → available-at ms
 ///
-/// The pending list is keyed twice, per group and per consumer, so both walks are range scans.
+/// The pending list is stored in runs (`PendingRun`) keyed twice, per group and per consumer, so
+/// both walks are range scans.
 final class GroupTables {
     static let groupsURI = "table:spool-groups"
     static let consumersURI = "table:spool-consumers"
@@ -358,192 +343,6 @@ extension LogStore {
         if let seen { consumer.seenTime = seen }
         if let active { consumer.activeTime = active }
         markDirty(stream, group, consumer)
-    }
-
-    /// Deletes a consumer and its pending entries; returns how many it had.
-    public func deleteConsumer(_ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer) throws(WiredTigerError)
-        -> UInt64
-    {
-        noteWrite(stream)
-        let prefix = consumer.keyPrefix
-        var ids: [EntryID] = []
-        try GroupTables.walk(groupTables.consumerPending, prefix: prefix) { key in
-            if let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }) { ids.append(id) }
-            return true
-        }
-        for id in ids {
-            try groupTables.consumerPending.remove(key: GroupTables.key(prefix, id))
-            if try groupTables.pending.remove(key: GroupTables.key(group.keyPrefix, id)) {
-                group.pendingCount -= 1
-            }
-        }
-        try groupTables.consumers.remove(key: group.keyPrefix + consumer.name)
-        consumer.isDirty = false
-        group.consumers[consumer.name] = nil
-        markDirty(stream, group)
-        return UInt64(ids.count)
-    }
-
-    // MARK: Pending entries
-
-    /// The pending entry for `id`, if the group has one.
-    public func pendingEntry(_ stream: StreamState, _ group: ConsumerGroup, id: EntryID) throws(WiredTigerError)
-        -> PendingEntry?
-    {
-        noteRead(stream)
-        let cursor = groupTables.pending
-        defer { cursor.reset() }
-        guard try cursor.search(key: GroupTables.key(group.keyPrefix, id)) else {
-            return nil
-        }
-        guard let entry = try cursor.withValue({ PendingEntry.decode(id: id, $0) }) else {
-            throw WiredTigerError.corrupt("pending entry \(id)")
-        }
-        return entry
-    }
-
-    /// Writes a pending entry, moving it from its previous owner (if any) to `entry.consumer`.
-    /// `previous` is what `pendingEntry` returned for the id (nil when it was not pending).
-    public func putPending(
-        _ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry, previous: PendingEntry?
-    ) throws(WiredTigerError) {
-        noteWrite(stream)
-        let isGivenBack = group.redeliveries[entry.id] != nil
-        if let previous {
-            if previous.consumer != entry.consumer || isGivenBack {
-                if !isGivenBack, let old = group.consumers[previous.consumer] {
-                    try groupTables.consumerPending.remove(
-                        key: GroupTables.key(old.keyPrefix, entry.id))
-                    old.pendingCount -= 1
-                    markDirty(stream, group, old)
-                }
-                try addToConsumer(stream, group, entry)
-            }
-            if isGivenBack {
-                group.redeliveries[entry.id] = nil
-                try groupTables.redelivery.remove(key: GroupTables.key(group.keyPrefix, entry.id))
-            }
-        } else {
-            group.pendingCount += 1
-            markDirty(stream, group)
-            try addToConsumer(stream, group, entry)
-        }
-        try groupTables.pending.insert(key: GroupTables.key(group.keyPrefix, entry.id), value: entry.encoded())
-    }
-
-    private func addToConsumer(_ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry) throws(WiredTigerError) {
-        guard let owner = group.consumers[entry.consumer] else { preconditionFailure("pending entry for an unknown consumer") }
-        try groupTables.consumerPending.insert(
-            key: GroupTables.key(owner.keyPrefix, entry.id),
-            value: [])
-        owner.pendingCount += 1
-        markDirty(stream, group, owner)
-    }
-
-    /// Removes an entry from the pending list (XACK, dead-lettering, claims of deleted entries);
-    /// false when it was not pending.
-    @discardableResult
-    public func removePending(_ stream: StreamState, _ group: ConsumerGroup, id: EntryID) throws(WiredTigerError) -> Bool {
-        guard let entry = try pendingEntry(stream, group, id: id) else { return false }
-        noteWrite(stream)
-        try groupTables.pending.remove(key: GroupTables.key(group.keyPrefix, id))
-        if group.redeliveries.removeValue(forKey: id) != nil {
-            try groupTables.redelivery.remove(key: GroupTables.key(group.keyPrefix, id))
-        } else if let owner = group.consumers[entry.consumer] {
-            try groupTables.consumerPending.remove(key: GroupTables.key(owner.keyPrefix, id))
-            owner.pendingCount -= 1
-            markDirty(stream, group, owner)
-        }
-        group.pendingCount -= 1
-        markDirty(stream, group)
-        return true
-    }
-
-    /// Gives a pending entry back (XNACK): it leaves its consumer's list, stays in the group's,
-    /// and the next XREADGROUP `>` at or after `availableAt` delivers it again.
-    public func giveBack(_ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry, availableAt: Int64)
-        throws(WiredTigerError)
-    {
-        noteWrite(stream)
-        if group.redeliveries[entry.id] == nil, let owner = group.consumers[entry.consumer] {
-            try groupTables.consumerPending.remove(key: GroupTables.key(owner.keyPrefix, entry.id))
-            owner.pendingCount -= 1
-            markDirty(stream, group, owner)
-        }
-        group.redeliveries[entry.id] = availableAt
-        var value: [UInt8] = []
-        appendLittleEndian(availableAt, to: &value)
-        try groupTables.redelivery.insert(key: GroupTables.key(group.keyPrefix, entry.id), value: value)
-    }
-
-    /// The group's pending entries between two inclusive ids, in id order; with `consumer`, only
-    /// that consumer's own. Stops after `limit` entries that pass `filter`.
-    public func pendingEntries(
-        _ stream: StreamState, _ group: ConsumerGroup, consumer: [UInt8]? = nil,
-        from start: EntryID = .min, to end: EntryID = .max, limit: Int = .max,
-        where filter: (PendingEntry) -> Bool = { _ in true }
-    ) throws(WiredTigerError) -> [PendingEntry] {
-        noteRead(stream)
-        guard limit > 0, start <= end else { return [] }
-        var out: [PendingEntry] = []
-        var corrupt = false
-        if let consumer {
-            guard let owner = group.consumers[consumer] else { return [] }
-            var ids: [EntryID] = []
-            try GroupTables.walk(
-                groupTables.consumerPending, prefix: owner.keyPrefix, from: start.keyBytes
-            ) { key in
-                guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
-                ids.append(id)
-                return true
-            }
-            for id in ids {
-                guard let entry = try pendingEntry(stream, group, id: id) else { continue }
-                if filter(entry) {
-                    out.append(entry)
-                    if out.count >= limit { break }
-                }
-            }
-            return out
-        }
-        let cursor = groupTables.pending
-        try GroupTables.walk(cursor, prefix: group.keyPrefix, from: start.keyBytes) {
-            key throws(WiredTigerError) in
-            guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
-            guard let entry = try cursor.withValue({ PendingEntry.decode(id: id, $0) }) else {
-                corrupt = true
-                return false
-            }
-            if filter(entry) { out.append(entry) }
-            return out.count < limit
-        }
-        if corrupt { throw WiredTigerError.corrupt("pending entry of group \(String(decoding: group.name, as: UTF8.self))") }
-        return out
-    }
-
-    /// The smallest and greatest pending ids of the group.
-    public func pendingBounds(_ stream: StreamState, _ group: ConsumerGroup) throws(WiredTigerError) -> (EntryID, EntryID)? {
-        noteRead(stream)
-        guard group.pendingCount > 0 else { return nil }
-        let prefix = group.keyPrefix
-        var first: EntryID?
-        try GroupTables.walk(groupTables.pending, prefix: prefix) { key in
-            first = key.suffix(16).withUnsafeBytes { EntryID(keyBytes: $0) }
-            return false
-        }
-        let cursor = groupTables.pending
-        defer { cursor.reset() }
-        var last: EntryID?
-        if let near = try cursor.searchNear(key: prefix + EntryID.max.keyBytes) {
-            var positioned = true
-            if near == .after { positioned = try cursor.previous() }
-            if positioned {
-                let key = try cursor.key
-                if key.starts(with: prefix) { last = key.suffix(16).withUnsafeBytes { EntryID(keyBytes: $0) } }
-            }
-        }
-        guard let first, let last else { return nil }
-        return (first, last)
     }
 
     // MARK: Bookkeeping
