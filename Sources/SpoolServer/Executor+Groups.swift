@@ -438,16 +438,24 @@ extension Executor {
         while written < count {
             let pending = try store.pendingEntries(stream, group, consumer: consumer.name, from: from, limit: count - written)
             guard let last = pending.last else { break }
+            var delivered: [EntryID] = []
             for entry in pending {
                 guard let stored = try self.entry(stream, entry.id) else {
                     writeItem(entry.id, nil, into: &out)
                     written += 1
                     continue
                 }
-                if try redeliver(stream, group, entry, stored, to: consumer.name, at: now) {
-                    writeItem(entry.id, stored.fields, into: &out)
-                    written += 1
+                if group.maxDeliveries > 0 && entry.deliveryCount + 1 > group.maxDeliveries {
+                    try deadLetter(stream, group, entry, stored)
+                    continue
                 }
+                delivered.append(entry.id)
+                writeItem(entry.id, stored.fields, into: &out)
+                written += 1
+            }
+            // Delivered once more, all together.
+            try store.modifyPending(stream, group, ids: delivered) { _, old in
+                PendingState(consumer: consumer.name, deliveryTime: now, deliveryCount: (old?.deliveryCount ?? 0) + 1)
             }
             guard let next = last.id.successor else { break }
             from = next
