@@ -11,6 +11,7 @@ public struct EntryID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Byte length of `keyBytes`: two big-endian UInt64 so that byte order is id order.
     public static let keyByteCount = 16
 
+    @inlinable
     public init(milliseconds: UInt64, sequence: UInt64) {
         self.milliseconds = milliseconds
         self.sequence = sequence
@@ -71,6 +72,8 @@ extension EntryID {
     }
 
     /// Parses "ms-seq" or "ms" (digits only, no sign, no spaces), as Redis's streamParseID does.
+    /// Inlinable so that each caller's collection type gets its own specialised loop.
+    @inlinable
     public init?(parsing text: some Collection<UInt8>, missingSequence: MissingSequence) {
         var ms: UInt64 = 0
         var seq: UInt64 = 0
@@ -113,34 +116,31 @@ extension EntryID {
         self.init(parsing: Array(text.utf8), missingSequence: missingSequence)
     }
 
-    /// The textual form as bytes, for replies; formatted by hand because this runs per entry.
-    public var bytes: [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(41)
-        Self.appendDecimal(milliseconds, to: &out)
-        out.append(UInt8(ascii: "-"))
-        Self.appendDecimal(sequence, to: &out)
-        return out
+    /// Calls `body` with the textual form, formatted on the stack (replies write one per entry).
+    @inlinable
+    public func withText<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        // 20 digits, a dash, 20 digits: 41 bytes; 48 of scratch.
+        var scratch: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &scratch) { buffer in
+            var end = 48
+            func put(_ value: UInt64) {
+                var v = value
+                repeat {
+                    end -= 1
+                    buffer[end] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
+                    v /= 10
+                } while v > 0
+            }
+            put(sequence)
+            end -= 1
+            buffer[end] = UInt8(ascii: "-")
+            put(milliseconds)
+            return body(UnsafeRawBufferPointer(rebasing: buffer[end..<48]))
+        }
     }
 
-    @inline(__always)
-    static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
-        if value == 0 {
-            out.append(UInt8(ascii: "0"))
-            return
-        }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch: enough for 20 digits
-        var count = 0
-        var v = value
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            while v > 0 {
-                scratch[23 - count] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                count += 1
-            }
-            out.append(contentsOf: scratch[(24 - count)...])
-        }
-    }
+    /// The textual form as bytes.
+    public var bytes: [UInt8] { withText { Array($0) } }
 }
 
 extension EntryID {

@@ -1,3 +1,5 @@
+import SpoolCore
+
 /// Appends RESP replies to a byte buffer that the server hands to the socket as is.
 ///
 /// The writer is told the connection's protocol version and encodes RESP3-only types down for
@@ -65,6 +67,11 @@ public struct RESPWriter: Sendable {
         bulkHeader(b.count)
         bytes.append(contentsOf: b)
         appendCRLF()
+    }
+
+    /// An entry id as a bulk string, without building its text in an array.
+    public mutating func bulk(_ id: EntryID) {
+        id.withText { bulk($0) }
     }
 
     /// The "no such key" reply: RESP2 `$-1`, RESP3 `_`.

@@ -416,7 +416,7 @@ extension Executor {
     /// Writes one `[id, [field, value …]]` item, or `[id, nil]` for an entry that is gone.
     func writeItem(_ id: EntryID, _ fields: [[UInt8]]?, into out: inout RESPWriter) {
         out.arrayHeader(2)
-        out.bulk(id.bytes)
+        out.bulk(id)
         if let fields {
             out.arrayHeader(fields.count)
             for field in fields { out.bulk(field) }
@@ -646,8 +646,8 @@ extension Executor {
                 out.nullArray()
                 return
             }
-            out.bulk(first.bytes)
-            out.bulk(last.bytes)
+            out.bulk(first)
+            out.bulk(last)
             let holders = group.sortedConsumers.filter { $0.pendingCount > 0 }
             out.arrayHeader(holders.count)
             for consumer in holders {
@@ -665,7 +665,7 @@ extension Executor {
         out.arrayHeader(entries.count)
         for entry in entries {
             out.arrayHeader(4)
-            out.bulk(entry.id.bytes)
+            out.bulk(entry.id)
             out.bulk(entry.consumer)
             out.integer(max(0, now - entry.deliveryTime))
             out.integer(Int64(clamping: entry.deliveryCount))
@@ -768,7 +768,7 @@ extension Executor {
         out.arrayHeader(claimed.count)
         for item in claimed {
             if justID {
-                out.bulk(item.id.bytes)
+                out.bulk(item.id)
             } else {
                 writeItem(item.id, item.fields, into: &out)
             }
@@ -837,10 +837,10 @@ extension Executor {
         }
         let next = examined < candidates.count ? candidates[examined].id : .zero
         out.arrayHeader(3)
-        out.bulk(next.bytes)
+        out.bulk(next)
         writeClaimed(claimed, justID: justID, into: &out)
         out.arrayHeader(deleted.count)
-        for id in deleted { out.bulk(id.bytes) }
+        for id in deleted { out.bulk(id) }
     }
 
     // MARK: XINFO GROUPS, CONSUMERS, and the groups of XINFO STREAM FULL
@@ -862,7 +862,7 @@ extension Executor {
             out.bulk("pending")
             out.integer(Int64(group.pendingCount))
             out.bulk("last-delivered-id")
-            out.bulk(group.lastDeliveredID.bytes)
+            out.bulk(group.lastDeliveredID)
             writeReadCounters(stream, group, firstID: first, into: &out)
             out.bulk("oldest-unread-age-ms")
             if let from = group.lastDeliveredID.successor, let unread = try store.entries(stream, from: from, count: 1).first {
@@ -918,7 +918,7 @@ extension Executor {
             out.bulk("name")
             out.bulk(group.name)
             out.bulk("last-delivered-id")
-            out.bulk(group.lastDeliveredID.bytes)
+            out.bulk(group.lastDeliveredID)
             writeReadCounters(stream, group, firstID: first, into: &out)
             out.bulk("pel-count")
             out.integer(Int64(group.pendingCount))
@@ -927,7 +927,7 @@ extension Executor {
             out.arrayHeader(pending.count)
             for entry in pending {
                 out.arrayHeader(4)
-                out.bulk(entry.id.bytes)
+                out.bulk(entry.id)
                 out.bulk(entry.consumer)
                 out.integer(entry.deliveryTime)
                 out.integer(Int64(clamping: entry.deliveryCount))
@@ -950,7 +950,7 @@ extension Executor {
                 out.arrayHeader(own.count)
                 for entry in own {
                     out.arrayHeader(3)
-                    out.bulk(entry.id.bytes)
+                    out.bulk(entry.id)
                     out.integer(entry.deliveryTime)
                     out.integer(Int64(clamping: entry.deliveryCount))
                 }

@@ -101,7 +101,7 @@ extension Executor {
         case .fenced(let newer):
             out.error(ProducerError.fenced(producerID, epoch: requestedEpoch, by: newer))
         case .duplicate(let id):
-            out.bulk(id.bytes)
+            out.bulk(id)
         case .belowWindow:
             out.error(ProducerError.stale(producerID, sequence: sequence, state: producer!.state))
         case .tooFarAhead(let missing):
@@ -659,7 +659,7 @@ extension Executor {
             out.bulk("last-seq")
             out.integer(Int64(clamping: state.lastSequence))
             out.bulk("last-id")
-            if let last = state.recentIDs.last { out.bulk(last.bytes) } else { out.nullBulk() }
+            if let last = state.recentIDs.last { out.bulk(last) } else { out.nullBulk() }
             out.bulk("oldest-kept-seq")
             out.integer(Int64(clamping: state.oldestKeptSequence ?? 0))
             out.bulk("waiting")

@@ -201,7 +201,7 @@ extension Executor {
         // need to hear of it.
         streamChanged(key)
         if let spec = parsed.trim { _ = try trim(stream, spec) }
-        out.bulk(id.bytes)
+        out.bulk(id)
         return .appended(id)
     }
 
@@ -209,7 +209,7 @@ extension Executor {
 
     func writeEntry(_ entry: Entry, into out: inout RESPWriter) {
         out.arrayHeader(2)
-        out.bulk(entry.id.bytes)
+        out.bulk(entry.id)
         out.arrayHeader(entry.fields.count)
         for field in entry.fields { out.bulk(field) }
     }
@@ -229,7 +229,7 @@ extension Executor {
         while written < count {
             let result = try cursor.nextRaw { (id: EntryID, raw: UnsafeRawBufferPointer) -> EntryID? in
                 out.arrayHeader(2)
-                out.bulk(id.bytes)
+                out.bulk(id)
                 let valid = EntryBytes.visit(raw, count: { out.arrayHeader($0) }, string: { out.bulk($0) })
                 return valid ? id : nil
             }
@@ -524,13 +524,13 @@ extension Executor {
         out.bulk("radix-tree-nodes")
         out.integer(nodes == 0 ? 1 : nodes + 1)
         out.bulk("last-generated-id")
-        out.bulk(stream.lastID.bytes)
+        out.bulk(stream.lastID)
         out.bulk("max-deleted-entry-id")
-        out.bulk(stream.maxDeletedID.bytes)
+        out.bulk(stream.maxDeletedID)
         out.bulk("entries-added")
         out.integer(Int64(stream.entriesAdded))
         out.bulk("recorded-first-entry-id")
-        out.bulk((first?.id ?? .zero).bytes)
+        out.bulk(first?.id ?? .zero)
         if full {
             out.bulk("entries")
             writeEntries(try store.entries(stream, count: count), into: &out)

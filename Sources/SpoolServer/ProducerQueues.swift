@@ -287,7 +287,7 @@ enum AppendReply {
 
     func write(into out: inout RESPWriter) {
         switch self {
-        case .id(let id): out.bulk(id.bytes)
+        case .id(let id): out.bulk(id)
         case .null: out.nullBulk()
         case .error(let text): out.error(text)
         }
