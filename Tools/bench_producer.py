@@ -149,11 +149,15 @@ def main():
     args = parser.parse_args()
 
     rates = {}
+    batching = {}
     # Each workload gets a fresh spoold, so neither runs against the other's data.
     for name, with_producer in (("plain", False), ("producer", True)):
         peer = Peer("spool", args.spoold)
         try:
             rates[name] = run(peer.port, name.encode(), with_producer, args.entries, args.stripe, args.in_flight)
+            info = redis.Redis(port=peer.port).info("persistence")
+            batching[name] = (info.get("spool_commits", 0), info.get("spool_fsyncs", 0),
+                              info.get("spool_entries_per_fsync", 0))
             verify(peer.port, name.encode(), args.entries, in_seq_order=with_producer)
         finally:
             peer.stop()
@@ -165,6 +169,8 @@ def main():
         ["one producer, PRODUCER/SEQ", f"{producer:,.0f}"],
         ["ratio producer/plain", f"{producer / plain:.2f} (target >= 0.80)"],
     ])
+    for name, (commits, fsyncs, per_fsync) in batching.items():
+        print(f"{name}: {commits:,} commits, {fsyncs:,} fsyncs, {per_fsync} entries per fsync")
     print("producer stream verified: SEQ 1..N in order, no duplicates, no holes")
 
 

@@ -8,7 +8,8 @@ import SpoolCore
 ///
 /// The id is the key, so it is not repeated here.
 enum EntryCodec {
-    static func encode<Fields: Collection<[UInt8]>>(number: UInt64, fields: Fields) -> [UInt8] {
+    static func encode(number: UInt64, fields: ArraySlice<[UInt8]>) -> [UInt8] {
+        // Concrete (not generic) so that it compiles to plain loops: it runs once per append.
         var size = 12
         for field in fields { size += 4 + field.count }
         var out = [UInt8]()
@@ -20,6 +21,10 @@ enum EntryCodec {
             out.append(contentsOf: field)
         }
         return out
+    }
+
+    static func encode(number: UInt64, fields: [[UInt8]]) -> [UInt8] {
+        encode(number: number, fields: fields[...])
     }
 
     /// nil when the bytes are not an entry Spool wrote (a corrupt or foreign table).
