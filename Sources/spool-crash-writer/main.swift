@@ -1,6 +1,7 @@
 // Appends to a store as fast as group commit allows and writes one line per acknowledged entry
 // to stdout ("<id> <number>\n") the moment its completion fires. The crash tests SIGKILL this
 // process at random moments and check that every line it wrote names an entry that survived.
+// The first write the store refuses (a full disk) ends it with status 3 and the error on stderr.
 //
 // usage: spool-crash-writer <data-dir> [appenders] [in-flight-per-appender]
 //        spool-crash-writer --backfill <data-dir> <stream> <id>...
@@ -98,7 +99,13 @@ enum CrashWriter {
                     slots.wait()
                     store.perform(append) { result in
                         // Unbuffered: once written, the line survives a SIGKILL that follows.
-                        if case .success(let (id, number)) = result { writeAll(1, "\(id) \(number)\n") }
+                        switch result {
+                        case .success(let (id, number)): writeAll(1, "\(id) \(number)\n")
+                        case .failure(let error):
+                            // A refused write (a full disk): say why and stop at once.
+                            writeAll(2, "failed \(error)\n")
+                            _exit(3)
+                        }
                         slots.signal()
                     }
                 }

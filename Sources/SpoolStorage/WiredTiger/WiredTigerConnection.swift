@@ -23,13 +23,26 @@ public final class WiredTigerConnection: @unchecked Sendable {
     }
 
     /// Closes every session and cursor. WiredTiger writes a final checkpoint on a clean close.
+    /// After a panic it only marks the connection closed: WiredTiger cannot close a panicked
+    /// connection (it would wait forever for the transaction that was running), and recovery at
+    /// the next open replays the log. The process should then exit.
     public func close() throws(WiredTigerError) {
         guard !isClosed else { return }
         isClosed = true
+        if hasPanicked { return }
         try check(handle.pointee.close(handle, nil), "connection close")
     }
 
+    /// Whether WiredTiger panicked (a failed log write on a full disk, say): a panicked
+    /// connection refuses new sessions with WT_PANIC.
+    var hasPanicked: Bool {
+        var probe: UnsafeMutablePointer<WT_SESSION>?
+        let code = handle.pointee.open_session(handle, nil, nil, &probe)
+        if code == 0, let probe { _ = probe.pointee.close(probe, nil) }
+        return code == WT_PANIC
+    }
+
     deinit {
-        if !isClosed { _ = handle.pointee.close(handle, nil) }
+        if !isClosed && !hasPanicked { _ = handle.pointee.close(handle, nil) }
     }
 }
