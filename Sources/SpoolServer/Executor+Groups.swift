@@ -272,7 +272,7 @@ extension Executor {
         to consumer: [UInt8], at time: Int64, deliveryCount: UInt64? = nil, keepCount: Bool = false
     ) throws(WiredTigerError) -> Bool {
         let count = deliveryCount ?? (keepCount ? pending.deliveryCount : pending.deliveryCount + 1)
-        if deliveryCount == nil && !keepCount && group.maxDeliveries > 0 && count > group.maxDeliveries {
+        if deliveryCount == nil && !keepCount && group.exceedsMaxDeliveries(count) {
             try deadLetter(stream, group, pending, entry)
             return false
         }
@@ -445,7 +445,7 @@ extension Executor {
                     written += 1
                     continue
                 }
-                if group.maxDeliveries > 0 && entry.deliveryCount + 1 > group.maxDeliveries {
+                if group.exceedsMaxDeliveries(entry.deliveryCount + 1) {
                     try deadLetter(stream, group, entry, stored)
                     continue
                 }
@@ -590,7 +590,7 @@ extension Executor {
             guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
             givenBack += 1
             // Delivered as often as the group allows: no redelivery to wait for, dead-letter it now.
-            if group.maxDeliveries > 0 && pending.deliveryCount >= group.maxDeliveries {
+            if group.exceedsMaxDeliveries(pending.deliveryCount + 1) {
                 if let stored = try entry(stream, id) {
                     try deadLetter(stream, group, pending, stored)
                 } else {

@@ -41,6 +41,12 @@ public final class ConsumerGroup {
         redeliveries.filter { $0.value <= now }.keys.sorted()
     }
 
+    /// Whether delivering an entry a `count`-th time passes the group's maximum (it is then
+    /// dead-lettered instead).
+    public func exceedsMaxDeliveries(_ count: UInt64) -> Bool {
+        maxDeliveries > 0 && count > maxDeliveries
+    }
+
     /// When the next given-back entry becomes deliverable, if any is waiting.
     public var nextRedeliveryTime: Int64? { redeliveries.values.min() }
 

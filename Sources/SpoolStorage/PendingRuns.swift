@@ -365,19 +365,18 @@ extension LogStore {
         let cursor = groupTables.pending
         defer { cursor.reset() }
         let prefix = group.keyPrefix
-        guard let near = try cursor.searchNear(key: GroupTables.key(prefix, id)) else { return (nil, nil) }
-        switch near {
-        case .exact:
-            return (try currentRun(cursor, prefix), nil)
-        case .before:
-            if let run = try currentRun(cursor, prefix), run.last >= id { return (run, nil) }
-            guard try cursor.next() else { return (nil, nil) }
-            return (nil, try currentID(cursor, prefix))
-        case .after:
-            let next = try currentID(cursor, prefix)
-            guard try cursor.previous(), let run = try currentRun(cursor, prefix) else { return (nil, next) }
-            return run.last >= id ? (run, nil) : (nil, next)
-        }
+        let positioned = try seek(cursor, atOrBelow: GroupTables.key(prefix, id))
+        if positioned, let run = try currentRun(cursor, prefix), run.last >= id { return (run, nil) }
+        // From the row below (or, unpositioned, from the start) on to the first row above `id`.
+        guard try cursor.next() else { return (nil, nil) }
+        return (nil, try currentID(cursor, prefix))
+    }
+
+    /// Positions `cursor` on the greatest key at or below `key`; false (and the cursor reset)
+    /// when there is none.
+    private func seek(_ cursor: WiredTigerCursor, atOrBelow key: [UInt8]) throws(WiredTigerError) -> Bool {
+        guard let near = try cursor.searchNear(key: key) else { return false }
+        return near == .after ? try cursor.previous() : true
     }
 
     /// The id at the end of the cursor's key when the key is `prefix + id`.
@@ -427,12 +426,10 @@ extension LogStore {
             // Runs are indexed by their first id: start with the last one at or below `start`.
             let index = groupTables.consumerPending
             var first = start
-            if let near = try index.searchNear(key: GroupTables.key(owner.keyPrefix, start)) {
-                if near == .after, try index.previous(), let id = try currentID(index, owner.keyPrefix) {
-                    first = id
-                } else if near == .before, let id = try currentID(index, owner.keyPrefix) {
-                    first = id
-                }
+            if try seek(index, atOrBelow: GroupTables.key(owner.keyPrefix, start)),
+                let id = try currentID(index, owner.keyPrefix)
+            {
+                first = id
             }
             index.reset()
             defer { pending.reset() }
@@ -472,10 +469,8 @@ extension LogStore {
         let cursor = groupTables.pending
         defer { cursor.reset() }
         var last: EntryID?
-        if let near = try cursor.searchNear(key: prefix + EntryID.max.keyBytes) {
-            var positioned = true
-            if near == .after { positioned = try cursor.previous() }
-            if positioned, let run = try currentRun(cursor, prefix) { last = run.last }
+        if try seek(cursor, atOrBelow: GroupTables.key(prefix, .max)), let run = try currentRun(cursor, prefix) {
+            last = run.last
         }
         guard let first, let last else { return nil }
         return (first, last)
