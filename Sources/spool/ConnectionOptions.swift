@@ -47,4 +47,10 @@ struct ConnectionOptions: ParsableArguments {
 struct FormatOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text (entries: one object per line).")
     var json = false
+
+    /// Prints the count a command answered with: the bare number, or `{"<key>": n}`.
+    func printCount(_ n: Int, as key: String) {
+        Output.standardOutput.writeLine(json ? JSON.object([(key, .int(n))]).text : String(n))
+        Output.standardOutput.flush()
+    }
 }

@@ -206,8 +206,7 @@ struct GroupAck: AsyncParsableCommand {
             let client = try await connection.connect()
             defer { client.close() }
             let n = try await client.acknowledge(try entryIDs(ids), group: group, on: stream)
-            Output.standardOutput.writeLine(format.json ? JSON.object([("acknowledged", .int(n))]).text : String(n))
-            Output.standardOutput.flush()
+            format.printCount(n, as: "acknowledged")
         }
     }
 }
@@ -236,8 +235,7 @@ struct GroupNack: AsyncParsableCommand {
             defer { client.close() }
             let n = try await client.negativeAcknowledge(
                 try entryIDs(ids), group: group, on: stream, delay: .milliseconds(delay))
-            Output.standardOutput.writeLine(format.json ? JSON.object([("given_back", .int(n))]).text : String(n))
-            Output.standardOutput.flush()
+            format.printCount(n, as: "given_back")
         }
     }
 }

@@ -119,8 +119,7 @@ struct StreamsTrim: AsyncParsableCommand {
                 maxlen.map { .maxLength($0, approximate: approximate) }
                 ?? .minimumID(EntryID(minid!, missingSequence: .zero)!, approximate: approximate)
             let removed = try await client.trim(stream, trim)
-            Output.standardOutput.writeLine(format.json ? JSON.object([("removed", .int(removed))]).text : String(removed))
-            Output.standardOutput.flush()
+            format.printCount(removed, as: "removed")
         }
     }
 }
@@ -141,8 +140,7 @@ struct StreamsDelete: AsyncParsableCommand {
             let client = try await connection.connect()
             defer { client.close() }
             let deleted = try await client.delete(streams: streams)
-            Output.standardOutput.writeLine(format.json ? JSON.object([("deleted", .int(deleted))]).text : String(deleted))
-            Output.standardOutput.flush()
+            format.printCount(deleted, as: "deleted")
         }
     }
 }
