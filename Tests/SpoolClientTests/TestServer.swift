@@ -49,10 +49,11 @@ final class TestServer: @unchecked Sendable {
 
     /// Starts a server and waits until it answers PING.
     static func start(_ extraArguments: [String] = []) async throws -> TestServer {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spool-client-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lastError: Error?
         for _ in 0..<3 {
+            // A directory per attempt: a failed attempt's server removes its own when it goes.
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spool-client-test-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let server = TestServer(kind: kind, port: freePort(), directory: directory, extraArguments: extraArguments)
             do {
                 try await server.launch()
