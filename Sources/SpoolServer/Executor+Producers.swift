@@ -170,7 +170,7 @@ extension Executor {
         sequence: UInt64, epoch: UInt64, now: UInt64, into out: inout RESPWriter
     ) throws(WiredTigerError) -> AppendReply {
         let before = out.bytes.count
-        switch try appendEntry(args, parsed, &out) {
+        switch try appendEntry(args, parsed, &out, nowMilliseconds: now) {
         case .appended(let id):
             if producer == nil {
                 let stream = store.streamForReading(key.stream)!
@@ -298,6 +298,7 @@ extension Executor {
 
     /// Streams dropped (DEL, FLUSHALL) take their waiting appends with them.
     func failQueuesOfDroppedStreams() {
+        guard store.producers.hasDroppedStreams else { return }
         let dropped = store.producers.takeDroppedStreams()
         let queues = producerQueues
         guard !dropped.isEmpty, !queues.queues.isEmpty else { return }
@@ -429,7 +430,10 @@ extension Executor {
         var out = run.out
         run.out = RESPWriter(version: run.group.version)
         let outcome = try self.run(run.group, from: run.index, replies: &out)
-        return run.isSetAsideAgain ? nil : outcome
+        if run.isSetAsideAgain { return nil }
+        // Its commands are freed by the flush thread, off the path every append waits on.
+        queues.finishedGroups.append(run.group)
+        return outcome
     }
 
     /// A resumed group's reply, held for this batch's flush (a group still waiting on parked

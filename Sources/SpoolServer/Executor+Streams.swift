@@ -164,8 +164,9 @@ extension Executor {
 
     /// Adds XADD's entry (arguments already parsed and checked) and writes its reply: NOMKSTREAM,
     /// IFLAST, the id, the append, the trim.
-    func appendEntry(_ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter)
-        throws(WiredTigerError) -> AppendResult
+    func appendEntry(
+        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, nowMilliseconds: UInt64? = nil
+    ) throws(WiredTigerError) -> AppendResult
     {
         let key = args[1]
         let requested = parsed.id!
@@ -178,7 +179,7 @@ extension Executor {
         if let expected = parsed.append.ifLast, expected != lastID { return .lastIDMismatch(lastID) }
         let id: EntryID?
         switch requested {
-        case .auto: id = EntryID.generated(after: lastID, nowMilliseconds: wallClockMilliseconds())
+        case .auto: id = EntryID.generated(after: lastID, nowMilliseconds: nowMilliseconds ?? wallClockMilliseconds())
         case .autoSequence(let ms): id = EntryID.generated(milliseconds: ms, after: lastID)
         case .explicit(let explicit): id = explicit > lastID ? explicit : nil
         }

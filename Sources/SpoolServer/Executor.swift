@@ -111,6 +111,13 @@ final class Executor: StorageContext {
         producersDidRollBack(error)
     }
 
+    func takeRetired() -> [any Sendable] {
+        let queues = producerQueues
+        guard !queues.finishedGroups.isEmpty else { return [] }
+        defer { queues.finishedGroups = [] }
+        return queues.finishedGroups
+    }
+
     /// Blocked readers the batch's entries satisfy, and those whose timeout passed.
     private func serveWaiters(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
         guard !waiters.isEmpty else {

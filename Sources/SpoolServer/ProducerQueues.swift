@@ -320,6 +320,8 @@ final class ProducerQueues {
     var isDeferRequested = false
     /// The set-aside run being resumed: setting it aside again updates it in place.
     var resuming: SetAsideRun?
+    /// Set-aside groups that ran to their end, for the flush thread to free (`takeRetired`).
+    var finishedGroups: [CommandGroup] = []
     /// Outcomes of set-aside groups run to completion inside a job (before a transaction).
     var readyOutcomes: [DeferredOutcome<ServerOutcome>] = []
     /// How long a set-aside group may wait across batch ends before it runs to its end.

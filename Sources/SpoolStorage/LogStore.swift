@@ -24,6 +24,10 @@ public final class LogStore {
     var dirtyConsumers: [(StreamState, ConsumerGroup, Consumer)] = []
     private var nextTableNumber: UInt64
     private var streams: [[UInt8]: StreamState] = [:]
+    /// The stream the last lookup found: batches are mostly runs of commands on one stream, and
+    /// comparing a short name costs less than hashing it. Cleared whenever a stream leaves the
+    /// catalog.
+    private var lastFound: StreamState?
     /// Tables of dropped streams, removed once the drop is committed.
     private var tablesToDrop: [String] = []
     /// Producers' high-water marks (`table:spool-producers`), written with the entries.
@@ -142,16 +146,23 @@ public final class LogStore {
     /// Looks a stream up for reading: the job's reply will wait until the stream's last change is
     /// durable, so no reader ever sees an entry that is not on disk yet.
     public func streamForReading(_ name: [UInt8]) -> StreamState? {
-        guard let stream = streams[name] else { return nil }
+        guard let stream = lookUp(name) else { return nil }
         noteRead(stream)
         return stream
     }
 
     /// Looks a stream up for a change; the job's reply will wait for this batch's flush.
     public func streamForWriting(_ name: [UInt8]) -> StreamState? {
-        guard let stream = streams[name] else { return nil }
+        guard let stream = lookUp(name) else { return nil }
         noteWrite(stream)
         return stream
+    }
+
+    private func lookUp(_ name: [UInt8]) -> StreamState? {
+        if let last = lastFound, last.name == name { return last }
+        let found = streams[name]
+        if found != nil { lastFound = found }
+        return found
     }
 
     public func noteRead(_ stream: StreamState) {
@@ -197,6 +208,7 @@ public final class LogStore {
         }
         stream.groups.removeAll()
         streams[stream.name] = nil
+        lastFound = nil
         stream.isDirty = false
         stream.live.close()
         stream.backfill.close()
@@ -391,6 +403,7 @@ public final class LogStore {
             stream.backfill.close()
         }
         streams.removeAll()
+        lastFound = nil
         dirtyStreams.removeAll()
         dirtyGroups.removeAll()
         dirtyConsumers.removeAll()

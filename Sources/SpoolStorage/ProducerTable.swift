@@ -32,6 +32,8 @@ public final class ProducerTable {
     /// Loaded streams' producers, by table number, then producer id.
     private var loaded: [UInt64: [[UInt8]: TrackedProducer]] = [:]
     private var dirty: [TrackedProducer] = []
+    /// The producer the last lookup found (a producer's entries come in runs).
+    private var lastFound: TrackedProducer?
     /// Names of streams dropped since the last `takeDroppedStreams()`, so the server can fail the
     /// appends that were waiting on them.
     private var droppedStreams: [[UInt8]] = []
@@ -58,8 +60,17 @@ public final class ProducerTable {
     }
 
     public func producer(_ id: [UInt8], of stream: StreamState) throws(WiredTigerError) -> TrackedProducer? {
-        if let known = loaded[stream.record.tableNumber] { return known[id] }
-        return try producers(of: stream)[id]
+        if let last = lastFound, !last.isRemoved, last.table == stream.record.tableNumber, last.id == id {
+            return last
+        }
+        let found: TrackedProducer?
+        if let known = loaded[stream.record.tableNumber] {
+            found = known[id]
+        } else {
+            found = try producers(of: stream)[id]
+        }
+        if found != nil { lastFound = found }
+        return found
     }
 
     /// Starts tracking a producer the stream did not have; its row is written at commit.
@@ -104,6 +115,9 @@ public final class ProducerTable {
         droppedStreams.append(stream.name)
     }
 
+    /// Whether a stream was dropped since the last `takeDroppedStreams()`.
+    public var hasDroppedStreams: Bool { !droppedStreams.isEmpty }
+
     /// Streams dropped since the last call.
     public func takeDroppedStreams() -> [[UInt8]] {
         guard !droppedStreams.isEmpty else { return [] }
@@ -128,6 +142,7 @@ public final class ProducerTable {
         for producer in dirty { producer.isDirty = false }
         dirty.removeAll()
         loaded.removeAll()
+        lastFound = nil
         droppedStreams.removeAll()
     }
 

@@ -16,6 +16,10 @@ public protocol StorageContext: AnyObject, SendableMetatype {
     /// store's own catalog may be wrong or never complete. Returns outcomes to deliver at once for
     /// work it held from earlier batches.
     func batchDidRollBack(_ error: StorageError) -> [Outcome]
+
+    /// Values the context is done with whose freeing can wait (e.g. commands of work it held
+    /// across batches): after a batch that wrote, the flush thread drops them after its fsync.
+    func takeRetired() -> [any Sendable]
 }
 
 extension StorageContext {
@@ -24,6 +28,7 @@ extension StorageContext {
     }
     public var nextDeadlineNanoseconds: UInt64? { nil }
     public func batchDidRollBack(_ error: StorageError) -> [Outcome] { [] }
+    public func takeRetired() -> [any Sendable] { [] }
 }
 
 /// An outcome produced outside a job (a blocked reader served or timed out).
