@@ -81,6 +81,34 @@ import SpoolCore
         #expect(order.withLock { $0 } == ["write@true", "read@true"])
     }
 
+    /// A batch that wrote is freed by the flush thread after its fsync: what its jobs hold must
+    /// still be freed, every time (nothing kept for ever), and only once the job has run.
+    @Test func jobsOfWrittenBatchesAreFreedAfterTheirFlush() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(StorageOptions(directory: dir.path))
+        defer { store.shutdown() }
+        let freed = FreeCounter()
+        let jobs = 40
+        for n in 0..<jobs {
+            let token = FreeToken(freed)
+            let ran = try await store.run { (log: LogStore) throws(WiredTigerError) -> Bool in
+                let name = Array("freed".utf8)
+                let stream: StreamState
+                if let existing = log.streamForWriting(name) { stream = existing } else { stream = try log.createStream(name) }
+                let next = EntryID.generated(after: stream.lastID, nowMilliseconds: wallClockMilliseconds())!
+                try log.append(stream, id: next, fields: [Array("n".utf8), Array(String(n).utf8)])
+                return token.isAlive
+            }
+            #expect(ran)
+        }
+        // The last batch is freed after its fsync, which may end just after its reply went out.
+        let deadline = monotonicNanoseconds() + 5_000_000_000
+        while freed.count.load(ordering: .acquiring) < jobs && monotonicNanoseconds() < deadline {
+            try await Task.sleep(nanoseconds: 1_000_000)
+        }
+        #expect(freed.count.load(ordering: .acquiring) == jobs)
+    }
+
     @Test func syncEachJobModeCommitsEveryJobWithItsOwnFsync() async throws {
         let dir = TemporaryDirectory()
         var options = StorageOptions(directory: dir.path)
@@ -111,4 +139,16 @@ import SpoolCore
         store.shutdown()
         await #expect(throws: StorageError.self) { try await store.append("s", ["a", "b"]) }
     }
+}
+
+final class FreeCounter: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// Counts its own deinit.
+final class FreeToken: Sendable {
+    let counter: FreeCounter
+    var isAlive: Bool { true }
+    init(_ counter: FreeCounter) { self.counter = counter }
+    deinit { counter.count.add(1, ordering: .releasing) }
 }
