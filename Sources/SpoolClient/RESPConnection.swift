@@ -1,4 +1,5 @@
 import DequeModule
+import SpoolCore
 import SpoolProtocol
 import Synchronization
 
@@ -91,7 +92,7 @@ public final class RESPConnection: Sendable {
         let connection = RESPConnection(endpoint: endpoint, wakeup: wakeup)
         let timeoutMilliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let outcome: Result<Void, SpoolClientError> = await withCheckedContinuation { continuation in
-            startDetachedThread {
+            NativeThread.detach {
                 connection.run(host: host, port: port, timeoutMilliseconds: max(timeoutMilliseconds, 1), connected: continuation)
             }
         }

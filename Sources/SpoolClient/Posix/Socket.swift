@@ -161,37 +161,3 @@ struct Wakeup {
         Glibc.close(writeFD)
     }
 }
-
-/// Starts a detached OS thread. Connections block in poll(2) and connect(2) there, never on
-/// Swift's cooperative pool.
-func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(
-        &thread, nil,
-        { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
-    precondition(result == 0, "pthread_create failed: \(result)")
-    pthread_detach(thread)
-}
-
-/// Nanoseconds on the monotonic clock.
-public func monotonicNanoseconds() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-}
-
-/// Milliseconds since the Unix epoch, the clock entry ids start with.
-public func wallClockMilliseconds() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_REALTIME, &spec)
-    return UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
-}

@@ -4,8 +4,8 @@
     import Darwin
 #endif
 
-/// A dedicated OS thread: the storage and flush threads block in WiredTiger and fsync, which must
-/// never happen on Swift's cooperative thread pool.
+/// A dedicated OS thread, for work that blocks and so must never run on Swift's cooperative pool:
+/// the storage and flush threads (WiredTiger, fsync) and the client's connections (poll, connect).
 public final class NativeThread: @unchecked Sendable {
     // Sendable because the pthread handle is only joined once, by the thread that owns this object.
     private var handle: pthread_t
@@ -15,7 +15,17 @@ public final class NativeThread: @unchecked Sendable {
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 
+    /// Starts a thread to be joined.
     public init(_ body: @escaping @Sendable () -> Void) {
+        handle = Self.start(body)
+    }
+
+    /// Starts a thread nobody joins.
+    public static func detach(_ body: @escaping @Sendable () -> Void) {
+        pthread_detach(start(body))
+    }
+
+    private static func start(_ body: @escaping @Sendable () -> Void) -> pthread_t {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(
@@ -26,7 +36,7 @@ public final class NativeThread: @unchecked Sendable {
                 return nil
             }, box)
         precondition(result == 0, "pthread_create failed: \(result)")
-        handle = thread
+        return thread
     }
 
     public func join() {
