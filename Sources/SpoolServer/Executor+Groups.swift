@@ -363,16 +363,9 @@ extension Executor {
             out.append(contentsOf: reply)
             return nil
         }
-        guard let block, mayBlock else {
-            out.nullArray()
-            return nil
-        }
-        let deadline = block == 0 ? nil : monotonicNanoseconds() + UInt64(block) * 1_000_000
-        let waiter = Waiter(
-            connection: commandGroup.connection, slot: commandGroup.slot, version: commandGroup.version, keys: keys,
-            ids: [], count: count, deadline: deadline)
-        waiter.groupRead = request
-        return waiter
+        return blockedRead(
+            block: block, mayBlock: mayBlock, group: commandGroup, keys: keys, ids: [], count: count,
+            groupRead: request, &out)
     }
 
     /// Serves an XREADGROUP: writes the reply and returns true when some stream had something to

@@ -378,14 +378,25 @@ extension Executor {
             out.append(contentsOf: reply)
             return nil
         }
+        return blockedRead(block: block, mayBlock: mayBlock, group: group, keys: keys, ids: ids, count: count, &out)
+    }
+
+    /// XREAD or XREADGROUP found nothing: with BLOCK (ms, 0 for ever) and where it may block (not
+    /// in MULTI), a waiter for the group's slot; otherwise the nil reply.
+    func blockedRead(
+        block: Int64?, mayBlock: Bool, group: CommandGroup, keys: [[UInt8]], ids: [EntryID], count: Int,
+        groupRead: GroupReadRequest? = nil, _ out: inout RESPWriter
+    ) -> Waiter? {
         guard let block, mayBlock else {
             out.nullArray()
             return nil
         }
         let deadline = block == 0 ? nil : monotonicNanoseconds() + UInt64(block) * 1_000_000
-        return Waiter(
+        let waiter = Waiter(
             connection: group.connection, slot: group.slot, version: group.version, keys: keys, ids: ids,
             count: count, deadline: deadline)
+        waiter.groupRead = groupRead
+        return waiter
     }
 
     /// Writes XREAD's reply for the streams that have entries after their ids; false (and nothing
