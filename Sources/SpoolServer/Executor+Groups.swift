@@ -245,12 +245,7 @@ extension Executor {
     {
         try store.removePending(stream, group, id: pending.id)
         let name = group.deadLetterStream ?? (stream.name + Array(":dlq".utf8))
-        let target: StreamState
-        if let existing = store.streamForWriting(name) {
-            target = existing
-        } else {
-            target = try store.createStream(name)
-        }
+        let target = try store.streamForWriting(creating: name)
         guard let id = EntryID.generated(after: target.lastID, nowMilliseconds: wallClockMilliseconds()) else { return }
         var fields: [[UInt8]] = [
             Array("original-id".utf8), pending.id.bytes,

@@ -158,6 +158,12 @@ public final class LogStore {
         return stream
     }
 
+    /// Looks a stream up for a change, creating it if it does not exist.
+    public func streamForWriting(creating name: [UInt8]) throws(WiredTigerError) -> StreamState {
+        if let stream = streamForWriting(name) { return stream }
+        return try createStream(name)
+    }
+
     private func lookUp(_ name: [UInt8]) -> StreamState? {
         if let last = lastFound, last.name == name { return last }
         let found = streams[name]

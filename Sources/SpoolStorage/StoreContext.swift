@@ -47,12 +47,7 @@ extension StorageEngine where Context == StoreContext {
         completion: @escaping @Sendable (Result<EntryID, StorageError>) -> Void
     ) {
         perform({ (store: LogStore) throws(WiredTigerError) -> EntryID? in
-            let stream: StreamState
-            if let existing = store.streamForWriting(name) {
-                stream = existing
-            } else {
-                stream = try store.createStream(name)
-            }
+            let stream = try store.streamForWriting(creating: name)
             let chosen: EntryID?
             if let id {
                 chosen = id > stream.lastID ? id : nil

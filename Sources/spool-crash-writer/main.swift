@@ -42,12 +42,7 @@ enum CrashWriter {
         }
         let done = CountingSemaphore(value: 0)
         store.perform({ (log: LogStore) throws(WiredTigerError) -> String? in
-            let target: StreamState
-            if let existing = log.streamForWriting(name) {
-                target = existing
-            } else {
-                target = try log.createStream(name)
-            }
+            let target = try log.streamForWriting(creating: name)
             for id in ids {
                 do {
                     if case .failure(let rejection) = try log.appendBackfill(target, id: id, fields: [Array("b".utf8), id.bytes]) {
@@ -115,12 +110,7 @@ enum CrashWriter {
     }
 
     @Sendable static func append(_ log: LogStore) throws(WiredTigerError) -> (EntryID, UInt64) {
-        let target: StreamState
-        if let existing = log.streamForWriting(stream) {
-            target = existing
-        } else {
-            target = try log.createStream(stream)
-        }
+        let target = try log.streamForWriting(creating: stream)
         let number = target.entriesAdded + 1
         let id = EntryID.generated(after: target.lastID, nowMilliseconds: wallClockMilliseconds())!
         try log.append(

@@ -23,8 +23,7 @@ import SpoolCore
                         for n in 0..<perAppender {
                             store.perform({ (log: LogStore) throws(WiredTigerError) -> UInt64 in
                                 let name = Array("gc".utf8)
-                                let s: StreamState
-                                if let existing = log.streamForWriting(name) { s = existing } else { s = try log.createStream(name) }
+                                let s = try log.streamForWriting(creating: name)
                                 let next = EntryID.generated(after: s.lastID, nowMilliseconds: wallClockMilliseconds())!
                                 try log.append(s, id: next, fields: [Array("a".utf8), Array(String(appender).utf8)])
                                 return log.currentGeneration
@@ -93,8 +92,7 @@ import SpoolCore
             let token = FreeToken(freed)
             let ran = try await store.run { (log: LogStore) throws(WiredTigerError) -> Bool in
                 let name = Array("freed".utf8)
-                let stream: StreamState
-                if let existing = log.streamForWriting(name) { stream = existing } else { stream = try log.createStream(name) }
+                let stream = try log.streamForWriting(creating: name)
                 let next = EntryID.generated(after: stream.lastID, nowMilliseconds: wallClockMilliseconds())!
                 try log.append(stream, id: next, fields: [Array("n".utf8), Array(String(n).utf8)])
                 return token.isAlive
