@@ -150,6 +150,7 @@ def main():
 
     rates = {}
     batching = {}
+    waits = {}
     # Each workload gets a fresh spoold, so neither runs against the other's data.
     for name, with_producer in (("plain", False), ("producer", True)):
         peer = Peer("spool", args.spoold)
@@ -158,6 +159,8 @@ def main():
             info = redis.Redis(port=peer.port).info("persistence")
             batching[name] = (info.get("spool_commits", 0), info.get("spool_fsyncs", 0),
                               info.get("spool_entries_per_fsync", 0))
+            if with_producer:
+                waits = redis.Redis(port=peer.port).info("producers")
             verify(peer.port, name.encode(), args.entries, in_seq_order=with_producer)
         finally:
             peer.stop()
@@ -171,6 +174,10 @@ def main():
     ])
     for name, (commits, fsyncs, per_fsync) in batching.items():
         print(f"{name}: {commits:,} commits, {fsyncs:,} fsyncs, {per_fsync} entries per fsync")
+    print(f"producer waits: {waits['spool_producer_groups_set_aside']:,} groups set aside, "
+          f"{waits['spool_producer_set_aside_carried']:,} times carried into the next batch, "
+          f"{waits['spool_producer_set_aside_outwaited']:,} outwaited producer-reorder-wait, "
+          f"{waits['spool_producer_appends_parked']:,} appends parked")
     print("producer stream verified: SEQ 1..N in order, no duplicates, no holes")
 
 

@@ -92,7 +92,7 @@ public final class RESPConnection: Sendable {
         let connection = RESPConnection(endpoint: endpoint, wakeup: wakeup)
         let timeoutMilliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let outcome: Result<Void, SpoolClientError> = await withCheckedContinuation { continuation in
-            NativeThread.detach {
+            NativeThread.detach(name: "spool-conn") {
                 connection.run(host: host, port: port, timeoutMilliseconds: max(timeoutMilliseconds, 1), connected: continuation)
             }
         }

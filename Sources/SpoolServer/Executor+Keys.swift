@@ -89,8 +89,17 @@ extension Executor {
     func info(_ args: [[UInt8]], _ out: inout RESPWriter, group: CommandGroup) {
         var text = group.infoText["body"] ?? ""
         let wanted = args.dropFirst().map { $0.asString.lowercased() }
-        let all = wanted.isEmpty || wanted.contains { ["all", "default", "everything", "keyspace"].contains($0) }
-        if all {
+        let everything = wanted.isEmpty || wanted.contains { ["all", "default", "everything"].contains($0) }
+        if everything || wanted.contains("producers") {
+            let queues = producerQueues
+            let counters = queues.counters
+            text += "# Producers\r\nspool_producer_groups_set_aside:\(counters.setAside)\r\n"
+            text += "spool_producer_set_aside_carried:\(counters.carried)\r\n"
+            text += "spool_producer_set_aside_outwaited:\(counters.outwaited)\r\n"
+            text += "spool_producer_appends_parked:\(counters.parked)\r\n"
+            text += "spool_producer_appends_waiting:\(queues.parkedCount)\r\n\r\n"
+        }
+        if everything || wanted.contains("keyspace") {
             text += "# Keyspace\r\n"
             if store.streamCount > 0 { text += "db0:keys=\(store.streamCount),expires=0,avg_ttl=0\r\n" }
             text += "\r\n"

@@ -255,6 +255,7 @@ extension Executor {
             args: args, arguments: parsed, epoch: epoch, sequence: sequence, hole: hole)
         queue.epoch = max(queue.epoch, epoch)
         queues.parkedCount += 1
+        queues.counters.parked += 1
     }
 
     /// The producer's next SEQ committed: commits every parked append whose turn has come, in
@@ -337,6 +338,7 @@ extension Executor {
             run.isSetAsideAgain = true
         } else {
             if queues.setAside[group.connection] == nil { queues.setAsideOrder.append(group.connection) }
+            queues.counters.setAside += 1
             queues.setAside[group.connection, default: []].append(
                 SetAsideRun(group: group, index: index, out: out, since: monotonicNanoseconds()))
         }
@@ -401,9 +403,11 @@ extension Executor {
             }
             if now < head.since + queues.setAsideWaitMax {
                 carried.append(connection)
+                queues.counters.carried += 1
                 continue
             }
             queues.setAside[connection] = nil
+            queues.counters.outwaited += 1
             for run in chain {
                 if let outcome = try resume(run, mayDefer: false) {
                     outcomes += deliverable(outcome, of: run.group)

@@ -294,6 +294,18 @@ enum AppendReply {
     }
 }
 
+/// How often producer appends had to wait, since start-up (INFO, "# Producers").
+struct ProducerCounters {
+    /// Groups whose rest was set aside at an early SEQ.
+    var setAside: UInt64 = 0
+    /// Batch ends at which a connection's set-aside groups waited on into the next batch.
+    var carried: UInt64 = 0
+    /// Connections whose set-aside groups outwaited `producer-reorder-wait` and ran on, parking.
+    var outwaited: UInt64 = 0
+    /// Appends that parked one by one in their producer's commit queue.
+    var parked: UInt64 = 0
+}
+
 /// The executor's producer bookkeeping that is not persisted: commit queues of parked appends,
 /// replies held for them, the conditional transaction in progress, and what a rolled-back batch
 /// must undo. Storage thread only.
@@ -302,6 +314,8 @@ final class ProducerQueues {
     var queues: [ProducerKey: ProducerQueue] = [:]
     /// Appends parked across every queue.
     var parkedCount = 0
+    /// What INFO's Producers section counts since start-up.
+    var counters = ProducerCounters()
     /// The reply of the group being run, once one of its XADDs parked.
     var current: HeldReply?
     /// Replies of groups that have run and wait for parked appends, by (connection, slot).

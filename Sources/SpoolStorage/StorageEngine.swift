@@ -90,7 +90,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             throw .wiredTiger(error)
         }
         let createIfMissing = state == .fresh
-        storageThread = NativeThread { [self] in
+        storageThread = NativeThread(name: "spool-storage") { [self] in
             runStorageThread(makeContext: makeContext, createIfMissing: createIfMissing)
         }
         let result = startup.locked { () -> Result<Void, StorageError> in
@@ -104,7 +104,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             throw error
         }
         if options.commitMode == .groupCommit {
-            flushThread = NativeThread { [self] in runFlushThread() }
+            flushThread = NativeThread(name: "spool-flush") { [self] in runFlushThread() }
         }
     }
 

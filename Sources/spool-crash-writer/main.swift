@@ -88,7 +88,7 @@ enum CrashWriter {
         }
         writeAll(1, "ready\n")
         let threads = (0..<appenders).map { _ in
-            NativeThread {
+            NativeThread(name: "appender") {
                 let slots = CountingSemaphore(value: inFlight)
                 while true {
                     slots.wait()

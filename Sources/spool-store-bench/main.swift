@@ -59,7 +59,7 @@ struct StoreBench: ParsableCommand {
         let completed = Atomic<UInt64>(0)
         let started = Date()
         let threads = (0..<appenders).map { _ in
-            NativeThread {
+            NativeThread(name: "appender") {
                 let slots = CountingSemaphore(value: inFlight)
                 while !stop.load(ordering: .relaxed) {
                     slots.wait()

@@ -251,15 +251,33 @@ def test_parked_append_before_a_blocking_read_in_one_pipeline(server, key):
         assert read == [[events, [[event, [b"e", b"1"]]]]]
 
 
+def producer_counters(conn: RawConnection) -> Dict[str, int]:
+    """INFO producers, as numbers."""
+    text = conn.cmd("INFO", "producers")
+    assert text.startswith(b"# Producers\r\n"), text
+    return {k.decode(): int(v) for k, v in (line.split(b":") for line in text.split(b"\r\n")[1:] if line)}
+
+
 def test_parked_appends_of_a_closed_connection_commit_when_the_gap_fills(server, key):
     k = key()
     with server.raw() as b:
         b.cmd(*produce(k, "q", 1))
+        before = producer_counters(b)
         with server.raw() as a:
             a.send(b"".join(encode_command(*produce(k, "p", s)) for s in (3, 2)))
             wait_until_waiting(b, k, "p", 2)
+        # INFO counts the wait: the group was set aside at SEQ 3, outwaited producer-reorder-wait
+        # and both appends parked.
+        waiting = producer_counters(b)
+        assert waiting["spool_producer_groups_set_aside"] > before["spool_producer_groups_set_aside"]
+        assert waiting["spool_producer_set_aside_outwaited"] > before["spool_producer_set_aside_outwaited"]
+        assert waiting["spool_producer_appends_parked"] == before["spool_producer_appends_parked"] + 2
+        assert waiting["spool_producer_appends_waiting"] == before["spool_producer_appends_waiting"] + 2
         b.cmd(*produce(k, "p", 1))
         assert seqs_of(b, k) == [1, 1, 2, 3]
+        after = producer_counters(b)
+        assert after["spool_producer_appends_waiting"] == before["spool_producer_appends_waiting"]
+        assert after["spool_producer_appends_parked"] == waiting["spool_producer_appends_parked"]
 
 
 # --------------------------------------------------------------------------------------------
