@@ -20,7 +20,7 @@ public final class Server {
     private let asyncHandle: UnsafeMutablePointer<uv_async_t>
     /// Runs after each poll phase: hands the iteration's storage jobs over in one batch.
     private let checkHandle: UnsafeMutablePointer<uv_check_t>
-    private var pendingJobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure)] = []
+    private var pendingJobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
     private var signalHandles: [UnsafeMutablePointer<uv_signal_t>] = []
     let wakeup: LoopWakeup
     let engine: StorageEngine<Executor>
@@ -50,6 +50,7 @@ public final class Server {
         self.wakeup = wakeup
         var options = StorageOptions(directory: config.dir)
         options.cacheSizeMiB = max(1, config.wiredtigerCacheSize >> 20)
+        options.batchCommandsMax = config.transactionCommandsMax
         options.checkpointIntervalSeconds = config.checkpointInterval
         let limits = Executor.Limits(readCountMax: config.streamReadCountMax, producers: ProducerLimits(config))
         engine = try StorageEngine<Executor>(
@@ -247,7 +248,8 @@ public final class Server {
         let failure = Executor.failure(
             connection: ready.connection, slot: ready.slot, version: ready.version, replies: ready.replyCount)
         pendingJobs.append(
-            ({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in try executor.run(ready) }, failure))
+            ({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in try executor.run(ready) }, failure,
+             ready.commands.count))
     }
 
     /// Every storage job this loop iteration produced, in one hand-over: one lock and at most one

@@ -25,6 +25,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         let job: Job
         let fail: Failure
         let submittedAt: UInt64
+        /// The commands it runs, counted against `batchCommandsMax`.
+        let commands: Int
     }
 
     private struct Awaiting {
@@ -40,7 +42,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     private let deliver: @Sendable ([Outcome]) -> Void
 
     private let submitLock = ConditionLock()
-    private var submitted: [Submitted] = []  // Guarded by submitLock.
+    private var submitted = Deque<Submitted>()  // Guarded by submitLock.
     private var stopRequested = false  // Guarded by submitLock.
 
     private let durableLock = ConditionLock()
@@ -111,18 +113,21 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// Queues a job; it runs on the storage thread after every job submitted before it. If its
     /// batch rolls back, the flush fails or the engine is stopping, `onFailure` makes its outcome.
     public func submit(_ job: @escaping Job, onFailure: @escaping Failure) {
-        submit(contentsOf: [(job, onFailure)])
+        submit(contentsOf: [(job, onFailure, 1)])
     }
 
     /// Queues several jobs at once (one lock, one wake-up): the server hands over everything one
-    /// event-loop iteration produced.
-    public func submit(contentsOf jobs: [(job: Job, onFailure: Failure)]) {
+    /// event-loop iteration produced. `commands` is how many commands a job runs: a transaction
+    /// holds jobs of `batchCommandsMax` commands at most.
+    public func submit(contentsOf jobs: [(job: Job, onFailure: Failure, commands: Int)]) {
         guard !jobs.isEmpty else { return }
         let now = monotonicNanoseconds()
         let accepted = submitLock.locked { () -> Bool in
             guard !stopRequested else { return false }
             let wasEmpty = submitted.isEmpty
-            for (job, fail) in jobs { submitted.append(Submitted(job: job, fail: fail, submittedAt: now)) }
+            for (job, fail, commands) in jobs {
+                submitted.append(Submitted(job: job, fail: fail, submittedAt: now, commands: commands))
+            }
             if wasEmpty { submitLock.signal() }
             return true
         }
@@ -201,11 +206,15 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                         submitLock.waitLocked()
                     }
                 }
-                if submitted.count <= options.batchJobsMax {
-                    swap(&batch, &submitted)
-                } else {
-                    batch.append(contentsOf: submitted.prefix(options.batchJobsMax))
-                    submitted.removeFirst(options.batchJobsMax)
+                // Everything ready, up to a transaction's worth: a bigger backlog becomes several
+                // transactions, so the flush thread syncs the first while the next is written
+                // (all of them still share fsyncs).
+                var commands = 0
+                while let next = submitted.first, batch.isEmpty
+                    || (batch.count < options.batchJobsMax && commands + next.commands <= options.batchCommandsMax)
+                {
+                    batch.append(submitted.removeFirst())
+                    commands += next.commands
                 }
                 return stopRequested && batch.isEmpty && submitted.isEmpty
             }

@@ -15,6 +15,9 @@ public struct StorageOptions: Sendable {
     public var checkpointIntervalSeconds: Int = 30
     /// Jobs the storage thread runs in one transaction at most.
     public var batchJobsMax: Int = 8192
+    /// Commands one transaction holds at most (a job bigger than this runs alone): a transaction
+    /// of about an fsync's time keeps the flush thread busy while the next one is written.
+    public var batchCommandsMax: Int = 512
     public var commitMode: CommitMode = .groupCommit
     /// Create a new database when the directory holds none.
     public var createIfMissing = true

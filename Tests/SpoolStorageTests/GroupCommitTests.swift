@@ -107,6 +107,41 @@ import SpoolCore
         #expect(freed.count.load(ordering: .acquiring) == jobs)
     }
 
+    /// Jobs submitted together run in transactions of at most `batchCommandsMax` commands (a
+    /// bigger job alone), in submission order, each outcome after its fsync.
+    @Test func aBacklogBecomesTransactionsOfBoundedCommands() async throws {
+        let dir = TemporaryDirectory()
+        var options = StorageOptions(directory: dir.path)
+        options.batchCommandsMax = 300
+        let store = try Store.open(options)
+        defer { store.shutdown() }
+        let finished = Mutex<[Int]>([])
+        let sizes = Array(repeating: 100, count: 10) + [1000, 100]
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let jobs = sizes.enumerated().map { (n, commands) in
+                (job: { (context: StoreContext) throws(WiredTigerError) -> StoreContext.Outcome in
+                    let log = context.store
+                    let stream = try log.streamForWriting(creating: Array("bounded".utf8))
+                    let next = EntryID.generated(after: stream.lastID, nowMilliseconds: wallClockMilliseconds())!
+                    try log.append(stream, id: next, fields: [Array("n".utf8), Array(String(n).utf8)])
+                    return StoreContext.Outcome(complete: {
+                        let count = finished.withLock { $0.append(n); return $0.count }
+                        if count == sizes.count { done.resume() }
+                    })
+                } as Store.Job,
+                 onFailure: { (_: StorageError) in StoreContext.Outcome(complete: {}) } as Store.Failure,
+                 commands: commands)
+            }
+            store.submit(contentsOf: jobs)
+        }
+        #expect(finished.withLock { $0 } == Array(sizes.indices))
+        // 3 × 300, 100, then the 1000-command job alone, then the last one.
+        let stats = store.statisticsSnapshot
+        #expect(stats.commits == 6)
+        #expect(stats.appends == UInt64(sizes.count))
+        #expect(stats.fsyncs >= 1 && stats.fsyncs <= 6)
+    }
+
     @Test func syncEachJobModeCommitsEveryJobWithItsOwnFsync() async throws {
         let dir = TemporaryDirectory()
         var options = StorageOptions(directory: dir.path)

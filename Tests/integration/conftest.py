@@ -54,7 +54,7 @@ TEST_TIMEOUT = float(os.environ.get("SPOOL_TEST_TIMEOUT", "120"))
 # Config keys only Spool understands; dropped when the target is Redis (tests that depend on
 # them are spool_only).
 SPOOL_ONLY_KEYS = {
-    "wiredtiger-cache-size", "checkpoint-interval", "data-dir", "config",
+    "wiredtiger-cache-size", "checkpoint-interval", "transaction-commands-max", "data-dir", "config",
     "producer-gap-timeout", "producer-queue-max", "producer-queue-total-max", "producer-seq-window",
     "stream-producers-max", "producer-idle-expiry", "producer-reorder-wait",
 }

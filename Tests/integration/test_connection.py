@@ -561,6 +561,8 @@ def test_config_get_defaults(raw2, server):
         for spool_key in (b"wiredtiger-cache-size", b"checkpoint-interval"):
             got = raw2.cmd("CONFIG", "GET", spool_key)
             assert len(got) == 2 and got[0] == spool_key and got[1], got
+        assert raw2.cmd("CONFIG", "GET", "transaction-commands-max") == [b"transaction-commands-max", b"512"]
+        assert isinstance(raw2.cmd("CONFIG", "SET", "transaction-commands-max", "64"), ErrorReply)
 
 
 def test_config_get_resp3_map(raw):
