@@ -23,7 +23,7 @@ extension Executor {
     ) throws(WiredTigerError) {
         let queues = producerQueues
         let transaction = group.isTransaction && queues.isInConditionalTransaction
-        guard let producerID = parsed.append.producer else {
+        guard let producerID = parsed.append.producer(in: args) else {
             return try conditionalAppend(args, parsed, &out, transaction: transaction)
         }
         // A transaction's drops are handled once it is known to commit.

@@ -22,9 +22,9 @@ extension Executor {
         case explicit(EntryID)
 
         init?(parsing text: [UInt8]) {
-            if text == [UInt8(ascii: "*")] {
+            if text.count == 1 && text[0] == UInt8(ascii: "*") {
                 self = .auto
-            } else if text.count >= 3, text.suffix(2) == [UInt8(ascii: "-"), UInt8(ascii: "*")] {
+            } else if text.count >= 3, text[text.count - 2] == UInt8(ascii: "-"), text[text.count - 1] == UInt8(ascii: "*") {
                 guard let ms = EntryID(parsing: text.dropLast(2), missingSequence: .zero) else { return nil }
                 self = .autoSequence(ms.milliseconds)
             } else {
@@ -67,8 +67,8 @@ extension Executor {
                 guard strategy == nil else { return failure(CommandError.maxLengthAndMinimumID) }
                 let modifier = args[index + 1]
                 approximate = false
-                if more >= 2 && (modifier == [UInt8(ascii: "~")] || modifier == [UInt8(ascii: "=")]) {
-                    approximate = modifier == [UInt8(ascii: "~")]
+                if more >= 2 && modifier.count == 1 && (modifier[0] == UInt8(ascii: "~") || modifier[0] == UInt8(ascii: "=")) {
+                    approximate = modifier[0] == UInt8(ascii: "~")
                     index += 1
                 }
                 let threshold = args[index + 1]
@@ -94,7 +94,7 @@ extension Executor {
             } else if isXADD && word.isKeyword("NOMKSTREAM") {
                 parsed.noMakeStream = true
                 index += 1
-            } else if isXADD && more > 0, let option = parsed.append.parse(word, args[index + 1]) {
+            } else if isXADD && more > 0, let option = parsed.append.parse(args, at: index) {
                 if case .failure(let error) = option { return .failure(error) }
                 index += 2
             } else if isXADD {

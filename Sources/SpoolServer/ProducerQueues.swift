@@ -23,23 +23,31 @@ struct ProducerLimits: Sendable {
     var idleExpiryMilliseconds: UInt64 { UInt64(idleExpirySeconds) * 1_000 }
 }
 
-/// XADD's Spool options: `PRODUCER id SEQ n [EPOCH e]` and `IFLAST id`.
+/// XADD's Spool options: `PRODUCER id SEQ n [EPOCH e]` and `IFLAST id`. Plain values only (the
+/// producer id is found by its index in the command), so the parsed XADD is copied for free.
 struct AppendOptions {
-    var producer: [UInt8]?
+    /// Where the PRODUCER id is among the command's arguments.
+    var producerIndex: Int?
     var sequence: UInt64?
     var epoch: UInt64?
     var ifLast: EntryID?
 
-    var isUsed: Bool { producer != nil || sequence != nil || epoch != nil || ifLast != nil }
+    var isUsed: Bool { producerIndex != nil || sequence != nil || epoch != nil || ifLast != nil }
 
-    /// Parses one option and its value; nil when `word` is none of them (it is then XADD's id).
-    mutating func parse(_ word: [UInt8], _ value: [UInt8]) -> Result<Void, CommandErrorText>? {
+    /// The PRODUCER id, if there is one.
+    func producer(in args: [[UInt8]]) -> [UInt8]? { producerIndex.map { args[$0] } }
+
+    /// Parses the option `args[index]` and its value; nil when it is none of them (it is then
+    /// XADD's id).
+    mutating func parse(_ args: [[UInt8]], at index: Int) -> Result<Void, CommandErrorText>? {
+        let word = args[index]
+        let value = args[index + 1]
         if word.isKeyword("PRODUCER") {
-            guard producer == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
+            guard producerIndex == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
             guard !value.isEmpty, value.count <= ProducerState.producerIDLengthMax else {
                 return .failure(CommandErrorText(ProducerError.producerIDLength))
             }
-            producer = value
+            producerIndex = index + 1
         } else if word.isKeyword("SEQ") {
             guard sequence == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
             guard let number = value.asInt64, number > 0 else {
@@ -66,8 +74,8 @@ struct AppendOptions {
 
     /// Options that only make sense together.
     func validate() -> CommandErrorText? {
-        if producer != nil && sequence == nil { return CommandErrorText(ProducerError.producerWithoutSequence) }
-        if producer == nil && (sequence != nil || epoch != nil) {
+        if producerIndex != nil && sequence == nil { return CommandErrorText(ProducerError.producerWithoutSequence) }
+        if producerIndex == nil && (sequence != nil || epoch != nil) {
             return CommandErrorText(ProducerError.sequenceWithoutProducer)
         }
         return nil

@@ -1,6 +1,7 @@
 /// Every command Spool knows: where it runs, its arity (Redis convention: negative means "at
-/// least"), flags and key positions as COMMAND reports them.
-struct CommandSpec: Sendable {
+/// least"), flags and key positions as COMMAND reports them. A class: every command line looks
+/// one up, and handing out a reference costs one retain where a copy of the fields cost eight.
+final class CommandSpec: Sendable {
     enum Runs: Sendable {
         /// On the loop thread: connection state, configuration. Queued in a transaction, at EXEC.
         case loop
@@ -34,7 +35,11 @@ struct CommandSpec: Sendable {
         self.step = step
         self.summary = summary
         self.subcommands = subcommands
+        lowercaseName = Array(name.utf8)
     }
+
+    /// `name`'s bytes (names are declared in lower case), for lookups.
+    let lowercaseName: [UInt8]
 
     func acceptsArgumentCount(_ count: Int) -> Bool {
         arity >= 0 ? count == arity : count >= -arity
@@ -159,13 +164,13 @@ enum CommandTable {
             summary: summary)
     }
 
-    /// Specs bucketed by name length with their lower-case bytes: lookups compare bytes case-
-    /// insensitively and allocate nothing (this runs for every command).
-    private static let byLength: [[(name: [UInt8], spec: CommandSpec)]] = {
-        var buckets = Array(repeating: [(name: [UInt8], spec: CommandSpec)](), count: 17)
-        for spec in all { buckets[spec.name.utf8.count].append((Array(spec.name.utf8), spec)) }
-        // The hot commands first.
-        for i in buckets.indices { buckets[i].sort { a, _ in a.spec.name == "xadd" || a.spec.name == "xread" } }
+    /// Specs bucketed by name length, the hot commands first in theirs: lookups compare bytes
+    /// case-insensitively without building a String.
+    private static let byLength: [[CommandSpec]] = {
+        var buckets = Array(repeating: [CommandSpec](), count: 17)
+        for spec in all { buckets[spec.lowercaseName.count].append(spec) }
+        let hot: Set<String> = ["xadd", "xread", "xack", "xreadgroup"]
+        for i in buckets.indices { buckets[i] = buckets[i].filter { hot.contains($0.name) } + buckets[i].filter { !hot.contains($0.name) } }
         return buckets
     }()
 
@@ -201,14 +206,19 @@ enum CommandTable {
 
     static func lookup(_ name: [UInt8]) -> CommandSpec? {
         guard name.count < byLength.count else { return nil }
-        candidates: for candidate in byLength[name.count] {
-            for i in 0..<name.count {
-                var byte = name[i]
-                if byte >= 65 && byte <= 90 { byte += 32 }
-                if byte != candidate.name[i] { continue candidates }
+        return name.withUnsafeBufferPointer { word in
+            for candidate in byLength[word.count] {
+                let matches = candidate.lowercaseName.withUnsafeBufferPointer { expected in
+                    for i in 0..<word.count {
+                        var byte = word[i]
+                        if byte >= 65 && byte <= 90 { byte += 32 }
+                        if byte != expected[i] { return false }
+                    }
+                    return true
+                }
+                if matches { return candidate }
             }
-            return candidate.spec
+            return nil
         }
-        return nil
     }
 }
