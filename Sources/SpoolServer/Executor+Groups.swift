@@ -383,6 +383,12 @@ extension Executor {
             let written = try readNew(stream, group, consumer, count: count, noAck: request.noAck, now: now, into: &items)
             if written > 0 { found.append((key, arrayOf(written, items))) }
         }
+        return writeStreamsReply(found, into: &out)
+    }
+
+    /// XREAD's and XREADGROUP's reply: each stream that had something, by key (a map in RESP3,
+    /// `[key, items]` pairs in RESP2). False, with nothing written, when none had.
+    func writeStreamsReply(_ found: [([UInt8], RESPWriter)], into out: inout RESPWriter) -> Bool {
         guard !found.isEmpty else { return false }
         if out.version == .resp3 { out.mapHeader(found.count) } else { out.arrayHeader(found.count) }
         for (key, items) in found {

@@ -410,14 +410,7 @@ extension Executor {
             var items = RESPWriter(version: out.version)
             if try writeRange(stream, from: from, count: count, into: &items) > 0 { found.append((key, items)) }
         }
-        guard !found.isEmpty else { return false }
-        if out.version == .resp3 { out.mapHeader(found.count) } else { out.arrayHeader(found.count) }
-        for (key, items) in found {
-            if out.version == .resp2 { out.arrayHeader(2) }
-            out.bulk(key)
-            out.append(contentsOf: items)
-        }
-        return true
+        return writeStreamsReply(found, into: &out)
     }
 
     // MARK: Deletion and trimming

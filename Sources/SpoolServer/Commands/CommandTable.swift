@@ -204,21 +204,9 @@ enum CommandTable {
         return true
     }
 
+    /// The command a first word names, in any case.
     static func lookup(_ name: [UInt8]) -> CommandSpec? {
         guard name.count < byLength.count else { return nil }
-        return name.withUnsafeBufferPointer { word in
-            for candidate in byLength[word.count] {
-                let matches = candidate.lowercaseName.withUnsafeBufferPointer { expected in
-                    for i in 0..<word.count {
-                        var byte = word[i]
-                        if byte >= 65 && byte <= 90 { byte += 32 }
-                        if byte != expected[i] { return false }
-                    }
-                    return true
-                }
-                if matches { return candidate }
-            }
-            return nil
-        }
+        return byLength[name.count].first { equalsIgnoringCase(name, lowercase: $0.lowercaseName) }
     }
 }
