@@ -27,27 +27,27 @@ extension SpoolClient {
     public func range(
         _ stream: String, from start: StreamPosition = .start, to end: StreamPosition = .end, count: Int? = nil
     ) async throws(SpoolClientError) -> [Entry] {
-        var command = RESPCommand("XRANGE", stream, start.startArgument, end.endArgument)
-        if let count {
-            command.append("COUNT")
-            command.append(count)
-        }
-        let reply = try await execute(command, isRead: true)
-        guard let entries = reply.entries else { throw .unexpectedReply(command: "XRANGE", reply: reply.summary) }
-        return entries
+        try await entries("XRANGE", stream, start.startArgument, end.endArgument, count: count)
     }
 
     /// XREVRANGE: newest first.
     public func reverseRange(
         _ stream: String, from end: StreamPosition = .end, to start: StreamPosition = .start, count: Int? = nil
     ) async throws(SpoolClientError) -> [Entry] {
-        var command = RESPCommand("XREVRANGE", stream, end.endArgument, start.startArgument)
+        try await entries("XREVRANGE", stream, end.endArgument, start.startArgument, count: count)
+    }
+
+    /// XRANGE or XREVRANGE (`name`) between two bounds, with an optional COUNT.
+    private func entries(
+        _ name: String, _ stream: String, _ first: String, _ second: String, count: Int?
+    ) async throws(SpoolClientError) -> [Entry] {
+        var command = RESPCommand(name, stream, first, second)
         if let count {
             command.append("COUNT")
             command.append(count)
         }
         let reply = try await execute(command, isRead: true)
-        guard let entries = reply.entries else { throw .unexpectedReply(command: "XREVRANGE", reply: reply.summary) }
+        guard let entries = reply.entries else { throw .unexpectedReply(command: name, reply: reply.summary) }
         return entries
     }
 

@@ -54,4 +54,14 @@ extension AsyncParsableCommand {
             throw ExitCode(failure.code)
         }
     }
+
+    /// Connects as `connection` says, runs `body` with the client and closes it, reporting
+    /// failures as `reportingFailures` does.
+    func withClient(_ connection: ConnectionOptions, _ body: (SpoolClient) async throws -> Void) async throws {
+        try await reportingFailures {
+            let client = try await connection.connect()
+            defer { client.close() }
+            try await body(client)
+        }
+    }
 }

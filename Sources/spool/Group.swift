@@ -45,9 +45,7 @@ struct GroupCreate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             try await client.createGroup(
                 group, on: stream, startingAt: groupStart(start)!, makeStream: mkstream,
                 deadLetter: maxDeliveries.map { DeadLetterPolicy(maxDeliveries: $0, deadLetterStream: deadLetter) })
@@ -66,9 +64,7 @@ struct GroupList: AsyncParsableCommand {
     @Argument var stream: String
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let groups = try await client.groups(on: stream)
             if format.json {
                 Output.standardOutput.writeLine(
@@ -105,9 +101,7 @@ struct GroupConsumers: AsyncParsableCommand {
     @Argument var group: String
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let consumers = try await client.consumers(of: group, on: stream)
             if format.json {
                 Output.standardOutput.writeLine(
@@ -171,9 +165,7 @@ struct GroupConsume: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let options = ConsumerOptions(
                 batchSize: batch, claimIdle: claimIdle.map { .milliseconds($0) },
                 createGroup: create.flatMap(groupStart), messagesMax: count)
@@ -202,9 +194,7 @@ struct GroupAck: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let n = try await client.acknowledge(try entryIDs(ids), group: group, on: stream)
             format.printCount(n, as: "acknowledged")
         }
@@ -230,9 +220,7 @@ struct GroupNack: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let n = try await client.negativeAcknowledge(
                 try entryIDs(ids), group: group, on: stream, delay: .milliseconds(delay))
             format.printCount(n, as: "given_back")
@@ -259,9 +247,7 @@ struct GroupPending: AsyncParsableCommand {
     var minIdle: Int?
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let summary = try await client.pendingSummary(group: group, on: stream)
             let entries = try await client.pending(
                 group: group, on: stream, count: count, consumer: consumer, minimumIdle: minIdle.map { .milliseconds($0) })
@@ -322,9 +308,7 @@ struct GroupReset: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let start = groupStart(to)!
             try await client.setGroupPosition(
                 group, on: stream, to: start, entriesRead: entriesRead ?? (start == .beginning ? 0 : nil))
@@ -344,9 +328,7 @@ struct GroupDelete: AsyncParsableCommand {
     @Argument var group: String
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             guard try await client.destroyGroup(group, on: stream) else {
                 throw CLIFailure(message: "no group \(group) on \(stream)", code: CLIFailure.notFound)
             }

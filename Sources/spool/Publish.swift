@@ -70,9 +70,7 @@ struct Publish: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let trim = maxlen.map { Trim.maxLength($0, approximate: approximate) }
             if !fieldsAndValues.isEmpty {
                 try await publishOne(client, trim: trim)

@@ -52,9 +52,7 @@ struct Replay: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             var start = StreamPosition.start
             if let from, from != "-" { start = .id(EntryID(from, missingSequence: .zero)!) }
             if let since { start = .time(milliseconds: TimeParsing.milliseconds(since)!) }

@@ -20,9 +20,7 @@ struct Stats: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let before = try await client.info(["all"])
             let started = ContinuousClock.now
             try await Task.sleep(for: .seconds(interval))

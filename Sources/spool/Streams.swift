@@ -17,9 +17,7 @@ struct StreamsList: AsyncParsableCommand {
     var pattern = "*"
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let names = try await client.streams(matching: pattern)
             // One pipelined XINFO STREAM per stream.
             let replies = try await client.pipeline(names.map { RESPCommand("XINFO", "STREAM", $0) })
@@ -59,9 +57,7 @@ struct StreamsInfo: AsyncParsableCommand {
     @Argument var stream: String
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let info = try await client.streamInfo(stream)
             if format.json {
                 Output.standardOutput.writeLine(
@@ -112,9 +108,7 @@ struct StreamsTrim: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let trim: Trim =
                 maxlen.map { .maxLength($0, approximate: approximate) }
                 ?? .minimumID(EntryID(minid!, missingSequence: .zero)!, approximate: approximate)
@@ -136,9 +130,7 @@ struct StreamsDelete: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             let deleted = try await client.delete(streams: streams)
             format.printCount(deleted, as: "deleted")
         }

@@ -27,9 +27,7 @@ struct Tail: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingFailures {
-            let client = try await connection.connect()
-            defer { client.close() }
+        try await withClient(connection) { client in
             var shown = 0
             let output = Output.standardOutput
             for try await entry in client.tail(stream, from: TimeParsing.position(from)!) {
