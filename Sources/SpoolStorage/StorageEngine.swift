@@ -122,15 +122,17 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     public func submit(contentsOf jobs: [(job: Job, onFailure: Failure, commands: Int)]) {
         guard !jobs.isEmpty else { return }
         let now = monotonicNanoseconds()
-        let accepted = submitLock.locked { () -> Bool in
-            guard !stopRequested else { return false }
+        let (accepted, wasEmpty) = submitLock.locked { () -> (Bool, Bool) in
+            guard !stopRequested else { return (false, false) }
             let wasEmpty = submitted.isEmpty
             for (job, fail, commands) in jobs {
                 submitted.append(Submitted(job: job, fail: fail, submittedAt: now, commands: commands))
             }
-            if wasEmpty { submitLock.signal() }
-            return true
+            return (true, wasEmpty)
         }
+        // Signalled after the unlock: a storage thread woken while the lock is still held would
+        // run, find the lock taken and sleep again (two extra context switches per hand-over).
+        if wasEmpty { submitLock.signal() }
         if !accepted { deliver(jobs.map { $0.onFailure(.shuttingDown) }) }
     }
 
@@ -317,9 +319,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             if store.batchDidWrite {
                 retired.append(batch)
                 if !values.isEmpty { retiredValues.append(values) }
-                durableLock.signal()
             }
         }
+        if store.batchDidWrite { durableLock.signal() }  // after the unlock, as in `submit`
         if !ready.isEmpty { deliver(ready) }
         return store.batchDidWrite
     }
