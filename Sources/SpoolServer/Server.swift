@@ -56,7 +56,8 @@ public final class Server {
         engine = try StorageEngine<Executor>(
             options: options,
             makeContext: { Executor(store: $0, limits: limits) },
-            deliver: { wakeup.post($0) })
+            deliver: { wakeup.post($0) },
+            release: { wakeup.release($0) })
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         try checkUV(
             uv_async_init(loop, asyncHandle) { handle in
@@ -271,7 +272,8 @@ public final class Server {
     // MARK: Outcomes and writing
 
     private func drainOutcomes() {
-        for outcome in wakeup.drain() {
+        var (outcomes, garbage) = wakeup.drain()
+        for outcome in outcomes {
             guard let connection = connections[outcome.connection], !connection.isClosing else { continue }
             guard outcome.kind == .reply else { continue }
             connection.fill(outcome.slot, outcome.bytes)
@@ -283,6 +285,8 @@ public final class Server {
         }
         resumeBlocked()
         flushAll()
+        outcomes.removeAll()
+        garbage.removeAll()  // freed after the replies went out
     }
 
     private func resumeBlocked() {

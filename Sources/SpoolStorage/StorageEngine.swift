@@ -40,6 +40,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     public let options: StorageOptions
     public let connection: WiredTigerConnection
     private let deliver: @Sendable ([Outcome]) -> Void
+    private let release: (@Sendable ([any Sendable]) -> Void)?
 
     private let submitLock = ConditionLock()
     private var submitted = Deque<Submitted>()  // Guarded by submitLock.
@@ -54,8 +55,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// job after that fails with it until the process restarts.
     private var failure: StorageError?  // Guarded by durableLock.
     private var storageThreadDone = false  // Guarded by durableLock.
-    /// Batches that ran and wrote, whose jobs (and the commands they hold) the flush thread frees
-    /// after its next fsync: freeing a batch's commands is a tenth of the storage thread's time,
+    /// Batches that ran and wrote, whose jobs (and the commands they hold) the flush thread lets go
+    /// of after its next fsync: freeing a batch's commands is a tenth of the storage thread's time,
     /// and the storage thread is the one every append waits on.
     private var retired: [[Submitted]] = []  // Guarded by durableLock.
     private var retiredValues: [[any Sendable]] = []  // Guarded by durableLock.
@@ -73,14 +74,19 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
 
     /// Opens (or creates) the database, recovers it, loads the catalog on the storage thread and
     /// starts both threads. `deliver` is called from the storage or flush thread with outcomes
-    /// whose durability requirement is met, in job order per thread.
+    /// whose durability requirement is met, in job order per thread. `release`, if given, receives
+    /// from the flush thread what finished batches are done with (the jobs, the commands they
+    /// captured), after their outcomes were delivered, to free it on the thread that allocated it;
+    /// without it the flush thread frees it.
     public init(
         options: StorageOptions,
         makeContext: @escaping @Sendable (LogStore) -> Context,
-        deliver: @escaping @Sendable ([Outcome]) -> Void
+        deliver: @escaping @Sendable ([Outcome]) -> Void,
+        release: (@Sendable ([any Sendable]) -> Void)? = nil
     ) throws(StorageError) {
         self.options = options
         self.deliver = deliver
+        self.release = release
         let state = try DataDirectory.prepare(options.directory, createIfMissing: options.createIfMissing)
         let config = WiredTigerConfiguration.open(
             cacheSizeMiB: options.cacheSizeMiB,
@@ -423,8 +429,12 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
             durableWatermark.store(target, ordering: .releasing)
             if !ready.isEmpty { deliver(ready) }
-            garbage.removeAll()
-            garbageValues.removeAll()
+            if let release, !garbage.isEmpty || !garbageValues.isEmpty {
+                let handOff: [any Sendable] = [garbage, garbageValues]
+                garbage = []  // the receiver holds the last references
+                garbageValues = []
+                release(handOff)
+            }
         }
         session.close()
     }

@@ -142,6 +142,45 @@ import SpoolCore
         #expect(stats.fsyncs >= 1 && stats.fsyncs <= 6)
     }
 
+    /// A batch that wrote goes, after its fsync and after its outcomes, to `release`; what its
+    /// jobs captured lives until the receiver drops it (the server drops it on the loop thread).
+    @Test func aBatchThatWroteIsReleasedAfterItsOutcomesAndFreedByTheReceiver() async throws {
+        let dir = TemporaryDirectory()
+        let events = Mutex<[String]>([])
+        let received = Mutex<[any Sendable]>([])
+        let freed = Mutex(false)
+        let store = try Store(
+            options: StorageOptions(directory: dir.path),
+            makeContext: { StoreContext(store: $0) },
+            deliver: { outcomes in for outcome in outcomes { outcome.complete() } },
+            release: { garbage in
+                events.withLock { $0.append("released") }
+                received.withLock { $0.append(contentsOf: garbage) }
+            })
+        defer { store.shutdown() }
+        do {
+            let canary = Canary { freed.withLock { $0 = true } }
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                store.submit({ (context: StoreContext) throws(WiredTigerError) -> StoreContext.Outcome in
+                    withExtendedLifetime(canary) {}
+                    let log = context.store
+                    let stream = try log.streamForWriting(creating: Array("released".utf8))
+                    let next = EntryID.generated(after: stream.lastID, nowMilliseconds: wallClockMilliseconds())!
+                    try log.append(stream, id: next, fields: [Array("a".utf8), Array("b".utf8)])
+                    return StoreContext.Outcome(complete: {
+                        events.withLock { $0.append("delivered") }
+                        done.resume()
+                    })
+                }, onFailure: { _ in StoreContext.Outcome(complete: {}) })
+            }
+        }
+        #expect(await eventually { events.withLock { $0.count } == 2 })
+        #expect(events.withLock { $0 } == ["delivered", "released"])
+        #expect(!freed.withLock { $0 }, "the job was freed before the receiver let go of it")
+        received.withLock { $0.removeAll() }
+        #expect(await eventually { freed.withLock { $0 } })
+    }
+
     @Test func syncEachJobModeCommitsEveryJobWithItsOwnFsync() async throws {
         let dir = TemporaryDirectory()
         var options = StorageOptions(directory: dir.path)
@@ -184,4 +223,20 @@ final class FreeToken: Sendable {
     var isAlive: Bool { true }
     init(_ counter: FreeCounter) { self.counter = counter }
     deinit { counter.count.add(1, ordering: .releasing) }
+}
+
+/// Reports its own deinit.
+private final class Canary: Sendable {
+    let onFree: @Sendable () -> Void
+    init(onFree: @escaping @Sendable () -> Void) { self.onFree = onFree }
+    deinit { onFree() }
+}
+
+/// Polls `condition` every millisecond for up to five seconds.
+private func eventually(_ condition: () -> Bool) async -> Bool {
+    for _ in 0..<5000 {
+        if condition() { return true }
+        try? await Task.sleep(nanoseconds: 1_000_000)
+    }
+    return condition()
 }

@@ -7,7 +7,16 @@ import Synchronization
 // safe from any thread; the handle is created and closed on the loop thread.
 final class LoopWakeup: @unchecked Sendable {
     let handle: UnsafeMutablePointer<uv_async_t>
-    private let queue = Mutex<[ServerOutcome]>([])
+    private let queue = Mutex<Queued>(Queued())
+
+    private struct Queued {
+        var outcomes: [ServerOutcome] = []
+        /// What the storage engine is done with (commands the loop thread parsed), freed on the
+        /// loop thread: memory freed by the thread that allocated it goes back to that thread's
+        /// allocator cache instead of contending for its arena's lock from another thread.
+        var garbage: [any Sendable] = []
+        var isEmpty: Bool { outcomes.isEmpty && garbage.isEmpty }
+    }
 
     init(handle: UnsafeMutablePointer<uv_async_t>) {
         self.handle = handle
@@ -17,18 +26,29 @@ final class LoopWakeup: @unchecked Sendable {
     func post(_ outcomes: [ServerOutcome]) {
         let wasEmpty = queue.withLock { queue in
             let empty = queue.isEmpty
-            queue.append(contentsOf: outcomes)
+            queue.outcomes.append(contentsOf: outcomes)
             return empty
         }
         if wasEmpty { uv_async_send(handle) }
     }
 
-    /// Loop thread.
-    func drain() -> [ServerOutcome] {
+    /// Any thread: hands `garbage` to the loop thread to be dropped there.
+    func release(_ garbage: [any Sendable]) {
+        let wasEmpty = queue.withLock { queue in
+            let empty = queue.isEmpty
+            queue.garbage.append(contentsOf: garbage)
+            return empty
+        }
+        if wasEmpty { uv_async_send(handle) }
+    }
+
+    /// Loop thread: the outcomes posted so far, and the garbage, which the caller drops once it
+    /// has written the replies.
+    func drain() -> (outcomes: [ServerOutcome], garbage: [any Sendable]) {
         queue.withLock { queue in
-            var taken: [ServerOutcome] = []
+            var taken = Queued()
             swap(&taken, &queue)
-            return taken
+            return (taken.outcomes, taken.garbage)
         }
     }
 }
