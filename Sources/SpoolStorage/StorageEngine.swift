@@ -76,8 +76,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// starts both threads. `deliver` is called from the storage or flush thread with outcomes
     /// whose durability requirement is met, in job order per thread. `release`, if given, receives
     /// from the flush thread what finished batches are done with (the jobs, the commands they
-    /// captured), after their outcomes were delivered, to free it on the thread that allocated it;
-    /// without it the flush thread frees it.
+    /// captured) just before their outcomes are delivered, to free on the thread that allocated
+    /// it; without it the flush thread frees it.
     public init(
         options: StorageOptions,
         makeContext: @escaping @Sendable (LogStore) -> Context,
@@ -428,13 +428,15 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 continue
             }
             durableWatermark.store(target, ordering: .releasing)
-            if !ready.isEmpty { deliver(ready) }
+            // Released first, so the delivery's wake-up carries both (a second wake-up per fsync
+            // would cost the loop thread two context switches).
             if let release, !garbage.isEmpty || !garbageValues.isEmpty {
                 let handOff: [any Sendable] = [garbage, garbageValues]
                 garbage = []  // the receiver holds the last references
                 garbageValues = []
                 release(handOff)
             }
+            if !ready.isEmpty { deliver(ready) }
         }
         session.close()
     }

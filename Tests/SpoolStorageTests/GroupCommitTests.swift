@@ -142,9 +142,10 @@ import SpoolCore
         #expect(stats.fsyncs >= 1 && stats.fsyncs <= 6)
     }
 
-    /// A batch that wrote goes, after its fsync and after its outcomes, to `release`; what its
-    /// jobs captured lives until the receiver drops it (the server drops it on the loop thread).
-    @Test func aBatchThatWroteIsReleasedAfterItsOutcomesAndFreedByTheReceiver() async throws {
+    /// A batch that wrote goes to `release` after its fsync, just before its outcomes are
+    /// delivered; what its jobs captured lives until the receiver drops it (the server drops it on
+    /// the loop thread, woken by the delivery).
+    @Test func aBatchThatWroteIsReleasedWithItsOutcomesAndFreedByTheReceiver() async throws {
         let dir = TemporaryDirectory()
         let events = Mutex<[String]>([])
         let received = Mutex<[any Sendable]>([])
@@ -175,7 +176,7 @@ import SpoolCore
             }
         }
         #expect(await eventually { events.withLock { $0.count } == 2 })
-        #expect(events.withLock { $0 } == ["delivered", "released"])
+        #expect(events.withLock { $0 } == ["released", "delivered"])
         #expect(!freed.withLock { $0 }, "the job was freed before the receiver let go of it")
         received.withLock { $0.removeAll() }
         #expect(await eventually { freed.withLock { $0 } })

@@ -15,7 +15,6 @@ final class LoopWakeup: @unchecked Sendable {
         /// loop thread: memory freed by the thread that allocated it goes back to that thread's
         /// allocator cache instead of contending for its arena's lock from another thread.
         var garbage: [any Sendable] = []
-        var isEmpty: Bool { outcomes.isEmpty && garbage.isEmpty }
     }
 
     init(handle: UnsafeMutablePointer<uv_async_t>) {
@@ -25,21 +24,18 @@ final class LoopWakeup: @unchecked Sendable {
     /// Any thread.
     func post(_ outcomes: [ServerOutcome]) {
         let wasEmpty = queue.withLock { queue in
-            let empty = queue.isEmpty
+            let empty = queue.outcomes.isEmpty
             queue.outcomes.append(contentsOf: outcomes)
             return empty
         }
         if wasEmpty { uv_async_send(handle) }
     }
 
-    /// Any thread: hands `garbage` to the loop thread to be dropped there.
+    /// Any thread: hands `garbage` to the loop thread to be dropped there. Wakes nobody: the
+    /// storage engine releases a batch just before delivering its outcomes, whose `post` wakes the
+    /// loop thread for both (waking it here too would often cost a second wake-up per fsync).
     func release(_ garbage: [any Sendable]) {
-        let wasEmpty = queue.withLock { queue in
-            let empty = queue.isEmpty
-            queue.garbage.append(contentsOf: garbage)
-            return empty
-        }
-        if wasEmpty { uv_async_send(handle) }
+        queue.withLock { queue in queue.garbage.append(contentsOf: garbage) }
     }
 
     /// Loop thread: the outcomes posted so far, and the garbage, which the caller drops once it
