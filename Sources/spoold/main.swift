@@ -7,7 +7,11 @@ import SpoolServer
 #endif
 
 enum Spoold {
-    static let usage = """
+    /// The keys the usage text describes one by one; the others are listed by name.
+    static let commonKeys: Set<String> = ["port", "bind", "dir", "requirepass", "maxclients"]
+
+    static var usage: String {
+        """
         usage: spoold [--config FILE] [--KEY VALUE ...]
 
         Starts the Spool broker. Settings come from FILE (redis.conf style, see Config/spoold.conf),
@@ -17,15 +21,27 @@ enum Spoold {
           --data-dir DIR       data directory (default ./data); same as --dir
           --requirepass PW     require AUTH with this password
           --maxclients N       connection limit (default 10000)
-        Other keys: proto-max-bulk-len, proto-max-multibulk-len, client-query-buffer-limit,
-        client-output-buffer-limit, wiredtiger-cache-size, checkpoint-interval,
-        client-pending-replies-max, producer-gap-timeout, producer-queue-max,
-        producer-queue-total-max, producer-seq-window, producer-reorder-wait, stream-producers-max,
-        producer-idle-expiry.
+        \(otherKeys)
           --help               show this text
           --version            print the version
 
         """
+    }
+
+    /// "Other keys: …" with every other configuration key, wrapped at 100 columns.
+    static var otherKeys: String {
+        let names = ServerConfig.keys.map(\.name).filter { !commonKeys.contains($0) }
+        var lines = ["Other keys:"]
+        for (index, name) in names.enumerated() {
+            let word = name + (index == names.count - 1 ? "." : ",")
+            if lines[lines.count - 1].count + 1 + word.count > 100 {
+                lines.append(word)
+            } else {
+                lines[lines.count - 1] += " " + word
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
 
     static func fail(_ message: String) -> Never {
         writeError("spoold: \(message)\n")

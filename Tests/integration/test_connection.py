@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 
 import pytest
 import redis
 
+from conftest import SPOOLD
 from helpers import (
     NULL,
     NULL_BULK,
@@ -628,6 +630,21 @@ def test_config_sizes_accept_suffixes_at_startup(start_server):
         assert c.cmd("CONFIG", "GET", "proto-max-bulk-len") == [b"proto-max-bulk-len", b"1048576"]
         assert c.cmd("CONFIG", "GET", "client-query-buffer-limit") == [b"client-query-buffer-limit", b"2147483648"]
         assert c.cmd("CONFIG", "GET", "maxclients") == [b"maxclients", b"77"]
+
+
+@pytest.mark.spool_only
+def test_spoold_help_names_every_config_key(raw2):
+    """`spoold --help` names every key the shipped config file sets (data-dir stands for dir), and
+    each of them is a key CONFIG GET knows."""
+    text = subprocess.run([SPOOLD, "--help"], check=True, capture_output=True, text=True, timeout=30).stdout
+    config = os.path.join(os.path.dirname(__file__), "..", "..", "Config", "spoold.conf")
+    with open(config) as f:
+        names = [line.split()[0] for line in f if line.strip() and not line.startswith("#")]
+    assert "transaction-commands-max" in names and "producer-reorder-wait" in names
+    for name in names:
+        assert raw2.cmd("CONFIG", "GET", name)[0] == name.encode()
+        shown = "--data-dir" if name == "dir" else name
+        assert shown in text, f"spoold --help does not mention {name}"
 
 
 @pytest.mark.spool_only
