@@ -272,7 +272,7 @@ public final class Server {
     // MARK: Outcomes and writing
 
     private func drainOutcomes() {
-        var (outcomes, garbage) = wakeup.drain()
+        let (outcomes, garbage) = wakeup.drain()
         for outcome in outcomes {
             guard let connection = connections[outcome.connection], !connection.isClosing else { continue }
             guard outcome.kind == .reply else { continue }
@@ -285,8 +285,7 @@ public final class Server {
         }
         resumeBlocked()
         flushAll()
-        outcomes.removeAll()
-        garbage.removeAll()  // freed after the replies went out
+        withExtendedLifetime(garbage) {}  // freed here, after the replies went out
     }
 
     private func resumeBlocked() {

@@ -18,7 +18,8 @@ public protocol StorageContext: AnyObject, SendableMetatype {
     func batchDidRollBack(_ error: StorageError) -> [Outcome]
 
     /// Values the context is done with whose freeing can wait (e.g. commands of work it held
-    /// across batches): after a batch that wrote, the flush thread drops them after its fsync.
+    /// across batches): after a batch that wrote they go with it to the flush thread, which lets
+    /// go of them after its fsync (to `release`, if the engine has one).
     func takeRetired() -> [any Sendable]
 }
 

@@ -55,11 +55,11 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// job after that fails with it until the process restarts.
     private var failure: StorageError?  // Guarded by durableLock.
     private var storageThreadDone = false  // Guarded by durableLock.
-    /// Batches that ran and wrote, whose jobs (and the commands they hold) the flush thread lets go
-    /// of after its next fsync: freeing a batch's commands is a tenth of the storage thread's time,
-    /// and the storage thread is the one every append waits on.
-    private var retired: [[Submitted]] = []  // Guarded by durableLock.
-    private var retiredValues: [[any Sendable]] = []  // Guarded by durableLock.
+    /// Batches that ran and wrote (their jobs and the commands those hold) and the context's
+    /// `takeRetired` values, which the flush thread lets go of after its next fsync: freeing a
+    /// batch's commands is a tenth of the storage thread's time, and the storage thread is the one
+    /// every append waits on.
+    private var retired: [any Sendable] = []  // Guarded by durableLock.
     private var statistics = StorageStatistics()  // Guarded by durableLock.
     private var durableLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
     private var fsyncLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
@@ -324,7 +324,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
             if store.batchDidWrite {
                 retired.append(batch)
-                if !values.isEmpty { retiredValues.append(values) }
+                if !values.isEmpty { retired.append(values) }
             }
         }
         if store.batchDidWrite { durableLock.signal() }  // after the unlock, as in `submit`
@@ -395,11 +395,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             let finished = monotonicNanoseconds()
             var ready: [Outcome] = []
             var failed: [Awaiting] = []
-            var garbage: [[Submitted]] = []
-            var garbageValues: [[any Sendable]] = []
+            var garbage: [any Sendable] = []
             durableLock.locked {
                 swap(&garbage, &retired)
-                swap(&garbageValues, &retiredValues)
                 if let error {
                     failure = .flushFailed(error)
                     statistics.flushFailed = true
@@ -430,11 +428,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             durableWatermark.store(target, ordering: .releasing)
             // Released first, so the delivery's wake-up carries both (a second wake-up per fsync
             // would cost the loop thread two context switches).
-            if let release, !garbage.isEmpty || !garbageValues.isEmpty {
-                let handOff: [any Sendable] = [garbage, garbageValues]
+            if let release, !garbage.isEmpty {
+                release(garbage)
                 garbage = []  // the receiver holds the last references
-                garbageValues = []
-                release(handOff)
             }
             if !ready.isEmpty { deliver(ready) }
         }
