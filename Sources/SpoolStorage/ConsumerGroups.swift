@@ -206,6 +206,10 @@ final class GroupTables {
         return key
     }
 
+    /// The id a `prefix + id` key (`key(_:_:)`) ends with.
+    static func id(endingKey key: [UInt8]) -> EntryID? {
+        key.suffix(EntryID.keyByteCount).withUnsafeBytes { EntryID(keyBytes: $0) }
+    }
 
     // MARK: Walks
 

@@ -434,7 +434,7 @@ extension LogStore {
             index.reset()
             defer { pending.reset() }
             try GroupTables.walk(index, prefix: owner.keyPrefix, from: first.keyBytes) { key throws(WiredTigerError) in
-                guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
+                guard let id = GroupTables.id(endingKey: key), id <= end else { return false }
                 guard try pending.search(key: GroupTables.key(prefix, id)), let run = try currentRun(pending, prefix) else {
                     return true
                 }
@@ -445,7 +445,7 @@ extension LogStore {
         let (covering, _) = try runs(around: start, of: group)
         var corrupt = false
         try GroupTables.walk(pending, prefix: prefix, from: (covering?.first ?? start).keyBytes) { key throws(WiredTigerError) in
-            guard let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }), id <= end else { return false }
+            guard let id = GroupTables.id(endingKey: key), id <= end else { return false }
             guard let run = try pending.withValue({ PendingRun.decode(key: id, $0) }) else {
                 corrupt = true
                 return false
@@ -463,7 +463,7 @@ extension LogStore {
         let prefix = group.keyPrefix
         var first: EntryID?
         try GroupTables.walk(groupTables.pending, prefix: prefix) { key in
-            first = key.suffix(16).withUnsafeBytes { EntryID(keyBytes: $0) }
+            first = GroupTables.id(endingKey: key)
             return false
         }
         let cursor = groupTables.pending
@@ -484,7 +484,7 @@ extension LogStore {
         let prefix = consumer.keyPrefix
         var firsts: [EntryID] = []
         try GroupTables.walk(groupTables.consumerPending, prefix: prefix) { key in
-            if let id = key.suffix(16).withUnsafeBytes({ EntryID(keyBytes: $0) }) { firsts.append(id) }
+            if let id = GroupTables.id(endingKey: key) { firsts.append(id) }
             return true
         }
         var removed: UInt64 = 0
