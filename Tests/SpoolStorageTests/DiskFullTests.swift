@@ -10,9 +10,7 @@ import SpoolCore
     @Test func fullDiskFailsWritesClearlyAndKeepsEveryAcknowledgedEntry() async throws {
         let dir = TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
-        // Room for the log's three 16 MB zero-filled files (the current one, two made ahead) and
-        // a little data: the disk fills while entries are being written.
-        try run("/bin/mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", dir.path])
+        try run("/bin/mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", dir.path])
         defer { try? run("/bin/umount", ["-l", dir.path]) }
         let data = dir.path + "/data"
 

@@ -802,16 +802,14 @@ def test_the_shipped_config_file_starts_spoold(start_server):
 
 
 def test_a_full_disk_fails_waiting_appends_and_retries_after_restart_leave_no_holes(start_server, tmp_path):
-    """spoold on a 64 MiB tmpfs; one producer pipelines shuffled windows of large entries until
+    """spoold on a 24 MiB tmpfs; one producer pipelines shuffled windows of large entries until
     the disk fills. Every request gets a reply (waiting appends fail with IOERR, none hangs);
     with room made and spoold restarted, resending every unacknowledged SEQ leaves SEQ 1..N in
     order, each acknowledged id where it was."""
     import subprocess
 
     srv = start_server(start=False)
-    # Room for the log's three 16 MB zero-filled files (the current one, two made ahead) and a
-    # little data: the disk fills while entries are being written.
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(srv.data_dir)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(srv.data_dir)], check=True)
     try:
         srv.start()
         rng = random.Random(11)

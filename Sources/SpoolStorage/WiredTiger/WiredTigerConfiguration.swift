@@ -4,11 +4,7 @@ public enum WiredTigerConfiguration {
     /// - create: make the database on first start.
     /// - log=(enabled=true): every commit goes to the write-ahead log; recovery replays it after a
     ///   crash. archive=true removes log files a checkpoint has made unnecessary (3.2.1 spells this
-    ///   `archive`, later releases `remove`). file_max bounds each log file. zero_fill writes
-    ///   zeroes through each new log file before use (the pre-allocation thread does it ahead of
-    ///   time): an fdatasync over blocks that are already written flushes data only, whereas over
-    ///   merely reserved (fallocate'd) blocks it must also commit the file system's journal to
-    ///   mark them written — on ext4 that halved the fsync time under load (230–400 µs → 125–250).
+    ///   `archive`, later releases `remove`). file_max bounds each log file.
     /// - transaction_sync=(enabled=false): commit never syncs by itself; the flush thread's
     ///   log_flush(sync=on) is the only fsync, shared by every commit before it (group commit).
     /// - checkpoint=(wait=N): WiredTiger's own thread checkpoints every N seconds, so recovery after
@@ -23,7 +19,7 @@ public enum WiredTigerConfiguration {
         precondition(checkpointIntervalSeconds >= 0, "checkpoint interval cannot be negative")
         return [
             create ? "create" : nil,
-            "log=(enabled=true,archive=true,file_max=16MB,zero_fill=true)",
+            "log=(enabled=true,archive=true,file_max=64MB)",
             "transaction_sync=(enabled=false)",
             "checkpoint=(wait=\(checkpointIntervalSeconds))",
             "cache_size=\(cacheSizeMiB)MB",
