@@ -19,6 +19,16 @@ struct CommandGroup: Sendable {
     var replyCount: Int { isTransaction ? 1 : commands.count }
 }
 
+/// A message from the loop thread to the storage thread that is not a command.
+enum StorageControl: Sendable {
+    /// The connection closed while blocked: forget its reader without serving it (no entry is
+    /// delivered into a pending list for a consumer that is gone).
+    case connectionClosed(UInt64)
+    /// CLIENT UNBLOCK: answer the connection's blocked reader at the end of this batch, as if its
+    /// timeout ran out, or with `UNBLOCKED`.
+    case unblock(connection: UInt64, withError: Bool)
+}
+
 /// What the storage thread hands back to the loop thread.
 public struct ServerOutcome: Sendable {
     enum Kind: Sendable {
@@ -26,6 +36,8 @@ public struct ServerOutcome: Sendable {
         case reply
         /// The group blocked (XREAD BLOCK): nothing to send yet.
         case blocked
+        /// A control message was handled: there is nothing to send.
+        case nothing
     }
     let kind: Kind
     let connection: UInt64

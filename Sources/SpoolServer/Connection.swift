@@ -30,6 +30,8 @@ final class Connection {
     var outbox: [UInt8] = []
     /// The slot of a group that ended in a blocking XREAD; no command runs until it is answered.
     var blockedSlot: UInt64?
+    /// CLIENT UNBLOCK asked the storage thread to answer the blocked read; a second UNBLOCK answers 0.
+    var isUnblocking = false
     var isReadingPaused = false
     var isClosing = false
     /// Close once everything queued has been written (QUIT, protocol errors).

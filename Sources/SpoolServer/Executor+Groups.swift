@@ -238,13 +238,18 @@ extension Executor {
 
     // MARK: Dead letters
 
+    /// Where the group's dead letters go: its DEADLETTER stream, or `<key>:dlq`.
+    func deadLetterStreamName(_ stream: StreamState, _ group: ConsumerGroup) -> [UInt8] {
+        group.deadLetterStream ?? (stream.name + Array(":dlq".utf8))
+    }
+
     /// Moves a pending entry to the group's dead-letter stream: one new entry carrying where it
     /// came from and how often it was delivered, then its own fields; it leaves the pending list.
     func deadLetter(_ stream: StreamState, _ group: ConsumerGroup, _ pending: PendingEntry, _ entry: Entry)
         throws(WiredTigerError)
     {
         try store.removePending(stream, group, id: pending.id)
-        let name = group.deadLetterStream ?? (stream.name + Array(":dlq".utf8))
+        let name = deadLetterStreamName(stream, group)
         let target = try store.streamForWriting(creating: name)
         guard let id = EntryID.generated(after: target.lastID, nowMilliseconds: wallClockMilliseconds()) else { return }
         var fields: [[UInt8]] = [
@@ -841,14 +846,16 @@ extension Executor {
 
     /// XINFO GROUPS key: Redis's six fields, then Spool's time lags: the age (ms) of the oldest
     /// entry the group has not read yet and of its oldest pending entry (null when none).
-    func xinfoGroups(_ stream: StreamState, _ out: inout RESPWriter) throws(WiredTigerError) {
+    /// XINFO GROUPS key [EXTENDED]: Redis's six fields in Redis's order; EXTENDED (Spool's opt-in,
+    /// which no Redis client sends) adds the time lags and the dead-letter policy after them.
+    func xinfoGroups(_ stream: StreamState, extended: Bool, _ out: inout RESPWriter) throws(WiredTigerError) {
         let groups = stream.groups.values.sorted { $0.name.lexicographicallyPrecedes($1.name) }
         out.arrayHeader(groups.count)
         guard !groups.isEmpty else { return }
         let first = try firstID(stream)
         let now = nowMilliseconds
         for group in groups {
-            out.mapHeader(8)
+            out.mapHeader(extended ? 10 : 6)
             out.bulk("name")
             out.bulk(group.name)
             out.bulk("consumers")
@@ -858,6 +865,7 @@ extension Executor {
             out.bulk("last-delivered-id")
             out.bulk(group.lastDeliveredID)
             writeReadCounters(stream, group, firstID: first, into: &out)
+            guard extended else { continue }
             out.bulk("oldest-unread-age-ms")
             if let from = group.lastDeliveredID.successor, let unread = try store.entries(stream, from: from, count: 1).first {
                 out.integer(max(0, now - Int64(clamping: unread.id.milliseconds)))
@@ -867,6 +875,14 @@ extension Executor {
             out.bulk("oldest-pending-age-ms")
             if let (oldest, _) = try store.pendingBounds(stream, group) {
                 out.integer(max(0, now - Int64(clamping: oldest.milliseconds)))
+            } else {
+                out.nullBulk()
+            }
+            out.bulk("max-deliveries")
+            out.integer(Int64(clamping: group.maxDeliveries))
+            out.bulk("dead-letter-stream")
+            if group.maxDeliveries > 0 {
+                out.bulk(deadLetterStreamName(stream, group))
             } else {
                 out.nullBulk()
             }

@@ -492,7 +492,7 @@ extension Executor {
 
     static let xinfoHelp = [
         "CONSUMERS <key> <groupname>", "    Show consumers of <groupname>.",
-        "GROUPS <key>", "    Show the stream consumer groups.",
+        "GROUPS <key> [EXTENDED]", "    Show the stream consumer groups; EXTENDED adds Spool's time lags and dead-letter policy.",
         "STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream.",
     ]
 
@@ -502,7 +502,12 @@ extension Executor {
         let sub = args[1]
         if sub.isKeyword("HELP") { return CommandHelp.write(args, Self.xinfoHelp, into: &out) }
         guard let stream = store.streamForReading(args[2]) else { return out.error(CommandError.noSuchKey) }
-        if sub.isKeyword("GROUPS") { return try xinfoGroups(stream, &out) }
+        if sub.isKeyword("GROUPS") {
+            guard args.count == 3 || (args.count == 4 && args[3].isKeyword("EXTENDED")) else {
+                return out.error(CommandError.arity("xinfo|groups"))
+            }
+            return try xinfoGroups(stream, extended: args.count == 4, &out)
+        }
         if sub.isKeyword("CONSUMERS") { return xinfoConsumers(stream, groupName: args[3], key: args[2], &out) }
         // STREAM key [FULL [COUNT n]]
         let options = args.count - 3

@@ -94,10 +94,22 @@ final class Executor: StorageContext {
         case name.isKeyword("DBSIZE"): out.integer(Int64(store.streamCount))
         case name.isKeyword("FLUSHDB"), name.isKeyword("FLUSHALL"): try flush(args, &out)
         case name.isKeyword("INFO"): info(args, &out, group: group)
-        case name.isKeyword("__DROPCLIENT"): waiters.removeAll { $0.connection == group.connection }
         default: out.error(CommandError.unknownCommand(args))
         }
         return nil
+    }
+
+    /// Handles a control message from the loop thread.
+    func handle(_ control: StorageControl) -> ServerOutcome {
+        switch control {
+        case .connectionClosed(let connection):
+            waiters.removeAll { $0.connection == connection }
+        case .unblock(let connection, let withError):
+            for waiter in waiters where waiter.connection == connection {
+                waiter.unblock = withError ? .error : .timeout
+            }
+        }
+        return ServerOutcome(kind: .nothing, connection: 0, slot: 0, bytes: [])
     }
 
     // MARK: StorageContext
@@ -128,6 +140,15 @@ final class Executor: StorageContext {
         var remaining: [Waiter] = []
         let now = nowMilliseconds
         for waiter in waiters {
+            if let unblock = waiter.unblock {
+                var out = RESPWriter(version: waiter.version)
+                switch unblock {
+                case .timeout: out.nullArray()
+                case .error: out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                }
+                served.append(finish(waiter, out.bytes))
+                continue
+            }
             let touched = !appendedStreams.isEmpty && waiter.keys.contains { appendedStreams.contains($0) }
             if let request = waiter.groupRead {
                 if touched || hasDueRedeliveries(waiter, now: now), let reply = try wakeGroupRead(waiter, request: request) {
@@ -191,7 +212,7 @@ final class Executor: StorageContext {
     }
 }
 
-/// A reader blocked in XREAD.
+/// A reader blocked in XREAD or XREADGROUP.
 final class Waiter {
     let connection: UInt64
     let slot: UInt64
@@ -208,6 +229,13 @@ final class Waiter {
     var minimumTag: UInt64 = 0
     /// Set for XREADGROUP: it re-reads through its group when woken.
     var groupRead: GroupReadRequest?
+    /// CLIENT UNBLOCK asked for an answer now.
+    var unblock: Unblock?
+
+    enum Unblock {
+        case timeout
+        case error
+    }
 
     init(connection: UInt64, slot: UInt64, version: RESPVersion, keys: [[UInt8]], ids: [EntryID], count: Int, deadline: UInt64?) {
         self.connection = connection

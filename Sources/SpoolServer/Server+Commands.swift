@@ -66,7 +66,8 @@ extension Server {
         case "info":
             appendToGroup(args, connection, &group)
             group!.infoText["body"] = infoText(sections: args.dropFirst().map { $0.asString.lowercased() })
-        case "xread" where isBlockingRead(args):
+        case "xread" where isBlockingRead(args, optionArguments: Self.xreadOptions),
+            "xreadgroup" where isBlockingRead(args, optionArguments: Self.xreadgroupOptions):
             // Nothing after a blocking read runs until it is answered, as in Redis.
             appendToGroup(args, connection, &group)
             connection.blockedSlot = group!.slot
@@ -108,10 +109,19 @@ extension Server {
         }
     }
 
-    private func isBlockingRead(_ args: [[UInt8]]) -> Bool {
-        for arg in args.dropFirst() {
-            if arg.isKeyword("STREAMS") { return false }
-            if arg.isKeyword("BLOCK") { return true }
+    /// XREAD's and XREADGROUP's options before STREAMS, with the number of arguments each takes.
+    private static let xreadOptions: [(StaticString, Int)] = [("COUNT", 1)]
+    private static let xreadgroupOptions: [(StaticString, Int)] = [("GROUP", 2), ("COUNT", 1), ("NOACK", 0), ("CLAIM", 1)]
+
+    /// Whether a read names BLOCK among its options (a consumer called `BLOCK` is not the option).
+    /// Malformed option lists are left to the command itself, which answers their error.
+    private func isBlockingRead(_ args: [[UInt8]], optionArguments: [(StaticString, Int)]) -> Bool {
+        var index = 1
+        while index < args.count {
+            let word = args[index]
+            if word.isKeyword("STREAMS") { return false }
+            if word.isKeyword("BLOCK") { return true }
+            index += 1 + (optionArguments.first { word.isKeyword($0.0) }?.1 ?? 0)
         }
         return false
     }
@@ -275,6 +285,8 @@ extension Server {
                 return out.error("ERR Unrecognized option '\(args[2].asString)'")
             }
             out.simpleString("OK")
+        } else if sub.isKeyword("UNBLOCK") {
+            clientUnblock(args, into: &out)
         } else if sub.isKeyword("NO-EVICT") || sub.isKeyword("NO-TOUCH") {
             // Spool neither evicts clients nor tracks key access: both modes are accepted.
             guard args[2].isKeyword("ON") || args[2].isKeyword("OFF") else { return out.error(CommandError.syntax) }
@@ -294,9 +306,32 @@ extension Server {
         "SETINFO <option> <value>", "    Set client meta attr. Options are:",
         "    * LIB-NAME: the client lib name.", "    * LIB-VER: the client lib version.",
         "SETNAME <name>", "    Assign the name <name> to the current connection.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client, as if its timeout ran out (the default) or with an error.",
         "NO-EVICT (ON|OFF)", "    Accepted; Spool does not evict clients.",
         "NO-TOUCH (ON|OFF)", "    Accepted; Spool does not track key access.",
     ]
+
+    /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when the connection was blocked in XREAD or XREADGROUP
+    /// (its reader is answered by the storage thread, with everything it read so far durable), else 0.
+    private func clientUnblock(_ args: [[UInt8]], into out: inout RESPWriter) {
+        guard args.count <= 4 else { return out.error(CommandError.syntax) }
+        guard let id = args[2].asInt64 else { return out.error(CommandError.notInteger) }
+        var withError = false
+        if args.count == 4 {
+            if args[3].isKeyword("ERROR") {
+                withError = true
+            } else if !args[3].isKeyword("TIMEOUT") {
+                return out.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            }
+        }
+        guard id > 0, let target = connections[UInt64(id)], target.blockedSlot != nil, !target.isUnblocking else {
+            return out.integer(0)
+        }
+        target.isUnblocking = true
+        submit(.unblock(connection: target.id, withError: withError))
+        out.integer(1)
+    }
 
     /// CLIENT LIST [TYPE type | ID id …]: one line per connection, in id order.
     private func clientList(_ args: [[UInt8]], into out: inout RESPWriter) {

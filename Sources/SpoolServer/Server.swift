@@ -253,6 +253,14 @@ public final class Server {
              ready.commands.count))
     }
 
+    /// Queues a message for the storage thread that is not a command; it replies to no one.
+    func submit(_ control: StorageControl) {
+        let failure: StorageEngine<Executor>.Failure = { _ in
+            ServerOutcome(kind: .nothing, connection: 0, slot: 0, bytes: [])
+        }
+        pendingJobs.append(({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in executor.handle(control) }, failure, 1))
+    }
+
     /// Every storage job this loop iteration produced, in one hand-over: one lock and at most one
     /// wake-up of the storage thread, however many clients were read.
     func submitPendingJobs() {
@@ -279,6 +287,7 @@ public final class Server {
             connection.fill(outcome.slot, outcome.bytes)
             if connection.blockedSlot == outcome.slot {
                 connection.blockedSlot = nil
+                connection.isUnblocking = false
                 resumeQueue.append(connection)
             }
             scheduleFlush(connection)
@@ -417,9 +426,7 @@ public final class Server {
         connections[connection.id] = nil
         if connection.blockedSlot != nil && !isShuttingDown {
             // Its reader is still registered on the storage thread; drop it there.
-            var group: CommandGroup? = CommandGroup(
-                connection: connection.id, slot: 0, version: .resp2, commands: [[Array("__DROPCLIENT".utf8)]])
-            submit(&group)
+            submit(.connectionClosed(connection.id))
         }
     }
 

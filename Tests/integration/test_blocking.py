@@ -342,3 +342,90 @@ def test_block_with_plus_on_missing_stream_waits_for_the_first_entry(bserver, ad
         wait_blocked(admin, base + 1)
         new_id = xadd(writer, k, entry_id="2-2")
         assert norm_xread(reader.read_reply()) == [(k, [(new_id, [b"f", b"v"])])]
+
+
+# XREADGROUP BLOCK is a blocked client exactly like XREAD BLOCK.
+
+
+def test_blocked_xreadgroup_is_counted_and_served(bserver, admin, key):
+    k = key()
+    admin.cmd("XGROUP", "CREATE", k, "g", "$", "MKSTREAM")
+    base = blocked_clients(admin)
+    with bserver.raw() as reader:
+        reader.send_command("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", k, ">")
+        wait_blocked(admin, base + 1)
+        assert blocked_clients(admin) == base + 1
+        # A consumer named BLOCK does not make a non-blocking read count as blocked.
+        assert admin.cmd("XREADGROUP", "GROUP", "g", "BLOCK", "COUNT", "1", "STREAMS", k, ">") == NULL_ARRAY
+        new_id = xadd(admin, k)
+        assert ids_of(norm_xread(reader.read_reply())[0][1]) == [new_id]
+        deadline = time.monotonic() + 5
+        while blocked_clients(admin) != base and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert blocked_clients(admin) == base
+
+
+def test_blocked_xreadgroup_that_disconnects_takes_nothing(bserver, admin, key):
+    """A consumer that went away while blocked never gets the next entry into its pending list."""
+    k = key()
+    admin.cmd("XGROUP", "CREATE", k, "g", "$", "MKSTREAM")
+    base = blocked_clients(admin)
+    gone = bserver.raw()
+    gone.send_command("XREADGROUP", "GROUP", "g", "gone", "BLOCK", "0", "STREAMS", k, ">")
+    wait_blocked(admin, base + 1)
+    assert blocked_clients(admin) == base + 1
+    gone.close()
+    deadline = time.monotonic() + 5
+    while blocked_clients(admin) != base and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert blocked_clients(admin) == base
+    new_id = xadd(admin, k)
+    summary = admin.cmd("XPENDING", k, "g")
+    assert summary[0] == 0, summary
+    # The entry is still there for a consumer that asks.
+    got = admin.cmd("XREADGROUP", "GROUP", "g", "live", "COUNT", "10", "STREAMS", k, ">")
+    assert ids_of(norm_xread(got)[0][1]) == [new_id]
+
+
+@pytest.mark.parametrize("command", ["xread", "xreadgroup"])
+def test_client_unblock_answers_as_a_timeout(bserver, admin, key, command):
+    k = key()
+    admin.cmd("XGROUP", "CREATE", k, "g", "$", "MKSTREAM")
+    base = blocked_clients(admin)
+    with bserver.raw() as reader:
+        reader_id = reader.cmd("CLIENT", "ID")
+        if command == "xread":
+            reader.send_command("XREAD", "BLOCK", "0", "STREAMS", k, "$")
+        else:
+            reader.send_command("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", k, ">")
+        wait_blocked(admin, base + 1)
+        assert admin.cmd("CLIENT", "UNBLOCK", reader_id) == 1
+        assert reader.read_reply() == NULL_ARRAY
+        # Not blocked any more: nothing to unblock, and the connection serves commands again.
+        assert admin.cmd("CLIENT", "UNBLOCK", reader_id) == 0
+        assert reader.cmd("PING") == b"PONG"
+    summary = admin.cmd("XPENDING", k, "g")
+    assert summary[0] == 0
+
+
+def test_client_unblock_with_error(bserver, admin, key):
+    k = key()
+    admin.cmd("XGROUP", "CREATE", k, "g", "$", "MKSTREAM")
+    base = blocked_clients(admin)
+    with bserver.raw() as reader:
+        reader_id = reader.cmd("CLIENT", "ID")
+        reader.send_command("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", k, ">")
+        wait_blocked(admin, base + 1)
+        assert admin.cmd("CLIENT", "UNBLOCK", reader_id, "ERROR") == 1
+        reply = reader.read_reply()
+        assert isinstance(reply, ErrorReply) and reply.message == "UNBLOCKED client unblocked via CLIENT UNBLOCK", reply
+
+
+def test_client_unblock_errors(bserver, admin):
+    own = admin.cmd("CLIENT", "ID")
+    assert admin.cmd("CLIENT", "UNBLOCK", own) == 0
+    assert admin.cmd("CLIENT", "UNBLOCK", 999999) == 0
+    reply = admin.cmd("CLIENT", "UNBLOCK", own, "LATER")
+    assert isinstance(reply, ErrorReply) and reply.message == "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    reply = admin.cmd("CLIENT", "UNBLOCK", "x")
+    assert isinstance(reply, ErrorReply) and reply.message == "ERR value is not an integer or out of range"

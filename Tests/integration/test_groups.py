@@ -546,20 +546,47 @@ def test_acked_trim_keeps_unread_and_pending(r2, key):
     assert r2.xlen(k) == 5
 
 
+def test_xinfo_groups_has_exactly_redis_keys(server, r2, key):
+    k = key()
+    r2.xadd(k, {"f": "v"}, id="1-1")
+    r2.xgroup_create(k, "g", id="0")
+    raw = r2.execute_command("XINFO", "GROUPS", k)
+    assert [raw[0][i] for i in range(0, len(raw[0]), 2)] == [
+        b"name", b"consumers", b"pending", b"last-delivered-id", b"entries-read", b"lag"]
+    r3 = server.client(protocol=3)
+    (group,) = r3.execute_command("XINFO", "GROUPS", k)
+    r3.close()
+    assert list(group.keys()) == [b"name", b"consumers", b"pending", b"last-delivered-id", b"entries-read", b"lag"]
+
+
 @spool_only
-def test_time_lags_in_xinfo_groups(r2, key):
+def test_time_lags_and_policy_in_xinfo_groups_extended(r2, key):
     k = key()
     now_ms = int(time.time() * 1000)
     r2.xadd(k, {"f": "v"}, id=f"{now_ms - 5000}-0")
     r2.xadd(k, {"f": "v"}, id=f"{now_ms - 1000}-0")
     r2.xgroup_create(k, "g", id="0")
-    info = r2.xinfo_groups(k)[0]
+    assert "oldest-unread-age-ms" not in r2.xinfo_groups(k)[0]
+
+    def extended():
+        (flat,) = r2.execute_command("XINFO", "GROUPS", k, "EXTENDED")
+        keys = [flat[i].decode() for i in range(0, len(flat), 2)]
+        assert keys[:6] == ["name", "consumers", "pending", "last-delivered-id", "entries-read", "lag"]
+        return dict(zip(keys, flat[1::2]))
+
+    info = extended()
     assert 4000 <= info["oldest-unread-age-ms"] < 60_000
     assert info["oldest-pending-age-ms"] is None
+    assert info["max-deliveries"] == 0 and info["dead-letter-stream"] is None
     r2.xreadgroup("g", "a", {k: ">"}, count=1)
-    info = r2.xinfo_groups(k)[0]
+    info = extended()
     assert 500 <= info["oldest-unread-age-ms"] < 4500
     assert 4000 <= info["oldest-pending-age-ms"] < 60_000
+    r2.execute_command("XGROUP", "SETPOLICY", k, "g", "MAXDELIVERIES", 3)
+    info = extended()
+    assert info["max-deliveries"] == 3 and info["dead-letter-stream"] == k + b":dlq"
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r2.execute_command("XINFO", "GROUPS", k, "SOMETHING")
 
 
 @spool_only

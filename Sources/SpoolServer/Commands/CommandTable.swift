@@ -62,7 +62,7 @@ enum CommandTable {
         .init(name: "auth", arity: -2, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Authenticates the connection."),
         .init(
             name: "client", arity: -2, runs: .loop, flags: [], firstKey: 0, lastKey: 0, step: 0,
-            summary: "Connection commands: SETNAME, GETNAME, ID, INFO, LIST, SETINFO.",
+            summary: "Connection commands: SETNAME, GETNAME, ID, INFO, LIST, SETINFO, UNBLOCK.",
             subcommands: [
                 subcommand("client|getname", 2, flags: connectionFlags, "Returns the name of the connection."),
                 subcommand("client|help", 2, flags: ["loading", "stale"], "Shows the CLIENT subcommands."),
@@ -73,6 +73,7 @@ enum CommandTable {
                 subcommand("client|no-touch", 3, flags: connectionFlags, "Accepted for compatibility."),
                 subcommand("client|setinfo", 4, flags: connectionFlags, "Records the client library's name or version."),
                 subcommand("client|setname", 3, flags: connectionFlags, "Names the connection."),
+                subcommand("client|unblock", -3, flags: ["admin"] + connectionFlags, "Unblocks a client blocked in XREAD or XREADGROUP."),
             ]),
         .init(name: "select", arity: 2, runs: .loop, flags: ["loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Selects database 0 (the only one)."),
         .init(name: "quit", arity: -1, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Closes the connection."),
@@ -145,7 +146,7 @@ enum CommandTable {
             summary: "Returns information about a stream.",
             subcommands: [
                 subcommand("xinfo|consumers", 4, .storage, flags: ["readonly"], key: 2, "Returns the consumers of a group."),
-                subcommand("xinfo|groups", 3, .storage, flags: ["readonly"], key: 2, "Returns the consumer groups of a stream."),
+                subcommand("xinfo|groups", -3, .storage, flags: ["readonly"], key: 2, "Returns the consumer groups of a stream."),
                 subcommand("xinfo|help", 2, .storage, flags: ["loading", "stale"], "Shows the XINFO subcommands."),
                 subcommand("xinfo|stream", -3, .storage, flags: ["readonly"], key: 2, "Returns information about a stream."),
             ]),
