@@ -12,8 +12,9 @@ struct CommandGroup: Sendable {
     /// EXEC: replies the loop thread already wrote for queued loop commands (CLIENT, CONFIG …),
     /// by position in `commands`; the storage thread copies them in instead of running those.
     var loopReplies: [Int: RESPWriter] = [:]
-    /// INFO: the sections the loop thread built; the storage thread adds keyspace and persistence.
-    var infoText: [String: String] = [:]
+    /// INFO: the sections the loop thread built, by position in `commands`; the storage thread
+    /// adds keyspace and producers.
+    var infoSections: [Int: String] = [:]
 
     /// Replies its slot holds: one per command, or EXEC's one array.
     var replyCount: Int { isTransaction ? 1 : commands.count }

@@ -85,12 +85,16 @@ extension Executor {
         out.simpleString("OK")
     }
 
-    /// INFO: the loop thread built its sections; keyspace is the catalog's.
-    func info(_ args: [[UInt8]], _ out: inout RESPWriter, group: CommandGroup) {
-        var text = group.infoText["body"] ?? ""
-        let wanted = args.dropFirst().map { $0.asString.lowercased() }
-        let everything = wanted.isEmpty || wanted.contains { ["all", "default", "everything"].contains($0) }
-        if everything || wanted.contains("producers") {
+    /// INFO: the loop thread built its sections; keyspace (the catalog's) and producers follow.
+    func info(_ args: [[UInt8]], _ out: inout RESPWriter, loopSections: String) {
+        var text = loopSections
+        let sections = InfoSections(args)
+        if sections.wants("keyspace") {
+            text += "# Keyspace\r\n"
+            if store.streamCount > 0 { text += "db0:keys=\(store.streamCount),expires=0,avg_ttl=0,subexpiry=0\r\n" }
+            text += "\r\n"
+        }
+        if sections.wants("producers", spoolOnly: true) {
             let queues = producerQueues
             let counters = queues.counters
             text += "# Producers\r\nspool_producer_groups_set_aside:\(counters.setAside)\r\n"
@@ -98,11 +102,6 @@ extension Executor {
             text += "spool_producer_set_aside_outwaited:\(counters.outwaited)\r\n"
             text += "spool_producer_appends_parked:\(counters.parked)\r\n"
             text += "spool_producer_appends_waiting:\(queues.parkedCount)\r\n\r\n"
-        }
-        if everything || wanted.contains("keyspace") {
-            text += "# Keyspace\r\n"
-            if store.streamCount > 0 { text += "db0:keys=\(store.streamCount),expires=0,avg_ttl=0\r\n" }
-            text += "\r\n"
         }
         // "\r\n" is one Character in Swift.
         while text.hasSuffix("\r\n\r\n") { text.removeLast() }

@@ -522,7 +522,7 @@ extension Executor {
             }
             // XADD takes the savepoint itself, after its checks.
             if !args[0].isKeyword("XADD") && !Self.changesNothing(args) { try beginSavepointIfPending() }
-            _ = try execute(args, into: &out, group: group, mayBlock: false)
+            _ = try execute(args, at: index, into: &out, group: group, mayBlock: false)
             if queues.transactionFailure != nil { break }
         }
         if let failure = queues.transactionFailure {

@@ -50,7 +50,7 @@ final class Executor: StorageContext {
                 continue
             }
             let isLast = index == group.commands.count - 1
-            let blocked = try execute(args, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
+            let blocked = try execute(args, at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
             if producerQueues.isDeferRequested { return setAside(group, at: index, replies: out) }
             if let waiter = blocked {
                 waiter.prefix = out.bytes
@@ -63,8 +63,8 @@ final class Executor: StorageContext {
         return try finishGroup(group, reply: out.bytes, waiter: nil)
     }
 
-    /// Executes one command; returns a waiter when it must block.
-    func execute(_ args: [[UInt8]], into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
+    /// Executes the command at `index` of `group`; returns a waiter when it must block.
+    func execute(_ args: [[UInt8]], at index: Int, into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
         throws(WiredTigerError) -> Waiter?
     {
         let name = args[0]
@@ -93,7 +93,7 @@ final class Executor: StorageContext {
         case name.isKeyword("SCAN"): scan(args, &out)
         case name.isKeyword("DBSIZE"): out.integer(Int64(store.streamCount))
         case name.isKeyword("FLUSHDB"), name.isKeyword("FLUSHALL"): try flush(args, &out)
-        case name.isKeyword("INFO"): info(args, &out, group: group)
+        case name.isKeyword("INFO"): info(args, &out, loopSections: group.infoSections[index] ?? "")
         default: out.error(CommandError.unknownCommand(args))
         }
         return nil

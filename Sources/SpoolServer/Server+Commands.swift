@@ -65,7 +65,7 @@ extension Server {
             }
         case "info":
             appendToGroup(args, connection, &group)
-            group!.infoText["body"] = infoText(sections: args.dropFirst().map { $0.asString.lowercased() })
+            group!.infoSections[group!.commands.count - 1] = infoText(sections: InfoSections(args))
         case "xread" where isBlockingRead(args, optionArguments: Self.xreadOptions),
             "xreadgroup" where isBlockingRead(args, optionArguments: Self.xreadgroupOptions):
             // Nothing after a blocking read runs until it is answered, as in Redis.
@@ -158,8 +158,8 @@ extension Server {
             answer(found.top, args, connection, into: &out)
             transaction.loopReplies[position] = out
         }
-        if queued.contains(where: { $0[0].isKeyword("INFO") }) {
-            transaction.infoText["body"] = infoText(sections: [])
+        for (position, args) in queued.enumerated() where args[0].isKeyword("INFO") {
+            transaction.infoSections[position] = infoText(sections: InfoSections(args))
         }
         var pending: CommandGroup? = transaction
         submit(&pending)
@@ -206,7 +206,7 @@ extension Server {
         out.bulk("server")
         out.bulk("redis")
         out.bulk("version")
-        out.bulk("7.4.0")
+        out.bulk(redisCompatibleVersion)
         out.bulk("proto")
         out.integer(version == .resp3 ? 3 : 2)
         out.bulk("id")
@@ -528,54 +528,7 @@ extension Server {
         "REWRITE", "    Not supported: edit the configuration file.",
     ]
 
-    /// The INFO sections the loop thread knows; the storage thread appends keyspace.
-    func infoText(sections: [String]) -> String {
-        let all = sections.isEmpty || sections.contains { ["all", "default", "everything"].contains($0) }
-        func wants(_ name: String) -> Bool { all || sections.contains(name) }
-        var text = ""
-        let uptime = (monotonicNanoseconds() - startedAt) / 1_000_000_000
-        if wants("server") {
-            text += "# Server\r\nredis_version:7.4.0\r\nspool_version:\(spoolVersion)\r\nredis_mode:standalone\r\n"
-            text += "os:Linux\r\narch_bits:64\r\nmultiplexing_api:libuv\r\nprocess_id:\(getpid())\r\n"
-            text += "tcp_port:\(boundPort)\r\nuptime_in_seconds:\(uptime)\r\nuptime_in_days:\(uptime / 86400)\r\n\r\n"
-        }
-        if wants("clients") {
-            let blocked = connections.values.filter { $0.blockedSlot != nil }.count
-            text += "# Clients\r\nconnected_clients:\(connections.count)\r\nmaxclients:\(config.maxclients)\r\n"
-            text += "blocked_clients:\(blocked)\r\n\r\n"
-        }
-        if wants("memory") {
-            // Spool has no allocator statistics: the resident set stands for both.
-            let rss = residentSetBytes()
-            text += "# Memory\r\nused_memory:\(rss)\r\nused_memory_human:\(String(humanBytes: rss))\r\n"
-            text += "used_memory_rss:\(rss)\r\nused_memory_rss_human:\(String(humanBytes: rss))\r\n"
-            text += "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
-            text += "spool_wiredtiger_cache_size:\(config.wiredtigerCacheSize)\r\n\r\n"
-        }
-        if wants("persistence") {
-            let stats = engine.statisticsSnapshot
-            text += "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_last_write_status:\(stats.flushFailed ? "err" : "ok")\r\n"
-            text += "spool_appends:\(stats.appends)\r\nspool_commits:\(stats.commits)\r\nspool_fsyncs:\(stats.fsyncs)\r\n"
-            text += "spool_entries_per_fsync:\(String(format2: stats.entriesPerFsync))\r\n"
-            text += "spool_entries_per_fsync_max:\(stats.entriesPerFsyncMax)\r\n"
-            text += "spool_durable_latency_p50_us:\(stats.durableLatencyMicrosecondsP50)\r\n"
-            text += "spool_durable_latency_p99_us:\(stats.durableLatencyMicrosecondsP99)\r\n"
-            text += "spool_durable_latency_p999_us:\(stats.durableLatencyMicrosecondsP999)\r\n"
-            text += "spool_durable_latency_max_us:\(stats.durableLatencyMicrosecondsMax)\r\n"
-            text += "spool_fsync_p50_us:\(stats.fsyncMicrosecondsP50)\r\nspool_fsync_p99_us:\(stats.fsyncMicrosecondsP99)\r\n"
-            text += "spool_durable_generation:\(stats.durableGeneration)\r\n\r\n"
-        }
-        if wants("stats") {
-            text += "# Stats\r\ntotal_connections_received:\(statistics.totalConnections)\r\n"
-            text += "total_commands_processed:\(statistics.totalCommands)\r\nrejected_connections:\(statistics.rejectedConnections)\r\n"
-            text += "instantaneous_ops_per_sec:\(statistics.instantaneousOpsPerSecond)\r\n"
-            text += "total_net_input_bytes:\(statistics.netInputBytes)\r\ntotal_net_output_bytes:\(statistics.netOutputBytes)\r\n"
-            text += "total_error_replies:\(statistics.protocolErrors)\r\nclient_output_buffer_limit_disconnections:\(statistics.outputLimitDisconnections)\r\n\r\n"
-        }
-        return text
-    }
-
-    private func residentSetBytes() -> Int {
+    func residentSetBytes() -> Int {
         guard let file = fopen("/proc/self/statm", "r") else { return 0 }
         defer { fclose(file) }
         var size = 0

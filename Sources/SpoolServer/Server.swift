@@ -8,6 +8,8 @@ import SpoolStorage
 #endif
 
 public let spoolVersion = "0.1.0"
+/// The Redis version whose commands, replies and errors Spool follows (INFO, HELLO).
+public let redisCompatibleVersion = "7.4.0"
 
 /// The broker: one libuv loop thread owns every connection and all protocol work; storage jobs go
 /// to the storage engine and come back, once durable, through `LoopWakeup`.
@@ -32,6 +34,12 @@ public final class Server {
     private var resumeQueue: [Connection] = []
     var isShuttingDown = false
     let startedAt = monotonicNanoseconds()
+    /// 40 random hex digits naming this run of the server (INFO's run_id and master_replid).
+    let runID: String = {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef")
+        return String((0..<40).map { _ in digits[Int(generator.next() % 16)] })
+    }()
     let readBuffer = UnsafeMutableRawPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
     var statistics = ServerStatistics()

@@ -26,6 +26,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var producerReorderWait = 10
     public var streamProducersMax = 10_000
     public var producerIdleExpiry = 604_800
+    /// The config file read at start-up ("" without one); INFO's config_file. Not a key.
+    public var configFile = ""
 
     public init() {}
 

@@ -69,6 +69,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
 
     private var storageThread: NativeThread?
     private var flushThread: NativeThread?
+    private var checkpointThread: NativeThread?
+    private let checkpointLock = ConditionLock()
+    private var checkpointStopRequested = false  // Guarded by checkpointLock.
     private let startup = ConditionLock()
     private var startupResult: Result<Void, StorageError>?  // Guarded by startup.
 
@@ -88,10 +91,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         self.deliver = deliver
         self.release = release
         let state = try DataDirectory.prepare(options.directory, createIfMissing: options.createIfMissing)
-        let config = WiredTigerConfiguration.open(
-            cacheSizeMiB: options.cacheSizeMiB,
-            checkpointIntervalSeconds: options.checkpointIntervalSeconds,
-            create: state == .fresh)
+        precondition(options.checkpointIntervalSeconds >= 0, "checkpoint interval cannot be negative")
+        let config = WiredTigerConfiguration.open(cacheSizeMiB: options.cacheSizeMiB, create: state == .fresh)
         do {
             connection = try WiredTigerConnection(directory: options.directory, config: config)
         } catch {
@@ -113,6 +114,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         }
         if options.commitMode == .groupCommit {
             flushThread = NativeThread(name: "spool-flush") { [self] in runFlushThread() }
+        }
+        if options.checkpointIntervalSeconds > 0 {
+            checkpointThread = NativeThread(name: "spool-checkpoint") { [self] in runCheckpointThread() }
         }
     }
 
@@ -163,6 +167,12 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// Stops accepting jobs, runs and flushes everything queued, delivers every outcome,
     /// checkpoints and closes the database. Call once, not from the storage or flush thread.
     public func shutdown() {
+        checkpointLock.locked {
+            checkpointStopRequested = true
+            checkpointLock.signal()
+        }
+        checkpointThread?.join()
+        checkpointThread = nil
         submitLock.locked {
             stopRequested = true
             submitLock.signal()
@@ -315,6 +325,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 statistics.commits += 1
                 statistics.appends += appends
             }
+            for (item, result) in zip(batch, results) where result.tag == thisGeneration {
+                statistics.writeCommands += UInt64(item.commands)
+            }
             for result in results {
                 if result.tag <= flushedGeneration && awaiting.isEmpty || result.tag == 0 {
                     ready.append(result.outcome)
@@ -350,6 +363,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                     statistics.appends += UInt64(store.batchAppendCount)
                     if store.batchDidWrite {
                         statistics.commits += 1
+                        statistics.writeCommands += UInt64(item.commands)
                         statistics.fsyncs += 1
                         statistics.durableJobs += 1
                         statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, UInt64(store.batchAppendCount))
@@ -363,6 +377,51 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 deliver([item.fail(.wiredTiger(error))])
             }
         }
+    }
+
+    // MARK: Checkpoint thread
+
+    /// Checkpoints every `checkpointIntervalSeconds` on its own session, beside the storage thread's
+    /// transactions (WiredTiger allows that), so recovery replays at most that much log. What it
+    /// covered is recorded for INFO persistence (`rdb_changes_since_last_save`).
+    private func runCheckpointThread() {
+        let session: WiredTigerSession
+        do {
+            session = try connection.openSession()
+        } catch {
+            fatalError("checkpoint thread cannot open a session: \(error)")
+        }
+        let interval = UInt64(options.checkpointIntervalSeconds) * 1_000_000_000
+        var next = monotonicNanoseconds() + interval
+        while true {
+            let stop = checkpointLock.locked { () -> Bool in
+                while !checkpointStopRequested && monotonicNanoseconds() < next {
+                    checkpointLock.waitLocked(untilMonotonicNanoseconds: next)
+                }
+                return checkpointStopRequested
+            }
+            if stop { break }
+            let covered = durableLock.locked { () -> UInt64? in
+                guard failure == nil else { return nil }  // a failed store checkpoints nothing more
+                statistics.checkpointInProgress = true
+                return statistics.writeCommands
+            }
+            guard let covered else { break }
+            var succeeded = true
+            do { try session.checkpoint() } catch { succeeded = false }
+            let finishedAt = wallClockMilliseconds()
+            durableLock.locked {
+                statistics.checkpointInProgress = false
+                statistics.lastCheckpointSucceeded = succeeded
+                if succeeded {
+                    statistics.checkpoints += 1
+                    statistics.writeCommandsAtLastCheckpoint = covered
+                    statistics.lastCheckpointWallMilliseconds = finishedAt
+                }
+            }
+            next = monotonicNanoseconds() + interval
+        }
+        session.close()
     }
 
     // MARK: Flush thread

@@ -1,3 +1,5 @@
+import SpoolCore
+
 /// Counters of the storage and flush threads, read as a consistent snapshot.
 public struct StorageStatistics: Sendable {
     /// Entries appended (live and backfill).
@@ -22,6 +24,18 @@ public struct StorageStatistics: Sendable {
     public var durableGeneration: UInt64 = 0
     /// Set once an fsync failed; the store then refuses work until restarted.
     public var flushFailed = false
+    /// Commands of jobs that wrote something (INFO's `rdb_changes_since_last_save` counts these
+    /// since the last checkpoint).
+    public var writeCommands: UInt64 = 0
+    /// `writeCommands` when the last successful checkpoint began: everything counted up to it is in
+    /// the checkpoint.
+    public var writeCommandsAtLastCheckpoint: UInt64 = 0
+    /// Checkpoints completed since start-up (the shutdown checkpoint is not counted).
+    public var checkpoints: UInt64 = 0
+    /// Wall-clock end of the last successful checkpoint, or of the start-up recovery.
+    public var lastCheckpointWallMilliseconds: UInt64 = wallClockMilliseconds()
+    public var checkpointInProgress = false
+    public var lastCheckpointSucceeded = true
 
     public var entriesPerFsync: Double { fsyncs == 0 ? 0 : Double(appends) / Double(fsyncs) }
 }

@@ -70,6 +70,7 @@ enum Spoold {
             arguments.removeSubrange(index...(index + 1))
             guard let contents = readFile(path) else { fail("cannot read config file \(path)") }
             if let error = config.load(fileContents: contents, path: path) { fail(error) }
+            config.configFile = path
         }
         var index = 0
         while index < arguments.count {

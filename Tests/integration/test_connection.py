@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 import redis
@@ -531,6 +532,64 @@ def test_info_keyspace_counts_streams(start_server):
     db0 = c.info("keyspace")["db0"]
     assert db0["keys"] == 3
     assert db0["expires"] == 0
+
+
+def test_info_sections_monitoring_tools_read(raw2, server):
+    """Exporters and client test harnesses read role, connected_slaves, master_repl_offset and
+    cluster_enabled, and expect Redis's section order."""
+    text = raw2.cmd("INFO")
+    info = parse_info(text)
+    order = [name for name in info if name in
+             ("server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace")]
+    assert order == ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"]
+    replication = info["replication"]
+    assert replication["role"] == "master"
+    assert replication["connected_slaves"] == "0"
+    assert int(replication["master_repl_offset"]) >= 0
+    assert len(replication["master_replid"]) == 40
+    assert info["cluster"]["cluster_enabled"] == "0"
+    cpu = info["cpu"]
+    for field in ("used_cpu_sys", "used_cpu_user", "used_cpu_sys_main_thread", "used_cpu_user_main_thread"):
+        assert float(cpu[field]) >= 0, field
+    assert float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]) > 0
+    server_section = info["server"]
+    assert len(server_section["run_id"]) == 40
+    assert server_section["arch_bits"] == "64"
+    assert int(server_section["server_time_usec"]) > 1_600_000_000 * 1_000_000
+    persistence = info["persistence"]
+    assert persistence["aof_enabled"] == "1"
+    assert persistence["rdb_bgsave_in_progress"] in ("0", "1")
+    assert int(persistence["rdb_last_save_time"]) > 1_600_000_000
+    assert list(parse_info(raw2.cmd("INFO", "replication"))) == ["replication"]
+    assert list(parse_info(raw2.cmd("INFO", "Cluster"))) == ["cluster"]
+
+
+def test_info_rdb_changes_count_writes(start_server):
+    srv = start_server()
+    c = srv.client(protocol=2)
+    before = c.info("persistence")["rdb_changes_since_last_save"]
+    for i in range(3):
+        c.xadd("changes", {"f": i})
+    c.xlen("changes")
+    after = c.info("persistence")["rdb_changes_since_last_save"]
+    assert after == before + 3
+    db0 = c.info("keyspace")["db0"]
+    assert db0["keys"] == 1 and db0["expires"] == 0 and db0["avg_ttl"] == 0
+
+
+@pytest.mark.spool_only
+def test_info_rdb_changes_reset_by_a_checkpoint(start_server):
+    """A WiredTiger checkpoint is Spool's save: it covers every write before it."""
+    srv = start_server(checkpoint_interval=1)
+    c = srv.client(protocol=2)
+    saves = c.info("persistence")["rdb_saves"]
+    c.xadd("changes", {"f": 1})
+    c.xadd("changes", {"f": 2})
+    persistence = wait_until(
+        lambda: (p := c.info("persistence"))["rdb_saves"] > saves and p["rdb_changes_since_last_save"] == 0 and p,
+        timeout=15, what="a checkpoint covering both writes")
+    assert persistence["rdb_last_bgsave_status"] == "ok"
+    assert abs(persistence["rdb_last_save_time"] - time.time()) < 60
 
 
 def test_info_through_redis_py(r, server):

@@ -7,21 +7,20 @@ public enum WiredTigerConfiguration {
     ///   `archive`, later releases `remove`). file_max bounds each log file.
     /// - transaction_sync=(enabled=false): commit never syncs by itself; the flush thread's
     ///   log_flush(sync=on) is the only fsync, shared by every commit before it (group commit).
-    /// - checkpoint=(wait=N): WiredTiger's own thread checkpoints every N seconds, so recovery after
-    ///   kill -9 replays at most N seconds of log.
+    /// - checkpoint=(wait=0): WiredTiger's own checkpoint thread is off; `StorageEngine`'s
+    ///   checkpoint thread checkpoints every `checkpoint-interval` seconds instead, so it knows when
+    ///   the last one finished and what it covered (INFO persistence), and recovery after kill -9
+    ///   replays at most that much log.
     /// - cache_size: WiredTiger's page cache, the bulk of Spool's memory.
     /// - session_max: storage, flush, checkpoint and internal sessions with room to spare.
     /// - eviction: threads that write dirty pages out so appends never stall on a full cache.
-    public static func open(cacheSizeMiB: Int, checkpointIntervalSeconds: Int, create: Bool = true)
-        -> String
-    {
+    public static func open(cacheSizeMiB: Int, create: Bool = true) -> String {
         precondition(cacheSizeMiB >= 1, "cache must be at least 1 MiB")
-        precondition(checkpointIntervalSeconds >= 0, "checkpoint interval cannot be negative")
         return [
             create ? "create" : nil,
             "log=(enabled=true,archive=true,file_max=64MB)",
             "transaction_sync=(enabled=false)",
-            "checkpoint=(wait=\(checkpointIntervalSeconds))",
+            "checkpoint=(wait=0)",
             "cache_size=\(cacheSizeMiB)MB",
             "session_max=64",
             "eviction=(threads_min=1,threads_max=2)",
