@@ -7,7 +7,9 @@ struct Publish: AsyncParsableCommand {
         abstract: "Append entries to a stream.",
         discussion: """
             One entry from field/value arguments:      spool publish orders item book qty 1
-            One entry per line of standard input:      tail -f app.log | spool publish logs --stdin
+            One entry per line of standard input:      tail -f app.log | spool publish logs
+            (without field-value pairs or --file, piped standard input is read; --stdin reads it \
+            from a terminal too)
             One entry per line of a file:              spool publish logs --file app.log
             Lines are stored in the field named by --field (default "data"); with --json-input \
             each line is a JSON object whose members become the fields. Entries from stdin or a \
@@ -59,7 +61,9 @@ struct Publish: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Show a progress bar for --file (default: when stderr is a terminal).")
     var progress: Bool?
 
-    func validate() throws {
+    mutating func validate() throws {
+        // Nothing to publish named and standard input is a pipe or a file: read it, as the help says.
+        if fieldsAndValues.isEmpty && file == nil && !stdin && isatty(STDIN_FILENO) == 0 { stdin = true }
         let sources = (fieldsAndValues.isEmpty ? 0 : 1) + (stdin ? 1 : 0) + (file == nil ? 0 : 1)
         guard sources == 1 else {
             throw ValidationError("give field-value pairs, --stdin or --file (exactly one)")

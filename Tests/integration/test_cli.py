@@ -5,11 +5,14 @@ idempotent publishing in test_cli_idempotent.py."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
 import time
 
 import pytest
 
-from cli import Run, spool, start
+from cli import SPOOL, Run, spool, start
 from helpers import free_port, parse_id, wait_until
 
 # ---------------------------------------------------------------------------------------------
@@ -57,7 +60,6 @@ def test_version() -> None:
     [
         (["nosuchcommand"], "Unexpected argument"),
         (["publish", "s", "field-without-value"], "fields and values come in pairs"),
-        (["publish", "s"], "exactly one"),
         (["replay", "s", "--since", "yesterday-ish"], "--since"),
         (["replay", "s", "--from", "1-0", "--since", "1m"], "not both"),
         (["streams", "trim", "s"], "--maxlen or --minid"),
@@ -106,6 +108,24 @@ def test_publish_stdin_lines_in_order(server, key) -> None:
     assert [e[1][b"data"].decode() for e in entries] == lines
     assert summary["first_id"] == entries[0][0].decode()
     assert summary["last_id"] == entries[-1][0].decode()
+
+
+def test_publish_reads_piped_stdin_without_a_flag(server, key) -> None:
+    stream = key("piped").decode()
+    summary = spool("publish", stream, "--json", server=server, stdin="one\ntwo\n").json()
+    assert summary["published"] == 2
+    assert [e[1][b"data"] for e in server.client().xrange(stream)] == [b"one", b"two"]
+
+
+def test_publish_with_nothing_to_publish_on_a_terminal_exits_64() -> None:
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([SPOOL, "publish", "s"], stdin=secondary, capture_output=True, text=True, timeout=30)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 64, proc
+    assert "exactly one" in proc.stderr
 
 
 def test_publish_a_file_with_ids_and_a_field_name(server, key, tmp_path) -> None:

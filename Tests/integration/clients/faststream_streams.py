@@ -40,9 +40,28 @@ POLL_MS = 100
 DEADLINE_S = 60.0
 
 
+class ErrorRecorder(logging.Handler):
+    """Keeps FastStream's ERROR records (a failed read, a failed ack, a handler exception), tagged
+    with whether the application was already shutting down when they were logged."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.stopping = False
+        self.running_errors: List[str] = []
+        self.shutdown_errors: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        (self.shutdown_errors if self.stopping else self.running_errors).append(text)
+
+
 # FastStream logs every message at INFO: keep warnings and errors, on stderr (stdout is the JSON).
 LOGGER = logging.getLogger("faststream-scenario")
 LOGGER.addHandler(logging.StreamHandler(sys.stderr))
+ERRORS = ErrorRecorder()
+LOGGER.addHandler(ERRORS)
 LOGGER.setLevel(logging.WARNING)
 LOGGER.propagate = False
 
@@ -112,6 +131,10 @@ async def group_phase(url: str, key: str, group: str, plain: redis.asyncio.Redis
 
         # The handler returns before FastStream sends XACK: poll until the group has no pending.
         await wait_for(drained, "XPENDING to reach 0", deadline)
+        if ERRORS.running_errors:
+            raise ScenarioError(f"FastStream logged errors while consuming: {ERRORS.running_errors[:3]}")
+        ERRORS.stopping = True  # leaving the block stops the broker
+    ERRORS.stopping = False
     if problems:
         raise ScenarioError("; ".join(problems[:5]))
 
@@ -149,6 +172,10 @@ async def replay_phase(url: str, key: str, from_id: str, deadline: float) -> Lis
             await asyncio.wait_for(done.wait(), timeout=max(0.1, deadline - time.monotonic()))
         except asyncio.TimeoutError:
             raise ScenarioError(f"replay subscriber saw {len(seen)}/{N - N // 2} messages before the deadline") from None
+        if ERRORS.running_errors:
+            raise ScenarioError(f"FastStream logged errors while replaying: {ERRORS.running_errors[:3]}")
+        ERRORS.stopping = True
+    ERRORS.stopping = False
     return seen
 
 
@@ -178,6 +205,9 @@ async def main(port: int, prefix: str) -> Dict[str, Any]:
         "group": {"name": group, **result},
         "ids": ids,
         "replay": {"from": from_id, "subscriber": replayed},
+        # Errors FastStream logged after the application began to stop (e.g. a subscriber's
+        # in-flight XREADGROUP failing because the broker closed its own connection pool first).
+        "shutdown_log_errors": ERRORS.shutdown_errors,
         "elapsed_ms": round((time.monotonic() - started) * 1000),
     }
 
