@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Spool needs on a Debian machine with Swift, skipping what is already there:
 # the C libraries it links (libuv, WiredTiger), pkg-config, and the real peers and clients the
-# tests and benchmarks drive (redis-server, redis-cli, redis-benchmark, redis-py, hiredis, pytest).
+# tests and benchmarks drive (redis-server, redis-cli, redis-benchmark, redis-py, hiredis, pytest,
+# and for Tests/integration/test_real_clients.py: node-redis with node, redis-rb with ruby, C
+# hiredis with a C compiler, FastStream's Redis broker).
 set -euo pipefail
 
-packages=(libuv1-dev libwiredtiger-dev pkg-config redis-server redis-tools)
+packages=(libuv1-dev libwiredtiger-dev pkg-config redis-server redis-tools
+          nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -21,6 +24,7 @@ python_missing=()
 python3 -c "import redis" 2>/dev/null || python_missing+=(redis)
 python3 -c "import hiredis" 2>/dev/null || python_missing+=(hiredis)
 python3 -c "import pytest" 2>/dev/null || python_missing+=(pytest)
+python3 -c "import faststream.redis" 2>/dev/null || python_missing+=("faststream[redis]")
 if ((${#python_missing[@]})); then
     echo "installing python packages: ${python_missing[*]}" >&2
     python3 -m pip install -q "${python_missing[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true

@@ -57,10 +57,11 @@ public struct GroupMessage: Sendable {
         try await client.acknowledge([entry.id], group: group, on: stream) == 1
     }
 
-    /// XNACK (Spool): back to the group, delivered again after `delay`.
+    /// XNACK: back to the group, delivered again after `delay` (Spool's DELAY); `mode` as in
+    /// `SpoolClient.negativeAcknowledge`.
     @discardableResult
-    public func negativeAcknowledge(delay: Duration = .zero) async throws(SpoolClientError) -> Bool {
-        try await client.negativeAcknowledge([entry.id], group: group, on: stream, delay: delay) == 1
+    public func negativeAcknowledge(mode: NackMode = .fail, delay: Duration = .zero) async throws(SpoolClientError) -> Bool {
+        try await client.negativeAcknowledge([entry.id], group: group, on: stream, mode: mode, redeliverAfter: delay) == 1
     }
 }
 

@@ -173,3 +173,13 @@ public struct ServerInfo: Sendable, Equatable {
 extension Substring {
     fileprivate var trimmingLeadingSpaces: String { String(drop { $0 == " " }) }
 }
+
+/// What a negative acknowledgement (XNACK) says about the delivery it gives back.
+public enum NackMode: String, Sendable, CaseIterable {
+    /// The delivery did not count (the consumer is shutting down).
+    case silent = "SILENT"
+    /// Processing failed: the delivery counts.
+    case fail = "FAIL"
+    /// The entry must not be delivered again (a group with a dead-letter policy dead-letters it).
+    case fatal = "FATAL"
+}

@@ -145,16 +145,24 @@ extension SpoolClient {
         return Int(try await execute(command).integer ?? 0)
     }
 
-    /// XNACK (Spool): gives pending entries back to the group, to be delivered again by the next
-    /// `XREADGROUP >` after `delay`. Returns how many were given back.
+    /// XNACK: gives pending entries back to the group. `mode` says what the delivery counted for
+    /// (Redis 8.8: SILENT does not count it, FAIL does, FATAL makes it the last; a group with a
+    /// dead-letter policy dead-letters an entry whose next delivery would pass it). With
+    /// `redeliverAfter` (Spool's DELAY, the default: at once) the next `XREADGROUP >` after it
+    /// delivers them again; with nil only claims do, as in Redis. Returns how many were given back.
     @discardableResult
     public func negativeAcknowledge(
-        _ ids: [EntryID], group: String, on stream: String, delay: Duration = .zero
+        _ ids: [EntryID], group: String, on stream: String, mode: NackMode = .fail,
+        redeliverAfter delay: Duration? = .zero
     ) async throws(SpoolClientError) -> Int {
         guard !ids.isEmpty else { return 0 }
-        var command = RESPCommand("XNACK", stream, group)
-        command.append(delay.milliseconds)
+        var command = RESPCommand("XNACK", stream, group, mode.rawValue, "IDS")
+        command.append(ids.count)
         for id in ids { command.append(id) }
+        if let delay {
+            command.append("DELAY")
+            command.append(delay.milliseconds)
+        }
         return Int(try await execute(command).integer ?? 0)
     }
 

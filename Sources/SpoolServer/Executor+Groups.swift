@@ -469,7 +469,7 @@ extension Executor {
         into out: inout RESPWriter
     ) throws(WiredTigerError) -> Int {
         var written = 0
-        if !group.redeliveries.isEmpty {
+        if !group.givenBack.isEmpty {
             for id in group.dueRedeliveries(now: now) where written < count {
                 guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
                 guard let stored = try entry(stream, id) else {
@@ -573,23 +573,101 @@ extension Executor {
         out.integer(Int64(try store.removePending(stream, group, ids: ids)))
     }
 
-    /// XNACK key group delay-ms id [id …] (Spool): gives pending entries back for redelivery to the
-    /// next XREADGROUP `>` once `delay-ms` has passed. Replies with how many were pending.
-    func xnack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let delay = args[3].asInt64, delay >= 0 else {
-            return out.error("ERR delay must be an integer >= 0 (milliseconds)")
+    /// What XNACK does to a given-back entry's delivery count (Redis 8.8).
+    enum NackMode {
+        /// The delivery did not count (the consumer is shutting down): one fewer, not below 0.
+        case silent
+        /// The delivery failed: the count stays as it is.
+        case fail
+        /// The entry must never be delivered again: the highest count (with a dead-letter policy,
+        /// it is dead-lettered at once).
+        case fatal
+
+        func count(after delivered: UInt64) -> UInt64 {
+            switch self {
+            case .silent: delivered > 0 ? delivered - 1 : 0
+            case .fail: delivered
+            case .fatal: UInt64(Int64.max)
+            }
         }
-        guard let ids = parseIDs(args[4...]) else { return out.error(CommandError.invalidStreamID) }
+    }
+
+    /// XNACK key group SILENT|FAIL|FATAL IDS numids id … [RETRYCOUNT n] [FORCE] [DELAY ms]: gives
+    /// pending entries back. Each loses its owner (XPENDING: consumer "", idle -1) and any claim
+    /// (XCLAIM, XAUTOCLAIM, XREADGROUP CLAIM) takes it whatever its minimum idle time, first given
+    /// back first. FORCE makes an existing entry that is not pending a given-back one. DELAY
+    /// (Spool) also has XREADGROUP `>` deliver it again once `ms` have passed. An entry whose next
+    /// delivery would pass the group's MAXDELIVERIES goes to the dead-letter stream now. Replies
+    /// with the number of ids given back (each listed id counts, repeats too).
+    func xnack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
             return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
         }
-        let availableAt = nowMilliseconds + delay
-        var givenBack: Int64 = 0
+        let mode: NackMode
+        switch true {
+        case args[3].isKeyword("SILENT"): mode = .silent
+        case args[3].isKeyword("FAIL"): mode = .fail
+        case args[3].isKeyword("FATAL"): mode = .fatal
+        default: return out.error("ERR mode must be SILENT, FAIL, or FATAL")
+        }
+        var idArguments: ArraySlice<[UInt8]>?
+        var retryCount: UInt64?
+        var force = false
+        var delay: Int64?
+        var index = 4
+        while index < args.count {
+            let word = args[index]
+            let hasValue = index + 1 < args.count
+            if word.isKeyword("IDS") && hasValue {
+                guard let count = args[index + 1].asInt64, count >= 1, count <= Int64(Int32.max) else {
+                    return out.error("ERR numids must be a positive integer")
+                }
+                guard Int(count) <= args.count - index - 2 else {
+                    return out.error("ERR number of IDs doesn't match numids")
+                }
+                idArguments = args[(index + 2)..<(index + 2 + Int(count))]
+                index += 2 + Int(count)
+            } else if word.isKeyword("FORCE") {
+                force = true
+                index += 1
+            } else if word.isKeyword("RETRYCOUNT") && hasValue {
+                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
+                guard value >= 0 else { return out.error("ERR Invalid RETRYCOUNT value, must be >= 0") }
+                retryCount = UInt64(value)
+                index += 2
+            } else if word.isKeyword("DELAY") && hasValue {
+                guard let value = args[index + 1].asInt64, value >= 0 else {
+                    return out.error("ERR DELAY must be an integer >= 0 (milliseconds)")
+                }
+                delay = value
+                index += 2
+            } else {
+                return out.error("ERR Unrecognized XNACK option '\(word.asString)'")
+            }
+        }
+        guard let idArguments else { return out.error("ERR syntax error, expected IDS keyword") }
+        var ids: [EntryID] = []
+        ids.reserveCapacity(idArguments.count)
+        for argument in idArguments {
+            guard let id = EntryID(parsing: argument, missingSequence: .zero) else {
+                return out.error(CommandError.invalidStreamID)
+            }
+            ids.append(id)
+        }
+        let now = nowMilliseconds
+        let givenBack = GivenBack(at: now, redeliverAt: delay.map { now + $0 })
+        var processed: Int64 = 0
         for id in ids {
-            guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
-            givenBack += 1
-            // Delivered as often as the group allows: no redelivery to wait for, dead-letter it now.
-            if group.exceedsMaxDeliveries(pending.deliveryCount + 1) {
+            var pending = try store.pendingEntry(stream, group, id: id)
+            if pending == nil {
+                guard force, try entry(stream, id) != nil else { continue }
+                pending = PendingEntry(id: id, consumer: [], deliveryTime: 0, deliveryCount: 0)
+            }
+            guard let pending else { continue }
+            processed += 1
+            let count = retryCount ?? mode.count(after: pending.deliveryCount)
+            // Its next delivery would pass the group's maximum: dead-letter it now.
+            if group.exceedsMaxDeliveries(count &+ 1) {
                 if let stored = try entry(stream, id) {
                     try deadLetter(stream, group, pending, stored)
                 } else {
@@ -597,10 +675,11 @@ extension Executor {
                 }
                 continue
             }
-            try store.giveBack(stream, group, pending, availableAt: availableAt)
+            let state = PendingState(consumer: pending.consumer, deliveryTime: 0, deliveryCount: count, givenBack: givenBack)
+            try store.modifyPending(stream, group, ids: [id]) { _, _ in state }
         }
-        if givenBack > 0 { streamChanged(args[1]) }
-        out.integer(givenBack)
+        if processed > 0 { streamChanged(args[1]) }
+        out.integer(processed)
     }
 
     // MARK: XPENDING
@@ -660,13 +739,14 @@ extension Executor {
         let now = nowMilliseconds
         let entries = try store.pendingEntries(
             stream, group, consumer: consumerName, from: start, to: end, limit: min(count, limits.readCountMax)
-        ) { entry in minIdle <= 0 || now - entry.deliveryTime >= minIdle }
+        ) { entry in minIdle <= 0 || entry.isGivenBack || now - entry.deliveryTime >= minIdle }
         out.arrayHeader(entries.count)
         for entry in entries {
+            // A given-back entry has no owner and no idle time, as Redis shows a NACKed one.
             out.arrayHeader(4)
             out.bulk(entry.id)
-            out.bulk(entry.consumer)
-            out.integer(max(0, now - entry.deliveryTime))
+            out.bulk(entry.isGivenBack ? [] : entry.consumer)
+            out.integer(entry.isGivenBack ? -1 : max(0, now - entry.deliveryTime))
             out.integer(Int64(clamping: entry.deliveryCount))
         }
     }
@@ -745,7 +825,7 @@ extension Executor {
                 continue
             }
             if let pending {
-                if minIdle > 0 && now - pending.deliveryTime < minIdle { continue }
+                if minIdle > 0 && !pending.isGivenBack && now - pending.deliveryTime < minIdle { continue }
                 guard try redeliver(
                     stream, group, pending, stored, to: consumer.name, at: time, deliveryCount: retry, keepCount: justID)
                 else { continue }
@@ -827,7 +907,7 @@ extension Executor {
                 remaining -= 1
                 continue
             }
-            if minIdle > 0 && now - pending.deliveryTime < minIdle { continue }
+            if minIdle > 0 && !pending.isGivenBack && now - pending.deliveryTime < minIdle { continue }
             if try redeliver(stream, group, pending, stored, to: consumer.name, at: now, keepCount: justID) {
                 claimed.append((pending.id, justID ? nil : stored.fields))
                 store.touch(stream, group, consumer, seen: nil, active: now)
@@ -924,7 +1004,7 @@ extension Executor {
         guard !groups.isEmpty else { return }
         let first = try firstID(stream)
         for group in groups {
-            out.mapHeader(7)
+            out.mapHeader(8)
             out.bulk("name")
             out.bulk(group.name)
             out.bulk("last-delivered-id")
@@ -932,14 +1012,16 @@ extension Executor {
             writeReadCounters(stream, group, firstID: first, into: &out)
             out.bulk("pel-count")
             out.integer(Int64(group.pendingCount))
+            out.bulk("nacked-count")
+            out.integer(Int64(group.givenBack.count))
             out.bulk("pending")
             let pending = try store.pendingEntries(stream, group, limit: count)
             out.arrayHeader(pending.count)
             for entry in pending {
                 out.arrayHeader(4)
                 out.bulk(entry.id)
-                out.bulk(entry.consumer)
-                out.integer(entry.deliveryTime)
+                out.bulk(entry.isGivenBack ? [] : entry.consumer)
+                out.integer(entry.isGivenBack ? 0 : entry.deliveryTime)
                 out.integer(Int64(clamping: entry.deliveryCount))
             }
             out.bulk("consumers")

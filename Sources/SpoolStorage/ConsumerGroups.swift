@@ -18,8 +18,9 @@ public final class ConsumerGroup {
     /// The dead-letter stream's name; nil means `<stream>:dlq`.
     public internal(set) var deadLetterStream: [UInt8]?
     public internal(set) var consumers: [[UInt8]: Consumer] = [:]
-    /// Entries given back (XNACK) and when they may be delivered again (wall-clock ms).
-    public internal(set) var redeliveries: [EntryID: Int64] = [:]
+    /// Entries given back (XNACK): unowned, claimable at once, and with a delay also delivered
+    /// again by XREADGROUP `>`. Held in memory (and in `table:spool-redeliver`).
+    public internal(set) var givenBack: [EntryID: GivenBack] = [:]
     var isDirty = false
     /// `stream table + len16 name + name`: the start of its rows' keys.
     let keyPrefix: [UInt8]
@@ -36,9 +37,15 @@ public final class ConsumerGroup {
         consumers.values.sorted { $0.name.lexicographicallyPrecedes($1.name) }
     }
 
-    /// Given-back entries that may be delivered at `now`, oldest id first.
+    /// Given-back entries that XREADGROUP `>` may deliver at `now`, oldest id first.
     public func dueRedeliveries(now: Int64) -> [EntryID] {
-        redeliveries.filter { $0.value <= now }.keys.sorted()
+        givenBack.filter { ($0.value.redeliverAt ?? .max) <= now }.keys.sorted()
+    }
+
+    /// Given-back entries in the order claims take them (Redis's NACK zone: first given back,
+    /// first claimed; ties by id).
+    public var givenBackInClaimOrder: [EntryID] {
+        givenBack.sorted { ($0.value.at, $0.key) < ($1.value.at, $1.key) }.map(\.key)
     }
 
     /// Whether delivering an entry a `count`-th time passes the group's maximum (it is then
@@ -48,7 +55,7 @@ public final class ConsumerGroup {
     }
 
     /// When the next given-back entry becomes deliverable, if any is waiting.
-    public var nextRedeliveryTime: Int64? { redeliveries.values.min() }
+    public var nextRedeliveryTime: Int64? { givenBack.values.lazy.compactMap(\.redeliverAt).min() }
 
     func encoded() -> [UInt8] {
         var out: [UInt8] = [1]
@@ -121,6 +128,46 @@ public final class Consumer {
     }
 }
 
+/// How a pending entry that was given back (XNACK) comes back. Given-back entries have no owner
+/// (XPENDING shows the consumer as "" and idle as -1, as Redis does) and any claim takes them
+/// whatever its minimum idle time.
+public struct GivenBack: Sendable, Equatable {
+    /// Wall-clock ms of the XNACK: claims take given-back entries in this order.
+    public var at: Int64
+    /// With XNACK's DELAY (Spool): from this wall-clock ms on, XREADGROUP `>` delivers it again
+    /// before new entries. nil: only claims deliver it (XCLAIM, XAUTOCLAIM, XREADGROUP CLAIM), as
+    /// in Redis.
+    public var redeliverAt: Int64?
+
+    public init(at: Int64, redeliverAt: Int64?) {
+        self.at = at
+        self.redeliverAt = redeliverAt
+    }
+
+    /// `at LE8, redeliverAt LE8` (Int64.min: none). An 8-byte row is the earlier layout, one time
+    /// that was both.
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        appendLittleEndian(at, to: &out)
+        appendLittleEndian(redeliverAt ?? .min, to: &out)
+        return out
+    }
+
+    init?(decoding bytes: UnsafeRawBufferPointer) {
+        switch bytes.count {
+        case 8:
+            at = readLittleEndian(Int64.self, bytes, at: 0)
+            redeliverAt = at
+        case 16:
+            at = readLittleEndian(Int64.self, bytes, at: 0)
+            let time = readLittleEndian(Int64.self, bytes, at: 8)
+            redeliverAt = time == .min ? nil : time
+        default:
+            return nil
+        }
+    }
+}
+
 /// One entry of a group's pending list: delivered, not yet acknowledged.
 public struct PendingEntry: Sendable, Equatable {
     public var id: EntryID
@@ -129,12 +176,16 @@ public struct PendingEntry: Sendable, Equatable {
     /// Wall-clock ms of the last delivery.
     public var deliveryTime: Int64
     public var deliveryCount: UInt64
+    /// Given back (XNACK): it has no owner now; `consumer` is the last one (empty when XNACK FORCE
+    /// made it pending).
+    public var isGivenBack: Bool
 
-    public init(id: EntryID, consumer: [UInt8], deliveryTime: Int64, deliveryCount: UInt64) {
+    public init(id: EntryID, consumer: [UInt8], deliveryTime: Int64, deliveryCount: UInt64, isGivenBack: Bool = false) {
         self.id = id
         self.consumer = consumer
         self.deliveryTime = deliveryTime
         self.deliveryCount = deliveryCount
+        self.isGivenBack = isGivenBack
     }
 }
 
@@ -276,7 +327,11 @@ final class GroupTables {
                 corrupt = "redelivery row of stream table \(table)"
                 return false
             }
-            group.redeliveries[id] = try redelivery.withValue { $0.count == 8 ? readLittleEndian(Int64.self, $0, at: 0) : 0 }
+            guard let state = try redelivery.withValue({ GivenBack(decoding: $0) }) else {
+                corrupt = "redelivery row of stream table \(table)"
+                return false
+            }
+            group.givenBack[id] = state
             return true
         }
         if let corrupt { throw WiredTigerError.corrupt(corrupt) }

@@ -2,19 +2,19 @@ import SpoolCore
 
 /// A pending entry's state, as `modifyPending` hands it to its change and takes it back.
 public struct PendingState: Sendable, Equatable {
-    /// The consumer that holds it (for a given-back entry: the one that gave it back).
+    /// The consumer that holds it (for a given-back entry: the last one, or empty).
     public var consumer: [UInt8]
-    /// Wall-clock ms of the last delivery.
+    /// Wall-clock ms of the last delivery (0 once given back, as Redis keeps it).
     public var deliveryTime: Int64
     public var deliveryCount: UInt64
-    /// Set for an entry given back (XNACK): when it may be delivered again (wall-clock ms).
-    public var availableAt: Int64?
+    /// Set for an entry given back (XNACK).
+    public var givenBack: GivenBack?
 
-    public init(consumer: [UInt8], deliveryTime: Int64, deliveryCount: UInt64, availableAt: Int64? = nil) {
+    public init(consumer: [UInt8], deliveryTime: Int64, deliveryCount: UInt64, givenBack: GivenBack? = nil) {
         self.consumer = consumer
         self.deliveryTime = deliveryTime
         self.deliveryCount = deliveryCount
-        self.availableAt = availableAt
+        self.givenBack = givenBack
     }
 }
 
@@ -150,7 +150,9 @@ extension LogStore {
         guard group.pendingCount > 0, let run = try runs(around: id, of: group).covering,
             let index = run.index(of: id)
         else { return nil }
-        return run.entry(at: index)
+        var entry = run.entry(at: index)
+        entry.isGivenBack = group.givenBack[run.first] != nil
+        return entry
     }
 
     /// Writes a pending entry: delivered to `entry.consumer` (taken from its previous owner, no
@@ -176,18 +178,6 @@ extension LogStore {
             return nil
         }
         return removed
-    }
-
-    /// Gives a pending entry back (XNACK): it leaves its consumer's list, stays in the group's,
-    /// and the next XREADGROUP `>` at or after `availableAt` delivers it again.
-    public func giveBack(_ stream: StreamState, _ group: ConsumerGroup, _ entry: PendingEntry, availableAt: Int64)
-        throws(WiredTigerError)
-    {
-        try modifyPending(stream, group, ids: [entry.id]) { _, old in
-            guard var state = old else { return nil }
-            state.availableAt = availableAt
-            return state
-        }
     }
 
     /// Changes the pending list at `ids` (any order; duplicates count once): `change` gets each
@@ -245,7 +235,7 @@ extension LogStore {
         _ stream: StreamState, _ group: ConsumerGroup, _ covering: PendingRun?, _ ids: ArraySlice<EntryID>,
         _ change: (EntryID, PendingState?) -> PendingState?
     ) throws(WiredTigerError) {
-        let oldGivenBack = covering.map { group.redeliveries[$0.first] != nil } ?? false
+        let oldGivenBack = covering.map { group.givenBack[$0.first] != nil } ?? false
         var slots: [Slot] = []
         slots.reserveCapacity((covering?.ids.count ?? 0) + ids.count)
         var ownerChanges: [([UInt8], Int)] = []
@@ -276,33 +266,31 @@ extension LogStore {
             if a < runIDs.count && runIDs[a] == id, let run = covering {
                 old = PendingState(
                     consumer: run.consumer, deliveryTime: run.deliveryTime, deliveryCount: run.counts[a],
-                    availableAt: oldGivenBack ? group.redeliveries[id] : nil)
+                    givenBack: oldGivenBack ? group.givenBack[id] : nil)
                 a += 1
                 if !oldGivenBack { count(run.consumer, -1) }
             }
             let new = change(id, old)
             if old == nil && new != nil { groupChange += 1 }
             if old != nil && new == nil { groupChange -= 1 }
-            if let availableAt = new?.availableAt {
-                if old?.availableAt != availableAt {
-                    group.redeliveries[id] = availableAt
-                    var value: [UInt8] = []
-                    appendLittleEndian(availableAt, to: &value)
-                    try groupTables.redelivery.insert(key: GroupTables.key(group.keyPrefix, id), value: value)
+            if let givenBack = new?.givenBack {
+                if old?.givenBack != givenBack {
+                    group.givenBack[id] = givenBack
+                    try groupTables.redelivery.insert(key: GroupTables.key(group.keyPrefix, id), value: givenBack.encoded())
                 }
-            } else if old?.availableAt != nil {
-                group.redeliveries[id] = nil
+            } else if old?.givenBack != nil {
+                group.givenBack[id] = nil
                 try groupTables.redelivery.remove(key: GroupTables.key(group.keyPrefix, id))
             }
             guard let new else { continue }
-            if new.availableAt == nil {
+            if new.givenBack == nil {
                 precondition(group.consumers[new.consumer] != nil, "pending entry for an unknown consumer")
                 count(new.consumer, 1)
             }
             slots.append(
                 Slot(
                     id: id, consumer: new.consumer, deliveryTime: new.deliveryTime, deliveryCount: new.deliveryCount,
-                    givenBack: new.availableAt != nil))
+                    givenBack: new.givenBack != nil))
         }
 
         // Cut the slots into runs: a new run where the owner, time or given-back state changes.
@@ -409,9 +397,11 @@ extension LogStore {
         guard limit > 0, start <= end, group.pendingCount > 0 else { return [] }
         var out: [PendingEntry] = []
         func take(_ run: PendingRun) -> Bool {
+            let isGivenBack = group.givenBack[run.first] != nil
             for index in run.ids.indices where run.ids[index] >= start {
                 guard run.ids[index] <= end else { return false }
-                let entry = run.entry(at: index)
+                var entry = run.entry(at: index)
+                entry.isGivenBack = isGivenBack
                 if filter(entry) {
                     out.append(entry)
                     if out.count >= limit { return false }

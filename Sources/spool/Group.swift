@@ -203,7 +203,7 @@ struct GroupAck: AsyncParsableCommand {
 
 struct GroupNack: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "nack", abstract: "Spool: give entries back for redelivery (XNACK); prints how many.")
+        commandName: "nack", abstract: "Give entries back for redelivery (XNACK); prints how many.")
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: FormatOptions
@@ -211,18 +211,23 @@ struct GroupNack: AsyncParsableCommand {
     @Argument var group: String
     @Argument(help: "Entry ids.") var ids: [String]
 
-    @Option(help: "Deliver again after this many milliseconds.")
+    @Option(help: "Deliver again to the group's readers after this many milliseconds (Spool).")
     var delay = 0
+
+    @Option(help: "silent (the delivery does not count), fail (it counts) or fatal (never deliver again).")
+    var mode = "fail"
 
     func validate() throws {
         _ = try entryIDs(ids)
         if delay < 0 { throw ValidationError("--delay must not be negative") }
+        if NackMode(rawValue: mode.uppercased()) == nil { throw ValidationError("--mode must be silent, fail or fatal") }
     }
 
     func run() async throws {
         try await withClient(connection) { client in
             let n = try await client.negativeAcknowledge(
-                try entryIDs(ids), group: group, on: stream, delay: .milliseconds(delay))
+                try entryIDs(ids), group: group, on: stream, mode: NackMode(rawValue: mode.uppercased())!,
+                redeliverAfter: .milliseconds(delay))
             format.printCount(n, as: "given_back")
         }
     }

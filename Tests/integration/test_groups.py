@@ -30,6 +30,12 @@ def ids(entries):
     return [e[0] for e in entries]
 
 
+def pel_rows(r, k, group, start="-", end="+", count=100):
+    """XPENDING's extended form as [id, consumer, idle, deliveries] rows."""
+    return [[p["message_id"], p["consumer"], p["time_since_delivered"], p["times_delivered"]]
+            for p in r.xpending_range(k, group, start, end, count)]
+
+
 def stream_entries(reply, k):
     """Entries for key `k` from an XREADGROUP reply in either protocol's shape."""
     if reply is None:
@@ -464,30 +470,93 @@ def test_groups_survive_restart(start_server, key):
 
 
 @spool_only
-def test_xnack_redelivers_now(r2, key):
+def test_xnack_gives_entries_back_unowned_and_claimable(r2, key):
+    """Redis 8.8's XNACK: the entry loses its owner and any claim takes it at once."""
     k = key()
     added = fill(r2, k, 3)
     r2.xgroup_create(k, "g", id="0")
     r2.xreadgroup("g", "a", {k: ">"})
-    assert r2.execute_command("XNACK", k, "g", "0", added[1], "77-0") == 1
-    # The given-back entry leaves a's own list and goes to the next `>` reader.
+    assert r2.xnack(k, "g", "FAIL", added[1], "77-0") == 1
     assert r2.xinfo_consumers(k, "g")[0]["pending"] == 2
-    got = stream_entries(r2.xreadgroup("g", "b", {k: ">"}), k)
-    assert ids(got) == [added[1]]
-    detail = r2.xpending_range(k, "g", added[1], added[1], 1)[0]
-    assert detail["consumer"] == b"b" and detail["times_delivered"] == 2
-    assert "No such key" in err(lambda: r2.execute_command("XNACK", k, "nope", "0", added[0]))
-    assert "delay must be an integer" in err(lambda: r2.execute_command("XNACK", k, "g", "-1", added[0]))
+    assert r2.xpending(k, "g")["pending"] == 3
+    assert pel_rows(r2, k, "g", added[1], added[1]) == [[added[1], b"", -1, 1]]
+    # Not pushed to `>` readers (nothing new), nor in a's own history.
+    assert stream_entries(r2.xreadgroup("g", "b", {k: ">"}), k) in (None, [])
+    assert ids(stream_entries(r2.xreadgroup("g", "a", {k: "0"}), k)) == [added[0], added[2]]
+    # A claim takes it whatever its minimum idle time; the others are not idle enough.
+    next_start, claimed, deleted = r2.xautoclaim(k, "g", "b", 60_000, start_id="0")
+    assert ids(claimed) == [added[1]] and deleted == []
+    (row,) = pel_rows(r2, k, "g", added[1], added[1])
+    assert row[1] == b"b" and row[3] == 2
 
 
 @spool_only
-def test_xnack_delay_wakes_blocked_reader(server, key):
+def test_xnack_modes_retrycount_and_force(r2, key):
+    k = key()
+    added = fill(r2, k, 5)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"}, count=3)
+    r2.xclaim(k, "g", "a", 0, [added[0], added[1], added[2]])  # delivered twice each
+
+    def count(entry_id):
+        return pel_rows(r2, k, "g", entry_id, entry_id)[0][3]
+
+    assert r2.xnack(k, "g", "SILENT", added[0]) == 1
+    assert count(added[0]) == 1
+    assert r2.xnack(k, "g", "FAIL", added[1]) == 1
+    assert count(added[1]) == 2
+    assert r2.xnack(k, "g", "FATAL", added[2]) == 1
+    assert count(added[2]) == 2**63 - 1
+    assert r2.xnack(k, "g", "FAIL", added[0], retrycount=7) == 1
+    assert count(added[0]) == 7
+    # Not pending: only FORCE makes it a given-back entry, and only if it exists.
+    assert r2.xnack(k, "g", "FAIL", added[3]) == 0
+    assert r2.xnack(k, "g", "FAIL", added[3], "99999-0", force=True) == 1
+    assert pel_rows(r2, k, "g", added[3], added[3]) == [[added[3], b"", -1, 0]]
+    # Every listed id counts, repeats too.
+    assert r2.execute_command("XNACK", k, "g", "SILENT", "IDS", 2, added[0], added[0]) == 2
+    assert r2.xpending(k, "g")["pending"] == 4
+    full = r2.execute_command("XINFO", "STREAM", k, "FULL")
+    group = dict(zip(full[full.index(b"groups") + 1][0][::2], full[full.index(b"groups") + 1][0][1::2]))
+    assert group[b"nacked-count"] == 4
+    assert [row[1:3] for row in group[b"pending"]] == [[b"", 0]] * 4
+
+
+@spool_only
+def test_xnack_errors_change_nothing(r2, key):
+    k = key()
+    added = fill(r2, k, 2)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"})
+
+    def xnack(*args):
+        return err(lambda: r2.execute_command("XNACK", k, *args))
+
+    assert f"No such key '{k.decode()}' or consumer group 'nope'" in xnack("nope", "FAIL", "IDS", 1, added[0])
+    assert xnack("g", "LATER", "IDS", 1, added[0]) == "mode must be SILENT, FAIL, or FATAL"
+    assert xnack("g", "FAIL", "IDS", 0, added[0]) == "numids must be a positive integer"
+    assert xnack("g", "FAIL", "IDS", 3, added[0]) == "number of IDs doesn't match numids"
+    assert xnack("g", "FAIL", "IDS", 1, added[0], added[1]) == f"Unrecognized XNACK option '{added[1].decode()}'"
+    assert xnack("g", "FAIL", "FORCE", "FORCE", "FORCE") == "syntax error, expected IDS keyword"
+    assert xnack("g", "FAIL", "IDS", 1, added[0], "RETRYCOUNT", -1) == "Invalid RETRYCOUNT value, must be >= 0"
+    assert xnack("g", "FAIL", "IDS", 1, added[0], "RETRYCOUNT", "x") == "value is not an integer or out of range"
+    assert xnack("g", "FAIL", "IDS", 2, added[0], "bad") == "Invalid stream ID specified as stream command argument"
+    assert xnack("g", "FAIL", "IDS", 1, added[0], "DELAY", -5) == "DELAY must be an integer >= 0 (milliseconds)"
+    assert "wrong number of arguments" in err(lambda: r2.execute_command("XNACK", k, "g", "FAIL", "IDS", 1))
+    # Options before IDS are fine (Redis accepts either order).
+    assert r2.execute_command("XNACK", k, "g", "FAIL", "FORCE", "RETRYCOUNT", 3, "IDS", 1, added[0]) == 1
+    rows = pel_rows(r2, k, "g")
+    assert rows == [[added[0], b"", -1, 3], [added[1], b"a", rows[1][2], 1]]
+
+
+@spool_only
+def test_xnack_delay_redelivers_through_xreadgroup_and_wakes_blocked_reader(server, key):
     k = key()
     c = server.client(protocol=2)
     added = fill(c, k, 1)
     c.xgroup_create(k, "g", id="0")
     c.xreadgroup("g", "a", {k: ">"})
-    assert c.execute_command("XNACK", k, "g", "400", added[0]) == 1
+    assert c.execute_command("XNACK", k, "g", "FAIL", "IDS", 1, added[0], "DELAY", 400) == 1
     # Not due yet.
     assert c.xreadgroup("g", "b", {k: ">"}) in (None, [], {})
     started = time.monotonic()
@@ -495,6 +564,8 @@ def test_xnack_delay_wakes_blocked_reader(server, key):
     waited = time.monotonic() - started
     assert ids(stream_entries(got, k)) == added
     assert 0.1 <= waited < 4.5
+    detail = c.xpending_range(k, "g", added[0], added[0], 1)[0]
+    assert detail["consumer"] == b"b" and detail["times_delivered"] == 2
     c.close()
 
 
@@ -634,10 +705,18 @@ def test_xnack_after_the_last_allowed_delivery_dead_letters_at_once(r2, key):
     added = fill(r2, k, 1)
     r2.execute_command("XGROUP", "CREATE", k, "g", "0", "MAXDELIVERIES", "1")
     r2.xreadgroup("g", "a", {k: ">"})
-    assert r2.execute_command("XNACK", k, "g", "60000", added[0]) == 1
+    assert r2.xnack(k, "g", "FAIL", added[0]) == 1
     assert r2.xpending(k, "g")["pending"] == 0
     dead = r2.xrange(k + b":dlq")
     assert [e[1][b"original-id"] for e in dead] == [added[0]]
+    # SILENT does not count the delivery: the entry stays; FATAL dead-letters it at once.
+    added = fill(r2, k, 1, start=2)
+    r2.xreadgroup("g", "a", {k: ">"})
+    assert r2.xnack(k, "g", "SILENT", added[0]) == 1
+    assert r2.xpending(k, "g")["pending"] == 1
+    assert r2.xnack(k, "g", "FATAL", added[0]) == 1
+    assert r2.xpending(k, "g")["pending"] == 0
+    assert [e[1][b"original-id"] for e in r2.xrange(k + b":dlq")][-1] == added[0]
 
 
 @spool_only

@@ -125,7 +125,7 @@ enum CommandTable {
         .init(name: "xsetid", arity: -3, runs: .storage, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Sets a stream's last id and counters."),
         .init(name: "xreadgroup", arity: -7, runs: .storage, flags: ["write", "blocking"], firstKey: 0, lastKey: 0, step: 0, summary: "Reads entries through a consumer group, optionally blocking; the pending list is written durably."),
         .init(name: "xack", arity: -4, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Acknowledges pending entries; replies once that is on disk."),
-        .init(name: "xnack", arity: -5, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Gives pending entries back for redelivery, now or after a delay."),
+        .init(name: "xnack", arity: -7, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Gives pending entries back: unowned and claimable at once (SILENT, FAIL or FATAL), or redelivered after a DELAY."),
         .init(name: "xpending", arity: -3, runs: .storage, flags: ["readonly"], firstKey: 1, lastKey: 1, step: 1, summary: "Returns a consumer group's pending entries."),
         .init(name: "xclaim", arity: -6, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Changes the owner of pending entries."),
         .init(name: "xautoclaim", arity: -6, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Claims pending entries idle for long enough, scanning from an id."),

@@ -67,9 +67,11 @@ def main
   acked_total = 0
   xack_sum = 0
   empty_reads = 0
-  threads = %w[c1 c2].map do |name|
+  # Both consumers are connected before either reads, so the group really has two readers.
+  clients = %w[c1 c2].to_h { |name| [name, connect(port)] }
+  clients.each_value(&:ping)
+  threads = clients.map do |name, client|
     Thread.new do
-      client = connect(port)
       begin
         loop do
           raise "#{name}: timed out with #{acked_total}/#{N} acked" if now > deadline
