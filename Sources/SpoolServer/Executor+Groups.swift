@@ -7,6 +7,8 @@ struct GroupReadRequest {
     let group: [UInt8]
     let consumer: [UInt8]
     let noAck: Bool
+    /// CLAIM min-idle-time (Redis 8.4): `>` first claims pending entries idle at least this long.
+    var claimMinIdle: Int64?
 }
 
 extension Executor {
@@ -297,6 +299,7 @@ extension Executor {
         var groupName: [UInt8]?
         var consumerName: [UInt8]?
         var noAck = false
+        var claimMinIdle: Int64?
         while index < args.count {
             let word = args[index]
             let more = args.count - index - 1
@@ -326,6 +329,13 @@ extension Executor {
             } else if word.isKeyword("NOACK") {
                 noAck = true
                 index += 1
+            } else if word.isKeyword("CLAIM") && more > 0 {
+                guard let value = args[index + 1].asInt64 else {
+                    return rejected("ERR min-idle-time is not an integer or out of range", &out)
+                }
+                guard value >= 0 else { return rejected("ERR min-idle-time must be a positive integer", &out) }
+                claimMinIdle = value
+                index += 2
             } else {
                 return rejected(CommandError.syntax, &out)
             }
@@ -357,21 +367,27 @@ extension Executor {
                 positions.append(id)
             }
         }
-        let request = GroupReadRequest(group: groupName, consumer: consumerName, noAck: noAck)
+        let request = GroupReadRequest(group: groupName, consumer: consumerName, noAck: noAck, claimMinIdle: claimMinIdle)
         var reply = RESPWriter(version: out.version)
-        if try serveGroupRead(keys, positions: positions, request: request, count: count, into: &reply) {
+        var nextClaimAt: Int64?
+        if try serveGroupRead(keys, positions: positions, request: request, count: count, into: &reply, nextClaimAt: &nextClaimAt) {
             out.append(contentsOf: reply)
             return nil
         }
-        return blockedRead(
+        let waiter = blockedRead(
             block: block, mayBlock: mayBlock, group: commandGroup, keys: keys, ids: [], count: count,
             groupRead: request, &out)
+        waiter?.claimCheckAt = nextClaimAt
+        return waiter
     }
 
     /// Serves an XREADGROUP: writes the reply and returns true when some stream had something to
     /// give (a history read always has); false, with nothing written, when it must wait.
+    /// With CLAIM and nothing to give, `nextClaimAt` is when an entry pending now becomes idle
+    /// enough (wall-clock ms), if any is.
     func serveGroupRead(
-        _ keys: [[UInt8]], positions: [EntryID?], request: GroupReadRequest, count: Int, into out: inout RESPWriter
+        _ keys: [[UInt8]], positions: [EntryID?], request: GroupReadRequest, count: Int, into out: inout RESPWriter,
+        nextClaimAt: inout Int64?
     ) throws(WiredTigerError) -> Bool {
         let now = nowMilliseconds
         var found: [([UInt8], RESPWriter)] = []
@@ -385,7 +401,14 @@ extension Executor {
                 found.append((key, arrayOf(written, items)))
                 continue
             }
-            let written = try readNew(stream, group, consumer, count: count, noAck: request.noAck, now: now, into: &items)
+            var written = 0
+            if let minIdle = request.claimMinIdle {
+                written = try readClaimed(
+                    stream, group, consumer, minIdle: minIdle, count: count, now: now, into: &items, nextClaimAt: &nextClaimAt)
+            }
+            written += try readNew(
+                stream, group, consumer, count: count - written, noAck: request.noAck, claimForm: request.claimMinIdle != nil,
+                now: now, into: &items)
             if written > 0 { found.append((key, arrayOf(written, items))) }
         }
         return writeStreamsReply(found, into: &out)
@@ -412,9 +435,10 @@ extension Executor {
         return out
     }
 
-    /// Writes one `[id, [field, value …]]` item, or `[id, nil]` for an entry that is gone.
-    func writeItem(_ id: EntryID, _ fields: [[UInt8]]?, into out: inout RESPWriter) {
-        out.arrayHeader(2)
+    /// Writes one `[id, [field, value …]]` item, or `[id, nil]` for an entry that is gone; with
+    /// `claimed`, XREADGROUP CLAIM's `[id, fields, idle ms, deliveries before this one]`.
+    func writeItem(_ id: EntryID, _ fields: [[UInt8]]?, claimed: (idle: Int64, deliveries: UInt64)? = nil, into out: inout RESPWriter) {
+        out.arrayHeader(claimed == nil ? 2 : 4)
         out.bulk(id)
         if let fields {
             out.arrayHeader(fields.count)
@@ -422,6 +446,47 @@ extension Executor {
         } else {
             out.nullArray()
         }
+        if let claimed {
+            out.integer(claimed.idle)
+            out.integer(Int64(clamping: claimed.deliveries))
+        }
+    }
+
+    /// XREADGROUP … CLAIM min-idle `>`: pending entries idle at least `minIdle` go to `consumer`
+    /// before any new entry, given-back ones first (in the order they were given back), then the
+    /// others longest idle first, each counted as a delivery (or dead-lettered past the group's
+    /// maximum). Entries deleted from the stream are skipped and stay pending, as in Redis. Needs a
+    /// walk of the group's pending list (no index by delivery time).
+    func readClaimed(
+        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, minIdle: Int64, count: Int, now: Int64,
+        into out: inout RESPWriter, nextClaimAt: inout Int64?
+    ) throws(WiredTigerError) -> Int {
+        guard group.pendingCount > 0, count > 0 else { return 0 }
+        var candidates = group.givenBackInClaimOrder
+        var oldestOwned: Int64?
+        let owned = try store.pendingEntries(stream, group) { entry in
+            guard !entry.isGivenBack else { return false }
+            if now - entry.deliveryTime >= minIdle { return true }
+            oldestOwned = min(oldestOwned ?? entry.deliveryTime, entry.deliveryTime)
+            return false
+        }
+        candidates += owned.sorted { ($0.deliveryTime, $0.id) < ($1.deliveryTime, $1.id) }.map(\.id)
+        if let oldestOwned {
+            let due = oldestOwned + minIdle
+            nextClaimAt = min(nextClaimAt ?? due, due)
+        }
+        var written = 0
+        for id in candidates where written < count {
+            guard let pending = try store.pendingEntry(stream, group, id: id), let stored = try entry(stream, id) else {
+                continue
+            }
+            let claimed = (idle: now - pending.deliveryTime, deliveries: pending.deliveryCount)
+            guard try redeliver(stream, group, pending, stored, to: consumer.name, at: now) else { continue }
+            writeItem(id, stored.fields, claimed: claimed, into: &out)
+            written += 1
+        }
+        if written > 0 { store.touch(stream, group, consumer, seen: nil, active: now) }
+        return written
     }
 
     /// The consumer's own pending entries after `position`: each counts as delivered again.
@@ -465,11 +530,11 @@ extension Executor {
     /// XREADGROUP `>`: given-back entries that are due, then entries after the group's position,
     /// written straight from storage.
     func readNew(
-        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, count: Int, noAck: Bool, now: Int64,
-        into out: inout RESPWriter
+        _ stream: StreamState, _ group: ConsumerGroup, _ consumer: Consumer, count: Int, noAck: Bool, claimForm: Bool,
+        now: Int64, into out: inout RESPWriter
     ) throws(WiredTigerError) -> Int {
         var written = 0
-        if !group.givenBack.isEmpty {
+        if !group.givenBack.isEmpty && !claimForm {
             for id in group.dueRedeliveries(now: now) where written < count {
                 guard let pending = try store.pendingEntry(stream, group, id: id) else { continue }
                 guard let stored = try entry(stream, id) else {
@@ -488,7 +553,7 @@ extension Executor {
         if written < count, stream.lastID > group.lastDeliveredID, let from = group.lastDeliveredID.successor {
             var delivered: [EntryID] = []
             var cursor = store.cursor(stream, from: from)
-            written += try writeItems(&cursor, count: count - written, into: &out) { delivered.append($0) }
+            written += try writeItems(&cursor, count: count - written, claimForm: claimForm, into: &out) { delivered.append($0) }
             _ = consume cursor
             if !delivered.isEmpty {
                 let first = try firstID(stream)
@@ -545,7 +610,11 @@ extension Executor {
             }
         }
         let positions = [EntryID?](repeating: nil, count: waiter.keys.count)
-        guard try serveGroupRead(waiter.keys, positions: positions, request: request, count: waiter.count, into: &out) else {
+        var nextClaimAt: Int64?
+        guard try serveGroupRead(
+            waiter.keys, positions: positions, request: request, count: waiter.count, into: &out, nextClaimAt: &nextClaimAt)
+        else {
+            waiter.claimCheckAt = nextClaimAt
             return nil
         }
         return out.bytes

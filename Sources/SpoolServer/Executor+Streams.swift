@@ -223,15 +223,21 @@ extension Executor {
     /// Writes up to `count` entries from the cursor as `[id, [field, value …]]` items straight from
     /// their stored bytes (no `Entry` built), calling `each` with every id written; returns how
     /// many were written. The caller writes the array header.
+    /// `claimForm`: XREADGROUP CLAIM's items, `[id, fields, 0, 0]` for a new entry.
     func writeItems(
-        _ cursor: inout MergedCursor, count: Int, into out: inout RESPWriter, each: (EntryID) -> Void = { _ in }
+        _ cursor: inout MergedCursor, count: Int, claimForm: Bool = false, into out: inout RESPWriter,
+        each: (EntryID) -> Void = { _ in }
     ) throws(WiredTigerError) -> Int {
         var written = 0
         while written < count {
             let result = try cursor.nextRaw { (id: EntryID, raw: UnsafeRawBufferPointer) -> EntryID? in
-                out.arrayHeader(2)
+                out.arrayHeader(claimForm ? 4 : 2)
                 out.bulk(id)
                 let valid = EntryBytes.visit(raw, count: { out.arrayHeader($0) }, string: { out.bulk($0) })
+                if claimForm {
+                    out.integer(0)
+                    out.integer(0)
+                }
                 return valid ? id : nil
             }
             guard let result else { break }
@@ -333,6 +339,8 @@ extension Executor {
                 return rejected("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.", &out)
             } else if word.isKeyword("NOACK") {
                 return rejected("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.", &out)
+            } else if word.isKeyword("CLAIM") {
+                return rejected("ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead.", &out)
             } else {
                 return rejected(CommandError.syntax, &out)
             }

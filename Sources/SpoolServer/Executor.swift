@@ -151,7 +151,10 @@ final class Executor: StorageContext {
             }
             let touched = !appendedStreams.isEmpty && waiter.keys.contains { appendedStreams.contains($0) }
             if let request = waiter.groupRead {
-                if touched || hasDueRedeliveries(waiter, now: now), let reply = try wakeGroupRead(waiter, request: request) {
+                let claimDue = waiter.claimCheckAt.map { $0 <= now } ?? false
+                if touched || claimDue || hasDueRedeliveries(waiter, now: now),
+                    let reply = try wakeGroupRead(waiter, request: request)
+                {
                     // The reply wrote pending entries: it waits for this batch's flush.
                     waiter.minimumTag = max(waiter.minimumTag, store.jobDurabilityTag)
                     served.append(finish(waiter, reply))
@@ -189,6 +192,10 @@ final class Executor: StorageContext {
         var earliest = waiters.lazy.compactMap(\.deadline).min()
         for waiter in waiters where waiter.groupRead != nil {
             if let due = redeliveryDeadline(waiter) { earliest = min(earliest ?? due, due) }
+            if let claimAt = waiter.claimCheckAt {
+                let due = monotonicNanoseconds() + UInt64(max(0, claimAt - nowMilliseconds)) * 1_000_000
+                earliest = min(earliest ?? due, due)
+            }
         }
         guard let producers = producersNextDeadline else { return earliest }
         return min(earliest ?? .max, producers)
@@ -231,6 +238,8 @@ final class Waiter {
     var groupRead: GroupReadRequest?
     /// CLIENT UNBLOCK asked for an answer now.
     var unblock: Unblock?
+    /// XREADGROUP CLAIM: when an entry pending when it blocked becomes idle enough (wall-clock ms).
+    var claimCheckAt: Int64?
 
     enum Unblock {
         case timeout

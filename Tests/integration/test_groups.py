@@ -730,3 +730,57 @@ def test_setpolicy_changes_only_the_settings_it_names(r2, key):
     assert r2.xclaim(k, "g", "b", 0, [added[0]]) == []
     assert len(r2.xrange(key("custom"))) == 1
     assert r2.exists(k + b":dlq") == 0
+
+
+@spool_only
+def test_xreadgroup_claim_takes_idle_and_given_back_entries_first(server, r2, key):
+    """Redis 8.4's CLAIM: claimed entries first, as [id, fields, idle, deliveries before], then
+    new ones as [id, fields, 0, 0]; COUNT bounds the total."""
+    k = key()
+    added = fill(r2, k, 4)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"}, count=2)
+    r2.xnack(k, "g", "FAIL", added[1])
+    raw2 = server.raw()
+    # Nothing of a's is idle for a minute; the given-back one is claimable at once.
+    raw = raw2.cmd("XREADGROUP", "GROUP", "g", "b", "COUNT", 2, "CLAIM", 60000, "STREAMS", k, ">")
+    (_, items), = raw
+    assert items[0][0] == added[1] and items[0][1] == [b"i", b"2"] and items[0][3] == 1
+    assert items[0][2] > 1_000_000_000  # given back: idle since the epoch, as Redis reports it
+    assert items[1] == [added[2], [b"i", b"3"], 0, 0]
+    # With CLAIM 0 a's entry is idle enough; then the last new one.
+    raw = raw2.cmd("XREADGROUP", "GROUP", "g", "c", "CLAIM", 0, "STREAMS", k, ">")
+    (_, items), = raw
+    assert [item[0] for item in items] == [added[0], added[1], added[2], added[3]]
+    assert [item[3] for item in items] == [1, 2, 1, 0]
+    assert all(len(item) == 4 for item in items)
+    assert {row[1] for row in pel_rows(r2, k, "g")} == {b"c"}
+    # History reads ignore CLAIM and keep the two-element form.
+    raw = raw2.cmd("XREADGROUP", "GROUP", "g", "c", "CLAIM", 0, "STREAMS", k, "0")
+    assert all(len(item) == 2 for item in raw[0][1])
+    raw2.close()
+    assert err(lambda: r2.execute_command("XREADGROUP", "GROUP", "g", "c", "CLAIM", -1, "STREAMS", k, ">")) == \
+        "min-idle-time must be a positive integer"
+    assert err(lambda: r2.execute_command("XREADGROUP", "GROUP", "g", "c", "CLAIM", "x", "STREAMS", k, ">")) == \
+        "min-idle-time is not an integer or out of range"
+    assert err(lambda: r2.execute_command("XREAD", "CLAIM", 0, "STREAMS", k, "0")) == \
+        "The CLAIM option is only supported by XREADGROUP. You called XREAD instead."
+
+
+@spool_only
+def test_blocked_xreadgroup_claim_wakes_when_an_entry_becomes_idle_enough(server, key):
+    k = key()
+    c = server.client(protocol=2)
+    added = fill(c, k, 1)
+    c.xgroup_create(k, "g", id="$")
+    c.xadd(k, {"i": "2"}, id="2-0")
+    c.xreadgroup("g", "a", {k: ">"})
+    started = time.monotonic()
+    with server.raw() as conn:
+        raw = conn.cmd("XREADGROUP", "GROUP", "g", "b", "BLOCK", 5000, "CLAIM", 300, "STREAMS", k, ">")
+    waited = time.monotonic() - started
+    (_, items), = raw
+    assert items[0][0] == b"2-0" and items[0][2] >= 300 and items[0][3] == 1
+    assert 0.2 <= waited < 4.5
+    assert added
+    c.close()
