@@ -1,4 +1,5 @@
 import SpoolProtocol
+import SpoolStorage
 
 /// Consecutive storage commands from one connection, run as one storage job: their replies are
 /// concatenated and delivered together once everything they wrote or read is durable.
@@ -28,6 +29,8 @@ enum StorageControl: Sendable {
     /// CLIENT UNBLOCK: answer the connection's blocked reader at the end of this batch, as if its
     /// timeout ran out, or with `UNBLOCKED`.
     case unblock(connection: UInt64, withError: Bool)
+    /// CONFIG SET stream-node-max-entries / -bytes.
+    case setNodeLimits(StreamNodeLimits)
 }
 
 /// What the storage thread hands back to the loop thread.

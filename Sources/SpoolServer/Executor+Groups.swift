@@ -1119,20 +1119,20 @@ extension Executor {
         }
     }
 
-    // MARK: Consumer-aware trimming
+    // MARK: References (KEEPREF, DELREF, ACKED)
 
-    /// The newest id ACKED trimming may remove: at most every group's position, and below every
-    /// group's oldest pending entry. nil: no groups, nothing protects the stream.
-    func acknowledgedBound(_ stream: StreamState) throws(WiredTigerError) -> EntryID? {
-        guard !stream.groups.isEmpty else { return nil }
-        var bound = EntryID.max
+    /// Whether some group of the stream still needs the entry: it has not been delivered to every
+    /// group yet, or some group has it pending (Redis 8.2's "referenced").
+    func isReferenced(_ stream: StreamState, _ id: EntryID) throws(WiredTigerError) -> Bool {
         for group in stream.groups.values {
-            bound = min(bound, group.lastDeliveredID)
-            if let (oldest, _) = try store.pendingBounds(stream, group) {
-                guard let below = oldest.predecessor else { return .zero }
-                bound = min(bound, below)
-            }
+            if id > group.lastDeliveredID { return true }
+            if try store.pendingEntry(stream, group, id: id) != nil { return true }
         }
-        return bound
+        return false
+    }
+
+    /// DELREF: the entry leaves every group's pending list.
+    func removeReferences(_ stream: StreamState, _ id: EntryID) throws(WiredTigerError) {
+        for group in stream.groups.values { try store.removePending(stream, group, id: id) }
     }
 }

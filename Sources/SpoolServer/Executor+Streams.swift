@@ -5,14 +5,32 @@ import SpoolStorage
 extension Executor {
     // MARK: XADD
 
+    /// What deleting an entry does to the consumer groups that hold it (Redis 8.2).
+    enum ReferencePolicy {
+        /// KEEPREF, the default: their pending entries stay (and dangle).
+        case keep
+        /// DELREF: it leaves every group's pending list too.
+        case delete
+        /// ACKED: only entries no group still needs (delivered to every group, pending in none).
+        case acknowledged
+
+        init?(_ word: [UInt8]) {
+            switch true {
+            case word.isKeyword("KEEPREF"): self = .keep
+            case word.isKeyword("DELREF"): self = .delete
+            case word.isKeyword("ACKED"): self = .acknowledged
+            default: return nil
+            }
+        }
+    }
+
     /// How XADD/XTRIM trim: MAXLEN or MINID, exact (=) or approximate (~), with a LIMIT.
     struct TrimSpec {
         enum Strategy { case maxLength(UInt64), minimumID(EntryID) }
         var strategy: Strategy
         var approximate: Bool
         var limit: Int?
-        /// ACKED (Spool, Redis 8.2's spelling): never trim what a group has not read or still has pending.
-        var acknowledgedOnly = false
+        var references = ReferencePolicy.keep
     }
 
     /// The id XADD was given: `*`, `ms-*` or an explicit one.
@@ -45,10 +63,6 @@ extension Executor {
         var append = AppendOptions()
     }
 
-    /// Redis trims approximately by whole radix-tree nodes of 100 entries; Spool removes whole
-    /// multiples of that many, so `~` behaves alike: never below the threshold, cheap to repeat.
-    static let approximateTrimUnit = 100
-
     /// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold] [LIMIT count]` and, for XADD, the id, as
     /// Redis does (streamParseAddOrTrimArgsOrReply): options in any order, errors in the order
     /// Redis finds them.
@@ -58,7 +72,7 @@ extension Executor {
         var strategy: TrimSpec.Strategy?
         var approximate = false
         var limit: Int?
-        var acknowledgedOnly = false
+        var references: ReferencePolicy?
         var index = 2
         while index < args.count {
             let word = args[index]
@@ -88,8 +102,8 @@ extension Executor {
                 guard value >= 0 else { return failure(CommandError.limitNegative) }
                 limit = Int(value)
                 index += 2
-            } else if word.isKeyword("ACKED") {
-                acknowledgedOnly = true
+            } else if references == nil, let policy = ReferencePolicy(word) {
+                references = policy
                 index += 1
             } else if isXADD && word.isKeyword("NOMKSTREAM") {
                 parsed.noMakeStream = true
@@ -111,30 +125,49 @@ extension Executor {
         if limit != nil && !approximate { return failure(CommandError.limitWithoutTilde) }
         if isXADD, let error = parsed.append.validate() { return .failure(error) }
         parsed.trim = strategy.map {
-            TrimSpec(strategy: $0, approximate: approximate, limit: limit, acknowledgedOnly: acknowledgedOnly)
+            TrimSpec(strategy: $0, approximate: approximate, limit: limit, references: references ?? .keep)
         }
         return .success(parsed)
     }
 
-    /// Removes what the spec says from the oldest end; returns how many entries went.
+    /// Removes what the spec says from the oldest end, as Redis's streamTrim does; returns how many
+    /// entries went. KEEPREF with `~` removes whole nodes only (LogStore+Nodes.swift), at most
+    /// LIMIT entries (default 100 × stream-node-max-entries); exact trimming removes entry by entry.
+    /// DELREF also empties the groups' pending lists of what it removes; ACKED passes over entries
+    /// a group still needs and removes the others.
     func trim(_ stream: StreamState, _ spec: TrimSpec) throws(WiredTigerError) -> Int {
-        // Redis's default LIMIT for ~ is 100 × stream-node-max-entries; 0 means none.
-        var limit = spec.approximate ? (spec.limit ?? 100 * Self.approximateTrimUnit) : Int.max
-        if limit == 0 { limit = .max }
-        // ACKED: stop at the first entry some group still needs.
-        let bound = spec.acknowledgedOnly ? try acknowledgedBound(stream) : nil
-        let allowed: (EntryID) -> Bool = { id in bound.map { id <= $0 } ?? true }
-        switch spec.strategy {
-        case .maxLength(let maximum):
-            guard stream.length > maximum else { return 0 }
-            var excess = Int(clamping: stream.length - maximum)
-            if spec.approximate { excess -= excess % Self.approximateTrimUnit }
-            excess = min(excess, limit)
-            guard excess > 0 else { return 0 }
-            return try store.trimOldest(stream, limit: excess) { id, _ in allowed(id) }
-        case .minimumID(let minimum):
-            return try store.trimOldest(stream, limit: limit) { id, _ in id < minimum && allowed(id) }
+        var limit = Int.max
+        if spec.approximate {
+            let byNodes = store.nodeLimits.entriesMax.multipliedReportingOverflow(by: 100)
+            let defaultLimit = byNodes.overflow || byNodes.partialValue <= 0 ? 10_000 : min(byNodes.partialValue, 1_000_000)
+            limit = spec.limit ?? defaultLimit
+            if limit == 0 { limit = .max }
         }
+        if spec.approximate && spec.references == .keep {
+            switch spec.strategy {
+            case .maxLength(let maximum):
+                return try store.trimWholeNodes(stream, limit: limit) { entries, _, length in
+                    length - UInt64(entries) >= maximum && length > maximum
+                }
+            case .minimumID(let minimum):
+                return try store.trimWholeNodes(stream, limit: limit) { _, last, _ in last < minimum }
+            }
+        }
+        let references = spec.references
+        let removed = try store.trimOldest(stream, limit: limit) { id, length throws(WiredTigerError) in
+            switch spec.strategy {
+            case .maxLength(let maximum): if length <= maximum { return .stop }
+            case .minimumID(let minimum): if id >= minimum { return .stop }
+            }
+            guard references == .acknowledged else { return .remove }
+            // Everything after the first id some group has not been given is needed too.
+            if stream.groups.values.contains(where: { id > $0.lastDeliveredID }) { return .stop }
+            return try isReferenced(stream, id) ? .keep : .remove
+        }
+        if references == .delete {
+            for id in removed { try removeReferences(stream, id) }
+        }
+        return removed.count
     }
 
     func xadd(_ args: [[UInt8]], _ out: inout RESPWriter, group: CommandGroup) throws(WiredTigerError) {
@@ -436,6 +469,95 @@ extension Executor {
         var deleted: Int64 = 0
         for id in ids where try store.delete(stream, id: id) { deleted += 1 }
         out.integer(deleted)
+    }
+
+    /// `[KEEPREF | DELREF | ACKED] IDS numids id …` of XDELEX (from argument 2) and XACKDEL (from
+    /// 3), parsed as Redis's streamParseAckDelArgsOrReply does: the id texts are checked later.
+    func parseReferenceIDs(_ args: [[UInt8]], from start: Int)
+        -> Result<(policy: ReferencePolicy, ids: ArraySlice<[UInt8]>), CommandErrorText>
+    {
+        var policy: ReferencePolicy?
+        var ids: ArraySlice<[UInt8]>?
+        var index = start
+        while index < args.count {
+            let word = args[index]
+            if policy == nil, let named = ReferencePolicy(word) {
+                policy = named
+                index += 1
+            } else if word.isKeyword("IDS") && index + 1 < args.count {
+                guard let count = args[index + 1].asInt64, count >= 1 else {
+                    return .failure(CommandErrorText("ERR Number of IDs must be a positive integer"))
+                }
+                guard count <= Int64(args.count - index - 2) else {
+                    return .failure(CommandErrorText("ERR The `numids` parameter must match the number of arguments"))
+                }
+                ids = args[(index + 2)..<(index + 2 + Int(count))]
+                index += 2 + Int(count)
+            } else {
+                return .failure(CommandErrorText(CommandError.syntax))
+            }
+        }
+        guard let ids else { return .failure(CommandErrorText("ERR IDS option is required")) }
+        return .success((policy ?? .keep, ids))
+    }
+
+    /// XDELEX key [KEEPREF | DELREF | ACKED] IDS numids id … (Redis 8.2): per id 1 deleted, -1 not
+    /// there, 2 kept because a group still needs it (ACKED).
+    func xdelex(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        let (policy, texts): (ReferencePolicy, ArraySlice<[UInt8]>)
+        switch parseReferenceIDs(args, from: 2) {
+        case .success(let parsed): (policy, texts) = parsed
+        case .failure(let error): return out.error(error.text)
+        }
+        guard let stream = store.streamForWriting(args[1]) else {
+            out.arrayHeader(texts.count)
+            for _ in texts { out.integer(-1) }
+            return
+        }
+        guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
+        out.arrayHeader(ids.count)
+        for id in ids {
+            if policy == .acknowledged, try isReferenced(stream, id) {
+                out.integer(2)
+                continue
+            }
+            if policy == .delete { try removeReferences(stream, id) }
+            out.integer(try store.delete(stream, id: id) ? 1 : -1)
+        }
+    }
+
+    /// XACKDEL key group [KEEPREF | DELREF | ACKED] IDS numids id … (Redis 8.2): acknowledges each
+    /// id for the group and deletes it; per id 1 acknowledged (and deleted, or already gone), -1
+    /// not pending in the group, 2 acknowledged but kept because another group still needs it
+    /// (ACKED).
+    func xackdel(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        let (policy, texts): (ReferencePolicy, ArraySlice<[UInt8]>)
+        switch parseReferenceIDs(args, from: 3) {
+        case .success(let parsed): (policy, texts) = parsed
+        case .failure(let error): return out.error(error.text)
+        }
+        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+            out.arrayHeader(texts.count)
+            for _ in texts { out.integer(-1) }
+            return
+        }
+        guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
+        out.arrayHeader(ids.count)
+        for id in ids {
+            guard try store.removePending(stream, group, id: id) else {
+                out.integer(-1)
+                continue
+            }
+            switch policy {
+            case .acknowledged where try isReferenced(stream, id):
+                out.integer(2)
+                continue
+            case .delete: try removeReferences(stream, id)
+            default: break
+            }
+            _ = try store.delete(stream, id: id)
+            out.integer(1)
+        }
     }
 
     func xtrim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {

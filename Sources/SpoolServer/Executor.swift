@@ -19,6 +19,7 @@ final class Executor: StorageContext {
     struct Limits: Sendable {
         var readCountMax: Int
         var producers = ProducerLimits()
+        var nodes = StreamNodeLimits()
     }
 
     init(store: LogStore, limits: Limits) {
@@ -26,6 +27,7 @@ final class Executor: StorageContext {
         self.limits = limits
         self.producerQueues = ProducerQueues(limits: limits.producers)
         store.producers.windowMax = limits.producers.windowMax
+        store.nodeLimits = limits.nodes
     }
 
     /// Runs one group and returns its outcome (or none if its last command blocked).
@@ -75,6 +77,8 @@ final class Executor: StorageContext {
         case name.isKeyword("XLEN"): xlen(args, &out)
         case name.isKeyword("XREAD"): return try xread(args, &out, group: group, mayBlock: mayBlock)
         case name.isKeyword("XDEL"): try xdel(args, &out)
+        case name.isKeyword("XDELEX"): try xdelex(args, &out)
+        case name.isKeyword("XACKDEL"): try xackdel(args, &out)
         case name.isKeyword("XTRIM"): try xtrim(args, &out)
         case name.isKeyword("XSETID"): try xsetid(args, &out)
         case name.isKeyword("XINFO"): try xinfo(args, &out)
@@ -108,6 +112,8 @@ final class Executor: StorageContext {
             for waiter in waiters where waiter.connection == connection {
                 waiter.unblock = withError ? .error : .timeout
             }
+        case .setNodeLimits(let limits):
+            store.nodeLimits = limits
         }
         return ServerOutcome(kind: .nothing, connection: 0, slot: 0, bytes: [])
     }

@@ -509,6 +509,7 @@ extension Server {
                     return out.error("ERR CONFIG SET failed (possibly related to argument '\(name)') - argument couldn't be parsed into an integer")
                 }
             }
+            if updated.streamNodeLimits != config.streamNodeLimits { submit(.setNodeLimits(updated.streamNodeLimits)) }
             config = updated
             out.simpleString("OK")
         } else if sub.isKeyword("RESETSTAT") {

@@ -60,7 +60,8 @@ public final class Server {
         options.cacheSizeMiB = max(1, config.wiredtigerCacheSize >> 20)
         options.batchCommandsMax = config.transactionCommandsMax
         options.checkpointIntervalSeconds = config.checkpointInterval
-        let limits = Executor.Limits(readCountMax: config.streamReadCountMax, producers: ProducerLimits(config))
+        let limits = Executor.Limits(
+            readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits)
         engine = try StorageEngine<Executor>(
             options: options,
             makeContext: { Executor(store: $0, limits: limits) },

@@ -1,3 +1,5 @@
+import SpoolStorage
+
 /// Every setting of spoold, with its default. Config/spoold.conf documents each key; the file is
 /// read first, then `--key value` arguments override it.
 public struct ServerConfig: Sendable, Equatable {
@@ -26,6 +28,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var producerReorderWait = 10
     public var streamProducersMax = 10_000
     public var producerIdleExpiry = 604_800
+    /// Redis's stream radix-tree node limits, which approximate trimming (`~`) follows.
+    public var streamNodeMaxEntries = 100
+    public var streamNodeMaxBytes = 4096
     /// The config file read at start-up ("" without one); INFO's config_file. Not a key.
     public var configFile = ""
 
@@ -77,7 +82,16 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.streamProducersMax, v, 1...10_000_000) }),
         Key(name: "producer-idle-expiry", isMutable: false, get: { String($0.producerIdleExpiry) },
             set: { c, v in setInt(&c.producerIdleExpiry, v, 1...(100 * 365 * 86_400)) }),
+        Key(name: "stream-node-max-entries", isMutable: true, get: { String($0.streamNodeMaxEntries) },
+            set: { c, v in setInt(&c.streamNodeMaxEntries, v, 0...Int(Int64.max)) }),
+        Key(name: "stream-node-max-bytes", isMutable: true, get: { String($0.streamNodeMaxBytes) },
+            set: { c, v in setSize(&c.streamNodeMaxBytes, v, 0...Int(Int64.max)) }),
     ]
+
+    /// The node limits the storage thread follows.
+    public var streamNodeLimits: StreamNodeLimits {
+        StreamNodeLimits(entriesMax: streamNodeMaxEntries, bytesMax: streamNodeMaxBytes)
+    }
 
     public static func key(named name: String) -> Key? {
         let lower = name.lowercased()

@@ -2,7 +2,8 @@ import SpoolCore
 
 /// The byte layout of an entry's value in a live or backfill table:
 ///
-///     number   UInt64 little-endian   the entry's dense per-stream number (1, 2, 3 …)
+///     number   UInt64 little-endian   the entry's dense per-stream number (1, 2, 3 …); the top
+///                                     bit marks an entry that starts a node (LogStore+Nodes.swift)
 ///     count    UInt32 little-endian   number of field/value strings (even)
 ///     count × (length UInt32 little-endian, bytes)
 ///

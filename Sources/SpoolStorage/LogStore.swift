@@ -32,6 +32,8 @@ public final class LogStore {
     private var tablesToDrop: [String] = []
     /// Producers' high-water marks (`table:spool-producers`), written with the entries.
     public let producers: ProducerTable
+    /// Where appends start Redis's radix-tree nodes (stream-node-max-entries/-bytes). Storage thread.
+    public var nodeLimits = StreamNodeLimits()
 
     /// Generation the batch in progress will commit as; set by the storage thread.
     public internal(set) var currentGeneration: UInt64 = 1
@@ -233,8 +235,10 @@ public final class LogStore {
     public func append(_ stream: StreamState, id: EntryID, fields: ArraySlice<[UInt8]>) throws(WiredTigerError) {
         precondition(id > stream.record.lastID, "live appends go above the last id")
         noteWrite(stream)
+        let startsNode = try placeInNode(stream, id: id, fields)
         let number = stream.record.entriesAdded + 1
-        try stream.live.insert(key: id, value: EntryCodec.encode(number: number, fields: fields))
+        try stream.live.insert(
+            key: id, value: EntryCodec.encode(number: startsNode ? number | Self.nodeStartFlag : number, fields: fields))
         stream.record.entriesAdded = number
         stream.record.length += 1
         stream.record.lastID = id
@@ -325,7 +329,7 @@ public final class LogStore {
 
     /// Trimming removes entries without moving max-deleted-entry-id, as Redis 7.4 does: that id
     /// tells consumers about holes in the middle of a stream, not about its oldest end.
-    private func remove(_ stream: StreamState, id: EntryID, countsAsDeleted: Bool) throws(WiredTigerError) -> Bool {
+    func remove(_ stream: StreamState, id: EntryID, countsAsDeleted: Bool) throws(WiredTigerError) -> Bool {
         let key = id.keyBytes
         var removed = try stream.live.remove(key: key)
         if !removed { removed = try stream.backfill.remove(key: key) }
@@ -339,22 +343,35 @@ public final class LogStore {
         return true
     }
 
-    /// Deletes the oldest entries while `shouldRemove` says so, at most `limit` of them.
-    /// Returns how many went.
+    /// What `trimOldest` does with the entry it is shown.
+    public enum TrimDecision {
+        case remove
+        /// Leave it and look at the next (ACKED trimming passes entries a group still holds).
+        case keep
+        case stop
+    }
+
+    /// Walks the oldest entries, removing those `decide` says to (it sees each id and the length
+    /// the stream has at that point), at most `limit` of them. Returns how many went.
     public func trimOldest(
-        _ stream: StreamState, limit: Int = .max, while shouldRemove: (EntryID, UInt64) -> Bool
-    ) throws(WiredTigerError) -> Int {
+        _ stream: StreamState, limit: Int = .max,
+        deciding decide: (EntryID, UInt64) throws(WiredTigerError) -> TrimDecision
+    ) throws(WiredTigerError) -> [EntryID] {
         var doomed: [EntryID] = []
         var cursor = self.cursor(stream)
         var remaining = stream.record.length
-        while doomed.count < limit, let id = try cursor.nextID() {
-            guard shouldRemove(id, remaining) else { break }
-            doomed.append(id)
-            remaining -= 1
+        walk: while doomed.count < limit, let id = try cursor.nextID() {
+            switch try decide(id, remaining) {
+            case .remove:
+                doomed.append(id)
+                remaining -= 1
+            case .keep: continue
+            case .stop: break walk
+            }
         }
         _ = consume cursor
         for id in doomed { _ = try remove(stream, id: id, countsAsDeleted: false) }
-        return doomed.count
+        return doomed
     }
 
     /// Replaces the stream's last id and max-deleted id (XSETID) or its server-owned extension bytes.

@@ -12,6 +12,8 @@ public final class StreamState {
     public internal(set) var groups: [[UInt8]: ConsumerGroup] = [:]
     /// Set when the record changed in the batch in progress; written once at commit.
     var isDirty = false
+    /// The node appends fill (`LogStore+Nodes.swift`); nil until the first append after loading.
+    var tailNode: TailNode?
     let live: WiredTigerCursor
     let backfill: WiredTigerCursor
 

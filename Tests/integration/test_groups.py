@@ -784,3 +784,86 @@ def test_blocked_xreadgroup_claim_wakes_when_an_entry_becomes_idle_enough(server
     assert 0.2 <= waited < 4.5
     assert added
     c.close()
+
+
+@spool_only
+def test_xdelex_with_reference_policies(r2, key):
+    """Redis 8.2's XDELEX: 1 deleted, -1 not there, 2 kept because a group still needs it."""
+    k = key()
+    added = fill(r2, k, 5)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"}, count=3)  # 1-3 pending, 4-5 not yet delivered
+    r2.xack(k, "g", added[0])
+    assert r2.xdelex(k, added[0], added[1], added[3], "0-5", "99-0", ref_policy="ACKED") == [1, 2, 2, -1, 2]
+    assert r2.xdelex(k, added[1], ref_policy="KEEPREF") == [1]
+    # KEEPREF left the pending entry dangling; DELREF removes it with the entry.
+    assert r2.xpending(k, "g")["pending"] == 2
+    assert r2.xdelex(k, added[2], ref_policy="DELREF") == [1]
+    assert r2.xpending(k, "g")["pending"] == 1
+    assert r2.xlen(k) == 2
+    info = r2.xinfo_stream(k)
+    assert info["max-deleted-entry-id"] == added[2]
+    assert r2.xdelex(key("missing"), "1-0", "bad") == [-1, -1]  # ids not checked on a missing key
+
+    def xdelex(*args):
+        return err(lambda: r2.execute_command("XDELEX", k, *args))
+
+    assert xdelex("IDS", 0, "1-0") == "Number of IDs must be a positive integer"
+    assert xdelex("IDS", 2, "1-0") == "The `numids` parameter must match the number of arguments"
+    assert xdelex("KEEPREF", "KEEPREF", "IDS", 1, "1-0") == "syntax error"
+    assert xdelex("KEEPREF", "DELREF", "IDS", 1, "1-0") == "syntax error"
+    assert xdelex("IDS", 1, "1-0", "2-0") == "syntax error"
+    assert xdelex("KEEPREF", "NOPE", "X") == "syntax error"
+    assert xdelex("IDS", 1, "bad") == "Invalid stream ID specified as stream command argument"
+    assert err(lambda: r2.execute_command("XDELEX", k, "KEEPREF", "X", "Y", "Z")) == "syntax error"
+    # Options may follow the ids.
+    assert r2.execute_command("XDELEX", k, "IDS", 1, added[4], "KEEPREF") == [1]
+    assert xdelex("KEEPREF", "IDS", 1, added[4], "KEEPREF") == "syntax error"
+
+
+@spool_only
+def test_xackdel_acknowledges_and_deletes(r2, key):
+    k = key()
+    added = fill(r2, k, 4)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xgroup_create(k, "h", id="0")
+    r2.xreadgroup("g", "a", {k: ">"})
+    r2.xreadgroup("h", "b", {k: ">"}, count=1)
+    # Pending in g; h has read only the first (and still holds it).
+    assert r2.xackdel(k, "g", added[0], added[1], "77-0", ref_policy="ACKED") == [2, 2, -1]
+    assert r2.xpending(k, "g")["pending"] == 2  # acknowledged for g all the same
+    assert r2.xlen(k) == 4
+    assert r2.xackdel(k, "g", added[2]) == [1]  # KEEPREF: deleted whatever h thinks
+    assert r2.xlen(k) == 3
+    assert r2.xackdel(k, "h", added[0], ref_policy="DELREF") == [1]
+    assert r2.xpending(k, "h")["pending"] == 0
+    assert r2.xackdel(k, "g", added[3], ref_policy="DELREF") == [1]
+    assert r2.xlen(k) == 1
+    assert r2.xackdel(k, "nope", "1-0", "x") == [-1, -1]
+    assert r2.xackdel(key("missing"), "g", "1-0") == [-1]
+    assert err(lambda: r2.execute_command("XACKDEL", k, "g", "IDS", 1, "bad")) == \
+        "Invalid stream ID specified as stream command argument"
+
+
+@spool_only
+def test_trim_reference_policies(r2, key):
+    k = key()
+    added = fill(r2, k, 6)
+    r2.xgroup_create(k, "g", id="0")
+    r2.xreadgroup("g", "a", {k: ">"}, count=4)
+    r2.xack(k, "g", added[0], added[2])
+    # ACKED passes over what a group still holds (2 pending, 5-6 never delivered) and goes on.
+    assert r2.execute_command("XTRIM", k, "MAXLEN", 0, "ACKED") == 2
+    assert ids(r2.xrange(k)) == [added[1], added[3], added[4], added[5]]
+    # DELREF removes the pending entries of what it trims.
+    assert r2.execute_command("XTRIM", k, "MAXLEN", 3, "DELREF") == 1
+    assert r2.xpending(k, "g")["pending"] == 1
+    # KEEPREF (the default) leaves them dangling.
+    assert r2.xtrim(k, maxlen=2, approximate=False, ref_policy="KEEPREF") == 1
+    assert r2.xpending(k, "g")["pending"] == 1
+    # XADD takes the policies too; a second one is not an option there but an id.
+    new = r2.xadd(k, {"f": "v"}, maxlen=1, approximate=False, ref_policy="ACKED")
+    assert ids(r2.xrange(k)) == [added[4], added[5], new]
+    assert err(lambda: r2.execute_command("XADD", k, "ACKED", "DELREF", "*", "f", "v")) == \
+        "Invalid stream ID specified as stream command argument"
+    assert err(lambda: r2.execute_command("XTRIM", k, "MAXLEN", 1, "ACKED", "DELREF")) == "syntax error"

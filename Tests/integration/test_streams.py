@@ -865,3 +865,79 @@ def test_commands_on_missing_keys(raw, key):
     assert err(raw.cmd("XINFO", "STREAM", k)) == "ERR no such key"
     assert err(raw.cmd("XSETID", k, "1-1")) == "ERR no such key"
     assert raw.cmd("EXISTS", k) == 0
+
+
+# Approximate trimming removes whole nodes exactly as Redis does (stream-node-max-entries and
+# stream-node-max-bytes decide where nodes start); these values hold for redis-server too.
+
+
+def test_approximate_trim_to_zero_empties_the_stream(raw2, key):
+    """redis-py's default xtrim(maxlen=0): Redis removes every node, the last one too."""
+    small, big = key("small"), key("big")
+    fill(raw2, small, 10)
+    fill(raw2, big, 250)
+    assert raw2.cmd("XTRIM", small, "MAXLEN", "~", "0") == 10
+    assert raw2.cmd("XTRIM", big, "MAXLEN", "~", "0") == 250
+    assert raw2.cmd("XLEN", small) == 0 and raw2.cmd("XLEN", big) == 0
+    assert raw2.cmd("EXISTS", small, big) == 2
+
+
+def test_approximate_trim_removes_whole_nodes_of_100(raw2, key):
+    k = key()
+    fill(raw2, k, 250)  # nodes of 100, 100, 50
+    assert raw2.cmd("XTRIM", k, "MAXLEN", "~", "120") == 100
+    assert raw2.cmd("XLEN", k) == 150
+    assert raw2.cmd("XTRIM", k, "MAXLEN", "~", "60") == 0
+    assert raw2.cmd("XTRIM", k, "MAXLEN", "~", "50") == 100
+    assert raw2.cmd("XTRIM", k, "MAXLEN", "~", "10") == 0
+    other = key("limited")
+    fill(raw2, other, 250)
+    assert raw2.cmd("XTRIM", other, "MAXLEN", "~", "0", "LIMIT", "100") == 100
+    assert raw2.cmd("XTRIM", other, "MAXLEN", "~", "0", "LIMIT", "99") == 0
+    assert raw2.cmd("XTRIM", other, "MINID", "~", "180-1") == 0
+    assert raw2.cmd("XTRIM", other, "MINID", "~", "201-1") == 100
+    # A node is never trimmed in part: XADD with LIMIT 1 on a node of 3 keeps everything.
+    tiny = key("tiny")
+    fill(raw2, tiny, 3)
+    raw2.cmd("XADD", tiny, "MAXLEN", "~", "0", "LIMIT", "1", "*", "f", "v")
+    assert raw2.cmd("XLEN", tiny) == 4
+
+
+def test_approximate_trim_follows_node_bytes(raw2, key):
+    """1000-byte values fill a 4096-byte node after a few entries."""
+    k = key()
+    value = "x" * 1000
+    for i in range(1, 41):
+        raw2.cmd("XADD", k, f"{i}-1", "f", value)
+    assert raw2.cmd("XTRIM", k, "MAXLEN", "~", "10") == 28
+    assert raw2.cmd("XLEN", k) == 12
+
+
+def test_node_limits_are_config_keys(start_server, key):
+    srv = start_server()
+    c = srv.client(protocol=2)
+    assert c.config_get("stream-node-max-entries") == {"stream-node-max-entries": "100"}
+    assert c.config_get("stream-node-max-bytes") == {"stream-node-max-bytes": "4096"}
+    assert c.config_set("stream-node-max-entries", 10)
+    for i in range(1, 26):
+        c.xadd("s", {"f": "v"}, id=f"{i}-1")  # nodes of 10, 10, 5
+    assert c.xtrim("s", maxlen=12, approximate=True) == 10
+    assert c.xtrim("s", maxlen=0, approximate=True) == 15
+    with pytest.raises(redis.ResponseError):
+        c.config_set("stream-node-max-entries", -1)
+
+
+@pytest.mark.spool_only
+def test_nodes_survive_a_restart(start_server):
+    """After a restart the tail node is found again, so later appends fill it as before."""
+    srv = start_server()
+    c = srv.client(protocol=2)
+    for i in range(1, 151):
+        c.xadd("s", {"f": "v"}, id=f"{i}-1")  # nodes of 100 and 50 ...
+    c.close()
+    srv.restart()
+    c = srv.client(protocol=2)
+    for i in range(151, 211):
+        c.xadd("s", {"f": "v"}, id=f"{i}-1")  # ... 100, 100, 10
+    assert c.xtrim("s", maxlen=0, approximate=True, limit=200) == 200
+    assert c.xlen("s") == 10

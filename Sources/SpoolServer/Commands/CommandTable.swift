@@ -120,6 +120,8 @@ enum CommandTable {
         .init(name: "xlen", arity: 2, runs: .storage, flags: ["readonly", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Returns the number of entries."),
         .init(name: "xread", arity: -4, runs: .storage, flags: ["readonly", "blocking"], firstKey: 0, lastKey: 0, step: 0, summary: "Reads entries after ids from streams, optionally blocking."),
         .init(name: "xdel", arity: -3, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Deletes entries."),
+        .init(name: "xdelex", arity: -5, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Deletes entries, and what the consumer groups hold of them as KEEPREF, DELREF or ACKED says."),
+        .init(name: "xackdel", arity: -6, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Acknowledges entries for a group and deletes them as KEEPREF, DELREF or ACKED says."),
         .init(name: "xtrim", arity: -4, runs: .storage, flags: ["write"], firstKey: 1, lastKey: 1, step: 1, summary: "Trims a stream by length or minimum id."),
         .init(name: "xproducers", arity: -2, runs: .storage, flags: ["readonly"], firstKey: 1, lastKey: 1, step: 1, summary: "Returns the producers of a stream: epoch, last SEQ and id, waiting appends."),
         .init(name: "xsetid", arity: -3, runs: .storage, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Sets a stream's last id and counters."),
