@@ -61,6 +61,24 @@ extension Executor {
         var idIndex = 0
         /// XADD: Spool's PRODUCER, SEQ, EPOCH and IFLAST options (Executor+Producers.swift).
         var append = AppendOptions()
+        /// XADD: Redis 8.6's IDMP producer iid or IDMPAUTO producer.
+        var idempotency: Idempotency?
+    }
+
+    /// How an idempotent XADD names itself.
+    enum Idempotency {
+        /// IDMP producer iid.
+        case explicit(producer: [UInt8], id: [UInt8])
+        /// IDMPAUTO producer: the id is a hash of the fields and values, in any order.
+        case automatic(producer: [UInt8])
+
+        /// The producer and the idempotent id of an append with these fields.
+        func resolve(_ fields: ArraySlice<[UInt8]>) -> (producer: [UInt8], id: [UInt8]) {
+            switch self {
+            case .explicit(let producer, let id): return (producer, id)
+            case .automatic(let producer): return (producer, FieldSetHash.digest(fields))
+            }
+        }
     }
 
     /// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold] [LIMIT count]` and, for XADD, the id, as
@@ -105,6 +123,25 @@ extension Executor {
             } else if references == nil, let policy = ReferencePolicy(word) {
                 references = policy
                 index += 1
+            } else if isXADD && (word.isKeyword("IDMP") && more >= 2 || word.isKeyword("IDMPAUTO") && more >= 1) {
+                let automatic = word.isKeyword("IDMPAUTO")
+                guard parsed.idempotency == nil else {
+                    return failure("ERR syntax error, IDMP/IDMPAUTO specified multiple times")
+                }
+                let producer = args[index + 1]
+                guard !producer.isEmpty else {
+                    return failure("ERR syntax error, \(automatic ? "IDMPAUTO" : "IDMP") requires a non-empty producer ID")
+                }
+                if automatic {
+                    parsed.idempotency = .automatic(producer: producer)
+                    index += 2
+                } else {
+                    guard !args[index + 2].isEmpty else {
+                        return failure("ERR syntax error, IDMP requires a non-empty idempotent ID")
+                    }
+                    parsed.idempotency = .explicit(producer: producer, id: args[index + 2])
+                    index += 3
+                }
             } else if isXADD && word.isKeyword("NOMKSTREAM") {
                 parsed.noMakeStream = true
                 index += 1
@@ -124,6 +161,12 @@ extension Executor {
         if !isXADD && strategy == nil { return failure(CommandError.xtrimWithoutStrategy) }
         if limit != nil && !approximate { return failure(CommandError.limitWithoutTilde) }
         if isXADD, let error = parsed.append.validate() { return .failure(error) }
+        if parsed.idempotency != nil {
+            if let id = parsed.id, case .auto = id {} else {
+                return failure("ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs")
+            }
+            if parsed.append.isUsed { return failure("ERR IDMP/IDMPAUTO cannot be combined with PRODUCER or IFLAST") }
+        }
         parsed.trim = strategy.map {
             TrimSpec(strategy: $0, approximate: approximate, limit: limit, references: references ?? .keep)
         }
@@ -210,6 +253,16 @@ extension Executor {
         }
         let lastID = existing?.lastID ?? .zero
         if let expected = parsed.append.ifLast, expected != lastID { return .lastIDMismatch(lastID) }
+        let idempotent = parsed.idempotency?.resolve(args[(parsed.idIndex + 1)...])
+        if let idempotent, let existing {
+            let now = nowMilliseconds ?? wallClockMilliseconds()
+            let found = try store.lookUpIdempotent(existing, producer: idempotent.producer, id: idempotent.id, nowMilliseconds: now)
+            if case .duplicate(let original) = found {
+                // Sent before: the first append's id, and nothing added or trimmed.
+                out.bulk(original)
+                return .refused
+            }
+        }
         let id: EntryID?
         switch requested {
         case .auto: id = EntryID.generated(after: lastID, nowMilliseconds: nowMilliseconds ?? wallClockMilliseconds())
@@ -231,6 +284,7 @@ extension Executor {
             stream = try store.createStream(key)
         }
         try store.append(stream, id: id, fields: args[(parsed.idIndex + 1)...])
+        if let idempotent { try store.recordIdempotent(stream, producer: idempotent.producer, id: idempotent.id, entry: id) }
         // A reader that blocks later in this batch reads the entry directly; only waiting ones
         // need to hear of it.
         streamChanged(key)
@@ -570,6 +624,41 @@ extension Executor {
         out.integer(Int64(try trim(stream, spec)))
     }
 
+    /// XCFGSET key [IDMP-DURATION seconds] [IDMP-MAXSIZE count] (Redis 8.6): a stream's idempotency
+    /// settings; a changed one forgets the producers' records.
+    func xcfgset(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
+        var duration: Int64?
+        var maxSize: Int64?
+        var index = 2
+        while index < args.count {
+            guard index + 1 < args.count else { return out.error(CommandError.syntax) }
+            let word = args[index]
+            if word.isKeyword("IDMP-DURATION") {
+                guard duration == nil else { return out.error("ERR IDMP-DURATION specified multiple times") }
+                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
+                guard (1...86_400).contains(value) else {
+                    return out.error("ERR IDMP-DURATION must be between 1 and 86400 seconds")
+                }
+                duration = value
+            } else if word.isKeyword("IDMP-MAXSIZE") {
+                guard maxSize == nil else { return out.error("ERR IDMP-MAXSIZE specified multiple times") }
+                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
+                guard (1...10_000).contains(value) else {
+                    return out.error("ERR IDMP-MAXSIZE must be between 1 and 10000 entries")
+                }
+                maxSize = value
+            } else {
+                return out.error(CommandError.syntax)
+            }
+            index += 2
+        }
+        guard duration != nil || maxSize != nil else { return out.error("ERR At least one parameter must be specified") }
+        try store.configureIdempotency(stream, durationSeconds: duration, maxSize: maxSize.map { Int($0) })
+        store.noteDurableDependency()
+        out.simpleString("OK")
+    }
+
     /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id], checked in Redis's order.
     func xsetid(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard let id = EntryID(parsing: args[2], missingSequence: .zero) else {
@@ -656,7 +745,8 @@ extension Executor {
         }
         let first = try store.firstEntry(stream)
         let nodes = Int64((stream.length + 99) / 100)
-        out.mapHeader(full ? 9 : 10)
+        let idempotency = try store.idempotency(stream, nowMilliseconds: wallClockMilliseconds())
+        out.mapHeader(full ? 15 : 16)
         out.bulk("length")
         out.integer(Int64(stream.length))
         out.bulk("radix-tree-keys")
@@ -671,6 +761,19 @@ extension Executor {
         out.integer(Int64(stream.entriesAdded))
         out.bulk("recorded-first-entry-id")
         out.bulk(first?.id ?? .zero)
+        // Redis 8.6's idempotent appends (XADD IDMP/IDMPAUTO, XCFGSET).
+        out.bulk("idmp-duration")
+        out.integer(idempotency.durationSeconds)
+        out.bulk("idmp-maxsize")
+        out.integer(Int64(idempotency.maxSize))
+        out.bulk("pids-tracked")
+        out.integer(Int64(idempotency.producerCount))
+        out.bulk("iids-tracked")
+        out.integer(Int64(idempotency.trackedIDCount))
+        out.bulk("iids-added")
+        out.integer(Int64(clamping: idempotency.idsAdded))
+        out.bulk("iids-duplicates")
+        out.integer(Int64(clamping: idempotency.duplicates))
         if full {
             out.bulk("entries")
             writeEntries(try store.entries(stream, count: count), into: &out)

@@ -81,6 +81,7 @@ final class Executor: StorageContext {
         case name.isKeyword("XACKDEL"): try xackdel(args, &out)
         case name.isKeyword("XTRIM"): try xtrim(args, &out)
         case name.isKeyword("XSETID"): try xsetid(args, &out)
+        case name.isKeyword("XCFGSET"): try xcfgset(args, &out)
         case name.isKeyword("XINFO"): try xinfo(args, &out)
         case name.isKeyword("XREADGROUP"): return try xreadgroup(args, &out, group: group, mayBlock: mayBlock)
         case name.isKeyword("XGROUP"): try xgroup(args, &out)

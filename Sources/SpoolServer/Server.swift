@@ -9,7 +9,7 @@ import SpoolStorage
 
 public let spoolVersion = "0.1.0"
 /// The Redis version whose commands, replies and errors Spool follows (INFO, HELLO).
-public let redisCompatibleVersion = "7.4.0"
+public let redisCompatibleVersion = "8.8.0"
 
 /// The broker: one libuv loop thread owns every connection and all protocol work; storage jobs go
 /// to the storage engine and come back, once durable, through `LoopWakeup`.

@@ -32,6 +32,8 @@ public final class LogStore {
     private var tablesToDrop: [String] = []
     /// Producers' high-water marks (`table:spool-producers`), written with the entries.
     public let producers: ProducerTable
+    /// Idempotent appends (XADD IDMP/IDMPAUTO, `table:spool-idmp`), written with the entries.
+    let idempotency: IdempotencyTable
     /// Where appends start Redis's radix-tree nodes (stream-node-max-entries/-bytes). Storage thread.
     public var nodeLimits = StreamNodeLimits()
 
@@ -88,7 +90,12 @@ public final class LogStore {
                 throw .wiredTiger(error)
             }
         }
-        do { producers = try ProducerTable(session: session) } catch { throw .wiredTiger(error) }
+        do {
+            producers = try ProducerTable(session: session)
+            idempotency = try IdempotencyTable(session: session)
+        } catch {
+            throw .wiredTiger(error)
+        }
         nextTableNumber = 1
         try loadCatalog()
     }
@@ -223,6 +230,7 @@ public final class LogStore {
         tablesToDrop.append(stream.liveURI)
         tablesToDrop.append(stream.backfillURI)
         try producers.removeAll(of: stream)
+        try idempotency.removeAll(of: stream.record.tableNumber)
     }
 
     // MARK: Entries
@@ -402,6 +410,7 @@ public final class LogStore {
     /// Writes every changed stream record; called once before the batch commits.
     func writeDirtyRecords() throws(WiredTigerError) {
         try producers.writeDirty()
+        try idempotency.writeDirty()
         for stream in dirtyStreams where stream.isDirty {
             try meta.insert(key: Self.streamKeyPrefix + stream.name, value: stream.record.encoded())
             stream.isDirty = false
@@ -421,6 +430,7 @@ public final class LogStore {
     /// After a rollback: the in-memory catalog may hold changes that never reached disk; reload it.
     func reloadAfterRollback() throws(StorageError) {
         producers.reset()
+        idempotency.reset()
         for stream in streams.values {
             stream.live.close()
             stream.backfill.close()

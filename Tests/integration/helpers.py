@@ -433,3 +433,20 @@ def parse_info(text: bytes) -> dict:
         key, _, value = line.partition(":")
         sections[current][key] = value
     return sections
+
+
+# Redis 8.6 added six IDMP keys to XINFO STREAM (the local redis-server is 7.0; Spool follows 8.8).
+IDMP_KEYS = ["idmp-duration", "idmp-maxsize", "pids-tracked", "iids-tracked", "iids-added", "iids-duplicates"]
+
+
+def version_tuple(text: str) -> Tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3])
+
+
+def xinfo_stream_keys(version: Tuple[int, ...], full: bool = False) -> List[str]:
+    """XINFO STREAM's keys in Redis's order for a server reporting `version`."""
+    keys = ["length", "radix-tree-keys", "radix-tree-nodes", "last-generated-id", "max-deleted-entry-id",
+            "entries-added", "recorded-first-entry-id"]
+    if version >= (8, 6):
+        keys += IDMP_KEYS
+    return keys + (["entries", "groups"] if full else ["groups", "first-entry", "last-entry"])

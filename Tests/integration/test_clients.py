@@ -65,7 +65,7 @@ def test_redis_cli_info_server(server):
     assert "redis_version" in fields
     assert fields["tcp_port"] == str(server.port)
     if server.is_spool:
-        assert fields["redis_version"] == "7.4.0"
+        assert fields["redis_version"] == "8.8.0"
 
 
 def test_redis_cli_shows_errors(server):

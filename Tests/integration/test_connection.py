@@ -29,7 +29,7 @@ from helpers import (
     wait_until,
 )
 
-SPOOL_REDIS_VERSION = "7.4.0"
+SPOOL_REDIS_VERSION = "8.8.0"
 
 HELLO_KEYS = [b"server", b"version", b"proto", b"id", b"mode", b"role", b"modules"]
 

@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 import pytest
 import redis
 
-from helpers import ConnectionClosed, ErrorReply, RawConnection, encode_command, is_nil, pairs, parse_id
+from helpers import ConnectionClosed, ErrorReply, RawConnection, encode_command, is_nil, pairs, parse_id, wait_until
 
 pytestmark = pytest.mark.spool_only
 
@@ -857,3 +857,104 @@ def test_a_full_disk_fails_waiting_appends_and_retries_after_restart_leave_no_ho
     finally:
         srv.stop()
         subprocess.run(["umount", "-l", str(srv.data_dir)], check=False)
+
+
+# Redis 8.6's idempotent appends: XADD IDMP / IDMPAUTO and XCFGSET.
+
+
+def _xinfo(r, k):
+    return r.xinfo_stream(k)
+
+
+@pytest.mark.spool_only
+def test_xadd_idmp_answers_a_resend_with_the_first_id(start_server):
+    srv = start_server()
+    r = srv.client(protocol=2)
+    first = r.xadd("orders", {"item": "book"}, idmp=("billing", b"order-1"))
+    again = r.xadd("orders", {"item": "something else"}, idmp=("billing", b"order-1"))
+    assert again == first
+    assert r.xlen("orders") == 1
+    # Another producer's id space is its own.
+    other = r.xadd("orders", {"item": "book"}, idmp=("shipping", b"order-1"))
+    assert other != first and r.xlen("orders") == 2
+    info = _xinfo(r, "orders")
+    assert (info["idmp-duration"], info["idmp-maxsize"]) == (100, 100)
+    assert (info["pids-tracked"], info["iids-tracked"], info["iids-added"], info["iids-duplicates"]) == (2, 2, 2, 1)
+    # Durable like every write: a restart remembers what was appended.
+    r.close()
+    srv.restart()
+    r = srv.client(protocol=2)
+    assert r.xadd("orders", {"item": "book"}, idmp=("billing", b"order-1")) == first
+    assert r.xlen("orders") == 2
+    assert _xinfo(r, "orders")["iids-duplicates"] == 2
+
+
+@pytest.mark.spool_only
+def test_xadd_idmpauto_hashes_the_fields_in_any_order(r2, key):
+    k = key()
+    first = r2.execute_command("XADD", k, "IDMPAUTO", "p", "*", "a", "1", "b", "2")
+    assert r2.execute_command("XADD", k, "IDMPAUTO", "p", "*", "b", "2", "a", "1") == first
+    assert r2.execute_command("XADD", k, "IDMPAUTO", "p", "*", "a", "1", "b", "3") != first
+    assert r2.execute_command("XADD", k, "IDMPAUTO", "p", "*", "b", "1", "a", "2") != first
+    assert r2.xlen(k) == 3
+
+
+@pytest.mark.spool_only
+def test_idmp_keeps_at_most_maxsize_ids_per_producer(r2, key):
+    k = key()
+    r2.xadd(k, {"f": "v"})
+    assert r2.xcfgset(k, idmp_maxsize=2) in (b"OK", "OK", True)
+    ids = [r2.xadd(k, {"n": n}, idmp=("p", f"i{n}".encode())) for n in range(3)]
+    assert _xinfo(r2, k)["iids-tracked"] == 2
+    # i0 was the oldest: forgotten, so sending it again appends.
+    assert r2.xadd(k, {"n": 0}, idmp=("p", b"i0")) not in ids
+    assert r2.xadd(k, {"n": 2}, idmp=("p", b"i2")) == ids[2]
+    # A changed setting forgets every producer (the counters stay); the same value changes nothing.
+    before = _xinfo(r2, k)
+    r2.xcfgset(k, idmp_maxsize=2)
+    assert _xinfo(r2, k)["pids-tracked"] == 1
+    r2.xcfgset(k, idmp_duration=50)
+    after = _xinfo(r2, k)
+    assert (after["pids-tracked"], after["iids-tracked"], after["idmp-duration"]) == (0, 0, 50)
+    assert after["iids-added"] == before["iids-added"] and after["iids-duplicates"] == before["iids-duplicates"]
+
+
+@pytest.mark.spool_only
+def test_idmp_forgets_ids_older_than_the_duration(r2, key):
+    k = key()
+    r2.xadd(k, {"f": "v"})
+    r2.xcfgset(k, idmp_duration=1)
+    first = r2.xadd(k, {"f": "v"}, idmp=("p", b"once"))
+    assert r2.xadd(k, {"f": "v"}, idmp=("p", b"once")) == first
+    wait_until(lambda: _xinfo(r2, k)["iids-tracked"] == 0, timeout=10, what="the idempotent id to expire")
+    assert r2.xadd(k, {"f": "v"}, idmp=("p", b"once")) != first
+
+
+@pytest.mark.spool_only
+def test_idmp_and_xcfgset_errors(r2, key):
+    k = key()
+
+    def error(*args):
+        with pytest.raises(redis.ResponseError) as info:
+            r2.execute_command(*args)
+        return str(info.value)
+
+    assert error("XADD", k, "IDMP", "p", "i", "1-1", "f", "v") == \
+        "syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs"
+    assert error("XADD", k, "IDMP", "p", "i", "IDMPAUTO", "p", "*", "f", "v") == \
+        "syntax error, IDMP/IDMPAUTO specified multiple times"
+    assert error("XADD", k, "IDMP", "", "i", "*", "f", "v") == "syntax error, IDMP requires a non-empty producer ID"
+    assert error("XADD", k, "IDMPAUTO", "", "*", "f", "v") == "syntax error, IDMPAUTO requires a non-empty producer ID"
+    assert error("XADD", k, "IDMP", "p", "", "*", "f", "v") == "syntax error, IDMP requires a non-empty idempotent ID"
+    assert error("XADD", k, "IDMP", "p", "i", "PRODUCER", "q", "SEQ", 1, "*", "f", "v") == \
+        "IDMP/IDMPAUTO cannot be combined with PRODUCER or IFLAST"
+    assert r2.exists(k) == 0
+    assert error("XCFGSET", k, "IDMP-DURATION", 5) == "no such key"
+    r2.xadd(k, {"f": "v"})
+    assert error("XCFGSET", k) == "At least one parameter must be specified"
+    assert error("XCFGSET", k, "IDMP-DURATION", 0) == "IDMP-DURATION must be between 1 and 86400 seconds"
+    assert error("XCFGSET", k, "IDMP-MAXSIZE", 10001) == "IDMP-MAXSIZE must be between 1 and 10000 entries"
+    assert error("XCFGSET", k, "IDMP-MAXSIZE", "x") == "value is not an integer or out of range"
+    assert error("XCFGSET", k, "IDMP-MAXSIZE", 5, "IDMP-MAXSIZE", 6) == "IDMP-MAXSIZE specified multiple times"
+    assert error("XCFGSET", k, "IDMP-MAXSIZE") == "syntax error"
+    assert error("XCFGSET", k, "NOPE", 1) == "syntax error"

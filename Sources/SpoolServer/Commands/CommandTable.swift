@@ -123,6 +123,7 @@ enum CommandTable {
         .init(name: "xdelex", arity: -5, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Deletes entries, and what the consumer groups hold of them as KEEPREF, DELREF or ACKED says."),
         .init(name: "xackdel", arity: -6, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Acknowledges entries for a group and deletes them as KEEPREF, DELREF or ACKED says."),
         .init(name: "xtrim", arity: -4, runs: .storage, flags: ["write"], firstKey: 1, lastKey: 1, step: 1, summary: "Trims a stream by length or minimum id."),
+        .init(name: "xcfgset", arity: -2, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Sets a stream's idempotent-append settings (IDMP-DURATION, IDMP-MAXSIZE)."),
         .init(name: "xproducers", arity: -2, runs: .storage, flags: ["readonly"], firstKey: 1, lastKey: 1, step: 1, summary: "Returns the producers of a stream: epoch, last SEQ and id, waiting appends."),
         .init(name: "xsetid", arity: -3, runs: .storage, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Sets a stream's last id and counters."),
         .init(name: "xreadgroup", arity: -7, runs: .storage, flags: ["write", "blocking"], firstKey: 0, lastKey: 0, step: 0, summary: "Reads entries through a consumer group, optionally blocking; the pending list is written durably."),
