@@ -7,6 +7,8 @@ struct CommandGroup: Sendable {
     let connection: UInt64
     let slot: UInt64
     let version: RESPVersion
+    /// The connection's database (SELECT) when the commands were sent.
+    var database = 0
     var commands: [[[UInt8]]]
     /// EXEC: the replies are wrapped in one array (and run in one transaction, as every group is).
     var isTransaction = false
@@ -16,6 +18,11 @@ struct CommandGroup: Sendable {
     /// INFO: the sections the loop thread built, by position in `commands`; the storage thread
     /// adds keyspace and producers.
     var infoSections: [Int: String] = [:]
+
+    /// EXEC: each command's database, when a SELECT in the transaction changed it.
+    var commandDatabases: [Int]?
+
+    func database(at index: Int) -> Int { commandDatabases?[index] ?? database }
 
     /// Replies its slot holds: one per command, or EXEC's one array.
     var replyCount: Int { isTransaction ? 1 : commands.count }

@@ -11,6 +11,8 @@ final class Connection {
     var decoder: RESPRequestDecoder
     var version: RESPVersion = .resp2
     var name: [UInt8]?
+    /// The database SELECT chose (0 to `databases` - 1).
+    var database = 0
     var libraryName = ""
     var libraryVersion = ""
     var isAuthenticated: Bool

@@ -180,7 +180,7 @@ extension Executor {
     /// Notes that a stream changed in a way blocked readers must hear of now (appends, deletion,
     /// a destroyed group, a given-back entry).
     func streamChanged(_ key: [UInt8]) {
-        if !waiters.isEmpty { appendedStreams.insert(key) }
+        if !waiters.isEmpty { appendedStreams.insert(StreamKey(database: store.database, name: key)) }
     }
 
     // MARK: Counters (Redis 7.4's entries-read and lag)
@@ -600,11 +600,9 @@ extension Executor {
     func wakeGroupRead(_ waiter: Waiter, request: GroupReadRequest) throws(WiredTigerError) -> [UInt8]? {
         var out = RESPWriter(version: waiter.version)
         for key in waiter.keys {
-            guard let stream = store.streamForReading(key) else {
-                out.error("UNBLOCKED the stream key no longer exists")
-                return out.bytes
-            }
-            guard stream.groups[request.group] != nil else {
+            // Its stream deleted, moved or swapped away, or its group destroyed: Redis 8 answers
+            // what the command would answer if sent now.
+            guard let stream = store.streamForReading(key), stream.groups[request.group] != nil else {
                 out.error(Self.noSuchKeyOrGroup(key, request.group, suffix: " in XREADGROUP with GROUP option"))
                 return out.bytes
             }

@@ -71,18 +71,84 @@ extension Executor {
         for name in page { out.bulk(name) }
     }
 
-    func flush(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+    /// FLUSHDB: the selected database's streams; FLUSHALL: every database's.
+    func flush(_ args: [[UInt8]], _ out: inout RESPWriter, everyDatabase: Bool) throws(WiredTigerError) {
         if args.count > 2 || (args.count == 2 && !args[1].isKeyword("ASYNC") && !args[1].isKeyword("SYNC")) {
             return out.error(CommandError.syntax)
         }
-        for name in store.streamNames {
-            if let stream = store.streamForWriting(name) {
-                try store.dropStream(stream)
-                streamChanged(name)
+        let selected = store.database
+        let databases = everyDatabase ? store.streamCountsByDatabase.map(\.database) : [selected]
+        for database in databases {
+            store.database = database
+            for name in store.streamNames {
+                if let stream = store.streamForWriting(name) {
+                    try store.dropStream(stream)
+                    streamChanged(name)
+                }
             }
         }
+        store.database = selected
         store.noteDurableDependency()
         out.simpleString("OK")
+    }
+
+    /// A database index argument of SWAPDB or MOVE; nil (with the error written) when it is none.
+    private func databaseIndex(_ text: [UInt8], notInteger: String, _ out: inout RESPWriter) -> Int? {
+        guard let index = text.asInt64 else {
+            out.error(notInteger)
+            return nil
+        }
+        guard index >= 0 && index < Int64(limits.databases) else {
+            out.error("ERR DB index is out of range")
+            return nil
+        }
+        return Int(index)
+    }
+
+    /// Whether a producer has appends waiting on one of these databases' streams (MOVE and SWAPDB
+    /// refuse then: the waiting appends name their stream by database).
+    private func hasWaitingAppends(in databases: [Int], stream: [UInt8]? = nil) -> Bool {
+        producerQueues.queues.keys.contains { key in
+            databases.contains(key.database) && (stream == nil || key.stream == stream!)
+        }
+    }
+
+    /// SWAPDB index index: the two databases' streams trade places; readers blocked on them are
+    /// woken to look again, as Redis does.
+    func swapdb(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let first = databaseIndex(args[1], notInteger: "ERR invalid first DB index", &out),
+            let second = databaseIndex(args[2], notInteger: "ERR invalid second DB index", &out)
+        else { return }
+        guard !hasWaitingAppends(in: [first, second]) else {
+            return out.error("ERR producer appends are waiting in these databases; try again once they commit")
+        }
+        let selected = store.database
+        for database in [first, second] {
+            store.database = database
+            for name in store.streamNames { streamChanged(name) }
+        }
+        store.database = selected
+        try store.swapDatabases(first, second)
+        for database in [first, second] {
+            store.database = database
+            for name in store.streamNames { streamChanged(name) }
+        }
+        store.database = selected
+        store.noteDurableDependency()
+        out.simpleString("OK")
+    }
+
+    /// MOVE key db: 1 when the stream moved, 0 when it does not exist here or the target has one of
+    /// that name.
+    func move(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let target = databaseIndex(args[2], notInteger: CommandError.notInteger, &out) else { return }
+        guard target != store.database else { return out.error("ERR source and destination objects are the same") }
+        guard let stream = store.streamForWriting(args[1]) else { return out.integer(0) }
+        guard !hasWaitingAppends(in: [store.database], stream: args[1]) else {
+            return out.error("ERR producer appends are waiting on this stream; try again once they commit")
+        }
+        streamChanged(args[1])
+        out.integer(try store.moveStream(stream, to: target) ? 1 : 0)
     }
 
     /// INFO: the loop thread built its sections; keyspace (the catalog's) and producers follow.
@@ -91,7 +157,9 @@ extension Executor {
         let sections = InfoSections(args)
         if sections.wants("keyspace") {
             text += "# Keyspace\r\n"
-            if store.streamCount > 0 { text += "db0:keys=\(store.streamCount),expires=0,avg_ttl=0,subexpiry=0\r\n" }
+            for (database, count) in store.streamCountsByDatabase {
+                text += "db\(database):keys=\(count),expires=0,avg_ttl=0,subexpiry=0\r\n"
+            }
             text += "\r\n"
         }
         if sections.wants("producers", spoolOnly: true) {

@@ -28,7 +28,7 @@ extension Executor {
         }
         // A transaction's drops are handled once it is known to commit.
         if !transaction { failQueuesOfDroppedStreams() }
-        let key = ProducerKey(stream: args[1], producer: producerID)
+        let key = ProducerKey(database: store.database, stream: args[1], producer: producerID)
         let sequence = parsed.append.sequence!
         let requestedEpoch = parsed.append.epoch ?? 0
         let now = wallClockMilliseconds()
@@ -264,6 +264,7 @@ extension Executor {
     func resumeParked(_ key: ProducerKey) throws(WiredTigerError) {
         let queues = producerQueues
         guard let queue = queues.queues[key] else { return }
+        store.database = key.database
         var producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
             try store.producers.producer(key.producer, of: s)
         } ?? nil
@@ -303,8 +304,8 @@ extension Executor {
         let dropped = store.producers.takeDroppedStreams()
         let queues = producerQueues
         guard !dropped.isEmpty, !queues.queues.isEmpty else { return }
-        let names = Set(dropped)
-        for (key, queue) in queues.queues where names.contains(key.stream) {
+        let streams = Set(dropped)
+        for (key, queue) in queues.queues where streams.contains(StreamKey(database: key.database, name: key.stream)) {
             for (sequence, append) in queue.parked {
                 _ = queues.unpark(key, queue, sequence: sequence)
                 queues.fill(append, with: .error(ProducerError.streamDeleted(key.producer, sequence: sequence)), tag: 0)
@@ -317,9 +318,9 @@ extension Executor {
         let now = wallClockMilliseconds()
         let expiry = limits.producers.idleExpiryMilliseconds
         for producer in candidates where producer.state.isIdle(nowMilliseconds: now, expiryMilliseconds: expiry) {
-            guard producerQueues.queues[ProducerKey(stream: producer.stream, producer: producer.id)] == nil else {
-                continue
-            }
+            // Whatever its database (MOVE and SWAPDB change it): one with appends waiting stays.
+            guard !producerQueues.queues.keys.contains(where: { $0.stream == producer.stream && $0.producer == producer.id })
+            else { continue }
             try store.producers.remove(producer)
         }
     }
@@ -612,6 +613,7 @@ extension Executor {
         let queues = producerQueues
         let timeout = UInt64(limits.producers.gapTimeoutMilliseconds) * 1_000_000
         for (key, queue) in queues.queues where nowNanoseconds >= queue.waitingSince + timeout {
+            store.database = key.database
             let producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
                 try store.producers.producer(key.producer, of: s)
             } ?? nil
@@ -658,7 +660,7 @@ extension Executor {
         out.arrayHeader(ids.count)
         for id in ids {
             let state = states[id]!
-            let queue = producerQueues.queues[ProducerKey(stream: args[1], producer: id)]
+            let queue = producerQueues.queues[ProducerKey(database: store.database, stream: args[1], producer: id)]
             out.mapHeader(7)
             out.bulk("name")
             out.bulk(id)

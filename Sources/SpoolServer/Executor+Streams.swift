@@ -491,6 +491,7 @@ extension Executor {
             connection: group.connection, slot: group.slot, version: group.version, keys: keys, ids: ids,
             count: count, deadline: deadline)
         waiter.groupRead = groupRead
+        waiter.database = store.database
         return waiter
     }
 

@@ -12,7 +12,7 @@ final class Executor: StorageContext {
     /// Readers blocked in XREAD, in arrival order (served first come, first served).
     var waiters: [Waiter] = []
     /// Streams that received entries in the batch in progress.
-    var appendedStreams: Set<[UInt8]> = []
+    var appendedStreams: Set<StreamKey> = []
     /// Producers' commit queues and the replies held for them (Executor+Producers.swift).
     let producerQueues: ProducerQueues
 
@@ -20,6 +20,7 @@ final class Executor: StorageContext {
         var readCountMax: Int
         var producers = ProducerLimits()
         var nodes = StreamNodeLimits()
+        var databases = 16
     }
 
     init(store: LogStore, limits: Limits) {
@@ -69,6 +70,7 @@ final class Executor: StorageContext {
     func execute(_ args: [[UInt8]], at index: Int, into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
         throws(WiredTigerError) -> Waiter?
     {
+        store.database = group.database(at: index)
         let name = args[0]
         switch true {
         case name.isKeyword("XADD"): try xadd(args, &out, group: group)
@@ -97,7 +99,10 @@ final class Executor: StorageContext {
         case name.isKeyword("KEYS"): keys(args, &out)
         case name.isKeyword("SCAN"): scan(args, &out)
         case name.isKeyword("DBSIZE"): out.integer(Int64(store.streamCount))
-        case name.isKeyword("FLUSHDB"), name.isKeyword("FLUSHALL"): try flush(args, &out)
+        case name.isKeyword("FLUSHDB"): try flush(args, &out, everyDatabase: false)
+        case name.isKeyword("FLUSHALL"): try flush(args, &out, everyDatabase: true)
+        case name.isKeyword("SWAPDB"): try swapdb(args, &out)
+        case name.isKeyword("MOVE"): try move(args, &out)
         case name.isKeyword("INFO"): info(args, &out, loopSections: group.infoSections[index] ?? "")
         default: out.error(CommandError.unknownCommand(args))
         }
@@ -147,6 +152,7 @@ final class Executor: StorageContext {
         var remaining: [Waiter] = []
         let now = nowMilliseconds
         for waiter in waiters {
+            store.database = waiter.database
             if let unblock = waiter.unblock {
                 var out = RESPWriter(version: waiter.version)
                 switch unblock {
@@ -156,7 +162,9 @@ final class Executor: StorageContext {
                 served.append(finish(waiter, out.bytes))
                 continue
             }
-            let touched = !appendedStreams.isEmpty && waiter.keys.contains { appendedStreams.contains($0) }
+            let touched =
+                !appendedStreams.isEmpty
+                && waiter.keys.contains { appendedStreams.contains(StreamKey(database: waiter.database, name: $0)) }
             if let request = waiter.groupRead {
                 let claimDue = waiter.claimCheckAt.map { $0 <= now } ?? false
                 if touched || claimDue || hasDueRedeliveries(waiter, now: now),
@@ -231,6 +239,8 @@ final class Waiter {
     let connection: UInt64
     let slot: UInt64
     let version: RESPVersion
+    /// The database its keys are in.
+    var database = 0
     let keys: [[UInt8]]
     let ids: [EntryID]
     let count: Int

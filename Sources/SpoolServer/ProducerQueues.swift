@@ -152,6 +152,8 @@ enum ProducerError {
 /// A producer's commit queue is named by the stream's name and the producer id (the stream may
 /// not exist yet when the first append parks).
 struct ProducerKey: Hashable {
+    /// The stream's database (SELECT).
+    let database: Int
     let stream: [UInt8]
     let producer: [UInt8]
 }

@@ -101,7 +101,9 @@ extension Server {
         case "client": client(args, connection, into: &out)
         case "select":
             guard let index = args[1].asInt64 else { return out.error(CommandError.notInteger) }
-            if index == 0 { out.simpleString("OK") } else { out.error("ERR DB index is out of range") }
+            guard index >= 0 && index < config.databases else { return out.error("ERR DB index is out of range") }
+            connection.database = Int(index)
+            out.simpleString("OK")
         case "command": command(args, into: &out)
         case "config": configCommand(args, connection, into: &out)
         case "unwatch": out.simpleString("OK")
@@ -150,14 +152,19 @@ extension Server {
         var transaction = CommandGroup(
             connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: queued)
         transaction.isTransaction = true
+        transaction.database = connection.database
         // Loop commands are answered here and now: no storage command reads the connection and
-        // server state they read or change, so running them first is the same as in turn.
+        // server state they read or change, so running them first is the same as in turn. The one
+        // they depend on, the database a SELECT chose, is recorded per command.
+        var databases: [Int] = []
         for (position, args) in queued.enumerated() {
+            databases.append(connection.database)
             guard case .success(let found) = CommandTable.resolve(args), found.top.runs == .loop else { continue }
             var out = RESPWriter(version: connection.version)
             answer(found.top, args, connection, into: &out)
             transaction.loopReplies[position] = out
         }
+        if databases.contains(where: { $0 != transaction.database }) { transaction.commandDatabases = databases }
         for (position, args) in queued.enumerated() where args[0].isKeyword("INFO") {
             transaction.infoSections[position] = infoText(sections: InfoSections(args))
         }
@@ -255,7 +262,7 @@ extension Server {
         let age = (now - connection.createdAt) / 1_000_000_000
         let idle = (now - connection.lastInteraction) / 1_000_000_000
         let name = connection.name.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return "id=\(connection.id) addr=\(connection.address) laddr=\(config.bind):\(boundPort) fd=-1 name=\(name) age=\(age) idle=\(idle) flags=\(connection.transaction != nil ? "x" : (connection.blockedSlot != nil ? "b" : "N")) db=0 sub=0 psub=0 ssub=0 multi=\(connection.transaction.map { String($0.count) } ?? "-1") qbuf=\(connection.decoder.bufferedByteCount) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=\(connection.pendingSlotCount) omem=\(connection.heldBytes) tot-mem=0 events=r cmd=\(connection.lastCommand) user=default redir=-1 resp=\(connection.version.rawValue) lib-name=\(connection.libraryName) lib-ver=\(connection.libraryVersion)"
+        return "id=\(connection.id) addr=\(connection.address) laddr=\(config.bind):\(boundPort) fd=-1 name=\(name) age=\(age) idle=\(idle) flags=\(connection.transaction != nil ? "x" : (connection.blockedSlot != nil ? "b" : "N")) db=\(connection.database) sub=0 psub=0 ssub=0 multi=\(connection.transaction.map { String($0.count) } ?? "-1") qbuf=\(connection.decoder.bufferedByteCount) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=\(connection.pendingSlotCount) omem=\(connection.heldBytes) tot-mem=0 events=r cmd=\(connection.lastCommand) user=default redir=-1 resp=\(connection.version.rawValue) lib-name=\(connection.libraryName) lib-ver=\(connection.libraryVersion)"
     }
 
     /// CLIENT: the dispatcher has checked the subcommand and its arity.

@@ -61,7 +61,8 @@ public final class Server {
         options.batchCommandsMax = config.transactionCommandsMax
         options.checkpointIntervalSeconds = config.checkpointInterval
         let limits = Executor.Limits(
-            readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits)
+            readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits,
+            databases: config.databases)
         engine = try StorageEngine<Executor>(
             options: options,
             makeContext: { Executor(store: $0, limits: limits) },
@@ -281,7 +282,9 @@ public final class Server {
     /// Adds a storage command to the connection's current group, starting one if needed.
     func appendToGroup(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
         if group == nil {
-            group = CommandGroup(connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: [])
+            group = CommandGroup(
+                connection: connection.id, slot: connection.reserveSlot(), version: connection.version,
+                database: connection.database, commands: [])
         }
         group!.commands.append(args)
     }

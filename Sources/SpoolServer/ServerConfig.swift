@@ -8,6 +8,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var dir = "./data"
     public var requirepass = ""
     public var maxclients = 10_000
+    /// Databases SELECT can choose, as Redis's `databases`.
+    public var databases = 16
     public var protoMaxBulkLen = 512 << 20
     public var protoMaxMultibulkLen = 1 << 20
     public var clientQueryBufferLimit = 1 << 30
@@ -50,6 +52,8 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.port, v, 0...65535) }),
         Key(name: "dir", isMutable: false, get: { $0.dir }, set: { c, v in c.dir = v; return !v.isEmpty }),
         Key(name: "requirepass", isMutable: true, get: { $0.requirepass }, set: { c, v in c.requirepass = v; return true }),
+        Key(name: "databases", isMutable: false, get: { String($0.databases) },
+            set: { c, v in setInt(&c.databases, v, 1...LogStore.databasesMax) }),
         Key(name: "maxclients", isMutable: true, get: { String($0.maxclients) },
             set: { c, v in setInt(&c.maxclients, v, 1...1_000_000) }),
         Key(name: "proto-max-bulk-len", isMutable: true, get: { String($0.protoMaxBulkLen) },

@@ -30,9 +30,7 @@ extension LogStore {
             if case .wiredTiger(let cause) = error { throw cause }
             throw WiredTigerError.corrupt("catalog reload after a rolled-back transaction: \(error)")
         }
-        for name in streamNames {
-            if let stream = streamForReading(name) { stream.lastWriteGeneration = currentGeneration }
-        }
+        for stream in allStreams { stream.lastWriteGeneration = currentGeneration }
         noteDurableDependency()
         batchAppendCount = savepoint.appendCount
         try session.beginTransaction()

@@ -14,7 +14,23 @@ public final class LogStore {
     static let metaURI = "table:spool-meta"
     static let schemaKey = Array("schema-version".utf8)
     static let nextTableKey = Array("next-table".utf8)
+    /// Catalog rows: `stream:` + name for database 0, `stream@` + database byte + name for the others.
     static let streamKeyPrefix = Array("stream:".utf8)
+    static let databaseStreamKeyPrefix = Array("stream@".utf8)
+    /// Databases a catalog key can name (one byte).
+    public static let databasesMax = 256
+
+    static func catalogKey(_ key: StreamKey) -> [UInt8] {
+        key.database == 0 ? streamKeyPrefix + key.name : databaseStreamKeyPrefix + [UInt8(key.database)] + key.name
+    }
+
+    static func streamKey(catalogKey key: [UInt8]) -> StreamKey? {
+        if key.starts(with: streamKeyPrefix) { return StreamKey(database: 0, name: Array(key.dropFirst(streamKeyPrefix.count))) }
+        guard key.starts(with: databaseStreamKeyPrefix), key.count > databaseStreamKeyPrefix.count else { return nil }
+        let database = Int(key[databaseStreamKeyPrefix.count])
+        guard database > 0 else { return nil }
+        return StreamKey(database: database, name: Array(key.dropFirst(databaseStreamKeyPrefix.count + 1)))
+    }
 
     let session: WiredTigerSession
     private let meta: WiredTigerCursor
@@ -23,7 +39,10 @@ public final class LogStore {
     var dirtyGroups: [(StreamState, ConsumerGroup)] = []
     var dirtyConsumers: [(StreamState, ConsumerGroup, Consumer)] = []
     private var nextTableNumber: UInt64
-    private var streams: [[UInt8]: StreamState] = [:]
+    private var streams: [StreamKey: StreamState] = [:]
+    /// The database the job in progress works in (Redis's SELECT): names look up streams there.
+    /// Set by the storage thread's context before each job.
+    public var database = 0
     /// The stream the last lookup found: batches are mostly runs of commands on one stream, and
     /// comparing a short name costs less than hashing it. Cleared whenever a stream leaves the
     /// catalog.
@@ -105,26 +124,27 @@ public final class LogStore {
             if try meta.search(key: Self.nextTableKey) {
                 nextTableNumber = try meta.withValue { $0.count == 8 ? readLittleEndian(UInt64.self, $0, at: 0) : 1 }
             }
-            var records: [([UInt8], StreamRecord)] = []
-            if try meta.searchNear(key: Self.streamKeyPrefix) != nil {
+            var records: [(StreamKey, StreamRecord)] = []
+            for prefix in [Self.streamKeyPrefix, Self.databaseStreamKeyPrefix] {
+                guard try meta.searchNear(key: prefix) != nil else { continue }
                 // search_near may land before the prefix; walk forward while keys carry it.
                 var positioned = true
                 let firstKey = try meta.key
-                if firstKey.lexicographicallyPrecedes(Self.streamKeyPrefix) { positioned = try meta.next() }
+                if firstKey.lexicographicallyPrecedes(prefix) { positioned = try meta.next() }
                 while positioned {
                     let key = try meta.key
-                    guard key.starts(with: Self.streamKeyPrefix) else { break }
+                    guard key.starts(with: prefix) else { break }
                     let record = try meta.withValue { StreamRecord(decoding: $0) }
-                    guard let record else {
+                    guard let record, let streamKey = Self.streamKey(catalogKey: key) else {
                         throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
                     }
-                    records.append((Array(key.dropFirst(Self.streamKeyPrefix.count)), record))
+                    records.append((streamKey, record))
                     positioned = try meta.next()
                 }
             }
             meta.reset()
-            for (name, record) in records {
-                streams[name] = try openStream(name: name, record: record)
+            for (key, record) in records {
+                streams[key] = try openStream(key, record: record)
             }
         } catch let error as StorageError {
             throw error
@@ -133,14 +153,14 @@ public final class LogStore {
         }
     }
 
-    private func openStream(name: [UInt8], record: StreamRecord) throws(WiredTigerError) -> StreamState {
+    private func openStream(_ key: StreamKey, record: StreamRecord) throws(WiredTigerError) -> StreamState {
         let live = StreamState.liveURI(record.tableNumber)
         let backfill = StreamState.backfillURI(record.tableNumber)
         // create is idempotent; it also repairs a catalog row whose tables a crash left uncreated.
         try session.create(live, config: WiredTigerConfiguration.table)
         try session.create(backfill, config: WiredTigerConfiguration.table)
         let stream = StreamState(
-            name: name, record: record,
+            name: key.name, database: key.database, record: record,
             live: try session.openCursor(live, config: "overwrite=false"),
             backfill: try session.openCursor(backfill, config: "overwrite=false"))
         stream.groups = try groupTables.load(table: record.tableNumber)
@@ -149,8 +169,21 @@ public final class LogStore {
 
     // MARK: Catalog
 
-    public var streamCount: Int { streams.count }
-    public var streamNames: [[UInt8]] { Array(streams.keys) }
+    /// Streams of the selected database.
+    public var streamCount: Int { streamCount(database: database) }
+    public var streamNames: [[UInt8]] { streams.keys.filter { $0.database == database }.map(\.name) }
+
+    /// Every stream of every database.
+    var allStreams: [StreamState] { Array(streams.values) }
+
+    public func streamCount(database: Int) -> Int { streams.keys.lazy.filter { $0.database == database }.count }
+
+    /// Databases that hold streams, with how many (INFO keyspace).
+    public var streamCountsByDatabase: [(database: Int, count: Int)] {
+        var counts: [Int: Int] = [:]
+        for key in streams.keys { counts[key.database, default: 0] += 1 }
+        return counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
 
     /// Looks a stream up for reading: the job's reply will wait until the stream's last change is
     /// durable, so no reader ever sees an entry that is not on disk yet.
@@ -174,8 +207,8 @@ public final class LogStore {
     }
 
     private func lookUp(_ name: [UInt8]) -> StreamState? {
-        if let last = lastFound, last.name == name { return last }
-        let found = streams[name]
+        if let last = lastFound, last.name == name, last.database == database { return last }
+        let found = streams[StreamKey(database: database, name: name)]
         if found != nil { lastFound = found }
         return found
     }
@@ -199,14 +232,15 @@ public final class LogStore {
     }
 
     public func createStream(_ name: [UInt8]) throws(WiredTigerError) -> StreamState {
-        precondition(streams[name] == nil, "stream exists")
+        let key = StreamKey(database: database, name: name)
+        precondition(streams[key] == nil, "stream exists")
         let number = nextTableNumber
         nextTableNumber += 1
         var next = [UInt8]()
         appendLittleEndian(nextTableNumber, to: &next)
         try meta.insert(key: Self.nextTableKey, value: next)
-        let stream = try openStream(name: name, record: StreamRecord(tableNumber: number))
-        streams[name] = stream
+        let stream = try openStream(key, record: StreamRecord(tableNumber: number))
+        streams[key] = stream
         noteWrite(stream)
         markDirty(stream)
         return stream
@@ -215,14 +249,14 @@ public final class LogStore {
     /// Removes the stream from the catalog now; its tables go after the commit.
     public func dropStream(_ stream: StreamState) throws(WiredTigerError) {
         noteWrite(stream)
-        _ = try meta.remove(key: Self.streamKeyPrefix + stream.name)
+        _ = try meta.remove(key: Self.catalogKey(stream.key))
         try removeGroupRows(table: stream.record.tableNumber)
         for group in stream.groups.values {
             group.isDirty = false
             for consumer in group.consumers.values { consumer.isDirty = false }
         }
         stream.groups.removeAll()
-        streams[stream.name] = nil
+        streams[stream.key] = nil
         lastFound = nil
         stream.isDirty = false
         stream.live.close()
@@ -231,6 +265,36 @@ public final class LogStore {
         tablesToDrop.append(stream.backfillURI)
         try producers.removeAll(of: stream)
         try idempotency.removeAll(of: stream.record.tableNumber)
+    }
+
+    /// MOVE: the stream goes to `database` under its name; false when a stream of that name is
+    /// there already. Its groups, producers and entries go with it (they are keyed by its tables).
+    public func moveStream(_ stream: StreamState, to database: Int) throws(WiredTigerError) -> Bool {
+        let target = StreamKey(database: database, name: stream.name)
+        guard streams[target] == nil else { return false }
+        streams[stream.key] = nil
+        _ = try meta.remove(key: Self.catalogKey(stream.key))
+        stream.database = database
+        streams[stream.key] = stream
+        noteWrite(stream)
+        markDirty(stream)
+        lastFound = nil
+        return true
+    }
+
+    /// SWAPDB: the streams of two databases trade places.
+    public func swapDatabases(_ first: Int, _ second: Int) throws(WiredTigerError) {
+        guard first != second else { return }
+        let moving = streams.values.filter { $0.database == first || $0.database == second }
+        for stream in moving { streams[stream.key] = nil }
+        for stream in moving {
+            _ = try meta.remove(key: Self.catalogKey(stream.key))
+            stream.database = stream.database == first ? second : first
+            streams[stream.key] = stream
+            noteWrite(stream)
+            markDirty(stream)
+        }
+        lastFound = nil
     }
 
     // MARK: Entries
@@ -412,7 +476,7 @@ public final class LogStore {
         try producers.writeDirty()
         try idempotency.writeDirty()
         for stream in dirtyStreams where stream.isDirty {
-            try meta.insert(key: Self.streamKeyPrefix + stream.name, value: stream.record.encoded())
+            try meta.insert(key: Self.catalogKey(stream.key), value: stream.record.encoded())
             stream.isDirty = false
         }
         dirtyStreams.removeAll(keepingCapacity: true)

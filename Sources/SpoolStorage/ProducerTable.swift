@@ -34,9 +34,9 @@ public final class ProducerTable {
     private var dirty: [TrackedProducer] = []
     /// The producer the last lookup found (a producer's entries come in runs).
     private var lastFound: TrackedProducer?
-    /// Names of streams dropped since the last `takeDroppedStreams()`, so the server can fail the
+    /// Streams dropped since the last `takeDroppedStreams()`, so the server can fail the
     /// appends that were waiting on them.
-    private var droppedStreams: [[UInt8]] = []
+    private var droppedStreams: [StreamKey] = []
 
     init(session: WiredTigerSession) throws(WiredTigerError) {
         try session.create(Self.uri, config: WiredTigerConfiguration.table)
@@ -112,14 +112,14 @@ public final class ProducerTable {
         }
         for (key, _) in try rows(table: table) { try cursor.remove(key: key) }
         cursor.reset()
-        droppedStreams.append(stream.name)
+        droppedStreams.append(stream.key)
     }
 
     /// Whether a stream was dropped since the last `takeDroppedStreams()`.
     public var hasDroppedStreams: Bool { !droppedStreams.isEmpty }
 
     /// Streams dropped since the last call.
-    public func takeDroppedStreams() -> [[UInt8]] {
+    public func takeDroppedStreams() -> [StreamKey] {
         guard !droppedStreams.isEmpty else { return [] }
         defer { droppedStreams.removeAll() }
         return droppedStreams

@@ -2,8 +2,21 @@ import SpoolCore
 
 /// One stream as the storage thread sees it: its persisted record plus the cursors and the
 /// bookkeeping of the batch in progress. Storage thread only.
+/// A stream's identity: its database (Redis's SELECT) and its name.
+public struct StreamKey: Hashable, Sendable {
+    public var database: Int
+    public var name: [UInt8]
+
+    public init(database: Int, name: [UInt8]) {
+        self.database = database
+        self.name = name
+    }
+}
+
 public final class StreamState {
     public let name: [UInt8]
+    /// Its database; changed only by MOVE and SWAPDB (LogStore).
+    public internal(set) var database: Int
     public internal(set) var record: StreamRecord
     /// Commit generation of the last batch that changed this stream; replies that read it wait
     /// until that generation is durable.
@@ -17,13 +30,15 @@ public final class StreamState {
     let live: WiredTigerCursor
     let backfill: WiredTigerCursor
 
-    init(name: [UInt8], record: StreamRecord, live: WiredTigerCursor, backfill: WiredTigerCursor) {
+    init(name: [UInt8], database: Int, record: StreamRecord, live: WiredTigerCursor, backfill: WiredTigerCursor) {
         self.name = name
+        self.database = database
         self.record = record
         self.live = live
         self.backfill = backfill
     }
 
+    public var key: StreamKey { StreamKey(database: database, name: name) }
     public var lastID: EntryID { record.lastID }
     public var length: UInt64 { record.length }
     public var entriesAdded: UInt64 { record.entriesAdded }

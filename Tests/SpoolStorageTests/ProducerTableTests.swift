@@ -80,7 +80,7 @@ import SpoolCore
         }
         let (dropped, rows) = try await store.run { (log: LogStore) throws(WiredTigerError) -> ([[UInt8]], Int) in
             try log.dropStream(log.streamForWriting(self.bytes("gone"))!)
-            let dropped = log.producers.takeDroppedStreams()
+            let dropped = log.producers.takeDroppedStreams().map(\.name)
             // Forget the cache, so what follows reads the table.
             log.producers.reset()
             let kept = try log.producers.producers(of: log.streamForReading(self.bytes("kept"))!)

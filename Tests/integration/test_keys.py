@@ -3,10 +3,12 @@ MULTI/EXEC/DISCARD."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import redis
 
-from helpers import ErrorReply, Status, is_nil, pairs, parse_id
+from helpers import ErrorReply, Status, is_nil, pairs, parse_id, wait_until
 
 
 def err(reply) -> str:
@@ -369,3 +371,124 @@ def test_connection_and_server_commands_are_queued_too(raw2, server):
     assert reply[4] == [b"port", str(server.port).encode()]
     assert isinstance(reply[5], int) and reply[5] > 0
     assert isinstance(reply[6], int)
+
+
+# Databases: SELECT 0-15, each its own keyspace; FLUSHDB per database, SWAPDB, MOVE.
+
+
+def test_databases_are_separate_keyspaces(start_server):
+    srv = start_server()
+    zero = srv.client(protocol=2, db=0)
+    one = srv.client(protocol=2, db=1)
+    zero.xadd("s", {"db": "0"}, id="1-1")
+    one.xadd("s", {"db": "1"}, id="5-5")
+    one.xadd("only-in-1", {"f": "v"})
+    assert zero.xrange("s") == [(b"1-1", {b"db": b"0"})]
+    assert one.xrange("s") == [(b"5-5", {b"db": b"1"})]
+    assert zero.dbsize() == 1 and one.dbsize() == 2
+    assert sorted(one.keys("*")) == [b"only-in-1", b"s"] and zero.keys("*") == [b"s"]
+    assert zero.exists("only-in-1") == 0
+    keyspace = zero.info("keyspace")
+    assert keyspace["db0"]["keys"] == 1 and keyspace["db1"]["keys"] == 2
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        zero.execute_command("SELECT", 16)
+    # FLUSHDB empties the selected database only; FLUSHALL every one.
+    assert one.flushdb()
+    assert one.dbsize() == 0 and zero.dbsize() == 1
+    one.xadd("s", {"f": "v"})
+    assert zero.flushall()
+    assert one.dbsize() == 0 and zero.dbsize() == 0
+
+
+def test_database_url_and_restart(start_server):
+    """redis://host:port/15 clients select on connect; each database survives a restart."""
+    srv = start_server()
+    fifteen = redis.Redis.from_url(f"redis://127.0.0.1:{srv.port}/15")
+    fifteen.xadd("events", {"n": "1"}, id="7-7")
+    fifteen.xgroup_create("events", "g", id="0")
+    fifteen.xreadgroup("g", "c", {"events": ">"})
+    fifteen.close()
+    srv.restart()
+    fifteen = redis.Redis.from_url(f"redis://127.0.0.1:{srv.port}/15")
+    assert fifteen.xrange("events") == [(b"7-7", {b"n": b"1"})]
+    assert fifteen.xpending("events", "g")["pending"] == 1
+    assert srv.client(protocol=2).exists("events") == 0
+    fifteen.close()
+
+
+def test_swapdb_and_move(start_server):
+    srv = start_server()
+    zero = srv.client(protocol=2, db=0)
+    two = srv.client(protocol=2, db=2)
+    zero.xadd("a", {"from": "0"}, id="1-1")
+    zero.xgroup_create("a", "g", id="0")
+    two.xadd("b", {"from": "2"}, id="2-2")
+    assert zero.swapdb(0, 2)
+    assert zero.keys("*") == [b"b"] and two.keys("*") == [b"a"]
+    assert two.xinfo_groups("a")[0]["name"] == b"g"
+    # MOVE: 1 when moved, 0 when missing or taken in the target.
+    assert zero.move("b", 3) == 1
+    assert zero.exists("b") == 0
+    three = srv.client(protocol=2, db=3)
+    assert three.xrange("b") == [(b"2-2", {b"from": b"2"})]
+    assert three.move("nope", 0) == 0
+    zero.xadd("b", {"f": "v"})
+    assert three.move("b", 0) == 0
+    assert three.exists("b") == 1
+    with pytest.raises(redis.ResponseError, match="source and destination objects are the same"):
+        three.move("b", 3)
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        three.move("b", 99)
+    with pytest.raises(redis.ResponseError, match="invalid first DB index"):
+        zero.execute_command("SWAPDB", "x", 1)
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        zero.execute_command("SWAPDB", 0, 16)
+
+
+def test_select_inside_a_transaction_applies_from_there_on(start_server):
+    srv = start_server()
+    c = srv.client(protocol=2)
+    pipe = c.pipeline(transaction=True)
+    pipe.xadd("s", {"db": "0"}, id="1-1")
+    pipe.execute_command("SELECT", 4)
+    pipe.xadd("s", {"db": "4"}, id="4-4")
+    pipe.execute()
+    four = srv.client(protocol=2, db=4)
+    assert four.xrange("s") == [(b"4-4", {b"db": b"4"})]
+    assert srv.client(protocol=2, db=0).xrange("s") == [(b"1-1", {b"db": b"0"})]
+
+
+def test_blocked_reader_in_another_database(start_server):
+    srv = start_server()
+    one = srv.client(protocol=2, db=1)
+    zero = srv.client(protocol=2, db=0)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(one.xread({"s": "$"}, block=5000)))
+    reader.start()
+    wait_until(lambda: int(zero.info("clients")["blocked_clients"]) == 1, what="the reader to block")
+    zero.xadd("s", {"db": "0"})  # another database's stream of the same name: not for it
+    new_id = srv.client(protocol=2, db=1).xadd("s", {"db": "1"})
+    reader.join(10)
+    assert got and got[0][0][1][0][0] == new_id
+
+
+@pytest.mark.spool_only
+def test_blocked_group_reader_of_a_moved_stream_gets_nogroup(start_server):
+    """Redis 8 re-runs a woken XREADGROUP: a stream gone from its database answers NOGROUP."""
+    srv = start_server()
+    c = srv.client(protocol=2)
+    c.xgroup_create("s", "g", id="$", mkstream=True)
+    errors = []
+
+    def read():
+        try:
+            srv.client(protocol=2).xreadgroup("g", "c", {"s": ">"}, block=5000)
+        except redis.ResponseError as error:
+            errors.append(str(error))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    wait_until(lambda: int(c.info("clients")["blocked_clients"]) == 1, what="the reader to block")
+    assert c.move("s", 1) == 1
+    reader.join(10)
+    assert len(errors) == 1 and errors[0].endswith("No such key 's' or consumer group 'g' in XREADGROUP with GROUP option")
