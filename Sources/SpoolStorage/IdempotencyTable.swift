@@ -201,7 +201,7 @@ public final class IdempotencyTable {
 
 extension LogStore {
     /// What an idempotent append found.
-    public enum IdempotentLookup: Equatable {
+    public enum IdempotentLookup: Equatable, Sendable {
         /// Appended before: answer with this entry's id.
         case duplicate(EntryID)
         /// New: append, then `recordIdempotent`.

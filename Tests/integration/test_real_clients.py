@@ -651,3 +651,64 @@ def test_faststream_stream_group(server, key):
     assert r.xlen(stream) == N
     assert [entry_id.decode() for entry_id, _ in r.xrange(stream, "-", "+")] == ids
     assert r.xpending(stream, GROUP)["pending"] == 0
+
+
+# --------------------------------------------------------------------------------------------
+# redis-py's Redis 8.x stream API: XNACK, XREADGROUP CLAIM, XACKDEL, IDMP (the local redis-server
+# is 7.0, so against it these are skipped by version, not by target)
+# --------------------------------------------------------------------------------------------
+
+
+def _requires_redis_8_8(client) -> None:
+    version = version_tuple(client.info("server")["redis_version"])
+    if version < (8, 8):
+        pytest.skip(f"redis-server {'.'.join(map(str, version))} has no XNACK, XREADGROUP CLAIM or XACKDEL")
+
+
+def test_redis_py_nack_claim_and_ackdel(server, key):
+    r = server.client(protocol=2, decode_responses=True)
+    _requires_redis_8_8(r)
+    stream = key("rc-py88").decode()
+    ids = [r.xadd(stream, {"n": str(i)}, idmp=("loader", f"row-{i}".encode())) for i in range(20)]
+    # A resend of the same rows adds nothing and gets the same ids.
+    assert [r.xadd(stream, {"n": str(i)}, idmp=("loader", f"row-{i}".encode())) for i in range(20)] == ids
+    assert r.xlen(stream) == 20
+    r.xgroup_create(stream, "workers", id="0")
+    first = _stream_entries(r.xreadgroup("workers", "c1", {stream: ">"}, count=10), stream)
+    assert [entry_id for entry_id, _ in first] == ids[:10]
+    # c1 fails on the first five: given back, claimable at once by c2's CLAIM read.
+    assert r.xnack(stream, "workers", "FAIL", *ids[:5]) == 5
+    claimed = r.xreadgroup("workers", "c2", {stream: ">"}, count=8, claim_min_idle_time=60_000)
+    (name, items), = claimed
+    assert name == stream
+    assert [item[0] for item in items] == ids[:5] + ids[10:13]
+    assert [int(item[3]) for item in items] == [1] * 5 + [0] * 3
+    pending = {p["message_id"]: p["consumer"] for p in r.xpending_range(stream, "workers", "-", "+", 100)}
+    assert [pending[i] for i in ids[:5]] == ["c2"] * 5
+    # XACKDEL acknowledges and deletes in one call.
+    assert r.xackdel(stream, "workers", *ids[:5], ref_policy="ACKED") == [1] * 5
+    assert r.xlen(stream) == 15
+    r.close()
+
+
+async def _async_nack(port: int, stream: str) -> None:
+    r = redis.asyncio.Redis(host="127.0.0.1", port=port, protocol=3, decode_responses=True)
+    try:
+        ids = [await r.xadd(stream, {"n": str(i)}) for i in range(6)]
+        await r.xgroup_create(stream, "g", id="0")
+        await r.xreadgroup("g", "a", {stream: ">"})
+        assert await r.xnack(stream, "g", "SILENT", ids[0], ids[1]) == 2
+        assert await r.xnack(stream, "g", "FATAL", ids[2]) == 1
+        rows = await r.xpending_range(stream, "g", "-", "+", 10)
+        assert [(row["consumer"], row["times_delivered"]) for row in rows[:3]] == [("", 0), ("", 0), ("", 2**63 - 1)]
+        assert await r.xdelex(stream, *ids[3:], ref_policy="DELREF") == [1, 1, 1]
+        assert (await r.xpending(stream, "g"))["pending"] == 3
+    finally:
+        await r.aclose()
+
+
+def test_redis_py_asyncio_resp3_nack(server, key):
+    probe = server.client(protocol=2, decode_responses=True)
+    _requires_redis_8_8(probe)
+    probe.close()
+    asyncio.run(_async_nack(server.port, key("rc-py88-async").decode()))
