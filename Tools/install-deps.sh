@@ -21,7 +21,9 @@ if ((${#missing[@]})); then
 fi
 
 python_missing=()
-python3 -c "import redis" 2>/dev/null || python_missing+=(redis)
+# redis-py 8.1 or later: the tests use its Redis 8.8 stream API (xnack, xackdel, idmp, claim).
+python3 -c "import redis, sys; sys.exit(tuple(map(int, redis.__version__.split('.')[:2])) < (8, 1))" 2>/dev/null \
+    || python_missing+=("redis>=8.1")
 python3 -c "import hiredis" 2>/dev/null || python_missing+=(hiredis)
 python3 -c "import pytest" 2>/dev/null || python_missing+=(pytest)
 python3 -c "import faststream.redis" 2>/dev/null || python_missing+=("faststream[redis]")

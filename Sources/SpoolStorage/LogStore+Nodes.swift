@@ -42,11 +42,7 @@ enum ListpackSize {
     /// One element: its encoding plus the back-length byte(s). Strings that read as integers are
     /// stored as integers.
     static func element(_ bytes: [UInt8]) -> Int {
-        if bytes.count <= 20, let value = Int64(String(decoding: bytes, as: UTF8.self)),
-            String(value).utf8.count == bytes.count
-        {
-            return integer(value)
-        }
+        if let value = canonicalInteger(bytes) { return integer(value) }
         let encoded: Int
         switch bytes.count {
         case ..<64: encoded = 1 + bytes.count
@@ -67,6 +63,36 @@ enum ListpackSize {
         default: encoded = 9
         }
         return encoded + backLength(encoded)
+    }
+
+    /// The value of a string that is an integer written canonically (no sign but `-`, no leading
+    /// zeros, within Int64), as listpack's lpStringToInt64 accepts it; nil otherwise. No String is
+    /// built: this runs for every field of every append.
+    static func canonicalInteger(_ bytes: [UInt8]) -> Int64? {
+        guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
+        var index = 0
+        let negative = bytes[0] == UInt8(ascii: "-")
+        if negative {
+            index = 1
+            guard bytes.count > 1 else { return nil }
+        }
+        guard bytes[index] != UInt8(ascii: "0") || bytes.count == index + 1 else { return nil }
+        if negative && bytes[index] == UInt8(ascii: "0") { return nil }
+        var magnitude: UInt64 = 0
+        while index < bytes.count {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit <= 9 else { return nil }
+            let (times, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times.addingReportingOverflow(UInt64(digit))
+            guard !overflow, !carry else { return nil }
+            magnitude = sum
+            index += 1
+        }
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return magnitude == UInt64(Int64.max) + 1 ? .min : -Int64(magnitude)
+        }
+        return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
     }
 
     static func backLength(_ encoded: Int) -> Int { encoded <= 127 ? 1 : encoded < 16383 ? 2 : 3 }
@@ -103,29 +129,40 @@ extension LogStore {
     /// tail node.
     func placeInNode(_ stream: StreamState, id: EntryID, _ fields: ArraySlice<[UInt8]>) throws(WiredTigerError) -> Bool {
         if stream.tailNode == nil { stream.tailNode = try findTailNode(stream) }
-        var names: [[UInt8]] = []
-        names.reserveCapacity(fields.count / 2)
         var rawLength = 0
-        var index = fields.startIndex
-        while index < fields.endIndex {
-            names.append(fields[index])
-            rawLength += fields[index].count + fields[index + 1].count
-            index += 2
-        }
+        for field in fields { rawLength += field.count }
         var startsNode = true
         if let tail = stream.tailNode {
             let full = nodeLimits.entriesMax != 0 && tail.entries >= nodeLimits.entriesMax
             startsNode = full || tail.bytes + rawLength >= nodeLimits.effectiveBytesMax
         }
         if startsNode {
+            var names: [[UInt8]] = []
+            names.reserveCapacity(fields.count / 2)
+            var index = fields.startIndex
+            while index < fields.endIndex {
+                names.append(fields[index])
+                index += 2
+            }
             stream.tailNode = TailNode(
                 entries: 0, bytes: ListpackSize.empty + ListpackSize.master(names), masterFields: names, masterID: id)
         }
         let tail = stream.tailNode!
         stream.tailNode!.entries += 1
         stream.tailNode!.bytes += ListpackSize.entry(
-            fields, id: id, master: tail.masterID, sameFieldsAsMaster: names == tail.masterFields)
+            fields, id: id, master: tail.masterID, sameFieldsAsMaster: Self.hasFieldNames(fields, tail.masterFields))
         return startsNode
+    }
+
+    /// Whether the entry's field names are the master entry's, in order.
+    private static func hasFieldNames(_ fields: ArraySlice<[UInt8]>, _ names: [[UInt8]]) -> Bool {
+        guard fields.count == names.count * 2 else { return false }
+        var index = fields.startIndex
+        for name in names {
+            guard fields[index] == name else { return false }
+            index += 2
+        }
+        return true
     }
 
     /// The tail node after loading: walks back from the newest entry to the one that starts it.

@@ -923,3 +923,35 @@ def test_nodes_survive_a_restart(start_server):
         c.xadd("s", {"f": "v"}, id=f"{i}-1")  # ... 100, 100, 10
     assert c.xtrim("s", maxlen=0, approximate=True, limit=200) == 200
     assert c.xlen("s") == 10
+
+
+# (entries, removed by XTRIM MAXLEN ~ n) for 20 seeded workloads of mixed entries: field names that
+# change, integer-looking values, values of 0-600 bytes, ids far apart and close together. Golden
+# values from redis-server 7.0.15; node boundaries are the same in Redis 8.
+MIXED_TRIM_GOLDEN = [
+    (281, 241), (321, 165), (325, 260), (351, 283), (374, 25), (184, 116), (330, 106), (123, 80), (391, 220),
+    (263, 227), (96, 26), (316, 241), (362, 294), (376, 81), (128, 45), (400, 308), (332, 0), (394, 300),
+    (222, 100), (117, 74),
+]
+
+
+def test_approximate_trim_matches_redis_on_mixed_entries(r2, key):
+    import random
+
+    rnd = random.Random(11)
+    got = []
+    for case in range(len(MIXED_TRIM_GOLDEN)):
+        k = key(f"m{case}")
+        n = rnd.randint(50, 400)
+        per_ms = rnd.choice([1, 2, 5, 50])
+        step = rnd.choice([1, 7, 300, 70000])
+        pipe = r2.pipeline(transaction=False)
+        for i in range(n):
+            fields = {"user": f"user-{rnd.randint(0, 10 ** rnd.randint(1, 9))}",
+                      "payload": "y" * rnd.randint(0, rnd.choice([10, 100, 600]))}
+            if rnd.random() < 0.1:
+                fields["extra"] = str(rnd.randint(-10**6, 10**6))
+            pipe.xadd(k, fields, id=f"{1700000000000 + (i // per_ms) * step}-{i % per_ms}")
+        pipe.execute()
+        got.append((n, r2.xtrim(k, maxlen=rnd.randint(0, n), approximate=True)))
+    assert got == MIXED_TRIM_GOLDEN
