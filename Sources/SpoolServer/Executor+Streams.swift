@@ -556,6 +556,12 @@ extension Executor {
         return .success((policy ?? .keep, ids))
     }
 
+    /// XDELEX's and XACKDEL's reply on a missing key (or group): -1 for each id, unchecked.
+    private func answerNoneFound(_ count: Int, _ out: inout RESPWriter) {
+        out.arrayHeader(count)
+        for _ in 0..<count { out.integer(-1) }
+    }
+
     /// XDELEX key [KEEPREF | DELREF | ACKED] IDS numids id … (Redis 8.2): per id 1 deleted, -1 not
     /// there, 2 kept because a group still needs it (ACKED).
     func xdelex(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
@@ -564,11 +570,7 @@ extension Executor {
         case .success(let parsed): (policy, texts) = parsed
         case .failure(let error): return out.error(error.text)
         }
-        guard let stream = store.streamForWriting(args[1]) else {
-            out.arrayHeader(texts.count)
-            for _ in texts { out.integer(-1) }
-            return
-        }
+        guard let stream = store.streamForWriting(args[1]) else { return answerNoneFound(texts.count, &out) }
         guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
         out.arrayHeader(ids.count)
         for id in ids {
@@ -592,9 +594,7 @@ extension Executor {
         case .failure(let error): return out.error(error.text)
         }
         guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
-            out.arrayHeader(texts.count)
-            for _ in texts { out.integer(-1) }
-            return
+            return answerNoneFound(texts.count, &out)
         }
         guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
         out.arrayHeader(ids.count)
