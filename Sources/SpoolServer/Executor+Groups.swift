@@ -585,6 +585,7 @@ extension Executor {
     /// The monotonic deadline at which a blocked XREADGROUP's given-back entries come due.
     func redeliveryDeadline(_ waiter: Waiter) -> UInt64? {
         guard let request = waiter.groupRead else { return nil }
+        store.database = waiter.database
         var earliest: Int64?
         for key in waiter.keys {
             if let next = store.streamForReading(key)?.groups[request.group]?.nextRedeliveryTime {

@@ -148,7 +148,15 @@ extension Executor {
             return out.error("ERR producer appends are waiting on this stream; try again once they commit")
         }
         streamChanged(args[1])
-        out.integer(try store.moveStream(stream, to: target) ? 1 : 0)
+        let moved = try store.moveStream(stream, to: target)
+        if moved {
+            // Readers blocked on that name in the target database look again too.
+            let selected = store.database
+            store.database = target
+            streamChanged(args[1])
+            store.database = selected
+        }
+        out.integer(moved ? 1 : 0)
     }
 
     /// INFO: the loop thread built its sections; keyspace (the catalog's) and producers follow.

@@ -47,6 +47,22 @@ struct IdempotentProducer {
 
     init() {}
 
+    mutating func record(_ id: [UInt8], entry: EntryID, keepingAtMost maxSize: Int) {
+        entries[id] = entry
+        order.append((id, entry))
+        while order.count > maxSize, let oldest = order.popFirst() {
+            if entries[oldest.id] == oldest.entry { entries[oldest.id] = nil }
+        }
+    }
+
+    /// Drops the records whose entries' time is at or before `horizon` (wall-clock ms).
+    mutating func dropRecords(atOrBefore horizon: UInt64) {
+        while let oldest = order.first, oldest.entry.milliseconds <= horizon {
+            order.removeFirst()
+            if entries[oldest.id] == oldest.entry { entries[oldest.id] = nil }
+        }
+    }
+
     init?(decoding bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= 4 else { return nil }
         let count = Int(readLittleEndian(UInt32.self, bytes, at: 0))
@@ -212,7 +228,9 @@ extension LogStore {
     public func idempotency(_ stream: StreamState, nowMilliseconds: UInt64) throws(WiredTigerError) -> StreamIdempotency {
         noteRead(stream)
         let state = try idempotency.state(of: stream.record.tableNumber)
-        expireIdempotent(stream, state, nowMilliseconds: nowMilliseconds)
+        for producer in Array(state.producers.keys) {
+            expireIdempotent(stream, state, producer: producer, nowMilliseconds: nowMilliseconds)
+        }
         return state
     }
 
@@ -220,7 +238,9 @@ extension LogStore {
     public func lookUpIdempotent(
         _ stream: StreamState, producer: [UInt8], id: [UInt8], nowMilliseconds: UInt64
     ) throws(WiredTigerError) -> IdempotentLookup {
-        let state = try idempotency(stream, nowMilliseconds: nowMilliseconds)
+        noteRead(stream)
+        let state = try idempotency.state(of: stream.record.tableNumber)
+        expireIdempotent(stream, state, producer: producer, nowMilliseconds: nowMilliseconds)
         guard let entry = state.producers[producer]?.entries[id] else { return .new }
         noteWrite(stream)
         state.duplicates += 1
@@ -236,13 +256,9 @@ extension LogStore {
         noteWrite(stream)
         let table = stream.record.tableNumber
         let state = try idempotency.state(of: table)
-        var recorded = state.producers[producer] ?? IdempotentProducer()
-        recorded.entries[id] = entry
-        recorded.order.append((id, entry))
-        while recorded.order.count > state.maxSize, let oldest = recorded.order.popFirst() {
-            if recorded.entries[oldest.id] == oldest.entry { recorded.entries[oldest.id] = nil }
-        }
-        state.producers[producer] = recorded
+        let maxSize = state.maxSize
+        // Changed in place: a copy taken out and put back would copy every record it holds.
+        state.producers[producer, default: IdempotentProducer()].record(id, entry: entry, keepingAtMost: maxSize)
         state.idsAdded += 1
         idempotency.noteChanged(table, state, settings: true, producer: producer)
     }
@@ -265,26 +281,23 @@ extension LogStore {
         idempotency.noteChanged(table, state, settings: true)
     }
 
-    /// Forgets records whose entries are older than the stream's duration, and producers left
-    /// with none.
-    private func expireIdempotent(_ stream: StreamState, _ state: StreamIdempotency, nowMilliseconds: UInt64) {
-        let horizon = nowMilliseconds &- UInt64(state.durationSeconds) * 1000
-        guard nowMilliseconds > UInt64(state.durationSeconds) * 1000 else { return }
+    /// Forgets the producer's records whose entries are older than the stream's duration, and the
+    /// producer when none is left.
+    private func expireIdempotent(
+        _ stream: StreamState, _ state: StreamIdempotency, producer: [UInt8], nowMilliseconds: UInt64
+    ) {
+        let duration = UInt64(state.durationSeconds) * 1000
+        guard nowMilliseconds > duration else { return }
+        let horizon = nowMilliseconds - duration
+        guard let first = state.producers[producer]?.order.first, first.entry.milliseconds <= horizon else { return }
+        noteWrite(stream)
         let table = stream.record.tableNumber
-        for (producer, var recorded) in state.producers {
-            guard let first = recorded.order.first, first.entry.milliseconds <= horizon else { continue }
-            noteWrite(stream)
-            while let oldest = recorded.order.first, oldest.entry.milliseconds <= horizon {
-                recorded.order.removeFirst()
-                if recorded.entries[oldest.id] == oldest.entry { recorded.entries[oldest.id] = nil }
-            }
-            if recorded.order.isEmpty {
-                state.producers[producer] = nil
-                idempotency.noteRemoved(table, state, producer: producer)
-            } else {
-                state.producers[producer] = recorded
-                idempotency.noteChanged(table, state, producer: producer)
-            }
+        state.producers[producer]!.dropRecords(atOrBefore: horizon)
+        if state.producers[producer]!.order.isEmpty {
+            state.producers[producer] = nil
+            idempotency.noteRemoved(table, state, producer: producer)
+        } else {
+            idempotency.noteChanged(table, state, producer: producer)
         }
     }
 }

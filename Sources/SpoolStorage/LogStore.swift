@@ -43,6 +43,8 @@ public final class LogStore {
     /// The database the job in progress works in (Redis's SELECT): names look up streams there.
     /// Set by the storage thread's context before each job.
     public var database = 0
+    /// Streams per database (DBSIZE, INFO keyspace), kept with `streams`.
+    private var streamCounts: [Int: Int] = [:]
     /// The stream the last lookup found: batches are mostly runs of commands on one stream, and
     /// comparing a short name costs less than hashing it. Cleared whenever a stream leaves the
     /// catalog.
@@ -144,7 +146,7 @@ public final class LogStore {
             }
             meta.reset()
             for (key, record) in records {
-                streams[key] = try openStream(key, record: record)
+                register(try openStream(key, record: record))
             }
         } catch let error as StorageError {
             throw error
@@ -176,13 +178,23 @@ public final class LogStore {
     /// Every stream of every database.
     var allStreams: [StreamState] { Array(streams.values) }
 
-    public func streamCount(database: Int) -> Int { streams.keys.lazy.filter { $0.database == database }.count }
+    public func streamCount(database: Int) -> Int { streamCounts[database] ?? 0 }
 
     /// Databases that hold streams, with how many (INFO keyspace).
     public var streamCountsByDatabase: [(database: Int, count: Int)] {
-        var counts: [Int: Int] = [:]
-        for key in streams.keys { counts[key.database, default: 0] += 1 }
-        return counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        streamCounts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    private func register(_ stream: StreamState) {
+        streams[stream.key] = stream
+        streamCounts[stream.database, default: 0] += 1
+    }
+
+    private func unregister(_ stream: StreamState) {
+        streams[stream.key] = nil
+        let left = streamCounts[stream.database, default: 0] - 1
+        precondition(left >= 0, "stream counts agree with the catalog")
+        streamCounts[stream.database] = left == 0 ? nil : left
     }
 
     /// Looks a stream up for reading: the job's reply will wait until the stream's last change is
@@ -240,7 +252,7 @@ public final class LogStore {
         appendLittleEndian(nextTableNumber, to: &next)
         try meta.insert(key: Self.nextTableKey, value: next)
         let stream = try openStream(key, record: StreamRecord(tableNumber: number))
-        streams[key] = stream
+        register(stream)
         noteWrite(stream)
         markDirty(stream)
         return stream
@@ -256,7 +268,7 @@ public final class LogStore {
             for consumer in group.consumers.values { consumer.isDirty = false }
         }
         stream.groups.removeAll()
-        streams[stream.key] = nil
+        unregister(stream)
         lastFound = nil
         stream.isDirty = false
         stream.live.close()
@@ -272,10 +284,10 @@ public final class LogStore {
     public func moveStream(_ stream: StreamState, to database: Int) throws(WiredTigerError) -> Bool {
         let target = StreamKey(database: database, name: stream.name)
         guard streams[target] == nil else { return false }
-        streams[stream.key] = nil
+        unregister(stream)
         _ = try meta.remove(key: Self.catalogKey(stream.key))
         stream.database = database
-        streams[stream.key] = stream
+        register(stream)
         noteWrite(stream)
         markDirty(stream)
         lastFound = nil
@@ -286,11 +298,11 @@ public final class LogStore {
     public func swapDatabases(_ first: Int, _ second: Int) throws(WiredTigerError) {
         guard first != second else { return }
         let moving = streams.values.filter { $0.database == first || $0.database == second }
-        for stream in moving { streams[stream.key] = nil }
+        for stream in moving { unregister(stream) }
         for stream in moving {
             _ = try meta.remove(key: Self.catalogKey(stream.key))
             stream.database = stream.database == first ? second : first
-            streams[stream.key] = stream
+            register(stream)
             noteWrite(stream)
             markDirty(stream)
         }
@@ -500,6 +512,7 @@ public final class LogStore {
             stream.backfill.close()
         }
         streams.removeAll()
+        streamCounts.removeAll()
         lastFound = nil
         dirtyStreams.removeAll()
         dirtyGroups.removeAll()

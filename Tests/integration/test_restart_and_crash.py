@@ -351,3 +351,66 @@ def test_acknowledged_writes_survive_kill9_at_random_moments(start_server):
                 probes[stream] += 1
         client.close()
     assert total_acked > 0
+
+
+@pytest.mark.spool_only
+def test_idempotent_appends_in_another_database_survive_kill9(start_server):
+    """XADD IDMP in database 3 under kill -9: after each restart every acknowledged append is there
+    once with its id, and resending everything that was sent (acknowledged or not) adds each
+    missing one once and answers the others with their first id."""
+    srv = start_server()
+    rng = random.Random(int(os.environ.get("SPOOL_CRASH_SEED", str(time.time_ns()))))
+    stream = b"idmp:crash"
+    setup = srv.client(protocol=2, db=3)
+    setup.xadd(stream, {"tok": "setup"})
+    # redis-py checks 1-300 s client-side; the server takes Redis's 1-86400.
+    setup.execute_command("XCFGSET", stream, "IDMP-DURATION", 86400, "IDMP-MAXSIZE", 10000)
+    setup.close()
+    expected = {}  # token -> id, every append known to be in the stream
+    for round_number in range(CRASH_ROUNDS):
+        producer = f"p{round_number}"
+        sent, acked = [], {}
+        stop = threading.Event()
+
+        def send():
+            try:
+                conn = RawConnection(srv.port, timeout=5)
+                assert conn.cmd("SELECT", "3") == b"OK"
+                seq = 0
+                while not stop.is_set() and seq < 5000:
+                    batch = [f"{round_number}.{seq + i}".encode() for i in range(25)]
+                    seq += len(batch)
+                    sent.extend(batch)
+                    conn.send(b"".join(
+                        encode_command("XADD", stream, "IDMP", producer, t, "*", "tok", t) for t in batch))
+                    for token in batch:
+                        acked[token] = bytes(conn.read_reply())
+            except (ConnectionClosed, ConnectionError, socket.timeout, OSError):
+                pass  # the server was killed
+
+        thread = threading.Thread(target=send, daemon=True)
+        thread.start()
+        time.sleep(rng.uniform(0.2, 1.0))
+        srv.kill9()
+        stop.set()
+        thread.join(15)
+        assert not thread.is_alive(), "sender hung"
+        assert acked, f"round {round_number}: nothing was acknowledged before the kill"
+        srv.start()
+        client = srv.client(protocol=2, db=3)
+        present = {e[1][b"tok"]: e[0] for e in all_entries(client, stream)}
+        for token, entry_id in acked.items():
+            assert present.get(token) == entry_id, f"round {round_number}: acknowledged {token!r} lost"
+        # Resend everything: acknowledged ones (and ones that made it unacknowledged) get their id.
+        pipe = client.pipeline(transaction=False)
+        for token in sent:
+            pipe.xadd(stream, {"tok": token}, idmp=(producer, token))
+        for token, entry_id in zip(sent, pipe.execute()):
+            if token in present:
+                assert entry_id == present[token], f"round {round_number}: resend of {token!r} appended again"
+            expected[token] = entry_id
+        tokens = [e[1][b"tok"] for e in all_entries(client, stream)]
+        assert len(tokens) == len(set(tokens)), f"round {round_number}: a token is in the stream twice"
+        assert set(expected) <= set(tokens)
+        assert srv.client(protocol=2, db=0).exists(stream) == 0
+        client.close()
