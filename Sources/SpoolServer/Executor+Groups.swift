@@ -714,14 +714,7 @@ extension Executor {
             }
         }
         guard let idArguments else { return out.error("ERR syntax error, expected IDS keyword") }
-        var ids: [EntryID] = []
-        ids.reserveCapacity(idArguments.count)
-        for argument in idArguments {
-            guard let id = EntryID(parsing: argument, missingSequence: .zero) else {
-                return out.error(CommandError.invalidStreamID)
-            }
-            ids.append(id)
-        }
+        guard let ids = parseIDs(idArguments) else { return out.error(CommandError.invalidStreamID) }
         let now = nowMilliseconds
         let givenBack = GivenBack(at: now, redeliverAt: delay.map { now + $0 })
         var processed: Int64 = 0

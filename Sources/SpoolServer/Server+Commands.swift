@@ -323,7 +323,7 @@ extension Server {
     /// (its reader is answered by the storage thread, with everything it read so far durable), else 0.
     private func clientUnblock(_ args: [[UInt8]], into out: inout RESPWriter) {
         guard args.count <= 4 else { return out.error(CommandError.syntax) }
-        guard let id = args[2].asInt64 else { return out.error(CommandError.notInteger) }
+        // Redis checks the reason before the id.
         var withError = false
         if args.count == 4 {
             if args[3].isKeyword("ERROR") {
@@ -332,6 +332,7 @@ extension Server {
                 return out.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
             }
         }
+        guard let id = args[2].asInt64 else { return out.error(CommandError.notInteger) }
         guard id > 0, let target = connections[UInt64(id)], target.blockedSlot != nil, !target.isUnblocking else {
             return out.integer(0)
         }

@@ -429,3 +429,5 @@ def test_client_unblock_errors(bserver, admin):
     assert isinstance(reply, ErrorReply) and reply.message == "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
     reply = admin.cmd("CLIENT", "UNBLOCK", "x")
     assert isinstance(reply, ErrorReply) and reply.message == "ERR value is not an integer or out of range"
+    reply = admin.cmd("CLIENT", "UNBLOCK", "x", "LATER")  # the reason is checked first
+    assert isinstance(reply, ErrorReply) and reply.message == "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
