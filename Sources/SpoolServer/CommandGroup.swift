@@ -36,8 +36,9 @@ enum StorageControl: Sendable {
     /// CLIENT UNBLOCK: answer the connection's blocked reader at the end of this batch, as if its
     /// timeout ran out, or with `UNBLOCKED`.
     case unblock(connection: UInt64, withError: Bool)
-    /// CONFIG SET stream-node-max-entries / -bytes.
-    case setNodeLimits(StreamNodeLimits)
+    /// CONFIG SET of the settings new and growing streams follow: stream-node-max-entries and
+    /// -bytes, stream-idmp-duration and -maxsize.
+    case setStreamSettings(StreamNodeLimits, IdempotencyDefaults)
 }
 
 /// What the storage thread hands back to the loop thread.

@@ -20,6 +20,7 @@ final class Executor: StorageContext {
         var readCountMax: Int
         var producers = ProducerLimits()
         var nodes = StreamNodeLimits()
+        var idempotency = IdempotencyDefaults()
         var databases = 16
     }
 
@@ -29,6 +30,7 @@ final class Executor: StorageContext {
         self.producerQueues = ProducerQueues(limits: limits.producers)
         store.producers.windowMax = limits.producers.windowMax
         store.nodeLimits = limits.nodes
+        store.idempotencyDefaults = limits.idempotency
     }
 
     /// Runs one group and returns its outcome (or none if its last command blocked).
@@ -118,8 +120,9 @@ final class Executor: StorageContext {
             for waiter in waiters where waiter.connection == connection {
                 waiter.unblock = withError ? .error : .timeout
             }
-        case .setNodeLimits(let limits):
-            store.nodeLimits = limits
+        case .setStreamSettings(let nodes, let idempotency):
+            store.nodeLimits = nodes
+            store.idempotencyDefaults = idempotency
         }
         return ServerOutcome(kind: .nothing, connection: 0, slot: 0, bytes: [])
     }

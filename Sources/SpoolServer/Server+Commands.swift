@@ -517,7 +517,9 @@ extension Server {
                     return out.error("ERR CONFIG SET failed (possibly related to argument '\(name)') - argument couldn't be parsed into an integer")
                 }
             }
-            if updated.streamNodeLimits != config.streamNodeLimits { submit(.setNodeLimits(updated.streamNodeLimits)) }
+            if updated.streamNodeLimits != config.streamNodeLimits || updated.idempotencyDefaults != config.idempotencyDefaults {
+                submit(.setStreamSettings(updated.streamNodeLimits, updated.idempotencyDefaults))
+            }
             config = updated
             out.simpleString("OK")
         } else if sub.isKeyword("RESETSTAT") {

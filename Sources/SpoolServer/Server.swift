@@ -62,7 +62,7 @@ public final class Server {
         options.checkpointIntervalSeconds = config.checkpointInterval
         let limits = Executor.Limits(
             readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits,
-            databases: config.databases)
+            idempotency: config.idempotencyDefaults, databases: config.databases)
         engine = try StorageEngine<Executor>(
             options: options,
             makeContext: { Executor(store: $0, limits: limits) },

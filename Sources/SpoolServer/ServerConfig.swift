@@ -33,6 +33,9 @@ public struct ServerConfig: Sendable, Equatable {
     /// Redis's stream radix-tree node limits, which approximate trimming (`~`) follows.
     public var streamNodeMaxEntries = 100
     public var streamNodeMaxBytes = 4096
+    /// The IDMP settings new streams start with (XCFGSET changes a stream's).
+    public var streamIdmpDuration = 100
+    public var streamIdmpMaxsize = 100
     /// The config file read at start-up ("" without one); INFO's config_file. Not a key.
     public var configFile = ""
 
@@ -90,7 +93,16 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.streamNodeMaxEntries, v, 0...Int(Int64.max)) }),
         Key(name: "stream-node-max-bytes", isMutable: true, get: { String($0.streamNodeMaxBytes) },
             set: { c, v in setSize(&c.streamNodeMaxBytes, v, 0...Int(Int64.max)) }),
+        Key(name: "stream-idmp-duration", isMutable: true, get: { String($0.streamIdmpDuration) },
+            set: { c, v in setInt(&c.streamIdmpDuration, v, 1...86_400) }),
+        Key(name: "stream-idmp-maxsize", isMutable: true, get: { String($0.streamIdmpMaxsize) },
+            set: { c, v in setInt(&c.streamIdmpMaxsize, v, 1...10_000) }),
     ]
+
+    /// The IDMP settings the storage thread gives new streams.
+    public var idempotencyDefaults: IdempotencyDefaults {
+        IdempotencyDefaults(durationSeconds: Int64(streamIdmpDuration), maxSize: streamIdmpMaxsize)
+    }
 
     /// The node limits the storage thread follows.
     public var streamNodeLimits: StreamNodeLimits {

@@ -27,6 +27,18 @@ public final class StreamIdempotency {
     public var trackedIDCount: Int { producers.values.reduce(0) { $0 + $1.order.count } }
 }
 
+/// The settings a new stream starts with (stream-idmp-duration, stream-idmp-maxsize); a stream
+/// keeps them until XCFGSET changes them, whatever the configuration says later, as in Redis.
+public struct IdempotencyDefaults: Sendable, Equatable {
+    public var durationSeconds: Int64 = StreamIdempotency.defaultDurationSeconds
+    public var maxSize = StreamIdempotency.defaultMaxSize
+
+    public init(durationSeconds: Int64 = StreamIdempotency.defaultDurationSeconds, maxSize: Int = StreamIdempotency.defaultMaxSize) {
+        self.durationSeconds = durationSeconds
+        self.maxSize = maxSize
+    }
+}
+
 /// One producer's recorded appends, oldest first.
 struct IdempotentProducer {
     var entries: [[UInt8]: EntryID] = [:]
@@ -133,6 +145,16 @@ public final class IdempotencyTable {
         }
         loaded[table] = state
         return state
+    }
+
+    /// A stream created while the configured defaults differ from Redis's: its settings row is
+    /// written with its catalog row (a stream without one has Redis's defaults).
+    func start(_ table: UInt64, with defaults: IdempotencyDefaults) {
+        let state = StreamIdempotency()
+        state.durationSeconds = defaults.durationSeconds
+        state.maxSize = defaults.maxSize
+        loaded[table] = state
+        noteChanged(table, state, settings: true)
     }
 
     func noteChanged(_ table: UInt64, _ state: StreamIdempotency, settings: Bool = false, producer: [UInt8]? = nil) {

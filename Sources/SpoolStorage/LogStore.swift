@@ -57,6 +57,8 @@ public final class LogStore {
     let idempotency: IdempotencyTable
     /// Where appends start Redis's radix-tree nodes (stream-node-max-entries/-bytes). Storage thread.
     public var nodeLimits = StreamNodeLimits()
+    /// The IDMP settings new streams start with (stream-idmp-duration, -maxsize). Storage thread.
+    public var idempotencyDefaults = IdempotencyDefaults()
 
     /// Generation the batch in progress will commit as; set by the storage thread.
     public internal(set) var currentGeneration: UInt64 = 1
@@ -253,6 +255,7 @@ public final class LogStore {
         try meta.insert(key: Self.nextTableKey, value: next)
         let stream = try openStream(key, record: StreamRecord(tableNumber: number))
         register(stream)
+        if idempotencyDefaults != IdempotencyDefaults() { idempotency.start(number, with: idempotencyDefaults) }
         noteWrite(stream)
         markDirty(stream)
         return stream

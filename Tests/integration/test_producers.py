@@ -958,3 +958,22 @@ def test_idmp_and_xcfgset_errors(r2, key):
     assert error("XCFGSET", k, "IDMP-MAXSIZE", 5, "IDMP-MAXSIZE", 6) == "IDMP-MAXSIZE specified multiple times"
     assert error("XCFGSET", k, "IDMP-MAXSIZE") == "syntax error"
     assert error("XCFGSET", k, "NOPE", 1) == "syntax error"
+
+
+@pytest.mark.spool_only
+def test_new_streams_take_the_configured_idmp_settings(start_server):
+    srv = start_server(stream_idmp_duration=250, stream_idmp_maxsize=7)
+    r = srv.client(protocol=2)
+    r.xadd("first", {"f": "v"})
+    assert (_xinfo(r, "first")["idmp-duration"], _xinfo(r, "first")["idmp-maxsize"]) == (250, 7)
+    assert r.config_set("stream-idmp-maxsize", 9)
+    r.xadd("second", {"f": "v"})
+    # Streams keep what they started with; only new ones follow the configuration.
+    assert _xinfo(r, "first")["idmp-maxsize"] == 7 and _xinfo(r, "second")["idmp-maxsize"] == 9
+    assert r.config_get("stream-idmp-duration") == {"stream-idmp-duration": "250"}
+    with pytest.raises(redis.ResponseError):
+        r.config_set("stream-idmp-duration", 0)
+    r.close()
+    srv.restart()
+    r = srv.client(protocol=2)
+    assert _xinfo(r, "first")["idmp-maxsize"] == 7
