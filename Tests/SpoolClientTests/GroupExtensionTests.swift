@@ -22,6 +22,23 @@ struct GroupExtensionTests {
         #expect(pending.map(\.deliveryCount) == [2])
     }
 
+    @Test func withoutARedeliveryDelayOnlyAClaimTakesAGivenBackEntry() async throws {
+        let server = try await TestServer.start()
+        let client = server.client()
+        defer { client.close() }
+        let stream = uniqueName()
+        try await client.createGroup("g", on: stream, startingAt: .beginning, makeStream: true)
+        let id = try #require(try await client.publish(to: stream, ["job": "1"]))
+        _ = try await client.readGroup("g", on: stream, as: "a")
+        #expect(try await client.negativeAcknowledge([id], group: "g", on: stream, mode: .silent, redeliverAfter: nil) == 1)
+        // Redis's XNACK: not pushed to `>` readers, taken by a claim whatever its idle time.
+        #expect(try await client.readGroup("g", on: stream, as: "b").isEmpty)
+        let claimed = try await client.autoClaim(group: "g", on: stream, for: "b", minimumIdle: .seconds(60))
+        #expect(claimed.entries.map(\.id) == [id])
+        // SILENT took the delivery back (0), the claim counts one.
+        #expect(try await client.pending(group: "g", on: stream).map(\.deliveryCount) == [1])
+    }
+
     @Test func aGroupMessageCanBeGivenBack() async throws {
         let server = try await TestServer.start()
         let client = server.client()
