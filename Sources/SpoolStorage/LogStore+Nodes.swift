@@ -137,13 +137,7 @@ extension LogStore {
             startsNode = full || tail.bytes + rawLength >= nodeLimits.effectiveBytesMax
         }
         if startsNode {
-            var names: [[UInt8]] = []
-            names.reserveCapacity(fields.count / 2)
-            var index = fields.startIndex
-            while index < fields.endIndex {
-                names.append(fields[index])
-                index += 2
-            }
+            let names = Self.fieldNames(fields)
             stream.tailNode = TailNode(
                 entries: 0, bytes: ListpackSize.empty + ListpackSize.master(names), masterFields: names, masterID: id)
         }
@@ -152,6 +146,18 @@ extension LogStore {
         stream.tailNode!.bytes += ListpackSize.entry(
             fields, id: id, master: tail.masterID, sameFieldsAsMaster: Self.hasFieldNames(fields, tail.masterFields))
         return startsNode
+    }
+
+    /// An entry's field names (every other string, from the first).
+    private static func fieldNames(_ fields: ArraySlice<[UInt8]>) -> [[UInt8]] {
+        var names: [[UInt8]] = []
+        names.reserveCapacity(fields.count / 2)
+        var index = fields.startIndex
+        while index < fields.endIndex {
+            names.append(fields[index])
+            index += 2
+        }
+        return names
     }
 
     /// Whether the entry's field names are the master entry's, in order.
@@ -183,22 +189,12 @@ extension LogStore {
             guard let entry = step else { throw WiredTigerError.corrupt("an entry's stored bytes do not decode") }
             entries.append((entry.id, entry.number, entry.fields))
             guard entry.starts else { continue }
-            var names: [[UInt8]] = []
-            var index = 0
-            while index < entry.fields.count {
-                names.append(entry.fields[index])
-                index += 2
-            }
+            let names = Self.fieldNames(entry.fields[...])
             var bytes = ListpackSize.empty + ListpackSize.master(names)
             for other in entries {
-                var otherNames: [[UInt8]] = []
-                var index = 0
-                while index < other.fields.count {
-                    otherNames.append(other.fields[index])
-                    index += 2
-                }
                 bytes += ListpackSize.entry(
-                    other.fields[...], id: other.id, master: entry.id, sameFieldsAsMaster: otherNames == names)
+                    other.fields[...], id: other.id, master: entry.id,
+                    sameFieldsAsMaster: Self.hasFieldNames(other.fields[...], names))
             }
             // Deleted entries of the node count too: the dense numbers say how many were added.
             return TailNode(
