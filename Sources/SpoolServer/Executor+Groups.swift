@@ -110,7 +110,7 @@ extension Executor {
             }
         }
         if isCreate && (args.count < 5 || args.count > 8 + 4) { return out.error(CommandError.subcommandSyntax(args)) }
-        var stream = store.streamForWriting(key)
+        var stream = try store.streamForWriting(key)
         if stream == nil && !makeStream {
             return out.error(
                 "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."
@@ -349,7 +349,7 @@ extension Executor {
         var positions: [EntryID?] = []
         for (offset, text) in args[(streamsAt + half)...].enumerated() {
             let key = keys[offset]
-            guard let stream = store.streamForReading(key), stream.groups[groupName] != nil else {
+            guard let stream = try store.streamForReading(key), stream.groups[groupName] != nil else {
                 return rejected(Self.noSuchKeyOrGroup(key, groupName, suffix: " in XREADGROUP with GROUP option"), &out)
             }
             if text == [UInt8(ascii: "$")] || text == [UInt8(ascii: "+")] {
@@ -392,7 +392,7 @@ extension Executor {
         let now = nowMilliseconds
         var found: [([UInt8], RESPWriter)] = []
         for (key, position) in zip(keys, positions) {
-            guard let stream = store.streamForReading(key), let group = stream.groups[request.group] else { continue }
+            guard let stream = try store.streamForReading(key), let group = stream.groups[request.group] else { continue }
             let consumer = store.consumer(stream, group, named: request.consumer, now: now).consumer
             store.touch(stream, group, consumer, seen: now)
             var items = RESPWriter(version: out.version, reservingCapacity: min(count, 1024) * 160)
@@ -552,7 +552,7 @@ extension Executor {
         }
         if written < count, stream.lastID > group.lastDeliveredID, let from = group.lastDeliveredID.successor {
             var delivered: [EntryID] = []
-            var cursor = store.cursor(stream, from: from)
+            var cursor = try store.cursor(stream, from: from)
             written += try writeItems(&cursor, count: count - written, claimForm: claimForm, into: &out) { delivered.append($0) }
             _ = consume cursor
             if !delivered.isEmpty {
@@ -570,10 +570,10 @@ extension Executor {
     }
 
     /// Whether a blocked XREADGROUP has something due without an append: given-back entries.
-    func hasDueRedeliveries(_ waiter: Waiter, now: Int64) -> Bool {
+    func hasDueRedeliveries(_ waiter: Waiter, now: Int64) throws(WiredTigerError) -> Bool {
         guard let request = waiter.groupRead else { return false }
         for key in waiter.keys {
-            if let group = store.streamForReading(key)?.groups[request.group], let next = group.nextRedeliveryTime,
+            if let group = try store.streamForReading(key)?.groups[request.group], let next = group.nextRedeliveryTime,
                 next <= now
             {
                 return true
@@ -588,7 +588,7 @@ extension Executor {
         store.database = waiter.database
         var earliest: Int64?
         for key in waiter.keys {
-            if let next = store.streamForReading(key)?.groups[request.group]?.nextRedeliveryTime {
+            if let next = (try? store.streamForReading(key))??.groups[request.group]?.nextRedeliveryTime {
                 earliest = min(earliest ?? next, next)
             }
         }
@@ -603,7 +603,7 @@ extension Executor {
         for key in waiter.keys {
             // Its stream deleted, moved or swapped away, or its group destroyed: Redis 8 answers
             // what the command would answer if sent now.
-            guard let stream = store.streamForReading(key), stream.groups[request.group] != nil else {
+            guard let stream = try store.streamForReading(key), stream.groups[request.group] != nil else {
                 out.error(Self.noSuchKeyOrGroup(key, request.group, suffix: " in XREADGROUP with GROUP option"))
                 return out.bytes
             }
@@ -634,7 +634,7 @@ extension Executor {
 
     /// XACK key group id [id …]
     func xack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
             return out.integer(0)
         }
         guard let ids = parseIDs(args[3...]) else { return out.error(CommandError.invalidStreamID) }
@@ -668,7 +668,7 @@ extension Executor {
     /// delivery would pass the group's MAXDELIVERIES goes to the dead-letter stream now. Replies
     /// with the number of ids given back (each listed id counts, repeats too).
     func xnack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
             return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
         }
         let mode: NackMode
@@ -773,7 +773,7 @@ extension Executor {
             if at + 3 < args.count { consumerName = args[at + 3] }
             if at + 4 < args.count { return out.error(CommandError.syntax) }
         }
-        guard let stream = store.streamForReading(args[1]), let group = stream.groups[args[2]] else {
+        guard let stream = try store.streamForReading(args[1]), let group = stream.groups[args[2]] else {
             return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
         }
         if summary {
@@ -817,7 +817,7 @@ extension Executor {
     /// XCLAIM key group consumer min-idle-time id [id …] [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE]
     /// [JUSTID] [LASTID id]
     func xclaim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
             return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
         }
         guard args[3].count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
@@ -944,7 +944,7 @@ extension Executor {
                 return out.error(CommandError.syntax)
             }
         }
-        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
             return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
         }
         count = min(count, limits.readCountMax)

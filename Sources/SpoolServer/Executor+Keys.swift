@@ -7,7 +7,7 @@ extension Executor {
         guard args.count >= 2 else { return out.error(CommandError.arity(args[0].asString)) }
         var deleted: Int64 = 0
         for key in args[1...] {
-            if let stream = store.streamForWriting(key) {
+            if let stream = try store.streamForWriting(key) {
                 try store.dropStream(stream)
                 streamChanged(key)
                 deleted += 1
@@ -16,27 +16,30 @@ extension Executor {
         out.integer(deleted)
     }
 
-    func exists(_ args: [[UInt8]], _ out: inout RESPWriter) {
+    func exists(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard args.count >= 2 else { return out.error(CommandError.arity("exists")) }
-        out.integer(Int64(args[1...].filter { store.streamForReading($0) != nil }.count))
+        var found: Int64 = 0
+        for key in args[1...] where try store.streamForReading(key) != nil { found += 1 }
+        out.integer(found)
     }
 
-    func type(_ args: [[UInt8]], _ out: inout RESPWriter) {
+    func type(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard args.count == 2 else { return out.error(CommandError.arity("type")) }
-        out.simpleString(store.streamForReading(args[1]) == nil ? "none" : "stream")
+        out.simpleString(try store.streamForReading(args[1]) == nil ? "none" : "stream")
     }
 
-    func keys(_ args: [[UInt8]], _ out: inout RESPWriter) {
+    func keys(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard args.count == 2 else { return out.error(CommandError.arity("keys")) }
-        let names = store.streamNames.filter { GlobPattern.matches(args[1], $0) }.sorted { $0.lexicographicallyPrecedes($1) }
+        let names = try store.streamNames().filter { GlobPattern.matches(args[1], $0) }
         out.arrayHeader(names.count)
         for name in names { out.bulk(name) }
     }
 
-    /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. Keys are walked in name order; the
-    /// cursor is the index of the next one, so a full iteration returns every stream that existed
-    /// throughout it, as Redis guarantees.
-    func scan(_ args: [[UInt8]], _ out: inout RESPWriter) {
+    /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. Streams are walked in the order of their
+    /// numbers, which only grow; the cursor is the number to go on from, so a full iteration returns
+    /// every stream that existed throughout it exactly once, as Redis guarantees, and each call
+    /// costs its COUNT, however many streams there are.
+    func scan(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard args.count >= 2, args.count % 2 == 0 else {
             return out.error(args.count < 2 ? CommandError.arity("scan") : CommandError.syntax)
         }
@@ -59,14 +62,12 @@ extension Executor {
             }
             index += 2
         }
-        let names = store.streamNames.sorted { $0.lexicographicallyPrecedes($1) }
-        let start = Int(min(cursor, Int64(names.count)))
-        let end = min(names.count, start + count)
-        var page = Array(names[start..<end])
+        let (names, next) = try store.scanStreams(from: UInt64(cursor), count: count)
+        var page = names
         if let pattern { page = page.filter { GlobPattern.matches(pattern, $0) } }
         if let typeFilter, typeFilter != Array("stream".utf8) { page = [] }
         out.arrayHeader(2)
-        out.bulk(String(end >= names.count ? 0 : end))
+        out.bulk(String(next))
         out.arrayHeader(page.count)
         for name in page { out.bulk(name) }
     }
@@ -80,8 +81,8 @@ extension Executor {
         let databases = everyDatabase ? store.streamCountsByDatabase.map(\.database) : [selected]
         for database in databases {
             store.database = database
-            for name in store.streamNames {
-                if let stream = store.streamForWriting(name) {
+            for name in try store.streamNames() {
+                if let stream = try store.streamForWriting(name) {
                     try store.dropStream(stream)
                     streamChanged(name)
                 }
@@ -122,18 +123,11 @@ extension Executor {
         guard !hasWaitingAppends(in: [first, second]) else {
             return out.error("ERR producer appends are waiting in these databases; try again once they commit")
         }
-        let selected = store.database
-        for database in [first, second] {
-            store.database = database
-            for name in store.streamNames { streamChanged(name) }
+        // Readers blocked in either database look again (only their own keys, not every stream).
+        for waiter in waiters where waiter.database == first || waiter.database == second {
+            for key in waiter.keys { appendedStreams.insert(StreamKey(database: waiter.database, name: key)) }
         }
-        store.database = selected
         try store.swapDatabases(first, second)
-        for database in [first, second] {
-            store.database = database
-            for name in store.streamNames { streamChanged(name) }
-        }
-        store.database = selected
         store.noteDurableDependency()
         out.simpleString("OK")
     }
@@ -143,7 +137,7 @@ extension Executor {
     func move(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard let target = databaseIndex(args[2], notInteger: CommandError.notInteger, &out) else { return }
         guard target != store.database else { return out.error("ERR source and destination objects are the same") }
-        guard let stream = store.streamForWriting(args[1]) else { return out.integer(0) }
+        guard let stream = try store.streamForWriting(args[1]) else { return out.integer(0) }
         guard !hasWaitingAppends(in: [store.database], stream: args[1]) else {
             return out.error("ERR producer appends are waiting on this stream; try again once they commit")
         }

@@ -32,7 +32,7 @@ extension Executor {
         let sequence = parsed.append.sequence!
         let requestedEpoch = parsed.append.epoch ?? 0
         let now = wallClockMilliseconds()
-        let stream = store.streamForReading(args[1])
+        let stream = try store.streamForReading(args[1])
         let queue = queues.queues.isEmpty ? nil : queues.queues[key]
         var producer: TrackedProducer?
         if let stream { producer = try trackedProducer(producerID, of: stream, hasQueue: queue != nil, now: now) }
@@ -65,7 +65,7 @@ extension Executor {
             case .gap(let missing), .tooFarAhead(let missing):
                 return refuse(ProducerError.gapInTransaction(producerID, sequence: sequence, missing: missing))
             case .next:
-                if let failure = conditionFailure(args, parsed) { return refuse(failure) }
+                if let failure = try conditionFailure(args, parsed) { return refuse(failure) }
                 if producer == nil, let stream, let failure = try producerLimitFailure(stream) { return refuse(failure) }
             case .duplicate: break
             }
@@ -143,7 +143,7 @@ extension Executor {
         _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, transaction: Bool
     ) throws(WiredTigerError) {
         if transaction {
-            if let failure = conditionFailure(args, parsed) {
+            if let failure = try conditionFailure(args, parsed) {
                 producerQueues.transactionFailure = failure
                 return
             }
@@ -155,9 +155,9 @@ extension Executor {
     }
 
     /// IFLAST's check as `appendEntry` will make it (NOMKSTREAM on a missing stream comes first).
-    private func conditionFailure(_ args: [[UInt8]], _ parsed: AddOrTrimArguments) -> String? {
+    private func conditionFailure(_ args: [[UInt8]], _ parsed: AddOrTrimArguments) throws(WiredTigerError) -> String? {
         guard let expected = parsed.append.ifLast else { return nil }
-        let stream = store.streamForReading(args[1])
+        let stream = try store.streamForReading(args[1])
         if stream == nil && parsed.noMakeStream { return nil }
         let last = stream?.lastID ?? .zero
         return expected == last ? nil : ProducerError.lastIDMismatch(last)
@@ -173,7 +173,7 @@ extension Executor {
         switch try appendEntry(args, parsed, &out, nowMilliseconds: now) {
         case .appended(let id):
             if producer == nil {
-                let stream = store.streamForReading(key.stream)!
+                let stream = try store.streamForReading(key.stream)!
                 var fresh = ProducerState(windowMax: limits.producers.windowMax, nowMilliseconds: now)
                 fresh.epoch = epoch
                 producer = try store.producers.add(key.producer, to: stream, state: fresh)
@@ -648,7 +648,7 @@ extension Executor {
     /// id is kept, parked appends and idle time; by producer id.
     func xproducers(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard args.count == 2 || args.count == 3 else { return out.error(CommandError.arity("xproducers")) }
-        guard let stream = store.streamForReading(args[1]) else { return out.error(CommandError.noSuchKey) }
+        guard let stream = try store.streamForReading(args[1]) else { return out.error(CommandError.noSuchKey) }
         var states: [[UInt8]: ProducerState] = [:]
         for (id, producer) in try store.producers.producers(of: stream) { states[id] = producer.state }
         for key in producerQueues.queues.keys where key.stream == args[1] && states[key.producer] == nil {

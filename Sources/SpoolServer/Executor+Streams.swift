@@ -246,7 +246,7 @@ extension Executor {
     {
         let key = args[1]
         let requested = parsed.id!
-        let existing = store.streamForWriting(key)
+        let existing = try store.streamForWriting(key)
         if existing == nil && parsed.noMakeStream {
             out.nullBulk()
             return .refused
@@ -341,7 +341,7 @@ extension Executor {
         count: Int, into out: inout RESPWriter
     ) throws(WiredTigerError) -> Int {
         var body = RESPWriter(version: out.version, reservingCapacity: min(count, 1024) * 160)
-        var cursor = store.cursor(stream, from: lower, to: upper, direction: direction)
+        var cursor = try store.cursor(stream, from: lower, to: upper, direction: direction)
         let written = try writeItems(&cursor, count: count, into: &body)
         out.arrayHeader(written)
         out.append(contentsOf: body)
@@ -386,16 +386,16 @@ extension Executor {
             count = Int(max(0, value))
             index += 2
         }
-        guard let stream = store.streamForReading(args[1]) else { return out.arrayHeader(0) }
+        guard let stream = try store.streamForReading(args[1]) else { return out.arrayHeader(0) }
         guard count > 0 else { return out.nullArray() }
         _ = try writeRange(
             stream, from: start, to: end, direction: reverse ? .backward : .forward,
             count: min(count, limits.readCountMax), into: &out)
     }
 
-    func xlen(_ args: [[UInt8]], _ out: inout RESPWriter) {
+    func xlen(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard args.count == 2 else { return out.error(CommandError.arity("xlen")) }
-        out.integer(Int64(store.streamForReading(args[1])?.length ?? 0))
+        out.integer(Int64(try store.streamForReading(args[1])?.length ?? 0))
     }
 
     /// XREAD [COUNT n] [BLOCK ms] STREAMS key … id …
@@ -441,7 +441,7 @@ extension Executor {
         var lastEntryWanted: [Bool] = []
         for (offset, text) in args[(streamsAt + half)...].enumerated() {
             if text == [UInt8(ascii: "$")] {
-                ids.append(store.streamForReading(keys[offset])?.lastID ?? .zero)
+                ids.append(try store.streamForReading(keys[offset])?.lastID ?? .zero)
                 lastEntryWanted.append(false)
             } else if text == [UInt8(ascii: "+")] {
                 ids.append(.zero)
@@ -460,12 +460,12 @@ extension Executor {
         }
         // `+` (Redis 7.4): the stream's last entry, if it has one.
         for (i, wantsLast) in lastEntryWanted.enumerated() where wantsLast {
-            if let stream = store.streamForReading(keys[i]), let last = try store.lastEntry(stream),
+            if let stream = try store.streamForReading(keys[i]), let last = try store.lastEntry(stream),
                 let before = last.id.predecessor
             {
                 ids[i] = before
             } else {
-                ids[i] = store.streamForReading(keys[i])?.lastID ?? .zero
+                ids[i] = try store.streamForReading(keys[i])?.lastID ?? .zero
             }
         }
         var reply = RESPWriter(version: out.version)
@@ -502,7 +502,7 @@ extension Executor {
     {
         var found: [([UInt8], RESPWriter)] = []
         for (key, id) in zip(keys, ids) {
-            guard let stream = store.streamForReading(key), stream.lastID > id, let from = id.successor else { continue }
+            guard let stream = try store.streamForReading(key), stream.lastID > id, let from = id.successor else { continue }
             var items = RESPWriter(version: out.version)
             if try writeRange(stream, from: from, count: count, into: &items) > 0 { found.append((key, items)) }
         }
@@ -520,7 +520,7 @@ extension Executor {
             }
             ids.append(id)
         }
-        guard let stream = store.streamForWriting(args[1]) else { return out.integer(0) }
+        guard let stream = try store.streamForWriting(args[1]) else { return out.integer(0) }
         var deleted: Int64 = 0
         for id in ids where try store.delete(stream, id: id) { deleted += 1 }
         out.integer(deleted)
@@ -570,7 +570,7 @@ extension Executor {
         case .success(let parsed): (policy, texts) = parsed
         case .failure(let error): return out.error(error.text)
         }
-        guard let stream = store.streamForWriting(args[1]) else { return answerNoneFound(texts.count, &out) }
+        guard let stream = try store.streamForWriting(args[1]) else { return answerNoneFound(texts.count, &out) }
         guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
         out.arrayHeader(ids.count)
         for id in ids {
@@ -593,7 +593,7 @@ extension Executor {
         case .success(let parsed): (policy, texts) = parsed
         case .failure(let error): return out.error(error.text)
         }
-        guard let stream = store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
             return answerNoneFound(texts.count, &out)
         }
         guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
@@ -621,14 +621,14 @@ extension Executor {
         case .success(let parsed): spec = parsed.trim!
         case .failure(let error): return out.error(error.text)
         }
-        guard let stream = store.streamForWriting(args[1]) else { return out.integer(0) }
+        guard let stream = try store.streamForWriting(args[1]) else { return out.integer(0) }
         out.integer(Int64(try trim(stream, spec)))
     }
 
     /// XCFGSET key [IDMP-DURATION seconds] [IDMP-MAXSIZE count] (Redis 8.6): a stream's idempotency
     /// settings; a changed one forgets the producers' records.
     func xcfgset(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
+        guard let stream = try store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
         var duration: Int64?
         var maxSize: Int64?
         var index = 2
@@ -687,7 +687,7 @@ extension Executor {
             }
             index += 2
         }
-        guard let stream = store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
+        guard let stream = try store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
         if id < stream.maxDeletedID {
             return out.error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id")
         }
@@ -721,7 +721,7 @@ extension Executor {
     func xinfo(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         let sub = args[1]
         if sub.isKeyword("HELP") { return CommandHelp.write(args, Self.xinfoHelp, into: &out) }
-        guard let stream = store.streamForReading(args[2]) else { return out.error(CommandError.noSuchKey) }
+        guard let stream = try store.streamForReading(args[2]) else { return out.error(CommandError.noSuchKey) }
         if sub.isKeyword("GROUPS") {
             guard args.count == 3 || (args.count == 4 && args[3].isKeyword("EXTENDED")) else {
                 return out.error(CommandError.arity("xinfo|groups"))

@@ -78,7 +78,7 @@ final class Executor: StorageContext {
         case name.isKeyword("XADD"): try xadd(args, &out, group: group)
         case name.isKeyword("XRANGE"): try xrange(args, &out, reverse: false)
         case name.isKeyword("XREVRANGE"): try xrange(args, &out, reverse: true)
-        case name.isKeyword("XLEN"): xlen(args, &out)
+        case name.isKeyword("XLEN"): try xlen(args, &out)
         case name.isKeyword("XREAD"): return try xread(args, &out, group: group, mayBlock: mayBlock)
         case name.isKeyword("XDEL"): try xdel(args, &out)
         case name.isKeyword("XDELEX"): try xdelex(args, &out)
@@ -96,10 +96,10 @@ final class Executor: StorageContext {
         case name.isKeyword("XAUTOCLAIM"): try xautoclaim(args, &out)
         case name.isKeyword("XPRODUCERS"): try xproducers(args, &out)
         case name.isKeyword("DEL"), name.isKeyword("UNLINK"): try del(args, &out)
-        case name.isKeyword("EXISTS"): exists(args, &out)
-        case name.isKeyword("TYPE"): type(args, &out)
-        case name.isKeyword("KEYS"): keys(args, &out)
-        case name.isKeyword("SCAN"): scan(args, &out)
+        case name.isKeyword("EXISTS"): try exists(args, &out)
+        case name.isKeyword("TYPE"): try type(args, &out)
+        case name.isKeyword("KEYS"): try keys(args, &out)
+        case name.isKeyword("SCAN"): try scan(args, &out)
         case name.isKeyword("DBSIZE"): out.integer(Int64(store.streamCount))
         case name.isKeyword("FLUSHDB"): try flush(args, &out, everyDatabase: false)
         case name.isKeyword("FLUSHALL"): try flush(args, &out, everyDatabase: true)
@@ -170,7 +170,8 @@ final class Executor: StorageContext {
                 && waiter.keys.contains { appendedStreams.contains(StreamKey(database: waiter.database, name: $0)) }
             if let request = waiter.groupRead {
                 let claimDue = waiter.claimCheckAt.map { $0 <= now } ?? false
-                if touched || claimDue || hasDueRedeliveries(waiter, now: now),
+                let due = touched || claimDue ? true : try hasDueRedeliveries(waiter, now: now)
+                if due,
                     let reply = try wakeGroupRead(waiter, request: request)
                 {
                     // The reply wrote pending entries: it waits for this batch's flush.

@@ -357,7 +357,7 @@ extension LogStore {
     ) -> ConsumerGroup {
         precondition(stream.groups[name] == nil, "group exists")
         let group = ConsumerGroup(
-            name: name, lastDeliveredID: lastDeliveredID, entriesRead: entriesRead, table: stream.record.tableNumber)
+            name: name, lastDeliveredID: lastDeliveredID, entriesRead: entriesRead, table: stream.number)
         stream.groups[name] = group
         markDirty(stream, group)
         return group
@@ -367,7 +367,7 @@ extension LogStore {
     public func destroyGroup(_ stream: StreamState, _ group: ConsumerGroup) throws(WiredTigerError) {
         noteWrite(stream)
         let prefix = group.keyPrefix
-        try groupTables.groups.remove(key: GroupTables.streamPrefix(stream.record.tableNumber) + group.name)
+        try groupTables.groups.remove(key: GroupTables.streamPrefix(stream.number) + group.name)
         try GroupTables.removeAll(groupTables.consumers, prefix: prefix)
         try GroupTables.removeAll(groupTables.pending, prefix: prefix)
         try GroupTables.removeAll(groupTables.consumerPending, prefix: prefix)
@@ -428,7 +428,7 @@ extension LogStore {
     func writeDirtyGroups() throws(WiredTigerError) {
         for (stream, group) in dirtyGroups where group.isDirty {
             try groupTables.groups.insert(
-                key: GroupTables.streamPrefix(stream.record.tableNumber) + group.name, value: group.encoded())
+                key: GroupTables.streamPrefix(stream.number) + group.name, value: group.encoded())
             group.isDirty = false
         }
         for (_, group, consumer) in dirtyConsumers where consumer.isDirty {

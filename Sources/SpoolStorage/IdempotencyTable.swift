@@ -222,6 +222,15 @@ public final class IdempotencyTable {
         for key in keys { _ = try cursor.remove(key: key) }
     }
 
+    /// Lets go of a stream's state (the stream left the cache); false, keeping it, when it has a
+    /// change not yet written.
+    func forget(stream number: UInt64) -> Bool {
+        guard let state = loaded[number] else { return true }
+        guard !state.isQueued else { return false }
+        loaded[number] = nil
+        return true
+    }
+
     /// After a rollback: forget everything in memory; it is loaded again when needed.
     func reset() {
         loaded.removeAll()
@@ -249,7 +258,7 @@ extension LogStore {
     /// The stream's idempotency settings and counters (XINFO STREAM), expired ids left out.
     public func idempotency(_ stream: StreamState, nowMilliseconds: UInt64) throws(WiredTigerError) -> StreamIdempotency {
         noteRead(stream)
-        let state = try idempotency.state(of: stream.record.tableNumber)
+        let state = try idempotency.state(of: stream.number)
         for producer in Array(state.producers.keys) {
             expireIdempotent(stream, state, producer: producer, nowMilliseconds: nowMilliseconds)
         }
@@ -261,12 +270,12 @@ extension LogStore {
         _ stream: StreamState, producer: [UInt8], id: [UInt8], nowMilliseconds: UInt64
     ) throws(WiredTigerError) -> IdempotentLookup {
         noteRead(stream)
-        let state = try idempotency.state(of: stream.record.tableNumber)
+        let state = try idempotency.state(of: stream.number)
         expireIdempotent(stream, state, producer: producer, nowMilliseconds: nowMilliseconds)
         guard let entry = state.producers[producer]?.entries[id] else { return .new }
         noteWrite(stream)
         state.duplicates += 1
-        idempotency.noteChanged(stream.record.tableNumber, state, settings: true)
+        idempotency.noteChanged(stream.number, state, settings: true)
         return .duplicate(entry)
     }
 
@@ -276,7 +285,7 @@ extension LogStore {
         throws(WiredTigerError)
     {
         noteWrite(stream)
-        let table = stream.record.tableNumber
+        let table = stream.number
         let state = try idempotency.state(of: table)
         let maxSize = state.maxSize
         // Changed in place: a copy taken out and put back would copy every record it holds.
@@ -290,7 +299,7 @@ extension LogStore {
     public func configureIdempotency(_ stream: StreamState, durationSeconds: Int64?, maxSize: Int?)
         throws(WiredTigerError)
     {
-        let table = stream.record.tableNumber
+        let table = stream.number
         let state = try idempotency.state(of: table)
         let newDuration = durationSeconds ?? state.durationSeconds
         let newMaxSize = maxSize ?? state.maxSize
@@ -313,7 +322,7 @@ extension LogStore {
         let horizon = nowMilliseconds - duration
         guard let first = state.producers[producer]?.order.first, first.entry.milliseconds <= horizon else { return }
         noteWrite(stream)
-        let table = stream.record.tableNumber
+        let table = stream.number
         state.producers[producer]!.dropRecords(atOrBefore: horizon)
         if state.producers[producer]!.order.isEmpty {
             state.producers[producer] = nil

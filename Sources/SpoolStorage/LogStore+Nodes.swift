@@ -177,7 +177,7 @@ extension LogStore {
     private func findTailNode(_ stream: StreamState) throws(WiredTigerError) -> TailNode? {
         guard stream.record.length > 0 else { return nil }
         let window = nodeLimits.entriesMax == 0 ? 100_000 : nodeLimits.entriesMax
-        var cursor = self.cursor(stream, direction: .backward)
+        var cursor = try self.cursor(stream, direction: .backward)
         // Newest first, until the entry that starts the node.
         var entries: [(id: EntryID, number: UInt64, fields: [[UInt8]])] = []
         while entries.count < window {
@@ -214,7 +214,7 @@ extension LogStore {
         var doomed: [EntryID] = []
         var node: [EntryID] = []
         var length = stream.record.length
-        var cursor = self.cursor(stream)
+        var cursor = try self.cursor(stream)
         var finished = false
         func closeNode() -> Bool {
             guard !node.isEmpty else { return true }
@@ -237,7 +237,7 @@ extension LogStore {
             node.append(id)
         }
         _ = consume cursor
-        for id in doomed { _ = try remove(stream, id: id, countsAsDeleted: false) }
+        try removeWalked(stream, doomed, runBreaks: [])
         return doomed.count
     }
 }

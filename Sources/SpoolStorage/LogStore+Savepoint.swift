@@ -13,15 +13,14 @@ extension LogStore {
     public func beginSavepoint() throws(WiredTigerError) -> Savepoint {
         try writeDirtyRecords()
         try session.commitTransaction()
-        dropCommittedTables()
         try session.beginTransaction()
         return Savepoint(appendCount: batchAppendCount)
     }
 
     /// Undoes everything since `savepoint` and continues the batch in a fresh transaction. The
-    /// catalog (and every cache of table rows) is reloaded from what is committed; every stream is
-    /// then treated as changed by this batch, so no reply that reads one goes out before the
-    /// batch's flush, whatever the reload forgot about unflushed writes.
+    /// cache of streams (and of every table's rows) is emptied and loads again from what is
+    /// committed; every stream is then treated as changed by this batch, so no reply that reads one
+    /// goes out before the batch's flush, whatever the reload forgot about unflushed writes.
     public func rollBackToSavepoint(_ savepoint: Savepoint) throws(WiredTigerError) {
         try session.rollbackTransaction()
         do {
@@ -30,7 +29,7 @@ extension LogStore {
             if case .wiredTiger(let cause) = error { throw cause }
             throw WiredTigerError.corrupt("catalog reload after a rolled-back transaction: \(error)")
         }
-        for stream in allStreams { stream.lastWriteGeneration = currentGeneration }
+        loadedStreamGeneration = currentGeneration
         noteDurableDependency()
         batchAppendCount = savepoint.appendCount
         try session.beginTransaction()

@@ -1,27 +1,50 @@
 import SpoolCore
 
-/// Spool's data on one WiredTiger session: the catalog of streams, their live and backfill tables
-/// and the metadata table. Storage thread only; the group-commit machinery around it decides when
+/// Spool's data on one WiredTiger session: the catalog of streams, the shared entry tables and
+/// the metadata table. Storage thread only; the group-commit machinery around it decides when
 /// transactions begin and commit.
 ///
-/// Tables:
-/// - `table:spool-meta` — "schema-version" → UInt32, "next-table" → UInt64,
-///   "stream:<name>" → `StreamRecord`.
-/// - `table:s<N>.live` / `table:s<N>.backfill` — entry id (16 bytes big-endian) → `EntryCodec`.
-/// - `table:spool-producers` — table number + producer id → `ProducerRecord` (see `ProducerTable`).
+/// Tables (schema 2; `LogStore+Upgrade.swift` brings a schema 1 directory here):
+/// - `table:spool-meta` — "schema-version" → UInt32, "next-table" → the next stream number
+///   (UInt64), "count@" + database → its streams (UInt64), "database-map" → which catalog
+///   database each SELECT index names (SWAPDB), and the catalog: "stream:" + name (catalog
+///   database 0) or "stream@" + database byte + name → `StreamRecord`.
+/// - `table:spool-live` / `table:spool-backfill` — (stream number, entry id) → `EntryCodec`
+///   (`EntryTables`).
+/// - `table:spool-producers`, `table:spool-idmp` and the group tables — keyed by stream number first.
+///
+/// Nothing costs per stream but its catalog row and its rows: a stream in use is kept in memory
+/// (`StreamState`, with its groups), up to `streamCacheMax` of them; the least recently used clean
+/// ones are let go after a commit and loaded again from the catalog when next named.
 public final class LogStore {
-    public static let schemaVersion: UInt32 = 1
+    public static let schemaVersion: UInt32 = 2
     static let metaURI = "table:spool-meta"
     static let schemaKey = Array("schema-version".utf8)
-    static let nextTableKey = Array("next-table".utf8)
-    /// Catalog rows: `stream:` + name for database 0, `stream@` + database byte + name for the others.
+    static let nextStreamKey = Array("next-table".utf8)
+    static let countKeyPrefix = Array("count@".utf8)
+    static let databaseMapKey = Array("database-map".utf8)
+    /// "number@" + catalog database + stream number (BE) → name: SCAN walks streams in number order.
+    static let numberKeyPrefix = Array("number@".utf8)
+    /// Catalog rows: `stream:` + name for catalog database 0, `stream@` + database byte + name for the others.
     static let streamKeyPrefix = Array("stream:".utf8)
     static let databaseStreamKeyPrefix = Array("stream@".utf8)
     /// Databases a catalog key can name (one byte).
     public static let databasesMax = 256
 
-    static func catalogKey(_ key: StreamKey) -> [UInt8] {
-        key.database == 0 ? streamKeyPrefix + key.name : databaseStreamKeyPrefix + [UInt8(key.database)] + key.name
+    /// The catalog key of a stream in catalog database `database` (see `databaseMap`).
+    static func catalogKey(database: Int, name: [UInt8]) -> [UInt8] {
+        database == 0 ? streamKeyPrefix + name : databaseStreamKeyPrefix + [UInt8(database)] + name
+    }
+
+    static func catalogPrefix(database: Int) -> [UInt8] {
+        database == 0 ? streamKeyPrefix : databaseStreamKeyPrefix + [UInt8(database)]
+    }
+
+    static func numberKey(database: Int, number: UInt64) -> [UInt8] {
+        var key = numberKeyPrefix
+        key.append(UInt8(database))
+        withUnsafeBytes(of: number.bigEndian) { key.append(contentsOf: $0) }
+        return key
     }
 
     static func streamKey(catalogKey key: [UInt8]) -> StreamKey? {
@@ -33,24 +56,38 @@ public final class LogStore {
     }
 
     let session: WiredTigerSession
-    private let meta: WiredTigerCursor
+    let meta: WiredTigerCursor
+    let entryTables: EntryTables
     let groupTables: GroupTables
     /// Groups and consumers whose rows changed in the batch in progress.
     var dirtyGroups: [(StreamState, ConsumerGroup)] = []
     var dirtyConsumers: [(StreamState, ConsumerGroup, Consumer)] = []
-    private var nextTableNumber: UInt64
+    private var nextStreamNumber: UInt64
+    private var nextStreamNumberDirty = false
+    /// Streams in use, by (SELECT index, name): a cache of the catalog.
     private var streams: [StreamKey: StreamState] = [:]
+    /// Streams kept in memory at most (between batches); clean ones beyond it are let go, least
+    /// recently used first. Storage thread.
+    public var streamCacheMax = 100_000
+    /// Streams loaded from the catalog since the store opened, and let go (INFO).
+    public private(set) var streamLoads: UInt64 = 0
+    public private(set) var streamEvictions: UInt64 = 0
+    /// A stream loaded from the catalog counts as changed by this generation: after a rolled-back
+    /// batch the cache forgets which streams earlier, not yet durable batches changed.
+    var loadedStreamGeneration: UInt64 = 0
     /// The database the job in progress works in (Redis's SELECT): names look up streams there.
     /// Set by the storage thread's context before each job.
     public var database = 0
-    /// Streams per database (DBSIZE, INFO keyspace), kept with `streams`.
-    private var streamCounts: [Int: Int] = [:]
+    /// `databaseMap[SELECT index]` is the catalog database holding its streams; SWAPDB swaps two
+    /// entries instead of rewriting every catalog row. Identity until the first SWAPDB.
+    private var databaseMap: [UInt8] = (0..<256).map { UInt8($0) }
+    /// Streams per catalog database (DBSIZE, INFO keyspace), persisted as "count@" rows.
+    private var streamCounts: [Int: UInt64] = [:]
+    private var dirtyCounts: Set<Int> = []
     /// The stream the last lookup found: batches are mostly runs of commands on one stream, and
     /// comparing a short name costs less than hashing it. Cleared whenever a stream leaves the
-    /// catalog.
+    /// cache.
     private var lastFound: StreamState?
-    /// Tables of dropped streams, removed once the drop is committed.
-    private var tablesToDrop: [String] = []
     /// Producers' high-water marks (`table:spool-producers`), written with the entries.
     public let producers: ProducerTable
     /// Idempotent appends (XADD IDMP/IDMPAUTO, `table:spool-idmp`), written with the entries.
@@ -71,13 +108,15 @@ public final class LogStore {
     /// Entries appended in the batch in progress (statistics).
     var batchAppendCount = 0
 
-    /// Opens (creating on first use) the metadata table and loads the catalog.
+    /// Opens (creating on first use) the metadata table, upgrades a schema 1 directory, and reads
+    /// what the catalog keeps besides its streams (they are loaded when first used).
     init(session: WiredTigerSession, createIfMissing: Bool) throws(StorageError) {
         self.session = session
         do {
             try session.create(Self.metaURI, config: WiredTigerConfiguration.table)
             meta = try session.openCursor(Self.metaURI, config: "overwrite=true")
             groupTables = try GroupTables(session: session)
+            entryTables = try EntryTables(session: session)
         } catch {
             throw .wiredTiger(error)
         }
@@ -93,6 +132,10 @@ public final class LogStore {
         } catch {
             throw .wiredTiger(error as! WiredTigerError)
         }
+        if version == 1 {
+            try Self.upgradeFromSchema1(session: session, meta: meta, entries: entryTables)
+            version = Self.schemaVersion
+        }
         if let version, version != Self.schemaVersion {
             throw .incompatibleSchema(found: version, expected: Self.schemaVersion)
         }
@@ -105,7 +148,7 @@ public final class LogStore {
             do {
                 try session.beginTransaction()
                 try meta.insert(key: Self.schemaKey, value: bytes)
-                try meta.insert(key: Self.nextTableKey, value: next)
+                try meta.insert(key: Self.nextStreamKey, value: next)
                 try session.commitTransaction()
                 // The schema row is the only write not covered by a later group commit's flush.
                 try session.flushLog()
@@ -119,37 +162,33 @@ public final class LogStore {
         } catch {
             throw .wiredTiger(error)
         }
-        nextTableNumber = 1
-        try loadCatalog()
+        nextStreamNumber = 1
+        try loadCatalogHeader()
     }
 
-    private func loadCatalog() throws(StorageError) {
+    /// Reads the next stream number, the per-database counts and the database map: a handful of
+    /// rows, however many streams there are.
+    private func loadCatalogHeader() throws(StorageError) {
         do {
-            if try meta.search(key: Self.nextTableKey) {
-                nextTableNumber = try meta.withValue { $0.count == 8 ? readLittleEndian(UInt64.self, $0, at: 0) : 1 }
+            nextStreamNumber = 1
+            if try meta.search(key: Self.nextStreamKey) {
+                nextStreamNumber = try meta.withValue { $0.count == 8 ? readLittleEndian(UInt64.self, $0, at: 0) : 1 }
             }
-            var records: [(StreamKey, StreamRecord)] = []
-            for prefix in [Self.streamKeyPrefix, Self.databaseStreamKeyPrefix] {
-                guard try meta.searchNear(key: prefix) != nil else { continue }
-                // search_near may land before the prefix; walk forward while keys carry it.
-                var positioned = true
-                let firstKey = try meta.key
-                if firstKey.lexicographicallyPrecedes(prefix) { positioned = try meta.next() }
-                while positioned {
-                    let key = try meta.key
-                    guard key.starts(with: prefix) else { break }
-                    let record = try meta.withValue { StreamRecord(decoding: $0) }
-                    guard let record, let streamKey = Self.streamKey(catalogKey: key) else {
-                        throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
-                    }
-                    records.append((streamKey, record))
-                    positioned = try meta.next()
+            databaseMap = (0..<256).map { UInt8($0) }
+            if try meta.search(key: Self.databaseMapKey) {
+                let map = try meta.value
+                guard map.count == 256, Set(map).count == 256 else { throw StorageError.notSpoolData("database map unreadable") }
+                databaseMap = map
+            }
+            streamCounts = [:]
+            try Self.walkMeta(meta, prefix: Self.countKeyPrefix) { key, value in
+                guard key.count == Self.countKeyPrefix.count + 1, value.count == 8 else {
+                    throw StorageError.notSpoolData("stream count row unreadable")
                 }
+                let count = value.withUnsafeBytes { readLittleEndian(UInt64.self, $0, at: 0) }
+                if count > 0 { streamCounts[Int(key[key.count - 1])] = count }
             }
             meta.reset()
-            for (key, record) in records {
-                register(try openStream(key, record: record))
-            }
         } catch let error as StorageError {
             throw error
         } catch {
@@ -157,74 +196,143 @@ public final class LogStore {
         }
     }
 
-    private func openStream(_ key: StreamKey, record: StreamRecord) throws(WiredTigerError) -> StreamState {
-        let live = StreamState.liveURI(record.tableNumber)
-        let backfill = StreamState.backfillURI(record.tableNumber)
-        // create is idempotent; it also repairs a catalog row whose tables a crash left uncreated.
-        try session.create(live, config: WiredTigerConfiguration.table)
-        try session.create(backfill, config: WiredTigerConfiguration.table)
-        let stream = StreamState(
-            name: key.name, database: key.database, record: record,
-            live: try session.openCursor(live, config: "overwrite=false"),
-            backfill: try session.openCursor(backfill, config: "overwrite=false"))
-        stream.groups = try groupTables.load(table: record.tableNumber)
-        return stream
+    /// Calls `body` with each metadata row whose key starts with `prefix`, in key order.
+    static func walkMeta(
+        _ meta: WiredTigerCursor, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Void
+    ) throws {
+        defer { meta.reset() }
+        guard let near = try meta.searchNear(key: prefix) else { return }
+        var positioned = near == .before ? try meta.next() : true
+        while positioned {
+            let key = try meta.key
+            guard key.starts(with: prefix) else { return }
+            try body(key, try meta.value)
+            positioned = try meta.next()
+        }
     }
 
     // MARK: Catalog
 
+    /// The catalog database that SELECT index `database` names.
+    func catalogDatabase(_ database: Int) -> Int { Int(databaseMap[database]) }
+
     /// Streams of the selected database.
     public var streamCount: Int { streamCount(database: database) }
-    public var streamNames: [[UInt8]] { streams.keys.filter { $0.database == database }.map(\.name) }
 
-    /// Every stream of every database.
-    var allStreams: [StreamState] { Array(streams.values) }
+    public func streamCount(database: Int) -> Int { Int(streamCounts[catalogDatabase(database)] ?? 0) }
 
-    public func streamCount(database: Int) -> Int { streamCounts[database] ?? 0 }
+    /// The names of the selected database's streams, in byte order, read from the catalog (plus
+    /// the ones created in the batch in progress).
+    public func streamNames() throws(WiredTigerError) -> [[UInt8]] {
+        try streamNames(after: nil, limit: .max)
+    }
 
-    /// Databases that hold streams, with how many (INFO keyspace).
+    /// Up to `limit` names of the selected database's streams that sort after `after`, in byte
+    /// order (SCAN walks with this).
+    public func streamNames(after: [UInt8]?, limit: Int) throws(WiredTigerError) -> [[UInt8]] {
+        let prefix = Self.catalogPrefix(database: catalogDatabase(database))
+        var names: [[UInt8]] = []
+        defer { meta.reset() }
+        let seek = after.map { prefix + $0 } ?? prefix
+        guard let near = try meta.searchNear(key: seek) else { return [] }
+        var positioned = near == .before || (near == .exact && after != nil) ? try meta.next() : true
+        while positioned && names.count < limit {
+            let key = try meta.key
+            guard key.starts(with: prefix) else { break }
+            names.append(Array(key[prefix.count...]))
+            positioned = try meta.next()
+        }
+        return names
+    }
+
+    /// SCAN: up to `count` streams of the selected database in number order, from number `cursor`
+    /// on, and the cursor to go on from (0 at the end).
+    public func scanStreams(from cursor: UInt64, count: Int) throws(WiredTigerError) -> (names: [[UInt8]], next: UInt64) {
+        let prefix = Self.numberKeyPrefix + [UInt8(catalogDatabase(database))]
+        var names: [[UInt8]] = []
+        var next: UInt64 = 0
+        defer { meta.reset() }
+        guard let near = try meta.searchNear(key: Self.numberKey(database: catalogDatabase(database), number: cursor))
+        else { return ([], 0) }
+        var positioned = near == .before ? try meta.next() : true
+        while positioned {
+            let key = try meta.key
+            guard key.starts(with: prefix), key.count == prefix.count + 8 else { break }
+            let number = key.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: prefix.count, as: UInt64.self)) }
+            if names.count == count {
+                next = number
+                break
+            }
+            names.append(try meta.value)
+            positioned = try meta.next()
+        }
+        return (names, next)
+    }
+
+    /// Databases that hold streams, with how many (INFO keyspace), by SELECT index.
     public var streamCountsByDatabase: [(database: Int, count: Int)] {
-        streamCounts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        var out: [(database: Int, count: Int)] = []
+        for index in 0..<Self.databasesMax {
+            if let count = streamCounts[catalogDatabase(index)], count > 0 { out.append((index, Int(count))) }
+        }
+        return out
     }
 
-    private func register(_ stream: StreamState) {
-        streams[stream.key] = stream
-        streamCounts[stream.database, default: 0] += 1
-    }
+    /// Streams held in memory now (INFO).
+    public var cachedStreamCount: Int { streams.count }
 
-    private func unregister(_ stream: StreamState) {
-        streams[stream.key] = nil
-        let left = streamCounts[stream.database, default: 0] - 1
-        precondition(left >= 0, "stream counts agree with the catalog")
-        streamCounts[stream.database] = left == 0 ? nil : left
+    private func changeCount(catalogDatabase: Int, by delta: Int) {
+        let now = Int(streamCounts[catalogDatabase] ?? 0) + delta
+        precondition(now >= 0, "stream counts agree with the catalog")
+        streamCounts[catalogDatabase] = now == 0 ? nil : UInt64(now)
+        dirtyCounts.insert(catalogDatabase)
     }
 
     /// Looks a stream up for reading: the job's reply will wait until the stream's last change is
     /// durable, so no reader ever sees an entry that is not on disk yet.
-    public func streamForReading(_ name: [UInt8]) -> StreamState? {
-        guard let stream = lookUp(name) else { return nil }
+    public func streamForReading(_ name: [UInt8]) throws(WiredTigerError) -> StreamState? {
+        guard let stream = try lookUp(name) else { return nil }
         noteRead(stream)
         return stream
     }
 
     /// Looks a stream up for a change; the job's reply will wait for this batch's flush.
-    public func streamForWriting(_ name: [UInt8]) -> StreamState? {
-        guard let stream = lookUp(name) else { return nil }
+    public func streamForWriting(_ name: [UInt8]) throws(WiredTigerError) -> StreamState? {
+        guard let stream = try lookUp(name) else { return nil }
         noteWrite(stream)
         return stream
     }
 
     /// Looks a stream up for a change, creating it if it does not exist.
     public func streamForWriting(creating name: [UInt8]) throws(WiredTigerError) -> StreamState {
-        if let stream = streamForWriting(name) { return stream }
+        if let stream = try streamForWriting(name) { return stream }
         return try createStream(name)
     }
 
-    private func lookUp(_ name: [UInt8]) -> StreamState? {
+    /// The stream from the cache, or from the catalog (then kept in the cache).
+    private func lookUp(_ name: [UInt8]) throws(WiredTigerError) -> StreamState? {
         if let last = lastFound, last.name == name, last.database == database { return last }
-        let found = streams[StreamKey(database: database, name: name)]
-        if found != nil { lastFound = found }
-        return found
+        let key = StreamKey(database: database, name: name)
+        if let found = streams[key] {
+            found.lastUsedGeneration = currentGeneration
+            lastFound = found
+            return found
+        }
+        let catalogKey = Self.catalogKey(database: catalogDatabase(database), name: name)
+        defer { meta.reset() }
+        guard try meta.search(key: catalogKey) else { return nil }
+        guard let record = try meta.withValue({ StreamRecord(decoding: $0) }) else {
+            throw WiredTigerError.corrupt("catalog row of stream \(String(decoding: name, as: UTF8.self))")
+        }
+        meta.reset()
+        let stream = StreamState(name: name, database: database, record: record)
+        stream.groups = try groupTables.load(table: record.streamNumber)
+        stream.lastWriteGeneration = loadedStreamGeneration
+        stream.lastUsedGeneration = currentGeneration
+        streams[key] = stream
+        streamLoads += 1
+        lastFound = stream
+        return stream
     }
 
     public func noteRead(_ stream: StreamState) {
@@ -248,66 +356,112 @@ public final class LogStore {
     public func createStream(_ name: [UInt8]) throws(WiredTigerError) -> StreamState {
         let key = StreamKey(database: database, name: name)
         precondition(streams[key] == nil, "stream exists")
-        let number = nextTableNumber
-        nextTableNumber += 1
-        var next = [UInt8]()
-        appendLittleEndian(nextTableNumber, to: &next)
-        try meta.insert(key: Self.nextTableKey, value: next)
-        let stream = try openStream(key, record: StreamRecord(tableNumber: number))
-        register(stream)
+        let number = nextStreamNumber
+        nextStreamNumber += 1
+        nextStreamNumberDirty = true
+        let stream = StreamState(name: name, database: database, record: StreamRecord(streamNumber: number))
+        stream.lastUsedGeneration = currentGeneration
+        streams[key] = stream
+        lastFound = stream
+        changeCount(catalogDatabase: catalogDatabase(database), by: 1)
         if idempotencyDefaults != IdempotencyDefaults() { idempotency.start(number, with: idempotencyDefaults) }
         noteWrite(stream)
-        markDirty(stream)
+        // The row goes in now, so catalog walks (KEYS, SCAN) in this batch see the stream; it is
+        // written again at commit if the batch changes the stream further.
+        try meta.insert(key: Self.catalogKey(database: catalogDatabase(database), name: name), value: stream.record.encoded())
+        try meta.insert(key: Self.numberKey(database: catalogDatabase(database), number: number), value: name)
         return stream
     }
 
-    /// Removes the stream from the catalog now; its tables go after the commit.
+    /// Removes the stream: its catalog row, and its entries and every row keyed by its number, by
+    /// range, in the batch's transaction. Its number is never given out again.
     public func dropStream(_ stream: StreamState) throws(WiredTigerError) {
         noteWrite(stream)
-        _ = try meta.remove(key: Self.catalogKey(stream.key))
-        try removeGroupRows(table: stream.record.tableNumber)
+        let catalogDatabase = catalogDatabase(stream.database)
+        _ = try meta.remove(key: Self.catalogKey(database: catalogDatabase, name: stream.name))
+        _ = try meta.remove(key: Self.numberKey(database: catalogDatabase, number: stream.number))
+        meta.reset()
+        try entryTables.truncate(stream: stream.number, from: .min, to: .max)
+        try removeGroupRows(table: stream.number)
         for group in stream.groups.values {
             group.isDirty = false
             for consumer in group.consumers.values { consumer.isDirty = false }
         }
         stream.groups.removeAll()
-        unregister(stream)
+        streams[stream.key] = nil
+        changeCount(catalogDatabase: catalogDatabase, by: -1)
         lastFound = nil
         stream.isDirty = false
-        stream.live.close()
-        stream.backfill.close()
-        tablesToDrop.append(stream.liveURI)
-        tablesToDrop.append(stream.backfillURI)
         try producers.removeAll(of: stream)
-        try idempotency.removeAll(of: stream.record.tableNumber)
+        try idempotency.removeAll(of: stream.number)
     }
 
     /// MOVE: the stream goes to `database` under its name; false when a stream of that name is
-    /// there already. Its groups, producers and entries go with it (they are keyed by its tables).
+    /// there already. Its groups, producers and entries go with it (they are keyed by its number).
     public func moveStream(_ stream: StreamState, to database: Int) throws(WiredTigerError) -> Bool {
-        let target = StreamKey(database: database, name: stream.name)
-        guard streams[target] == nil else { return false }
-        unregister(stream)
-        _ = try meta.remove(key: Self.catalogKey(stream.key))
+        let saved = self.database
+        self.database = database
+        defer { self.database = saved }
+        guard try lookUp(stream.name) == nil else { return false }
+        let from = catalogDatabase(stream.database)
+        let to = catalogDatabase(database)
+        _ = try meta.remove(key: Self.catalogKey(database: from, name: stream.name))
+        _ = try meta.remove(key: Self.numberKey(database: from, number: stream.number))
+        try meta.insert(key: Self.numberKey(database: to, number: stream.number), value: stream.name)
+        streams[stream.key] = nil
         stream.database = database
-        register(stream)
+        streams[stream.key] = stream
+        changeCount(catalogDatabase: from, by: -1)
+        changeCount(catalogDatabase: to, by: 1)
+        try meta.insert(key: Self.catalogKey(database: to, name: stream.name), value: stream.record.encoded())
         noteWrite(stream)
         markDirty(stream)
         lastFound = nil
         return true
     }
 
-    /// SWAPDB: the streams of two databases trade places.
+    /// SWAPDB: the streams of two databases trade places. The catalog rows stay; the map from
+    /// SELECT index to catalog database swaps (one row), and so do the cached streams' indexes.
     public func swapDatabases(_ first: Int, _ second: Int) throws(WiredTigerError) {
         guard first != second else { return }
+        databaseMap.swapAt(first, second)
+        try meta.insert(key: Self.databaseMapKey, value: databaseMap)
         let moving = streams.values.filter { $0.database == first || $0.database == second }
-        for stream in moving { unregister(stream) }
+        for stream in moving { streams[stream.key] = nil }
         for stream in moving {
-            _ = try meta.remove(key: Self.catalogKey(stream.key))
             stream.database = stream.database == first ? second : first
-            register(stream)
+            streams[stream.key] = stream
             noteWrite(stream)
-            markDirty(stream)
+        }
+        noteDurableDependency()
+        // Streams loaded from now on may be read under the new map: their readers wait for it too.
+        loadedStreamGeneration = currentGeneration
+        lastFound = nil
+    }
+
+    /// After a commit: lets go of the least recently used streams beyond `streamCacheMax` whose
+    /// every change is durable and written (they load again from the catalog when next named).
+    func trimStreamCache() {
+        guard streams.count > streamCacheMax else { return }
+        // Down to 90% of the limit, so the sort below runs once per many new streams.
+        let target = streamCacheMax - streamCacheMax / 10
+        var candidates: [(UInt64, StreamState)] = []
+        candidates.reserveCapacity(streams.count)
+        for stream in streams.values
+        where !stream.isDirty && stream.lastWriteGeneration <= durableGeneration
+            && stream.lastUsedGeneration < currentGeneration
+        {
+            candidates.append((stream.lastUsedGeneration, stream))
+        }
+        candidates.sort { $0.0 < $1.0 }
+        var left = streams.count
+        for (_, stream) in candidates where left > target {
+            guard stream.groups.values.allSatisfy({ group in !group.isDirty && group.consumers.values.allSatisfy { !$0.isDirty } })
+            else { continue }
+            guard producers.forget(stream: stream.number), idempotency.forget(stream: stream.number) else { continue }
+            streams[stream.key] = nil
+            left -= 1
+            streamEvictions += 1
         }
         lastFound = nil
     }
@@ -324,8 +478,9 @@ public final class LogStore {
         noteWrite(stream)
         let startsNode = try placeInNode(stream, id: id, fields)
         let number = stream.record.entriesAdded + 1
-        try stream.live.insert(
-            key: id, value: EntryCodec.encode(number: startsNode ? number | Self.nodeStartFlag : number, fields: fields))
+        try entryTables.live.insert(
+            key: EntryKey(stream: stream.number, id: id),
+            value: EntryCodec.encode(number: startsNode ? number | Self.nodeStartFlag : number, fields: fields))
         stream.record.entriesAdded = number
         stream.record.length += 1
         stream.record.lastID = id
@@ -347,13 +502,16 @@ public final class LogStore {
         if let firstLive = try firstLiveID(stream), id >= firstLive {
             return .failure(.notBelowLiveRange(firstLive: firstLive))
         }
-        if try stream.backfill.search(key: id.keyBytes) {
-            stream.backfill.reset()
+        let key = EntryKey(stream: stream.number, id: id)
+        let backfill = entryTables.backfill
+        if try backfill.search(key: key) {
+            backfill.reset()
             return .failure(.alreadyPresent)
         }
         noteWrite(stream)
         let number = stream.record.entriesAdded + 1
-        try stream.backfill.insert(key: id.keyBytes, value: EntryCodec.encode(number: number, fields: fields))
+        try backfill.insert(key: key, value: EntryCodec.encode(number: number, fields: fields[...]))
+        backfill.reset()
         stream.record.entriesAdded = number
         stream.record.length += 1
         if id > stream.record.lastID { stream.record.lastID = id }
@@ -368,14 +526,15 @@ public final class LogStore {
         noteWrite(stream)
         stream.record.entriesAdded += 1
         stream.record.length += 1
-        try stream.backfill.insert(key: id.keyBytes, value: EntryCodec.encode(number: stream.record.entriesAdded, fields: fields))
+        try entryTables.backfill.insert(
+            key: EntryKey(stream: stream.number, id: id),
+            value: EntryCodec.encode(number: stream.record.entriesAdded, fields: fields[...]))
+        entryTables.backfill.reset()
         markDirty(stream)
     }
 
     func firstLiveID(_ stream: StreamState) throws(WiredTigerError) -> EntryID? {
-        defer { stream.live.reset() }
-        guard try stream.live.next() else { return nil }
-        return try stream.live.withKey { EntryID(keyBytes: $0) }
+        try entryTables.firstLiveID(stream: stream.number)
     }
 
     /// A merged cursor over the stream between two inclusive ids. The job's reply waits for the
@@ -383,10 +542,10 @@ public final class LogStore {
     public func cursor(
         _ stream: StreamState, from lower: EntryID = .min, to upper: EntryID = .max,
         direction: MergedCursor.Direction = .forward
-    ) -> MergedCursor {
+    ) throws(WiredTigerError) -> MergedCursor {
         noteRead(stream)
         return MergedCursor(
-            live: stream.live, backfill: stream.backfill, direction: direction, from: lower, to: upper)
+            readers: try entryTables.borrowReaders(), stream: stream.number, direction: direction, from: lower, to: upper)
     }
 
     /// Up to `count` entries between two inclusive ids.
@@ -394,7 +553,7 @@ public final class LogStore {
         _ stream: StreamState, from lower: EntryID = .min, to upper: EntryID = .max,
         direction: MergedCursor.Direction = .forward, count: Int = .max
     ) throws(WiredTigerError) -> [Entry] {
-        var cursor = self.cursor(stream, from: lower, to: upper, direction: direction)
+        var cursor = try self.cursor(stream, from: lower, to: upper, direction: direction)
         var out: [Entry] = []
         while out.count < count, let entry = try cursor.next() { out.append(entry) }
         return out
@@ -408,26 +567,40 @@ public final class LogStore {
         try entries(stream, direction: .backward, count: 1).first
     }
 
-    /// Removes one entry from whichever table holds it.
     /// Removes one entry (XDEL): it counts towards the stream's max deleted id.
     public func delete(_ stream: StreamState, id: EntryID) throws(WiredTigerError) -> Bool {
         try remove(stream, id: id, countsAsDeleted: true)
     }
 
-    /// Trimming removes entries without moving max-deleted-entry-id, as Redis 7.4 does: that id
-    /// tells consumers about holes in the middle of a stream, not about its oldest end.
+    /// Removes one entry from whichever table holds it. Trimming removes entries without moving
+    /// max-deleted-entry-id, as Redis 7.4 does: that id tells consumers about holes in the middle
+    /// of a stream, not about its oldest end.
     func remove(_ stream: StreamState, id: EntryID, countsAsDeleted: Bool) throws(WiredTigerError) -> Bool {
-        let key = id.keyBytes
-        var removed = try stream.live.remove(key: key)
-        if !removed { removed = try stream.backfill.remove(key: key) }
-        stream.live.reset()
-        stream.backfill.reset()
+        let key = EntryKey(stream: stream.number, id: id)
+        var removed = try entryTables.live.remove(key: key)
+        if !removed { removed = try entryTables.backfill.remove(key: key) }
+        entryTables.live.reset()
+        entryTables.backfill.reset()
         guard removed else { return false }
         noteWrite(stream)
         stream.record.length -= 1
         if countsAsDeleted && id > stream.record.maxDeletedID { stream.record.maxDeletedID = id }
         markDirty(stream)
         return true
+    }
+
+    /// Removes entries that a walk in id order found (`ids`, ascending, each present): every run
+    /// of them with no surviving entry between goes with one range truncate per table.
+    func removeWalked(_ stream: StreamState, _ ids: [EntryID], runBreaks: Set<Int>) throws(WiredTigerError) {
+        guard !ids.isEmpty else { return }
+        noteWrite(stream)
+        var runStart = 0
+        for index in 1...ids.count where index == ids.count || runBreaks.contains(index) {
+            try entryTables.truncate(stream: stream.number, from: ids[runStart], to: ids[index - 1])
+            runStart = index
+        }
+        stream.record.length -= UInt64(ids.count)
+        markDirty(stream)
     }
 
     /// What `trimOldest` does with the entry it is shown.
@@ -445,28 +618,31 @@ public final class LogStore {
         deciding decide: (EntryID, UInt64) throws(WiredTigerError) -> TrimDecision
     ) throws(WiredTigerError) -> [EntryID] {
         var doomed: [EntryID] = []
-        var cursor = self.cursor(stream)
+        // Indexes in `doomed` where a kept entry lies between it and the one before.
+        var runBreaks: Set<Int> = []
+        var cursor = try self.cursor(stream)
         var remaining = stream.record.length
         walk: while doomed.count < limit, let id = try cursor.nextID() {
             switch try decide(id, remaining) {
             case .remove:
                 doomed.append(id)
                 remaining -= 1
-            case .keep: continue
+            case .keep:
+                if !doomed.isEmpty { runBreaks.insert(doomed.count) }
             case .stop: break walk
             }
         }
         _ = consume cursor
-        for id in doomed { _ = try remove(stream, id: id, countsAsDeleted: false) }
+        try removeWalked(stream, doomed, runBreaks: runBreaks)
         return doomed
     }
 
     /// Replaces the stream's last id and max-deleted id (XSETID) or its server-owned extension bytes.
     public func update(_ stream: StreamState, _ change: (inout StreamRecord) -> Void) {
         noteWrite(stream)
-        let tableNumber = stream.record.tableNumber
+        let number = stream.number
         change(&stream.record)
-        precondition(stream.record.tableNumber == tableNumber, "a stream's tables never change")
+        precondition(stream.number == number, "a stream's number never changes")
         markDirty(stream)
     }
 
@@ -491,36 +667,42 @@ public final class LogStore {
         try producers.writeDirty()
         try idempotency.writeDirty()
         for stream in dirtyStreams where stream.isDirty {
-            try meta.insert(key: Self.catalogKey(stream.key), value: stream.record.encoded())
+            try meta.insert(
+                key: Self.catalogKey(database: catalogDatabase(stream.database), name: stream.name),
+                value: stream.record.encoded())
             stream.isDirty = false
         }
         dirtyStreams.removeAll(keepingCapacity: true)
+        if nextStreamNumberDirty {
+            var next = [UInt8]()
+            appendLittleEndian(nextStreamNumber, to: &next)
+            try meta.insert(key: Self.nextStreamKey, value: next)
+            nextStreamNumberDirty = false
+        }
+        for database in dirtyCounts {
+            var count = [UInt8]()
+            appendLittleEndian(streamCounts[database] ?? 0, to: &count)
+            try meta.insert(key: Self.countKeyPrefix + [UInt8(database)], value: count)
+        }
+        dirtyCounts.removeAll(keepingCapacity: true)
         try writeDirtyGroups()
     }
 
-    /// After a commit: removes the tables of streams dropped in it. A failure (or a crash before
-    /// this runs) leaves an orphan table no catalog row names: wasted space, never wrong data.
-    func dropCommittedTables() {
-        guard !tablesToDrop.isEmpty else { return }
-        for uri in tablesToDrop { try? session.drop(uri) }
-        tablesToDrop.removeAll()
-    }
-
-    /// After a rollback: the in-memory catalog may hold changes that never reached disk; reload it.
+    /// After a rollback: the in-memory catalog may hold changes that never reached disk; forget
+    /// every cached stream (each loads again from what is committed) and reread the header rows.
     func reloadAfterRollback() throws(StorageError) {
         producers.reset()
         idempotency.reset()
-        for stream in streams.values {
-            stream.live.close()
-            stream.backfill.close()
-        }
         streams.removeAll()
-        streamCounts.removeAll()
         lastFound = nil
         dirtyStreams.removeAll()
         dirtyGroups.removeAll()
         dirtyConsumers.removeAll()
-        tablesToDrop.removeAll()
-        try loadCatalog()
+        dirtyCounts.removeAll()
+        nextStreamNumberDirty = false
+        // Earlier batches that changed these streams may not be durable yet: a stream loaded from
+        // now on counts as changed by the last committed batch, so its readers wait for that.
+        loadedStreamGeneration = max(loadedStreamGeneration, currentGeneration == 0 ? 0 : currentGeneration - 1)
+        try loadCatalogHeader()
     }
 }

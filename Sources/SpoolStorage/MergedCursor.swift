@@ -1,17 +1,19 @@
 import SpoolCore
 
-/// Reads a stream's live and backfill tables as one sequence in id order, never yielding an id
-/// twice (if both tables held one, live wins), between two inclusive bounds, forward or backward.
+/// Reads one stream's key range of the live and backfill tables as one sequence in id order, never
+/// yielding an id twice (if both tables held one, live wins), between two inclusive bounds, forward
+/// or backward.
 ///
-/// It borrows the stream's cached cursors: only one merged cursor per stream may be in use at a
-/// time, which the storage thread's one-job-at-a-time execution guarantees. The cursors are reset
-/// when it goes away, releasing the pages they pinned.
+/// It borrows a reader pair from `EntryTables` and gives it back (reset, releasing the pages it
+/// pinned) when it goes away; reads that nest get a pair of their own.
 public struct MergedCursor: ~Copyable {
     public enum Direction: Sendable { case forward, backward }
     private enum Side { case live, backfill }
 
+    private let readers: EntryTables.ReaderPair
     private let live: WiredTigerCursor
     private let backfill: WiredTigerCursor
+    private let stream: UInt64
     private let direction: Direction
     private let lower: EntryID
     private let upper: EntryID
@@ -23,19 +25,20 @@ public struct MergedCursor: ~Copyable {
     private var started = false
 
     init(
-        live: WiredTigerCursor, backfill: WiredTigerCursor, direction: Direction,
+        readers: EntryTables.ReaderPair, stream: UInt64, direction: Direction,
         from lower: EntryID, to upper: EntryID
     ) {
-        self.live = live
-        self.backfill = backfill
+        self.readers = readers
+        self.live = readers.live
+        self.backfill = readers.backfill
+        self.stream = stream
         self.direction = direction
         self.lower = lower
         self.upper = upper
     }
 
     deinit {
-        live.reset()
-        backfill.reset()
+        readers.giveBack()
     }
 
     /// The next entry's id without decoding its fields (trimming and counting walk with this).
@@ -96,7 +99,7 @@ public struct MergedCursor: ~Copyable {
 
     private func position(_ cursor: WiredTigerCursor) throws(WiredTigerError) -> EntryID? {
         let start = direction == .forward ? lower : upper
-        guard let near = try cursor.searchNear(key: start.keyBytes) else { return nil }
+        guard let near = try cursor.searchNear(key: EntryKey(stream: stream, id: start)) else { return nil }
         switch (direction, near) {
         case (.forward, .before):
             guard try cursor.next() else { return nil }
@@ -114,8 +117,7 @@ public struct MergedCursor: ~Copyable {
     }
 
     private func currentID(_ cursor: WiredTigerCursor) throws(WiredTigerError) -> EntryID? {
-        let id = try cursor.withKey { EntryID(keyBytes: $0) }
-        guard let id else { throw WiredTigerError.corrupt("a stream key is not an entry id") }
-        return id >= lower && id <= upper ? id : nil
+        let key = try cursor.entryKey
+        return key.stream == stream && key.id >= lower && key.id <= upper ? key.id : nil
     }
 }

@@ -45,8 +45,8 @@ public final class ProducerTable {
 
     /// Every producer of the stream, loading them on first use.
     public func producers(of stream: StreamState) throws(WiredTigerError) -> [[UInt8]: TrackedProducer] {
-        if let known = loaded[stream.record.tableNumber] { return known }
-        let table = stream.record.tableNumber
+        if let known = loaded[stream.number] { return known }
+        let table = stream.number
         var found: [[UInt8]: TrackedProducer] = [:]
         for (key, value) in try rows(table: table) {
             let id = Array(key.dropFirst(8))
@@ -60,11 +60,11 @@ public final class ProducerTable {
     }
 
     public func producer(_ id: [UInt8], of stream: StreamState) throws(WiredTigerError) -> TrackedProducer? {
-        if let last = lastFound, !last.isRemoved, last.table == stream.record.tableNumber, last.id == id {
+        if let last = lastFound, !last.isRemoved, last.table == stream.number, last.id == id {
             return last
         }
         let found: TrackedProducer?
-        if let known = loaded[stream.record.tableNumber] {
+        if let known = loaded[stream.number] {
             found = known[id]
         } else {
             found = try producers(of: stream)[id]
@@ -79,7 +79,7 @@ public final class ProducerTable {
     {
         let existing = try producer(id, of: stream)
         precondition(existing == nil, "producer exists")
-        let producer = TrackedProducer(table: stream.record.tableNumber, stream: stream.name, id: id, state: state)
+        let producer = TrackedProducer(table: stream.number, stream: stream.name, id: id, state: state)
         loaded[producer.table, default: [:]][id] = producer
         noteChanged(producer)
         return producer
@@ -101,12 +101,22 @@ public final class ProducerTable {
         cursor.reset()
     }
 
+    /// Lets go of a stream's loaded producers (the stream left the cache); false, keeping them, when
+    /// one has a change not yet written.
+    func forget(stream number: UInt64) -> Bool {
+        guard let producers = loaded[number] else { return true }
+        guard !producers.values.contains(where: { $0.isDirty }) else { return false }
+        loaded[number] = nil
+        if let last = lastFound, last.table == number { lastFound = nil }
+        return true
+    }
+
     /// Loaded producers of every stream (the idle sweep walks these).
     public var loadedProducers: [TrackedProducer] { loaded.values.flatMap(\.values) }
 
     /// A stream is being dropped: its producers' rows go in the same transaction.
     func removeAll(of stream: StreamState) throws(WiredTigerError) {
-        let table = stream.record.tableNumber
+        let table = stream.number
         if let producers = loaded.removeValue(forKey: table) {
             for producer in producers.values { producer.isRemoved = true }
         }

@@ -313,7 +313,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         }
         if store.batchDidWrite {
             generation = thisGeneration
-            store.dropCommittedTables()
+            store.trimStreamCache()
         }
         var ready: [Outcome] = []
         let appends = UInt64(store.batchAppendCount)

@@ -1,17 +1,18 @@
 import SpoolCore
 
-/// A stream's row in the metadata table (key "stream:" + name). Written in the same transaction as
-/// the entries that change it, so after recovery it always agrees with the tables.
+/// A stream's row in the catalog (`table:spool-meta`, key "stream:" + name). Written in the same
+/// transaction as the entries that change it, so after recovery it always agrees with the tables.
 ///
 ///     version        UInt8    1
-///     tableNumber    UInt64   names the stream's tables: table:s<N>.live, table:s<N>.backfill
+///     streamNumber   UInt64   the first 8 bytes (big-endian) of the stream's keys in every shared
+///                             table (schema 1: named its own tables, table:s<N>.live/.backfill)
 ///     lastID         2×UInt64 the greatest id ever added (XADD * must go above it, even after XDEL)
 ///     maxDeletedID   2×UInt64 the greatest id removed by XDEL (Redis's max-deleted-entry-id; trimming leaves it)
 ///     entriesAdded   UInt64   every entry ever added; also the dense number of the newest entry
 ///     length         UInt64   entries present now
 ///     extension      rest     opaque bytes owned by the server layer (consumer groups etc.)
 public struct StreamRecord: Sendable, Equatable {
-    public var tableNumber: UInt64
+    public var streamNumber: UInt64
     public var lastID: EntryID
     public var maxDeletedID: EntryID
     public var entriesAdded: UInt64
@@ -20,8 +21,8 @@ public struct StreamRecord: Sendable, Equatable {
 
     static let version: UInt8 = 1
 
-    public init(tableNumber: UInt64) {
-        self.tableNumber = tableNumber
+    public init(streamNumber: UInt64) {
+        self.streamNumber = streamNumber
         self.lastID = .zero
         self.maxDeletedID = .zero
         self.entriesAdded = 0
@@ -33,7 +34,7 @@ public struct StreamRecord: Sendable, Equatable {
         var out = [UInt8]()
         out.reserveCapacity(57 + extensionBytes.count)
         out.append(Self.version)
-        appendLittleEndian(tableNumber, to: &out)
+        appendLittleEndian(streamNumber, to: &out)
         appendLittleEndian(lastID.milliseconds, to: &out)
         appendLittleEndian(lastID.sequence, to: &out)
         appendLittleEndian(maxDeletedID.milliseconds, to: &out)
@@ -46,7 +47,7 @@ public struct StreamRecord: Sendable, Equatable {
 
     init?(decoding bytes: UnsafeRawBufferPointer) {
         guard bytes.count >= 57, bytes[0] == Self.version else { return nil }
-        tableNumber = readLittleEndian(UInt64.self, bytes, at: 1)
+        streamNumber = readLittleEndian(UInt64.self, bytes, at: 1)
         lastID = EntryID(
             milliseconds: readLittleEndian(UInt64.self, bytes, at: 9),
             sequence: readLittleEndian(UInt64.self, bytes, at: 17))

@@ -1,7 +1,5 @@
 import SpoolCore
 
-/// One stream as the storage thread sees it: its persisted record plus the cursors and the
-/// bookkeeping of the batch in progress. Storage thread only.
 /// A stream's identity: its database (Redis's SELECT) and its name.
 public struct StreamKey: Hashable, Sendable {
     public var database: Int
@@ -13,6 +11,9 @@ public struct StreamKey: Hashable, Sendable {
     }
 }
 
+/// One stream as the storage thread keeps it while it is in use: its persisted record, its
+/// consumer groups and the bookkeeping of the batch in progress. `LogStore` loads it from the
+/// catalog on first use and lets it go when the cache is full and it is clean. Storage thread only.
 public final class StreamState {
     public let name: [UInt8]
     /// Its database; changed only by MOVE and SWAPDB (LogStore).
@@ -27,16 +28,18 @@ public final class StreamState {
     var isDirty = false
     /// The node appends fill (`LogStore+Nodes.swift`); nil until the first append after loading.
     var tailNode: TailNode?
-    let live: WiredTigerCursor
-    let backfill: WiredTigerCursor
+    /// Generation of the last batch that looked the stream up: the cache lets go of the least
+    /// recently used streams first.
+    var lastUsedGeneration: UInt64 = 0
 
-    init(name: [UInt8], database: Int, record: StreamRecord, live: WiredTigerCursor, backfill: WiredTigerCursor) {
+    init(name: [UInt8], database: Int, record: StreamRecord) {
         self.name = name
         self.database = database
         self.record = record
-        self.live = live
-        self.backfill = backfill
     }
+
+    /// The stream's number: the first half of its keys in every shared table. Never reused.
+    public var number: UInt64 { record.streamNumber }
 
     public var key: StreamKey { StreamKey(database: database, name: name) }
     public var lastID: EntryID { record.lastID }
@@ -46,10 +49,4 @@ public final class StreamState {
 
     /// Opaque bytes the server keeps with the stream (consumer groups); persisted with the record.
     public var extensionBytes: [UInt8] { record.extensionBytes }
-
-    var liveURI: String { Self.liveURI(record.tableNumber) }
-    var backfillURI: String { Self.backfillURI(record.tableNumber) }
-
-    static func liveURI(_ number: UInt64) -> String { "table:s\(number).live" }
-    static func backfillURI(_ number: UInt64) -> String { "table:s\(number).backfill" }
 }

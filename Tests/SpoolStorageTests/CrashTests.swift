@@ -64,7 +64,7 @@ import SpoolCore
         let semaphore = CountingSemaphore(value: 0)
         let found = Locked<[(EntryID, [[UInt8]])]>([])
         store.perform({ (log: LogStore) throws(WiredTigerError) -> [(EntryID, [[UInt8]])] in
-            guard let s = log.streamForReading(CrashWriter.stream) else { return [] }
+            guard let s = try log.streamForReading(CrashWriter.stream) else { return [] }
             return try log.entries(s).map { ($0.id, $0.fields) }
         }) { result in
             if case .success(let entries) = result { found.withLock { $0 = entries } }

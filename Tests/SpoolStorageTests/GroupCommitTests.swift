@@ -54,7 +54,7 @@ import SpoolCore
         // Under concurrent load, one fsync must cover many entries.
         #expect(stats.entriesPerFsync > 1)
         #expect(stats.entriesPerFsyncMax > 1)
-        let count = try await store.run { (log: LogStore) -> UInt64 in log.streamForReading(Array("gc".utf8))!.length }
+        let count = try await store.run { (log: LogStore) throws(WiredTigerError) -> UInt64 in try log.streamForReading(Array("gc".utf8))!.length }
         #expect(count == UInt64(appenders * perAppender))
     }
 
@@ -73,8 +73,8 @@ import SpoolCore
                 if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.resume() }
             }
             store.append(stream: Array("r".utf8), fields: [Array("k".utf8), Array("v".utf8)]) { _ in finish("write") }
-            store.perform({ (log: LogStore) -> Int in
-                log.streamForReading(Array("r".utf8)).map { _ in 1 } ?? 0
+            store.perform({ (log: LogStore) throws(WiredTigerError) -> Int in
+                try log.streamForReading(Array("r".utf8)).map { _ in 1 } ?? 0
             }) { _ in finish("read") }
         }
         #expect(order.withLock { $0 } == ["write@true", "read@true"])

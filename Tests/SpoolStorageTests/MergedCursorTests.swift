@@ -25,7 +25,7 @@ import SpoolCore
         let all = try await store.ids("s")
         #expect(all == (1...20).map { id(UInt64($0)) })
         let entries = try await store.run { (log: LogStore) throws(WiredTigerError) -> [Entry] in
-            try log.entries(log.streamForReading(Array("s".utf8))!)
+            try log.entries(try log.streamForReading(Array("s".utf8))!)
         }
         #expect(entries.map { String(decoding: $0.fields[0], as: UTF8.self) }.prefix(4) == ["live", "backfill", "live", "backfill"])
         #expect(entries.allSatisfy { String(decoding: $0.fields[1], as: UTF8.self) == String($0.id.milliseconds) })
@@ -128,15 +128,15 @@ import SpoolCore
             _ = try await store.append("a", id: id(6), ["k", "w"])
             _ = try await store.append("b", ["x", "y"])
             let deleted = try await store.run { (log: LogStore) throws(WiredTigerError) -> Bool in
-                try log.delete(log.streamForWriting(Array("a".utf8))!, id: id(5, 1))
+                try log.delete(try log.streamForWriting(Array("a".utf8))!, id: id(5, 1))
             }
             #expect(deleted)
             store.shutdown()
         }
         let store = try Store.open(StorageOptions(directory: dir.path))
         defer { store.shutdown() }
-        let record = try await store.run { (log: LogStore) -> StreamRecord? in
-            log.streamForReading(Array("a".utf8))?.record
+        let record = try await store.run { (log: LogStore) throws(WiredTigerError) -> StreamRecord? in
+            try log.streamForReading(Array("a".utf8))?.record
         }
         #expect(record?.length == 1)
         #expect(record?.entriesAdded == 2)

@@ -56,7 +56,7 @@ import SpoolCore
         let found = try await store.run { (log: LogStore) throws(WiredTigerError) -> [String: [[UInt8]: ProducerState]] in
             var out: [String: [[UInt8]: ProducerState]] = [:]
             for n in [0, 1, 255, 256, 299] {
-                let s = log.streamForReading(self.bytes("s\(n)"))!
+                let s = try log.streamForReading(self.bytes("s\(n)"))!
                 out["s\(n)"] = try log.producers.producers(of: s).mapValues(\.state)
             }
             return out
@@ -79,11 +79,11 @@ import SpoolCore
             _ = try log.producers.add(self.bytes("p"), to: kept, state: self.state(lastSequence: 0, epoch: 2))
         }
         let (dropped, rows) = try await store.run { (log: LogStore) throws(WiredTigerError) -> ([[UInt8]], Int) in
-            try log.dropStream(log.streamForWriting(self.bytes("gone"))!)
+            try log.dropStream(try log.streamForWriting(self.bytes("gone"))!)
             let dropped = log.producers.takeDroppedStreams().map(\.name)
             // Forget the cache, so what follows reads the table.
             log.producers.reset()
-            let kept = try log.producers.producers(of: log.streamForReading(self.bytes("kept"))!)
+            let kept = try log.producers.producers(of: try log.streamForReading(self.bytes("kept"))!)
             return (dropped, kept.count)
         }
         #expect(dropped == [bytes("gone")])
@@ -107,7 +107,7 @@ import SpoolCore
             log.producers.noteChanged(p)
             _ = try log.createStream(self.bytes("new"))
             try log.rollBackToSavepoint(savepoint)
-            let again = log.streamForWriting(self.bytes("s"))!
+            let again = try log.streamForWriting(self.bytes("s"))!
             try log.append(again, id: id(3), fields: [self.bytes("f"), self.bytes("later")])
             return [
                 again.length, UInt64(log.streamCount),
@@ -120,7 +120,7 @@ import SpoolCore
         defer { store.shutdown() }
         #expect(try await store.ids("s") == [id(1), id(3)])
         let last = try await store.run { (log: LogStore) throws(WiredTigerError) -> UInt64? in
-            try log.producers.producer(self.bytes("p"), of: log.streamForReading(self.bytes("s"))!)?.state.lastSequence
+            try log.producers.producer(self.bytes("p"), of: try log.streamForReading(self.bytes("s"))!)?.state.lastSequence
         }
         #expect(last == 1)
     }

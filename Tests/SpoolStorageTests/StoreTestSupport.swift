@@ -41,7 +41,7 @@ extension StorageEngine where Context == StoreContext {
 
     func ids(_ stream: String, from: EntryID = .min, to: EntryID = .max, direction: MergedCursor.Direction = .forward) async throws -> [EntryID] {
         try await run { (log: LogStore) throws(WiredTigerError) -> [EntryID] in
-            guard let s = log.streamForReading(Array(stream.utf8)) else { return [] }
+            guard let s = try log.streamForReading(Array(stream.utf8)) else { return [] }
             return try log.entries(s, from: from, to: to, direction: direction).map(\.id)
         }
     }

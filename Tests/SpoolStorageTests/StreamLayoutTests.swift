@@ -52,7 +52,7 @@ import SpoolCore
         defer { store.shutdown() }
         let removed = try await store.run { (log: LogStore) throws(WiredTigerError) -> Int in
             log.nodeLimits = StreamNodeLimits(entriesMax: 10, bytesMax: 4096)
-            let s = log.streamForWriting(self.bytes("s"))!
+            let s = try log.streamForWriting(self.bytes("s"))!
             // The node of 11…15 takes five more, then a new one starts: 10, 10, 1.
             for n in 16...21 { try log.append(s, id: id(UInt64(n), 1), fields: self.fields("v")) }
             return try log.trimWholeNodes(s, limit: 20) { _, _, _ in true }
@@ -71,7 +71,7 @@ import SpoolCore
             }
             log.database = 1
             _ = try log.createStream(self.bytes("moved"))
-            #expect(try log.moveStream(log.streamForWriting(self.bytes("moved"))!, to: 2))
+            #expect(try log.moveStream(try log.streamForWriting(self.bytes("moved"))!, to: 2))
             try log.swapDatabases(0, 15)
         }
         store.shutdown()
@@ -81,8 +81,8 @@ import SpoolCore
             var out: [String] = []
             for database in [0, 1, 2, 15] {
                 log.database = database
-                for name in log.streamNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                    let entry = try log.entries(log.streamForReading(name)!, count: 1).first
+                for name in try log.streamNames() {
+                    let entry = try log.entries(try log.streamForReading(name)!, count: 1).first
                     out.append("\(database):\(String(decoding: name, as: UTF8.self)):\(entry.map { String(decoding: $0.fields[1], as: UTF8.self) } ?? "-")")
                 }
             }
@@ -107,7 +107,7 @@ import SpoolCore
         defer { store.shutdown() }
         // Entry ids of 1970 are long expired at 100 s: look them up as of then.
         let found = try await store.run { (log: LogStore) throws(WiredTigerError) -> [LogStore.IdempotentLookup] in
-            let s = log.streamForWriting(self.bytes("s"))!
+            let s = try log.streamForWriting(self.bytes("s"))!
             return try (1...3).map { (n) throws(WiredTigerError) in
                 try log.lookUpIdempotent(s, producer: self.bytes("p"), id: self.bytes("i\(n)"), nowMilliseconds: 50)
             }

@@ -17,8 +17,13 @@ public final class WiredTigerCursor {
 
     public enum NearMatch: Sendable { case exact, before, after }
 
-    public func setKey(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { spool_wt_cursor_set_key(handle, $0.baseAddress, $0.count) }
+    /// Sets the key and runs one operation with it: WiredTiger keeps a pointer to the key's bytes
+    /// until the operation, so the two never come apart.
+    private func withKey(_ bytes: [UInt8], _ operation: (UnsafeMutablePointer<WT_CURSOR>) -> Int32) -> Int32 {
+        bytes.withUnsafeBytes {
+            spool_wt_cursor_set_key(handle, $0.baseAddress, $0.count)
+            return operation(handle)
+        }
     }
 
     /// WiredTiger copies the value on insert, so the buffer only needs to live across the insert.
@@ -49,8 +54,7 @@ public final class WiredTigerCursor {
     /// Removes the record with this key; returns false when there was none.
     @discardableResult
     public func remove(key: [UInt8]) throws(WiredTigerError) -> Bool {
-        setKey(key)
-        let code = handle.pointee.remove(handle)
+        let code = withKey(key) { $0.pointee.remove($0) }
         if code == WT_NOTFOUND { return false }
         try check(code, "cursor remove")
         return true
@@ -58,8 +62,7 @@ public final class WiredTigerCursor {
 
     /// Positions on the exact key; false when absent.
     public func search(key: [UInt8]) throws(WiredTigerError) -> Bool {
-        setKey(key)
-        let code = handle.pointee.search(handle)
+        let code = withKey(key) { $0.pointee.search($0) }
         if code == WT_NOTFOUND { return false }
         try check(code, "cursor search")
         return true
@@ -67,9 +70,8 @@ public final class WiredTigerCursor {
 
     /// Positions on the key or a neighbour; nil when the table is empty.
     public func searchNear(key: [UInt8]) throws(WiredTigerError) -> NearMatch? {
-        setKey(key)
         var exact: Int32 = 0
-        let code = handle.pointee.search_near(handle, &exact)
+        let code = withKey(key) { $0.pointee.search_near($0, &exact) }
         if code == WT_NOTFOUND { return nil }
         try check(code, "cursor search_near")
         return exact == 0 ? .exact : (exact < 0 ? .before : .after)

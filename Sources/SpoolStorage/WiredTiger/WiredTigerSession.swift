@@ -69,3 +69,25 @@ public final class WiredTigerSession {
 
     deinit { close() }
 }
+
+extension WiredTigerSession {
+    /// Removes every key from `lower` to `upper`, inclusive, in the transaction in progress, with
+    /// two cursors of the same table that mark the ends (they are reset after). An empty range
+    /// removes nothing.
+    public func truncate(
+        start: WiredTigerCursor, from lower: [UInt8], stop: WiredTigerCursor, to upper: [UInt8]
+    ) throws(WiredTigerError) {
+        // WiredTiger keeps pointers to the keys until the truncate: both buffers live across it.
+        let code = lower.withUnsafeBytes { l in
+            upper.withUnsafeBytes { u in
+                spool_wt_cursor_set_key(start.handle, l.baseAddress, l.count)
+                spool_wt_cursor_set_key(stop.handle, u.baseAddress, u.count)
+                return handle.pointee.truncate(handle, nil, start.handle, stop.handle, nil)
+            }
+        }
+        start.reset()
+        stop.reset()
+        if code == WT_NOTFOUND { return }
+        try check(code, "truncate(range)")
+    }
+}

@@ -1,0 +1,83 @@
+import SpoolCore
+
+extension LogStore {
+    /// Schema 1 kept each stream's entries in two tables of its own (`table:s<N>.live` and
+    /// `table:s<N>.backfill`, N its number). Schema 2 keeps them in the shared entry tables under
+    /// the same number, so the catalog, group, producer and idempotency rows stay as they are.
+    ///
+    /// Stream by stream: entries are copied in transactions of `chunk` entries, the log is synced,
+    /// then the old tables are dropped. A crash at any point leaves a directory this resumes: a
+    /// stream whose old tables are gone is done (they were dropped only after its copy was
+    /// durable), one whose tables remain is copied again over what is there. The schema row
+    /// changes last, with what schema 2 keeps beside the catalog (per-database counts, the number
+    /// index SCAN walks).
+    static func upgradeFromSchema1(
+        session: WiredTigerSession, meta: WiredTigerCursor, entries: EntryTables, chunk: Int = 10_000
+    ) throws(StorageError) {
+        do {
+            var catalog: [(key: StreamKey, number: UInt64)] = []
+            for prefix in [streamKeyPrefix, databaseStreamKeyPrefix] {
+                try walkMeta(meta, prefix: prefix) { key, value in
+                    let record = value.withUnsafeBytes { StreamRecord(decoding: $0) }
+                    guard let record, let streamKey = streamKey(catalogKey: key) else {
+                        throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
+                    }
+                    catalog.append((streamKey, record.streamNumber))
+                }
+            }
+            for (_, number) in catalog {
+                for (old, new) in [("table:s\(number).live", entries.live), ("table:s\(number).backfill", entries.backfill)] {
+                    guard let source = try? session.openCursor(old, config: nil) else { continue }
+                    try copyEntries(from: source, to: new, stream: number, session: session, chunk: chunk)
+                    source.close()
+                }
+                try session.flushLog()
+                for old in ["table:s\(number).live", "table:s\(number).backfill"] { try? session.drop(old) }
+            }
+            var counts: [Int: UInt64] = [:]
+            for (key, _) in catalog { counts[key.database, default: 0] += 1 }
+            try session.beginTransaction()
+            for (key, number) in catalog {
+                try meta.insert(key: numberKey(database: key.database, number: number), value: key.name)
+            }
+            for (database, count) in counts {
+                var bytes = [UInt8]()
+                appendLittleEndian(count, to: &bytes)
+                try meta.insert(key: countKeyPrefix + [UInt8(database)], value: bytes)
+            }
+            var version = [UInt8]()
+            appendLittleEndian(schemaVersion, to: &version)
+            try meta.insert(key: schemaKey, value: version)
+            try session.commitTransaction()
+            try session.flushLog()
+            meta.reset()
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw .wiredTiger(error as! WiredTigerError)
+        }
+    }
+
+    private static func copyEntries(
+        from source: WiredTigerCursor, to target: WiredTigerCursor, stream: UInt64, session: WiredTigerSession, chunk: Int
+    ) throws(WiredTigerError) {
+        var positioned = try source.next()
+        while positioned {
+            try session.beginTransaction()
+            var copied = 0
+            while positioned && copied < chunk {
+                let id = try source.withKey { EntryID(keyBytes: $0) }
+                guard let id else { throw WiredTigerError.corrupt("schema 1 entry key of stream \(stream)") }
+                let key = EntryKey(stream: stream, id: id)
+                let value = try source.value
+                // Copied again after a crash: replace what an earlier attempt left.
+                if try target.search(key: key) { _ = try target.remove(key: key) }
+                try target.insert(key: key, value: value)
+                copied += 1
+                positioned = try source.next()
+            }
+            target.reset()
+            try session.commitTransaction()
+        }
+    }
+}
