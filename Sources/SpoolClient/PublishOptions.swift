@@ -50,13 +50,20 @@ public struct PublishOptions: Sendable, Hashable {
     public var producer: ProducerTag?
     /// Spool: append only if the stream's last id is this one (`IFLAST id`), else fail.
     public var ifLast: EntryID?
+    /// Spool: append only if this many entries were ever added to the stream (`IFVERSION n`, its
+    /// entries-added; 0 when it does not exist), else fail: event sourcing's expected version.
+    public var ifVersion: UInt64?
 
-    public init(id: String = "*", noMakeStream: Bool = false, trim: Trim? = nil, producer: ProducerTag? = nil, ifLast: EntryID? = nil) {
+    public init(
+        id: String = "*", noMakeStream: Bool = false, trim: Trim? = nil, producer: ProducerTag? = nil,
+        ifLast: EntryID? = nil, ifVersion: UInt64? = nil
+    ) {
         self.id = id
         self.noMakeStream = noMakeStream
         self.trim = trim
         self.producer = producer
         self.ifLast = ifLast
+        self.ifVersion = ifVersion
     }
 
     /// The whole XADD command.
@@ -75,6 +82,10 @@ public struct PublishOptions: Sendable, Hashable {
         if let ifLast {
             command.append("IFLAST")
             command.append(ifLast)
+        }
+        if let ifVersion {
+            command.append("IFVERSION")
+            command.append(ifVersion)
         }
         if noMakeStream { command.append("NOMKSTREAM") }
         trim?.append(to: &command, limit: nil)

@@ -123,7 +123,9 @@ extension Executor {
             let reply = try commit(
                 args, parsed, key: key, producer: &producer, sequence: sequence, epoch: requestedEpoch, now: now,
                 into: &out)
-            if case .error(let text) = reply, transaction, parsed.append.ifLast != nil, text.hasPrefix("IFLAST") {
+            if case .error(let text) = reply, transaction, parsed.append.isConditional,
+                text.hasPrefix("IFLAST") || text.hasPrefix("IFVERSION")
+            {
                 // Checked above already; should the two ever disagree, the transaction still fails whole.
                 queues.transactionFailure = text
             }
@@ -138,7 +140,7 @@ extension Executor {
         }
     }
 
-    /// XADD … IFLAST id without a producer.
+    /// XADD … IFLAST id / IFVERSION n without a producer.
     private func conditionalAppend(
         _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, transaction: Bool
     ) throws(WiredTigerError) {
@@ -149,18 +151,16 @@ extension Executor {
             }
             try beginSavepointIfPending()
         }
-        if case .lastIDMismatch(let last) = try appendEntry(args, parsed, &out) {
-            out.error(ProducerError.lastIDMismatch(last))
-        }
+        if case .conditionFailed(let failure) = try appendEntry(args, parsed, &out) { out.error(failure) }
     }
 
-    /// IFLAST's check as `appendEntry` will make it (NOMKSTREAM on a missing stream comes first).
+    /// IFLAST's and IFVERSION's check as `appendEntry` will make it (NOMKSTREAM on a missing
+    /// stream comes first).
     private func conditionFailure(_ args: [[UInt8]], _ parsed: AddOrTrimArguments) throws(WiredTigerError) -> String? {
-        guard let expected = parsed.append.ifLast else { return nil }
+        guard parsed.append.isConditional else { return nil }
         let stream = try store.streamForReading(args[1])
         if stream == nil && parsed.noMakeStream { return nil }
-        let last = stream?.lastID ?? .zero
-        return expected == last ? nil : ProducerError.lastIDMismatch(last)
+        return parsed.append.conditionFailure(lastID: stream?.lastID ?? .zero, version: stream?.entriesAdded ?? 0)
     }
 
     /// Appends the next SEQ of a producer and records it (creating the producer, and the stream,
@@ -181,8 +181,7 @@ extension Executor {
             producer!.state.recordCommit(sequence: sequence, id: id, nowMilliseconds: now)
             store.producers.noteChanged(producer!)
             return .id(id)
-        case .lastIDMismatch(let last):
-            let text = ProducerError.lastIDMismatch(last)
+        case .conditionFailed(let text):
             out.error(text)
             return .error(text)
         case .refused:
@@ -480,12 +479,12 @@ extension Executor {
     }
 
     /// Whether EXEC must run as a conditional transaction: one of its XADDs names a producer or
-    /// IFLAST (a field called that only costs the savepoint).
+    /// IFLAST or IFVERSION (a field called that only costs the savepoint).
     static func isConditionalTransaction(_ group: CommandGroup) -> Bool {
         group.isTransaction
             && group.commands.contains { args in
                 args[0].isKeyword("XADD")
-                    && args.contains { $0.isKeyword("PRODUCER") || $0.isKeyword("IFLAST") }
+                    && args.contains { $0.isKeyword("PRODUCER") || $0.isKeyword("IFLAST") || $0.isKeyword("IFVERSION") }
             }
     }
 

@@ -59,7 +59,7 @@ extension Executor {
         /// XADD: the id and where it is; its fields follow it.
         var id: RequestedID?
         var idIndex = 0
-        /// XADD: Spool's PRODUCER, SEQ, EPOCH and IFLAST options (Executor+Producers.swift).
+        /// XADD: Spool's PRODUCER, SEQ, EPOCH, IFLAST and IFVERSION options (Executor+Producers.swift).
         var append = AppendOptions()
         /// XADD: Redis 8.6's IDMP producer iid or IDMPAUTO producer.
         var idempotency: Idempotency?
@@ -165,7 +165,7 @@ extension Executor {
             if let id = parsed.id, case .auto = id {} else {
                 return failure("ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs")
             }
-            if parsed.append.isUsed { return failure("ERR IDMP/IDMPAUTO cannot be combined with PRODUCER or IFLAST") }
+            if parsed.append.isUsed { return failure("ERR IDMP/IDMPAUTO cannot be combined with PRODUCER, IFLAST or IFVERSION") }
         }
         parsed.trim = strategy.map {
             TrimSpec(strategy: $0, approximate: approximate, limit: limit, references: references ?? .keep)
@@ -234,12 +234,13 @@ extension Executor {
         case appended(EntryID)
         /// Nothing was added; the reply (an error or NOMKSTREAM's null) is written.
         case refused
-        /// IFLAST did not match the stream's last id (given); nothing is added or written.
-        case lastIDMismatch(EntryID)
+        /// IFLAST or IFVERSION did not match the stream (the error text given); nothing is added
+        /// or written.
+        case conditionFailed(String)
     }
 
     /// Adds XADD's entry (arguments already parsed and checked) and writes its reply: NOMKSTREAM,
-    /// IFLAST, the id, the append, the trim.
+    /// IFLAST and IFVERSION, the id, the append, the trim.
     func appendEntry(
         _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, nowMilliseconds: UInt64? = nil
     ) throws(WiredTigerError) -> AppendResult
@@ -252,7 +253,11 @@ extension Executor {
             return .refused
         }
         let lastID = existing?.lastID ?? .zero
-        if let expected = parsed.append.ifLast, expected != lastID { return .lastIDMismatch(lastID) }
+        if parsed.append.isConditional,
+            let failure = parsed.append.conditionFailure(lastID: lastID, version: existing?.entriesAdded ?? 0)
+        {
+            return .conditionFailed(failure)
+        }
         let idempotent = parsed.idempotency?.resolve(args[(parsed.idIndex + 1)...])
         if let idempotent, let existing {
             let now = nowMilliseconds ?? wallClockMilliseconds()

@@ -23,7 +23,7 @@ struct ProducerLimits: Sendable {
     var idleExpiryMilliseconds: UInt64 { UInt64(idleExpirySeconds) * 1_000 }
 }
 
-/// XADD's Spool options: `PRODUCER id SEQ n [EPOCH e]` and `IFLAST id`. Plain values only (the
+/// XADD's Spool options: `PRODUCER id SEQ n [EPOCH e]`, `IFLAST id` and `IFVERSION n`. Plain values only (the
 /// producer id is found by its index in the command), so the parsed XADD is copied for free.
 struct AppendOptions {
     /// Where the PRODUCER id is among the command's arguments.
@@ -31,8 +31,19 @@ struct AppendOptions {
     var sequence: UInt64?
     var epoch: UInt64?
     var ifLast: EntryID?
+    /// The entries the stream must have had added (its entries-added; 0 for none or no stream).
+    var ifVersion: UInt64?
 
-    var isUsed: Bool { producerIndex != nil || sequence != nil || epoch != nil || ifLast != nil }
+    var isUsed: Bool { producerIndex != nil || sequence != nil || epoch != nil || isConditional }
+    var isConditional: Bool { ifLast != nil || ifVersion != nil }
+
+    /// Why an append with these conditions may not go to a stream whose last id and entries-added
+    /// are these (nil: it may). Checked in that order, so IFLAST's error comes first.
+    func conditionFailure(lastID: EntryID, version: UInt64) -> String? {
+        if let ifLast, ifLast != lastID { return ProducerError.lastIDMismatch(lastID) }
+        if let ifVersion, ifVersion != version { return ProducerError.versionMismatch(version) }
+        return nil
+    }
 
     /// The PRODUCER id, if there is one.
     func producer(in args: [[UInt8]]) -> [UInt8]? { producerIndex.map { args[$0] } }
@@ -66,6 +77,12 @@ struct AppendOptions {
                 return .failure(CommandErrorText(CommandError.invalidStreamID))
             }
             ifLast = id
+        } else if word.isKeyword("IFVERSION") {
+            guard ifVersion == nil else { return .failure(CommandErrorText(CommandError.syntax)) }
+            guard let number = value.asInt64, number >= 0 else {
+                return .failure(CommandErrorText(ProducerError.versionNegative))
+            }
+            ifVersion = UInt64(number)
         } else {
             return nil
         }
@@ -125,6 +142,12 @@ enum ProducerError {
 
     static func lastIDMismatch(_ last: EntryID) -> String {
         "IFLAST the stream's last id is \(last)"
+    }
+
+    static let versionNegative = "ERR IFVERSION must be a non-negative integer"
+
+    static func versionMismatch(_ version: UInt64) -> String {
+        "IFVERSION the stream's version is \(version)"
     }
 
     static func transactionAborted(_ cause: String) -> String {

@@ -136,9 +136,9 @@ import Testing
     @Test func publishOptionsBuildTheExtensionsInOrder() {
         let options = PublishOptions(
             id: "*", noMakeStream: true, trim: .maxLength(10, approximate: true),
-            producer: ProducerTag(producerID: "p1", sequence: 7, epoch: 2), ifLast: EntryID(milliseconds: 5, sequence: 1))
+            producer: ProducerTag(producerID: "p1", sequence: 7, epoch: 2), ifLast: EntryID(milliseconds: 5, sequence: 1), ifVersion: 12)
         let command = options.command(stream: Array("s".utf8), fields: [Field("k", "v")])
         #expect(
-            command.description == "XADD s PRODUCER p1 SEQ 7 EPOCH 2 IFLAST 5-1 NOMKSTREAM MAXLEN ~ 10 * k v")
+            command.description == "XADD s PRODUCER p1 SEQ 7 EPOCH 2 IFLAST 5-1 IFVERSION 12 NOMKSTREAM MAXLEN ~ 10 * k v")
     }
 }

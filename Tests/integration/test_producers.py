@@ -3,7 +3,8 @@
 XADD key PRODUCER <id> SEQ <n> [EPOCH <e>] ... commits a producer's entries in SEQ order whatever
 order they arrive in, on any number of connections; a retry of a committed SEQ returns its
 original id; a higher EPOCH fences older instances. XADD key IFLAST <id> ... appends only if the
-stream's last id is exactly <id>. A MULTI/EXEC using either is all or nothing. See
+stream's last id is exactly <id>; IFVERSION <n> only if n entries were ever added to it. A
+MULTI/EXEC using any of them is all or nothing. See
 docs/protocol.md, "Producers and conditional appends".
 """
 
@@ -562,6 +563,78 @@ def test_iflast_composes_with_a_producer(server, key):
         third = other.cmd(*produce(k, "p", 3))
         assert err(c.read_reply()) == f"IFLAST the stream's last id is {third.decode()}"
         assert producer_info(other, k, "p")[b"last-seq"] == 3
+
+
+# --------------------------------------------------------------------------------------------
+# IFVERSION
+# --------------------------------------------------------------------------------------------
+
+
+def test_ifversion_appends_only_at_the_expected_entries_added(server, key):
+    k = key()
+    with server.raw() as c:
+        assert err(c.cmd("XADD", k, "IFVERSION", "1", "*", "f", "v")) == "IFVERSION the stream's version is 0"
+        assert c.cmd("EXISTS", k) == 0
+        first = c.cmd("XADD", k, "IFVERSION", "0", "*", "e", "created")
+        assert err(c.cmd("XADD", k, "IFVERSION", "0", "*", "e", "again")) == "IFVERSION the stream's version is 1"
+        c.cmd("XADD", k, "IFVERSION", "1", "*", "e", "paid")
+        # The version is entries-added: XDEL and trimming do not lower it.
+        c.cmd("XDEL", k, first)
+        c.cmd("XTRIM", k, "MAXLEN", "0")
+        assert c.cmd("XLEN", k) == 0
+        assert err(c.cmd("XADD", k, "IFVERSION", "0", "*", "e", "x")) == "IFVERSION the stream's version is 2"
+        assert c.cmd("XADD", k, "IFVERSION", "2", "*", "e", "shipped")
+        info = dict(pairs(c.cmd("XINFO", "STREAM", k)))
+        assert info[b"entries-added"] == 3
+        # With IFLAST both must hold; IFLAST is checked first.
+        last = info[b"last-generated-id"]
+        assert err(c.cmd("XADD", k, "IFLAST", "1-1", "IFVERSION", "9", "*", "f", "v")).startswith("IFLAST ")
+        assert err(c.cmd("XADD", k, "IFLAST", last, "IFVERSION", "9", "*", "f", "v")) == "IFVERSION the stream's version is 3"
+        assert c.cmd("XADD", k, "IFLAST", last, "IFVERSION", "3", "*", "f", "v")
+        # NOMKSTREAM on a missing stream answers null, as without a condition.
+        assert is_nil(c.cmd("XADD", key("none"), "NOMKSTREAM", "IFVERSION", "5", "*", "f", "v"))
+        for bad, expected in [
+            (["IFVERSION", "-1"], "ERR IFVERSION must be a non-negative integer"),
+            (["IFVERSION", "x"], "ERR IFVERSION must be a non-negative integer"),
+            (["IFVERSION", "1", "IFVERSION", "1"], "ERR syntax error"),
+            (["IDMPAUTO", "p", "IFVERSION", "4"], "ERR IDMP/IDMPAUTO cannot be combined with PRODUCER, IFLAST or IFVERSION"),
+        ]:
+            assert err(c.cmd("XADD", k, *bad, "*", "f", "v")) == expected
+        assert c.cmd("XLEN", k) == 2
+
+
+def test_ifversion_races_between_two_writers_have_exactly_one_winner(server, key):
+    k = key()
+    version = 0
+    for round_number in range(30):
+        replies = send_over_connections(
+            server.port,
+            [[("XADD", k, "IFVERSION", str(version), "*", "w", n, "round", str(round_number))] for n in ["a", "b"]])
+        flat = [r[0] for r in replies]
+        winners = [r for r in flat if isinstance(r, bytes)]
+        losers = [r for r in flat if isinstance(r, ErrorReply)]
+        assert len(winners) == 1 and len(losers) == 1, flat
+        version += 1
+        assert err(losers[0]) == f"IFVERSION the stream's version is {version}"
+    with server.raw() as c:
+        assert c.cmd("XLEN", k) == 30
+
+
+def test_a_failed_ifversion_discards_the_whole_transaction(server, key):
+    a, b = key("a"), key("b")
+    with server.raw() as c:
+        c.cmd("XADD", a, "*", "e", "created")
+        c.cmd("MULTI")
+        c.cmd("XADD", b, "*", "f", "before")
+        c.cmd("XADD", a, "IFVERSION", "0", "*", "e", "late")
+        reply = c.cmd("EXEC")
+        assert err(reply) == "EXECABORT Transaction discarded: IFVERSION the stream's version is 1"
+        assert c.cmd("EXISTS", b) == 0 and c.cmd("XLEN", a) == 1
+        c.cmd("MULTI")
+        c.cmd("XADD", a, "IFVERSION", "1", "*", "e", "next")
+        c.cmd("XADD", b, "*", "f", "with")
+        assert all(isinstance(r, bytes) for r in c.cmd("EXEC"))
+        assert c.cmd("XLEN", a) == 2 and c.cmd("XLEN", b) == 1
 
 
 # --------------------------------------------------------------------------------------------
