@@ -37,8 +37,8 @@ enum StorageControl: Sendable {
     /// timeout ran out, or with `UNBLOCKED`.
     case unblock(connection: UInt64, withError: Bool)
     /// CONFIG SET of the settings new and growing streams follow: stream-node-max-entries and
-    /// -bytes, stream-idmp-duration and -maxsize.
-    case setStreamSettings(StreamNodeLimits, IdempotencyDefaults)
+    /// -bytes, stream-idmp-duration and -maxsize; and of stream-cache-max.
+    case setStreamSettings(StreamNodeLimits, IdempotencyDefaults, cacheMax: Int)
 }
 
 /// What the storage thread hands back to the loop thread.

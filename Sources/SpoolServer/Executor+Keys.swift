@@ -153,7 +153,8 @@ extension Executor {
         out.integer(moved ? 1 : 0)
     }
 
-    /// INFO: the loop thread built its sections; keyspace (the catalog's) and producers follow.
+    /// INFO: the loop thread built its sections; keyspace (the catalog's), streams and producers
+    /// follow.
     func info(_ args: [[UInt8]], _ out: inout RESPWriter, loopSections: String) {
         var text = loopSections
         let sections = InfoSections(args)
@@ -163,6 +164,12 @@ extension Executor {
                 text += "db\(database):keys=\(count),expires=0,avg_ttl=0,subexpiry=0\r\n"
             }
             text += "\r\n"
+        }
+        if sections.wants("streams", spoolOnly: true) {
+            // Streams held in memory (stream-cache-max), and how often the catalog was read for one.
+            text += "# Streams\r\nspool_streams_cached:\(store.cachedStreamCount)\r\n"
+            text += "spool_stream_cache_max:\(store.streamCacheMax)\r\n"
+            text += "spool_stream_loads:\(store.streamLoads)\r\nspool_stream_evictions:\(store.streamEvictions)\r\n\r\n"
         }
         if sections.wants("producers", spoolOnly: true) {
             let queues = producerQueues

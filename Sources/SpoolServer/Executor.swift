@@ -22,6 +22,7 @@ final class Executor: StorageContext {
         var nodes = StreamNodeLimits()
         var idempotency = IdempotencyDefaults()
         var databases = 16
+        var streamCacheMax = 100_000
     }
 
     init(store: LogStore, limits: Limits) {
@@ -31,6 +32,7 @@ final class Executor: StorageContext {
         store.producers.windowMax = limits.producers.windowMax
         store.nodeLimits = limits.nodes
         store.idempotencyDefaults = limits.idempotency
+        store.streamCacheMax = limits.streamCacheMax
     }
 
     /// Runs one group and returns its outcome (or none if its last command blocked).
@@ -120,9 +122,10 @@ final class Executor: StorageContext {
             for waiter in waiters where waiter.connection == connection {
                 waiter.unblock = withError ? .error : .timeout
             }
-        case .setStreamSettings(let nodes, let idempotency):
+        case .setStreamSettings(let nodes, let idempotency, let cacheMax):
             store.nodeLimits = nodes
             store.idempotencyDefaults = idempotency
+            store.streamCacheMax = cacheMax
         }
         return ServerOutcome(kind: .nothing, connection: 0, slot: 0, bytes: [])
     }

@@ -517,8 +517,14 @@ extension Server {
                     return out.error("ERR CONFIG SET failed (possibly related to argument '\(name)') - argument couldn't be parsed into an integer")
                 }
             }
-            if updated.streamNodeLimits != config.streamNodeLimits || updated.idempotencyDefaults != config.idempotencyDefaults {
-                submit(.setStreamSettings(updated.streamNodeLimits, updated.idempotencyDefaults))
+            if updated.maxclients > config.maxclients && updated.maxclients > clientLimit {
+                return out.error(
+                    "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with \(clientLimit)")
+            }
+            if updated.streamNodeLimits != config.streamNodeLimits || updated.idempotencyDefaults != config.idempotencyDefaults
+                || updated.streamCacheMax != config.streamCacheMax
+            {
+                submit(.setStreamSettings(updated.streamNodeLimits, updated.idempotencyDefaults, cacheMax: updated.streamCacheMax))
             }
             config = updated
             out.simpleString("OK")

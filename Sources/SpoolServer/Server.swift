@@ -46,9 +46,29 @@ public final class Server {
 
     public var boundPort: Int = 0
 
+    /// Descriptors kept for everything but clients: WiredTiger's files (a fixed set: its tables
+    /// and log, however many streams there are), the listening socket, libuv's own, stdio.
+    static let reservedDescriptors = 64
+    /// The open-file limit after start-up raised it to the hard limit.
+    public let descriptorLimit: Int
+    /// Clients the descriptor limit allows; maxclients is kept at or below it, so accepting a
+    /// client never takes a descriptor WiredTiger needs.
+    var clientLimit: Int { max(1, descriptorLimit - Self.reservedDescriptors) }
+    /// What start-up changed and the operator should know (printed by spoold).
+    public let startupNotes: [String]
+
     /// Opens the store (recovering it) and binds the listening socket.
     public init(config: ServerConfig) throws {
         self.config = config
+        descriptorLimit = DescriptorLimit.raiseToHard()
+        let clients = max(1, descriptorLimit - Self.reservedDescriptors)
+        var notes: [String] = []
+        if config.maxclients > clients {
+            notes.append(
+                "maxclients \(config.maxclients) needs more than the open-file limit of \(descriptorLimit) allows; maxclients is \(clients)")
+            self.config.maxclients = clients
+        }
+        startupNotes = notes
         loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
         try checkUV(uv_loop_init(loop), "uv_loop_init")
         listener = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
@@ -62,7 +82,7 @@ public final class Server {
         options.checkpointIntervalSeconds = config.checkpointInterval
         let limits = Executor.Limits(
             readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits,
-            idempotency: config.idempotencyDefaults, databases: config.databases)
+            idempotency: config.idempotencyDefaults, databases: config.databases, streamCacheMax: config.streamCacheMax)
         engine = try StorageEngine<Executor>(
             options: options,
             makeContext: { Executor(store: $0, limits: limits) },

@@ -36,6 +36,9 @@ public struct ServerConfig: Sendable, Equatable {
     /// The IDMP settings new streams start with (XCFGSET changes a stream's).
     public var streamIdmpDuration = 100
     public var streamIdmpMaxsize = 100
+    /// Streams the storage thread keeps in memory at most; the least recently used clean ones
+    /// beyond it are let go (and loaded from the catalog when next named).
+    public var streamCacheMax = 100_000
     /// The config file read at start-up ("" without one); INFO's config_file. Not a key.
     public var configFile = ""
 
@@ -97,6 +100,8 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.streamIdmpDuration, v, 1...86_400) }),
         Key(name: "stream-idmp-maxsize", isMutable: true, get: { String($0.streamIdmpMaxsize) },
             set: { c, v in setInt(&c.streamIdmpMaxsize, v, 1...10_000) }),
+        Key(name: "stream-cache-max", isMutable: true, get: { String($0.streamCacheMax) },
+            set: { c, v in setInt(&c.streamCacheMax, v, 1...100_000_000) }),
     ]
 
     /// The IDMP settings the storage thread gives new streams.

@@ -89,6 +89,7 @@ enum Spoold {
         } catch {
             fail("\(error)")
         }
+        for note in server.startupNotes { writeError("spoold: \(note)\n") }
         writeError("spoold \(spoolVersion) ready on \(config.bind):\(server.boundPort), data in \(config.dir)\n")
         server.run()
         writeError("spoold stopped\n")
