@@ -64,8 +64,8 @@ public final class LogStore {
     var dirtyConsumers: [(StreamState, ConsumerGroup, Consumer)] = []
     private var nextStreamNumber: UInt64
     private var nextStreamNumberDirty = false
-    /// Streams in use, by (SELECT index, name): a cache of the catalog.
-    private var streams: [StreamKey: StreamState] = [:]
+    /// Streams in use, by (SELECT index, name) and in order of use: a cache of the catalog.
+    private let streams = StreamCache()
     /// Streams kept in memory at most (between batches); clean ones beyond it are let go, least
     /// recently used first. Storage thread.
     public var streamCacheMax = 100_000
@@ -230,6 +230,7 @@ public final class LogStore {
     /// Up to `limit` names of the selected database's streams that sort after `after`, in byte
     /// order (SCAN walks with this).
     public func streamNames(after: [UInt8]?, limit: Int) throws(WiredTigerError) -> [[UInt8]] {
+        try writeStreamRecords()
         let prefix = Self.catalogPrefix(database: catalogDatabase(database))
         var names: [[UInt8]] = []
         defer { meta.reset() }
@@ -248,6 +249,7 @@ public final class LogStore {
     /// SCAN: up to `count` streams of the selected database in number order, from number `cursor`
     /// on, and the cursor to go on from (0 at the end).
     public func scanStreams(from cursor: UInt64, count: Int) throws(WiredTigerError) -> (names: [[UInt8]], next: UInt64) {
+        try writeStreamRecords()
         let prefix = Self.numberKeyPrefix + [UInt8(catalogDatabase(database))]
         var names: [[UInt8]] = []
         var next: UInt64 = 0
@@ -315,6 +317,7 @@ public final class LogStore {
         let key = StreamKey(database: database, name: name)
         if let found = streams[key] {
             found.lastUsedGeneration = currentGeneration
+            streams.touch(found)
             lastFound = found
             return found
         }
@@ -329,7 +332,7 @@ public final class LogStore {
         stream.groups = try groupTables.load(table: record.streamNumber)
         stream.lastWriteGeneration = loadedStreamGeneration
         stream.lastUsedGeneration = currentGeneration
-        streams[key] = stream
+        streams.insert(stream)
         streamLoads += 1
         lastFound = stream
         return stream
@@ -361,15 +364,15 @@ public final class LogStore {
         nextStreamNumberDirty = true
         let stream = StreamState(name: name, database: database, record: StreamRecord(streamNumber: number))
         stream.lastUsedGeneration = currentGeneration
-        streams[key] = stream
+        stream.isNew = true
+        streams.insert(stream)
         lastFound = stream
         changeCount(catalogDatabase: catalogDatabase(database), by: 1)
         if idempotencyDefaults != IdempotencyDefaults() { idempotency.start(number, with: idempotencyDefaults) }
         noteWrite(stream)
-        // The row goes in now, so catalog walks (KEYS, SCAN) in this batch see the stream; it is
-        // written again at commit if the batch changes the stream further.
-        try meta.insert(key: Self.catalogKey(database: catalogDatabase(database), name: name), value: stream.record.encoded())
-        try meta.insert(key: Self.numberKey(database: catalogDatabase(database), number: number), value: name)
+        // Its catalog and number rows are written with its record, before the commit or before
+        // a catalog walk (KEYS, SCAN) in this batch.
+        markDirty(stream)
         return stream
     }
 
@@ -388,10 +391,11 @@ public final class LogStore {
             for consumer in group.consumers.values { consumer.isDirty = false }
         }
         stream.groups.removeAll()
-        streams[stream.key] = nil
+        streams.remove(stream)
         changeCount(catalogDatabase: catalogDatabase, by: -1)
         lastFound = nil
         stream.isDirty = false
+        stream.isNew = false
         try producers.removeAll(of: stream)
         try idempotency.removeAll(of: stream.number)
     }
@@ -407,13 +411,11 @@ public final class LogStore {
         let to = catalogDatabase(database)
         _ = try meta.remove(key: Self.catalogKey(database: from, name: stream.name))
         _ = try meta.remove(key: Self.numberKey(database: from, number: stream.number))
-        try meta.insert(key: Self.numberKey(database: to, number: stream.number), value: stream.name)
-        streams[stream.key] = nil
-        stream.database = database
-        streams[stream.key] = stream
+        streams.rekey(stream) { stream.database = database }
         changeCount(catalogDatabase: from, by: -1)
         changeCount(catalogDatabase: to, by: 1)
-        try meta.insert(key: Self.catalogKey(database: to, name: stream.name), value: stream.record.encoded())
+        // Its rows go into the target database with its record (as a new stream's do).
+        stream.isNew = true
         noteWrite(stream)
         markDirty(stream)
         lastFound = nil
@@ -424,13 +426,15 @@ public final class LogStore {
     /// SELECT index to catalog database swaps (one row), and so do the cached streams' indexes.
     public func swapDatabases(_ first: Int, _ second: Int) throws(WiredTigerError) {
         guard first != second else { return }
+        // Rows not yet written go under the catalog database their stream named before the swap.
+        try writeStreamRecords()
         databaseMap.swapAt(first, second)
         try meta.insert(key: Self.databaseMapKey, value: databaseMap)
-        let moving = streams.values.filter { $0.database == first || $0.database == second }
-        for stream in moving { streams[stream.key] = nil }
+        let moving = streams.all.filter { $0.database == first || $0.database == second }
+        for stream in moving { streams.remove(stream) }
         for stream in moving {
             stream.database = stream.database == first ? second : first
-            streams[stream.key] = stream
+            streams.insert(stream)
             noteWrite(stream)
         }
         noteDurableDependency()
@@ -440,30 +444,34 @@ public final class LogStore {
     }
 
     /// After a commit: lets go of the least recently used streams beyond `streamCacheMax` whose
-    /// every change is durable and written (they load again from the catalog when next named).
+    /// every change is written and durable (they load again from the catalog when next named).
     func trimStreamCache() {
         guard streams.count > streamCacheMax else { return }
-        // Down to 90% of the limit, so the sort below runs once per many new streams.
-        let target = streamCacheMax - streamCacheMax / 10
-        var candidates: [(UInt64, StreamState)] = []
-        candidates.reserveCapacity(streams.count)
-        for stream in streams.values
-        where !stream.isDirty && stream.lastWriteGeneration <= durableGeneration
-            && stream.lastUsedGeneration < currentGeneration
-        {
-            candidates.append((stream.lastUsedGeneration, stream))
+        // Down to 90% of the limit, so the walk below runs once per many new streams.
+        var excess = streams.count - (streamCacheMax - streamCacheMax / 10)
+        var doomed: [StreamState] = []
+        streams.walkOldestFirst { stream in
+            // Streams used in this batch, and every newer one, stay.
+            guard stream.lastUsedGeneration < currentGeneration else { return false }
+            if isEvictable(stream) {
+                doomed.append(stream)
+                excess -= 1
+            }
+            return excess > 0
         }
-        candidates.sort { $0.0 < $1.0 }
-        var left = streams.count
-        for (_, stream) in candidates where left > target {
-            guard stream.groups.values.allSatisfy({ group in !group.isDirty && group.consumers.values.allSatisfy { !$0.isDirty } })
-            else { continue }
-            guard producers.forget(stream: stream.number), idempotency.forget(stream: stream.number) else { continue }
-            streams[stream.key] = nil
-            left -= 1
+        for stream in doomed {
+            streams.remove(stream)
             streamEvictions += 1
         }
         lastFound = nil
+    }
+
+    private func isEvictable(_ stream: StreamState) -> Bool {
+        guard !stream.isDirty, stream.lastWriteGeneration <= durableGeneration else { return false }
+        for group in stream.groups.values {
+            if group.isDirty || group.consumers.values.contains(where: { $0.isDirty }) { return false }
+        }
+        return producers.forget(stream: stream.number) && idempotency.forget(stream: stream.number)
     }
 
     // MARK: Entries
@@ -666,13 +674,7 @@ public final class LogStore {
     func writeDirtyRecords() throws(WiredTigerError) {
         try producers.writeDirty()
         try idempotency.writeDirty()
-        for stream in dirtyStreams where stream.isDirty {
-            try meta.insert(
-                key: Self.catalogKey(database: catalogDatabase(stream.database), name: stream.name),
-                value: stream.record.encoded())
-            stream.isDirty = false
-        }
-        dirtyStreams.removeAll(keepingCapacity: true)
+        try writeStreamRecords()
         if nextStreamNumberDirty {
             var next = [UInt8]()
             appendLittleEndian(nextStreamNumber, to: &next)
@@ -686,6 +688,22 @@ public final class LogStore {
         }
         dirtyCounts.removeAll(keepingCapacity: true)
         try writeDirtyGroups()
+    }
+
+    /// Writes the catalog rows of streams changed in the batch so far (and the number rows of
+    /// new ones): before the commit, and before a catalog walk.
+    func writeStreamRecords() throws(WiredTigerError) {
+        guard !dirtyStreams.isEmpty else { return }
+        for stream in dirtyStreams where stream.isDirty {
+            let database = catalogDatabase(stream.database)
+            try meta.insert(key: Self.catalogKey(database: database, name: stream.name), value: stream.record.encoded())
+            if stream.isNew {
+                try meta.insert(key: Self.numberKey(database: database, number: stream.number), value: stream.name)
+                stream.isNew = false
+            }
+            stream.isDirty = false
+        }
+        dirtyStreams.removeAll(keepingCapacity: true)
     }
 
     /// After a rollback: the in-memory catalog may hold changes that never reached disk; forget
