@@ -80,6 +80,7 @@ public final class Server {
         options.cacheSizeMiB = max(1, config.wiredtigerCacheSize >> 20)
         options.batchCommandsMax = config.transactionCommandsMax
         options.checkpointIntervalSeconds = config.checkpointInterval
+        options.checkpointWritesMax = config.checkpointWrites
         let limits = Executor.Limits(
             readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits,
             idempotency: config.idempotencyDefaults, databases: config.databases, streamCacheMax: config.streamCacheMax)

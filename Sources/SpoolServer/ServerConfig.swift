@@ -16,6 +16,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var clientOutputBufferLimit = 64 << 20
     public var wiredtigerCacheSize = 64 << 20
     public var checkpointInterval = 30
+    /// Write commands after which a checkpoint starts before the interval is up (0: never).
+    public var checkpointWrites = 300_000
     /// Commands one storage transaction holds at most (a bigger backlog becomes several).
     public var transactionCommandsMax = 512
     /// Replies a client may have outstanding before the server stops reading from it.
@@ -74,6 +76,8 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setSize(&c.wiredtigerCacheSize, v, (1 << 20)...(1 << 40)) }),
         Key(name: "checkpoint-interval", isMutable: false, get: { String($0.checkpointInterval) },
             set: { c, v in setInt(&c.checkpointInterval, v, 1...86_400) }),
+        Key(name: "checkpoint-writes", isMutable: false, get: { String($0.checkpointWrites) },
+            set: { c, v in setInt(&c.checkpointWrites, v, 0...1_000_000_000) }),
         Key(name: "transaction-commands-max", isMutable: false, get: { String($0.transactionCommandsMax) },
             set: { c, v in setInt(&c.transactionCommandsMax, v, 1...1_000_000) }),
         Key(name: "client-pending-replies-max", isMutable: true, get: { String($0.clientPendingRepliesMax) },

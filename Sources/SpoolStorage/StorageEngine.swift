@@ -72,6 +72,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     private var checkpointThread: NativeThread?
     private let checkpointLock = ConditionLock()
     private var checkpointStopRequested = false  // Guarded by checkpointLock.
+    private var checkpointWritesReached = false  // Guarded by checkpointLock.
     private let startup = ConditionLock()
     private var startupResult: Result<Void, StorageError>?  // Guarded by startup.
 
@@ -316,6 +317,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             store.trimStreamCache()
         }
         var ready: [Outcome] = []
+        var startCheckpoint = false
         let appends = UInt64(store.batchAppendCount)
         let values = context.takeRetired()  // freed here unless the flush thread has a fsync to do
         durableLock.locked {
@@ -327,6 +329,11 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
             for (item, result) in zip(batch, results) where result.tag == thisGeneration {
                 statistics.writeCommands += UInt64(item.commands)
+            }
+            if options.checkpointWritesMax > 0 && !statistics.checkpointInProgress
+                && statistics.writeCommands - statistics.writeCommandsAtLastCheckpoint >= UInt64(options.checkpointWritesMax)
+            {
+                startCheckpoint = true
             }
             for result in results {
                 if result.tag <= flushedGeneration && awaiting.isEmpty || result.tag == 0 {
@@ -341,6 +348,12 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
         }
         if store.batchDidWrite { durableLock.signal() }  // after the unlock, as in `submit`
+        if startCheckpoint {
+            checkpointLock.locked {
+                checkpointWritesReached = true
+                checkpointLock.signal()
+            }
+        }
         if !ready.isEmpty { deliver(ready) }
         return store.batchDidWrite
     }
@@ -381,7 +394,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
 
     // MARK: Checkpoint thread
 
-    /// Checkpoints every `checkpointIntervalSeconds` on its own session, beside the storage thread's
+    /// Checkpoints every `checkpointIntervalSeconds`, or sooner once `checkpointWritesMax` write
+    /// commands were made since the last one, on its own session, beside the storage thread's
     /// transactions (WiredTiger allows that), so recovery replays at most that much log. What it
     /// covered is recorded for INFO persistence (`rdb_changes_since_last_save`).
     private func runCheckpointThread() {
@@ -395,9 +409,10 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var next = monotonicNanoseconds() + interval
         while true {
             let stop = checkpointLock.locked { () -> Bool in
-                while !checkpointStopRequested && monotonicNanoseconds() < next {
+                while !checkpointStopRequested && !checkpointWritesReached && monotonicNanoseconds() < next {
                     checkpointLock.waitLocked(untilMonotonicNanoseconds: next)
                 }
+                checkpointWritesReached = false
                 return checkpointStopRequested
             }
             if stop { break }

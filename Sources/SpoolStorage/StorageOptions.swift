@@ -13,6 +13,9 @@ public struct StorageOptions: Sendable {
     public var directory: String
     public var cacheSizeMiB: Int = 64
     public var checkpointIntervalSeconds: Int = 30
+    /// Write commands after which a checkpoint starts without waiting for the interval (0: only
+    /// the interval), so the log that recovery after kill -9 replays stays bounded by volume too.
+    public var checkpointWritesMax: Int = 300_000
     /// Jobs the storage thread runs in one transaction at most.
     public var batchJobsMax: Int = 8192
     /// Commands one transaction holds at most (a job bigger than this runs alone): a transaction

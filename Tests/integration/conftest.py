@@ -56,7 +56,7 @@ TEST_TIMEOUT = float(os.environ.get("SPOOL_TEST_TIMEOUT", "120"))
 SPOOL_ONLY_KEYS = {
     "wiredtiger-cache-size", "checkpoint-interval", "transaction-commands-max", "data-dir", "config",
     "producer-gap-timeout", "producer-queue-max", "producer-queue-total-max", "producer-seq-window",
-    "stream-producers-max", "producer-idle-expiry", "producer-reorder-wait",
+    "stream-producers-max", "producer-idle-expiry", "producer-reorder-wait", "checkpoint-writes", "stream-cache-max",
 }
 
 

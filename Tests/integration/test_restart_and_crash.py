@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import pytest
 
-from helpers import ConnectionClosed, ErrorReply, RawConnection, encode_command, pairs, parse_id
+from helpers import ConnectionClosed, ErrorReply, RawConnection, encode_command, pairs, parse_id, wait_until
 
 CRASH_ROUNDS = int(os.environ.get("SPOOL_CRASH_ROUNDS", "5"))
 # Entries per second per producer at most, so the amount of data (and the time to read it all
@@ -217,19 +217,40 @@ def test_kill9_after_acknowledged_writes(start_server):
     assert info["entries-added"] == 1
 
 
+def checkpoints(c) -> int:
+    text = c.cmd("INFO", "persistence").decode()
+    return int(dict(line.split(":", 1) for line in text.splitlines() if ":" in line)["rdb_saves"])
+
+
 @pytest.mark.spool_only
 def test_kill9_after_a_checkpoint(start_server):
     srv = start_server(checkpoint_interval=1)
     with srv.raw(timeout=30) as c:
         c.pipeline([("XADD", "before", "*", "i", str(i)) for i in range(500)])
-    time.sleep(2.5)  # at least one checkpoint has run
-    with srv.raw(timeout=30) as c:
+        wait_until(lambda: checkpoints(c) >= 1, timeout=30, what="a checkpoint")
         c.pipeline([("XADD", "after", "*", "i", str(i)) for i in range(500)])
     srv.kill9()
     srv.start()
     with srv.raw() as c:
         assert c.cmd("XLEN", "before") == 500
         assert c.cmd("XLEN", "after") == 500
+
+
+@pytest.mark.spool_only
+def test_a_checkpoint_starts_after_checkpoint_writes_whatever_the_interval(start_server):
+    srv = start_server(checkpoint_interval=86400, checkpoint_writes=2000)
+    with srv.raw(timeout=30) as c:
+        assert checkpoints(c) == 0
+        c.pipeline([("XADD", f"s:{i % 50}", "*", "i", str(i)) for i in range(1500)])
+        assert checkpoints(c) == 0
+        c.pipeline([("XADD", f"s:{i % 50}", "*", "i", str(i)) for i in range(1500)])
+        wait_until(lambda: checkpoints(c) >= 1, timeout=30, what="a checkpoint by volume")
+        c.pipeline([("XADD", "after", "*", "i", str(i)) for i in range(100)])
+    srv.kill9()
+    srv.start()
+    with srv.raw() as c:
+        assert sum(c.cmd("XLEN", f"s:{i}") for i in range(50)) == 3000
+        assert c.cmd("XLEN", "after") == 100
 
 
 class Producer(threading.Thread):
