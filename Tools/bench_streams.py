@@ -16,6 +16,7 @@ Each peer runs `--runs` times (fresh data directory each run); the table shows m
     python3 Tools/bench_streams.py --only spread,replay --spoold .build/release/spoold --spoold /tmp/base/spoold
 """
 import argparse
+import re
 import os
 import shutil
 import signal
@@ -169,9 +170,9 @@ def redis_benchmark(port, key, random_keys, requests):
         args += ["-r", str(random_keys)]
     args += ["XADD", key, "*", "f", "x" * 100]
     out = subprocess.run(args, capture_output=True, text=True, timeout=900).stdout
-    for part in out.replace("\r", "\n").split("\n"):
-        if "requests per second" in part:
-            return float(part.split(":")[1].split()[0])
+    rates = re.findall(r"([0-9.]+) requests per second", out)
+    if rates:
+        return float(rates[-1])
     raise RuntimeError(f"redis-benchmark printed no rate: {out!r}")
 
 

@@ -161,6 +161,18 @@ final class EntryTables {
         return ends
     }
 
+    /// A stream's newest live entry: its id and its dense number (the top bit, a node start, cleared).
+    func lastLive(stream: UInt64) throws(WiredTigerError) -> (id: EntryID, number: UInt64)? {
+        defer { live.reset() }
+        guard let near = try live.searchNear(key: EntryKey(stream: stream, id: .max)) else { return nil }
+        if near == .after { guard try live.previous() else { return nil } }
+        let key = try live.entryKey
+        guard key.stream == stream else { return nil }
+        let number = try live.withValue { $0.count >= 8 ? readLittleEndian(UInt64.self, $0, at: 0) : nil }
+        guard let number else { throw WiredTigerError.corrupt("entry \(key.id) of stream \(stream) has no number") }
+        return (key.id, number & ~LogStore.nodeStartFlag)
+    }
+
     /// The first live id of a stream.
     func firstLiveID(stream: UInt64) throws(WiredTigerError) -> EntryID? {
         defer { live.reset() }

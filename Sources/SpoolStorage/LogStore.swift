@@ -324,10 +324,11 @@ public final class LogStore {
         let catalogKey = Self.catalogKey(database: catalogDatabase(database), name: name)
         defer { meta.reset() }
         guard try meta.search(key: catalogKey) else { return nil }
-        guard let record = try meta.withValue({ StreamRecord(decoding: $0) }) else {
+        guard var record = try meta.withValue({ StreamRecord(decoding: $0) }) else {
             throw WiredTigerError.corrupt("catalog row of stream \(String(decoding: name, as: UTF8.self))")
         }
         meta.reset()
+        try catchUp(&record)
         let stream = StreamState(name: name, database: database, record: record)
         stream.groups = try groupTables.load(table: record.streamNumber)
         stream.lastWriteGeneration = loadedStreamGeneration
@@ -336,6 +337,18 @@ public final class LogStore {
         streamLoads += 1
         lastFound = stream
         return stream
+    }
+
+    /// A catalog row is rewritten by every change but a live append, so the appends made after
+    /// it was last written are the live entries numbered above its entries-added: only those can
+    /// follow it (every other change rewrites the row). Their count and the newest id bring the
+    /// row up to date.
+    private func catchUp(_ record: inout StreamRecord) throws(WiredTigerError) {
+        guard let (id, number) = try entryTables.lastLive(stream: record.streamNumber), number > record.entriesAdded
+        else { return }
+        record.length += number - record.entriesAdded
+        record.entriesAdded = number
+        if id > record.lastID { record.lastID = id }
     }
 
     public func noteRead(_ stream: StreamState) {
@@ -492,7 +505,9 @@ public final class LogStore {
         stream.record.entriesAdded = number
         stream.record.length += 1
         stream.record.lastID = id
-        markDirty(stream)
+        // The catalog row is not rewritten for an append: the entry carries its dense number, and
+        // loading the stream catches the row up from its newest entry (`catchUp`). A batch of
+        // appends spread over many streams writes entries only.
         batchAppendCount += 1
     }
 

@@ -17,7 +17,9 @@ public enum StorageError: Error, Sendable, CustomStringConvertible {
         case .wiredTiger(let error): return "storage error: \(error)"
         case .notSpoolData(let why): return "not a Spool data directory: \(why)"
         case .incompatibleSchema(let found, let expected):
-            return "data directory has schema version \(found); this build reads version \(expected)"
+            return found > expected
+                ? "data directory has schema version \(found), written by a newer spoold; this build reads version \(expected) (and upgrades older ones): run the spoold that wrote it, nothing was changed"
+                : "data directory has schema version \(found); this build reads version \(expected)"
         case .directory(let why): return "data directory unusable: \(why)"
         case .flushFailed(let error): return "fsync failed, refusing writes until restart: \(error)"
         case .shuttingDown: return "server is shutting down"

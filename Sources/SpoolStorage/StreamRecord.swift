@@ -1,7 +1,9 @@
 import SpoolCore
 
 /// A stream's row in the catalog (`table:spool-meta`, key "stream:" + name). Written in the same
-/// transaction as the entries that change it, so after recovery it always agrees with the tables.
+/// transaction as every change but a live append; appends since are found by their dense numbers
+/// when the stream is loaded (`LogStore.catchUp`), so after recovery it always agrees with the
+/// tables.
 ///
 ///     version        UInt8    1
 ///     streamNumber   UInt64   the first 8 bytes (big-endian) of the stream's keys in every shared

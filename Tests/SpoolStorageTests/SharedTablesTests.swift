@@ -140,4 +140,54 @@ import SpoolCore
         }
         #expect(counts == (50, 50))
     }
+
+    @Test func aDirectoryOfANewerSchemaIsRefusedUnchanged() async throws {
+        let dir = TemporaryDirectory()
+        var store = try Store.open(StorageOptions(directory: dir.path))
+        try await store.run { (log: LogStore) throws(WiredTigerError) in
+            _ = try log.createStream(self.bytes("s"))
+            var version = [UInt8]()
+            appendLittleEndian(UInt32(3), to: &version)
+            try log.meta.insert(key: LogStore.schemaKey, value: version)
+        }
+        store.shutdown()
+        var refusal: StorageError?
+        do {
+            store = try Store.open(StorageOptions(directory: dir.path))
+            store.shutdown()
+        } catch {
+            refusal = error
+        }
+        guard case .incompatibleSchema(found: 3, expected: LogStore.schemaVersion)? = refusal else {
+            Issue.record("expected a refusal, got \(String(describing: refusal))")
+            return
+        }
+        #expect(refusal!.description.contains("written by a newer spoold"))
+    }
+
+    @Test func appendsMadeAfterTheCatalogRowAreCaughtUpOnLoading() async throws {
+        let dir = TemporaryDirectory()
+        var store = try Store.open(StorageOptions(directory: dir.path))
+        try await store.run { (log: LogStore) throws(WiredTigerError) in
+            let s = try log.createStream(self.bytes("s"))
+            try log.append(s, id: id(1), fields: [self.bytes("f"), self.bytes("1")])
+        }
+        // Appends in later batches leave the row as it was; a delete rewrites it; more appends.
+        for n in 2...5 { _ = try await store.append("s", id: id(UInt64(n)), ["f", String(n)]) }
+        try await store.run { (log: LogStore) throws(WiredTigerError) in
+            _ = try log.delete(try log.streamForWriting(self.bytes("s"))!, id: id(3))
+        }
+        for n in 6...8 { _ = try await store.append("s", id: id(UInt64(n)), ["f", String(n)]) }
+        store.shutdown()
+        store = try Store.open(StorageOptions(directory: dir.path))
+        defer { store.shutdown() }
+        let record = try await store.run { (log: LogStore) throws(WiredTigerError) -> StreamRecord in
+            try log.streamForReading(self.bytes("s"))!.record
+        }
+        #expect(record.entriesAdded == 8)
+        #expect(record.length == 7)
+        #expect(record.lastID == id(8))
+        #expect(record.maxDeletedID == id(3))
+        #expect(try await store.ids("s") == [1, 2, 4, 5, 6, 7, 8].map { id(UInt64($0)) })
+    }
 }
