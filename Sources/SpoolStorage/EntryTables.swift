@@ -128,8 +128,8 @@ final class EntryTables {
 
     init(session: WiredTigerSession) throws(WiredTigerError) {
         self.session = session
-        try session.create(Self.liveURI, config: WiredTigerConfiguration.table)
-        try session.create(Self.backfillURI, config: WiredTigerConfiguration.table)
+        try session.create(Self.liveURI, config: WiredTigerConfiguration.entryTable)
+        try session.create(Self.backfillURI, config: WiredTigerConfiguration.entryTable)
         live = try session.openCursor(Self.liveURI, config: "overwrite=false")
         backfill = try session.openCursor(Self.backfillURI, config: "overwrite=false")
     }

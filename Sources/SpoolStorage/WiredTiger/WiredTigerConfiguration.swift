@@ -31,6 +31,13 @@ public enum WiredTigerConfiguration {
     /// order we need (big-endian ids); values are Spool's own encodings.
     public static let table = "key_format=u,value_format=u"
 
+    /// The shared entry tables (`EntryTables`): 4 KB leaf pages instead of 32 KB. Appends spread
+    /// over many streams dirty one leaf page each, and every dirty page is rewritten whole when
+    /// evicted or checkpointed, so smaller pages cost less per append: measured with 1M appends
+    /// over 100,000 streams and a 64 MB cache, 40–44k appends/s instead of 20–23k, with no
+    /// measurable change for appends to one stream or range reads (Tools/bench_streams.py).
+    public static let entryTable = table + ",leaf_page_max=4KB"
+
     /// Every batch transaction (see `WiredTigerSession.beginTransaction`).
     public static let transaction = "isolation=snapshot"
 }
