@@ -1020,7 +1020,7 @@ def test_idmp_and_xcfgset_errors(r2, key):
     assert error("XADD", k, "IDMPAUTO", "", "*", "f", "v") == "syntax error, IDMPAUTO requires a non-empty producer ID"
     assert error("XADD", k, "IDMP", "p", "", "*", "f", "v") == "syntax error, IDMP requires a non-empty idempotent ID"
     assert error("XADD", k, "IDMP", "p", "i", "PRODUCER", "q", "SEQ", 1, "*", "f", "v") == \
-        "IDMP/IDMPAUTO cannot be combined with PRODUCER or IFLAST"
+        "IDMP/IDMPAUTO cannot be combined with PRODUCER, IFLAST or IFVERSION"
     assert r2.exists(k) == 0
     assert error("XCFGSET", k, "IDMP-DURATION", 5) == "no such key"
     r2.xadd(k, {"f": "v"})
