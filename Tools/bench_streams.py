@@ -19,7 +19,6 @@ Each peer runs `--runs` times (fresh data directory each run); the table shows m
 import argparse
 import re
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -30,15 +29,16 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, free_port, print_table, wait_ready  # noqa: E402
+from bench_common import ROOT, Peer, free_port, print_table, wait_ready  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Server:
-    """redis-server or spoold in a temporary directory; survives kill -9 + restart."""
+class Server(Peer):
+    """redis-server or spoold in a temporary directory (`Peer`), which survives kill -9 and a
+    restart and reports its CPU time and descriptors."""
 
-    def __init__(self, kind, binary=None, extra=()):
+    def __init__(self, kind, binary=None, extra=()):  # noqa: super().__init__ would start it its own way
         self.kind = kind
         self.binary = binary
         self.extra = list(extra)
@@ -69,24 +69,8 @@ class Server:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    def rss_mib(self):
-        with open(f"/proc/{self.process.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-
     def fds(self):
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def command(*args):

@@ -37,46 +37,27 @@ extension EntryKey {
 }
 
 extension WiredTigerCursor {
+    /// Sets an entry key (from the stack) and runs one operation with it.
+    private func withKey(_ key: EntryKey, _ operation: (UnsafeMutablePointer<WT_CURSOR>) -> Int32) -> Int32 {
+        key.withBytes { withKey($0, operation) }
+    }
+
     func insert(key: EntryKey, value: [UInt8]) throws(WiredTigerError) {
-        let code = key.withBytes { k in
-            value.withUnsafeBytes { v in
-                spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
-                spool_wt_cursor_set_value(handle, v.baseAddress, v.count)
-                return handle.pointee.insert(handle)
-            }
-        }
-        try check(code, "cursor insert")
+        try insert(value: value) { operation in withKey(key, operation) }
     }
 
     func search(key: EntryKey) throws(WiredTigerError) -> Bool {
-        let code = key.withBytes { k in
-            spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
-            return handle.pointee.search(handle)
-        }
-        if code == WT_NOTFOUND { return false }
-        try check(code, "cursor search")
-        return true
+        try Self.found(withKey(key) { $0.pointee.search($0) }, "cursor search")
     }
 
     func remove(key: EntryKey) throws(WiredTigerError) -> Bool {
-        let code = key.withBytes { k in
-            spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
-            return handle.pointee.remove(handle)
-        }
-        if code == WT_NOTFOUND { return false }
-        try check(code, "cursor remove")
-        return true
+        try Self.found(withKey(key) { $0.pointee.remove($0) }, "cursor remove")
     }
 
     func searchNear(key: EntryKey) throws(WiredTigerError) -> NearMatch? {
         var exact: Int32 = 0
-        let code = key.withBytes { k in
-            spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
-            return handle.pointee.search_near(handle, &exact)
-        }
-        if code == WT_NOTFOUND { return nil }
-        try check(code, "cursor search_near")
-        return exact == 0 ? .exact : (exact < 0 ? .before : .after)
+        let code = withKey(key) { $0.pointee.search_near($0, &exact) }
+        return try Self.nearMatch(code, exact: exact)
     }
 
     /// The entry key the cursor sits on.

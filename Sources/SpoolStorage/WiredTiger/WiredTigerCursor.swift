@@ -17,64 +17,62 @@ public final class WiredTigerCursor {
 
     public enum NearMatch: Sendable { case exact, before, after }
 
-    /// Sets the key and runs one operation with it: WiredTiger keeps a pointer to the key's bytes
-    /// until the operation, so the two never come apart.
+    /// Sets the key and runs one operation with it, returning WiredTiger's code: WiredTiger keeps
+    /// a pointer to the key's bytes until the operation, so the two never come apart.
+    func withKey(_ key: UnsafeRawBufferPointer, _ operation: (UnsafeMutablePointer<WT_CURSOR>) -> Int32) -> Int32 {
+        spool_wt_cursor_set_key(handle, key.baseAddress, key.count)
+        return operation(handle)
+    }
+
     private func withKey(_ bytes: [UInt8], _ operation: (UnsafeMutablePointer<WT_CURSOR>) -> Int32) -> Int32 {
-        bytes.withUnsafeBytes {
-            spool_wt_cursor_set_key(handle, $0.baseAddress, $0.count)
-            return operation(handle)
+        bytes.withUnsafeBytes { withKey($0, operation) }
+    }
+
+    /// Inserts under the key that `withKey` sets; WiredTiger copies the value.
+    func insert(value: [UInt8], withKey: ((UnsafeMutablePointer<WT_CURSOR>) -> Int32) -> Int32) throws(WiredTigerError) {
+        let code = value.withUnsafeBytes { v in
+            withKey { handle in
+                spool_wt_cursor_set_value(handle, v.baseAddress, v.count)
+                return handle.pointee.insert(handle)
+            }
         }
+        try check(code, "cursor insert")
+    }
+
+    /// true for success, false for WT_NOTFOUND, else the error.
+    static func found(_ code: Int32, _ call: @autoclosure () -> String) throws(WiredTigerError) -> Bool {
+        if code == WT_NOTFOUND { return false }
+        try check(code, call())
+        return true
+    }
+
+    /// What search_near's `exact` says, nil for WT_NOTFOUND (an empty table), else the error.
+    static func nearMatch(_ code: Int32, exact: Int32) throws(WiredTigerError) -> NearMatch? {
+        guard try found(code, "cursor search_near") else { return nil }
+        return exact == 0 ? .exact : (exact < 0 ? .before : .after)
     }
 
     /// WiredTiger copies the value on insert, so the buffer only needs to live across the insert.
     public func insert(key: [UInt8], value: [UInt8]) throws(WiredTigerError) {
-        let code = key.withUnsafeBytes { k in
-            value.withUnsafeBytes { v in
-                spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
-                spool_wt_cursor_set_value(handle, v.baseAddress, v.count)
-                return handle.pointee.insert(handle)
-            }
-        }
-        try check(code, "cursor insert")
-    }
-
-    /// Inserts with an entry id key, built on the stack (the append hot path).
-    public func insert(key id: EntryID, value: [UInt8]) throws(WiredTigerError) {
-        var key = (id.milliseconds.bigEndian, id.sequence.bigEndian)
-        let code = withUnsafeBytes(of: &key) { k in
-            value.withUnsafeBytes { v in
-                spool_wt_cursor_set_key(handle, k.baseAddress, k.count)
-                spool_wt_cursor_set_value(handle, v.baseAddress, v.count)
-                return handle.pointee.insert(handle)
-            }
-        }
-        try check(code, "cursor insert")
+        try insert(value: value) { operation in withKey(key, operation) }
     }
 
     /// Removes the record with this key; returns false when there was none.
     @discardableResult
     public func remove(key: [UInt8]) throws(WiredTigerError) -> Bool {
-        let code = withKey(key) { $0.pointee.remove($0) }
-        if code == WT_NOTFOUND { return false }
-        try check(code, "cursor remove")
-        return true
+        try Self.found(withKey(key) { $0.pointee.remove($0) }, "cursor remove")
     }
 
     /// Positions on the exact key; false when absent.
     public func search(key: [UInt8]) throws(WiredTigerError) -> Bool {
-        let code = withKey(key) { $0.pointee.search($0) }
-        if code == WT_NOTFOUND { return false }
-        try check(code, "cursor search")
-        return true
+        try Self.found(withKey(key) { $0.pointee.search($0) }, "cursor search")
     }
 
     /// Positions on the key or a neighbour; nil when the table is empty.
     public func searchNear(key: [UInt8]) throws(WiredTigerError) -> NearMatch? {
         var exact: Int32 = 0
         let code = withKey(key) { $0.pointee.search_near($0, &exact) }
-        if code == WT_NOTFOUND { return nil }
-        try check(code, "cursor search_near")
-        return exact == 0 ? .exact : (exact < 0 ? .before : .after)
+        return try Self.nearMatch(code, exact: exact)
     }
 
     /// Moves forward; false past the end (the cursor is then reset).
