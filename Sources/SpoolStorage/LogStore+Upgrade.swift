@@ -27,7 +27,8 @@ extension LogStore {
             }
             for (_, number) in catalog {
                 for (old, new) in [("table:s\(number).live", entries.live), ("table:s\(number).backfill", entries.backfill)] {
-                    guard let source = try? session.openCursor(old, config: nil) else { continue }
+                    // Gone: copied and dropped before a crash interrupted the upgrade.
+                    guard let source = try openIfPresent(old, session: session) else { continue }
                     try copyEntries(from: source, to: new, stream: number, session: session, chunk: chunk)
                     source.close()
                 }
@@ -55,6 +56,17 @@ extension LogStore {
             throw error
         } catch {
             throw .wiredTiger(error as! WiredTigerError)
+        }
+    }
+
+    /// A cursor on the table, or nil when it does not exist (any other failure is thrown: a table
+    /// that cannot be read is never dropped).
+    static func openIfPresent(_ uri: String, session: WiredTigerSession) throws(WiredTigerError) -> WiredTigerCursor? {
+        do {
+            return try session.openCursor(uri, config: nil)
+        } catch {
+            if error.code == ENOENT_CODE { return nil }
+            throw error
         }
     }
 

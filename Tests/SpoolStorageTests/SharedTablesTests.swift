@@ -190,4 +190,17 @@ import SpoolCore
         #expect(record.maxDeletedID == id(3))
         #expect(try await store.ids("s") == [1, 2, 4, 5, 6, 7, 8].map { id(UInt64($0)) })
     }
+
+    @Test func theUpgradeTellsAMissingTableFromOneItCannotRead() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Store.open(StorageOptions(directory: dir.path))
+        defer { store.shutdown() }
+        let found = try await store.run { (log: LogStore) throws(WiredTigerError) -> [Bool] in
+            [
+                try LogStore.openIfPresent("table:s999.live", session: log.session) != nil,
+                try LogStore.openIfPresent(EntryTables.liveURI, session: log.session) != nil,
+            ]
+        }
+        #expect(found == [false, true])
+    }
 }

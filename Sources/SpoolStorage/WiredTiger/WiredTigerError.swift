@@ -19,8 +19,9 @@ public struct WiredTigerError: Error, Sendable, CustomStringConvertible {
     public var isNoSpace: Bool { code == ENOSPC_CODE }
 }
 
-/// ENOSPC without importing Glibc into every file.
+/// ENOSPC and ENOENT without importing Glibc into every file.
 let ENOSPC_CODE: Int32 = 28
+let ENOENT_CODE: Int32 = 2
 
 @inline(__always)
 func check(_ code: Int32, _ call: @autoclosure () -> String) throws(WiredTigerError) {
