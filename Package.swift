@@ -103,5 +103,8 @@ let package = Package(
         .testTarget(
             name: "SpoolClientTests", dependencies: ["SpoolClient", "SpoolCore"],
             swiftSettings: testSettings),
+        .testTarget(
+            name: "SpoolServerTests", dependencies: ["SpoolServer", "SpoolStorage", "SpoolProtocol", "SpoolCore"],
+            swiftSettings: testSettings),
     ]
 )
