@@ -228,13 +228,29 @@ public final class Server {
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getpeername(handle, $0, &length) == 0 }
         }
         guard ok else { return "?" }
+        return Self.addressText(storage)
+    }
+
+    /// "host:port" for IPv4, "[host]:port" for IPv6, as Redis writes a client's addr.
+    static func addressText(_ storage: sockaddr_storage) -> String {
+        var storage = storage
         var name = [CChar](repeating: 0, count: 64)
+        let isIPv6 = Int32(storage.ss_family) == AF_INET6
         return withUnsafePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
-                uv_ip4_name(v4, &name, 64)
-                let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                return "\(host):\(UInt16(bigEndian: v4.pointee.sin_port))"
+            let port: UInt16
+            if isIPv6 {
+                port = pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
+                    uv_ip6_name(v6, &name, 64)
+                    return UInt16(bigEndian: v6.pointee.sin6_port)
+                }
+            } else {
+                port = pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
+                    uv_ip4_name(v4, &name, 64)
+                    return UInt16(bigEndian: v4.pointee.sin_port)
+                }
             }
+            let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
         }
     }
 

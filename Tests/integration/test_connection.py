@@ -1009,3 +1009,22 @@ def test_pipelined_replies_are_not_split_across_clients(server, key):
         for n in range(4):
             mine = [int(e[1][3]) for e in entries if e[1][1] == str(n).encode()]
             assert mine == list(range(500)), f"worker {n} entries out of order"
+
+
+def test_ipv6_bind_and_peers(start_server):
+    """Bound to ::1, clients connect over IPv6 and CLIENT LIST writes addresses as Redis does:
+    [host]:port."""
+    srv = start_server(start=False, bind="::1")
+    srv.host = "::1"
+    srv.start()
+    client = redis.Redis(host="::1", port=srv.port)
+    try:
+        assert client.xadd("s", {"f": "v"})
+        info = client.execute_command("CLIENT", "INFO")
+        info = info.decode() if isinstance(info, bytes) else info
+        fields = dict(part.split("=", 1) for part in info.split() if "=" in part)
+        assert fields["addr"].startswith("[::1]:"), info
+        assert fields["laddr"] == f"[::1]:{srv.port}", info
+        assert client.xlen("s") == 1
+    finally:
+        client.close()
