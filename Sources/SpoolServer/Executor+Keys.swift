@@ -72,19 +72,28 @@ extension Executor {
         for name in page { out.bulk(name) }
     }
 
-    /// FLUSHDB: the selected database's streams; FLUSHALL: every database's.
-    func flush(_ args: [[UInt8]], _ out: inout RESPWriter, everyDatabase: Bool) throws(WiredTigerError) {
+    /// Streams a FLUSHDB/FLUSHALL drops per WiredTiger transaction: one transaction for a million
+    /// drops outgrows the cache and is rolled back.
+    static let flushStreamsPerTransaction = 1_000
+
+    /// FLUSHDB: the selected database's streams; FLUSHALL: every database's. Outside MULTI the
+    /// drops are committed every `flushStreamsPerTransaction` streams (the reply still waits for
+    /// the one fsync that covers them all); a crash before that fsync can leave some streams.
+    func flush(_ args: [[UInt8]], _ out: inout RESPWriter, everyDatabase: Bool, inTransaction: Bool) throws(WiredTigerError) {
         if args.count > 2 || (args.count == 2 && !args[1].isKeyword("ASYNC") && !args[1].isKeyword("SYNC")) {
             return out.error(CommandError.syntax)
         }
         let selected = store.database
         let databases = everyDatabase ? store.streamCountsByDatabase.map(\.database) : [selected]
+        var dropped = 0
         for database in databases {
             store.database = database
             for name in try store.streamNames() {
                 if let stream = try store.streamForWriting(name) {
                     try store.dropStream(stream)
                     streamChanged(name)
+                    dropped += 1
+                    if !inTransaction && dropped % Self.flushStreamsPerTransaction == 0 { try store.commitSoFar() }
                 }
             }
         }

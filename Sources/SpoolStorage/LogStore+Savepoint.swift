@@ -11,10 +11,17 @@ extension LogStore {
     /// Used by transactions (MULTI/EXEC) whose conditional appends may fail after the transaction
     /// has written something; those are all-or-nothing.
     public func beginSavepoint() throws(WiredTigerError) -> Savepoint {
+        try commitSoFar()
+        return Savepoint(appendCount: batchAppendCount)
+    }
+
+    /// Commits (without sync) everything the batch did so far and begins a new transaction: for a
+    /// job too big for one transaction (FLUSHALL of many streams). The batch becomes durable with
+    /// its final commit's flush, which its replies wait for.
+    public func commitSoFar() throws(WiredTigerError) {
         try writeDirtyRecords()
         try session.commitTransaction()
         try session.beginTransaction()
-        return Savepoint(appendCount: batchAppendCount)
     }
 
     /// Undoes everything since `savepoint` and continues the batch in a fresh transaction. The

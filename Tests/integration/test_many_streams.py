@@ -310,3 +310,23 @@ def test_clients_are_limited_so_the_store_always_has_descriptors(tmp_path):
         proc.kill()
         proc.wait()
         log.close()
+
+
+def test_flushall_of_many_streams_fits_a_small_cache(start_server):
+    # One transaction for every drop would outgrow a 2 MB cache and be rolled back.
+    srv = start_server(wiredtiger_cache_size="2mb")
+    with srv.raw(timeout=120) as c:
+        pipelined(c, [("XADD", f"s:{n}", "1-1", "f", "v") for n in range(20_000)])
+        c.cmd("SELECT", "2")
+        pipelined(c, [("XADD", f"t:{n}", "1-1", "f", "v") for n in range(3_000)])
+        assert c.cmd("FLUSHALL") == b"OK"
+        assert c.cmd("DBSIZE") == 0
+        c.cmd("SELECT", "0")
+        assert c.cmd("DBSIZE") == 0
+        assert c.cmd("XADD", "s:1", "*", "f", "after") is not None
+    srv.kill9()
+    srv.start()
+    with srv.raw() as c:
+        assert c.cmd("DBSIZE") == 1 and c.cmd("XLEN", "s:1") == 1
+        c.cmd("SELECT", "2")
+        assert c.cmd("DBSIZE") == 0
