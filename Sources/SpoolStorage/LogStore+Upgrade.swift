@@ -12,7 +12,7 @@ extension LogStore {
     /// changes last, with what schema 2 keeps beside the catalog (per-database counts, the number
     /// index SCAN walks).
     static func upgradeFromSchema1(
-        session: WiredTigerSession, meta: WiredTigerCursor, entries: EntryTables, chunk: Int = 10_000
+        session: WiredTigerSession, meta: WiredTigerCursor, chunk: Int = 10_000
     ) throws(StorageError) {
         do {
             var catalog: [(key: StreamKey, number: UInt64)] = []
@@ -25,8 +25,14 @@ extension LogStore {
                     catalog.append((streamKey, record.streamNumber))
                 }
             }
+            // Copied again after a crash: overwrite what an earlier attempt left.
+            let targets = [
+                try session.openCursor(EntryTables.liveURI, config: "overwrite=true"),
+                try session.openCursor(EntryTables.backfillURI, config: "overwrite=true"),
+            ]
+            defer { for target in targets { target.close() } }
             for (_, number) in catalog {
-                for (old, new) in [("table:s\(number).live", entries.live), ("table:s\(number).backfill", entries.backfill)] {
+                for (old, new) in zip(["table:s\(number).live", "table:s\(number).backfill"], targets) {
                     // Gone: copied and dropped before a crash interrupted the upgrade.
                     guard let source = try openIfPresent(old, session: session) else { continue }
                     try copyEntries(from: source, to: new, stream: number, session: session, chunk: chunk)
@@ -41,11 +47,7 @@ extension LogStore {
             for (key, number) in catalog {
                 try meta.insert(key: numberKey(database: key.database, number: number), value: key.name)
             }
-            for (database, count) in counts {
-                var bytes = [UInt8]()
-                appendLittleEndian(count, to: &bytes)
-                try meta.insert(key: countKeyPrefix + [UInt8(database)], value: bytes)
-            }
+            for (database, count) in counts { try writeCount(count, database: database, to: meta) }
             var version = [UInt8]()
             appendLittleEndian(schemaVersion, to: &version)
             try meta.insert(key: schemaKey, value: version)
@@ -80,11 +82,7 @@ extension LogStore {
             while positioned && copied < chunk {
                 let id = try source.withKey { EntryID(keyBytes: $0) }
                 guard let id else { throw WiredTigerError.corrupt("schema 1 entry key of stream \(stream)") }
-                let key = EntryKey(stream: stream, id: id)
-                let value = try source.value
-                // Copied again after a crash: replace what an earlier attempt left.
-                if try target.search(key: key) { _ = try target.remove(key: key) }
-                try target.insert(key: key, value: value)
+                try target.insert(key: EntryKey(stream: stream, id: id), value: try source.value)
                 copied += 1
                 positioned = try source.next()
             }

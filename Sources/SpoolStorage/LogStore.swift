@@ -47,6 +47,13 @@ public final class LogStore {
         return key
     }
 
+    /// The "count@" row of a catalog database: how many streams it holds.
+    static func writeCount(_ count: UInt64, database: Int, to meta: WiredTigerCursor) throws(WiredTigerError) {
+        var bytes = [UInt8]()
+        appendLittleEndian(count, to: &bytes)
+        try meta.insert(key: countKeyPrefix + [UInt8(database)], value: bytes)
+    }
+
     static func streamKey(catalogKey key: [UInt8]) -> StreamKey? {
         if key.starts(with: streamKeyPrefix) { return StreamKey(database: 0, name: Array(key.dropFirst(streamKeyPrefix.count))) }
         guard key.starts(with: databaseStreamKeyPrefix), key.count > databaseStreamKeyPrefix.count else { return nil }
@@ -133,7 +140,7 @@ public final class LogStore {
             throw .wiredTiger(error as! WiredTigerError)
         }
         if version == 1 {
-            try Self.upgradeFromSchema1(session: session, meta: meta, entries: entryTables)
+            try Self.upgradeFromSchema1(session: session, meta: meta)
             version = Self.schemaVersion
         }
         if let version, version != Self.schemaVersion {
@@ -200,15 +207,12 @@ public final class LogStore {
     static func walkMeta(
         _ meta: WiredTigerCursor, prefix: [UInt8], _ body: ([UInt8], [UInt8]) throws -> Void
     ) throws {
-        defer { meta.reset() }
-        guard let near = try meta.searchNear(key: prefix) else { return }
-        var positioned = near == .before ? try meta.next() : true
-        while positioned {
-            let key = try meta.key
-            guard key.starts(with: prefix) else { return }
-            try body(key, try meta.value)
-            positioned = try meta.next()
+        var rows: [([UInt8], [UInt8])] = []
+        try GroupTables.walk(meta, prefix: prefix) { key throws(WiredTigerError) in
+            rows.append((key, try meta.value))
+            return true
         }
+        for (key, value) in rows { try body(key, value) }
     }
 
     // MARK: Catalog
@@ -224,24 +228,12 @@ public final class LogStore {
     /// The names of the selected database's streams, in byte order, read from the catalog (plus
     /// the ones created in the batch in progress).
     public func streamNames() throws(WiredTigerError) -> [[UInt8]] {
-        try streamNames(after: nil, limit: .max)
-    }
-
-    /// Up to `limit` names of the selected database's streams that sort after `after`, in byte
-    /// order (SCAN walks with this).
-    public func streamNames(after: [UInt8]?, limit: Int) throws(WiredTigerError) -> [[UInt8]] {
         try writeStreamRecords()
         let prefix = Self.catalogPrefix(database: catalogDatabase(database))
         var names: [[UInt8]] = []
-        defer { meta.reset() }
-        let seek = after.map { prefix + $0 } ?? prefix
-        guard let near = try meta.searchNear(key: seek) else { return [] }
-        var positioned = near == .before || (near == .exact && after != nil) ? try meta.next() : true
-        while positioned && names.count < limit {
-            let key = try meta.key
-            guard key.starts(with: prefix) else { break }
+        try GroupTables.walk(meta, prefix: prefix) { key in
             names.append(Array(key[prefix.count...]))
-            positioned = try meta.next()
+            return true
         }
         return names
     }
@@ -253,20 +245,15 @@ public final class LogStore {
         let prefix = Self.numberKeyPrefix + [UInt8(catalogDatabase(database))]
         var names: [[UInt8]] = []
         var next: UInt64 = 0
-        defer { meta.reset() }
-        guard let near = try meta.searchNear(key: Self.numberKey(database: catalogDatabase(database), number: cursor))
-        else { return ([], 0) }
-        var positioned = near == .before ? try meta.next() : true
-        while positioned {
-            let key = try meta.key
-            guard key.starts(with: prefix), key.count == prefix.count + 8 else { break }
-            let number = key.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: prefix.count, as: UInt64.self)) }
+        let start = withUnsafeBytes(of: cursor.bigEndian) { Array($0) }
+        try GroupTables.walk(meta, prefix: prefix, from: start) { key throws(WiredTigerError) in
+            guard key.count == prefix.count + 8 else { return false }
             if names.count == count {
-                next = number
-                break
+                next = key.withUnsafeBytes { UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: prefix.count, as: UInt64.self)) }
+                return false
             }
             names.append(try meta.value)
-            positioned = try meta.next()
+            return true
         }
         return (names, next)
     }
@@ -696,11 +683,7 @@ public final class LogStore {
             try meta.insert(key: Self.nextStreamKey, value: next)
             nextStreamNumberDirty = false
         }
-        for database in dirtyCounts {
-            var count = [UInt8]()
-            appendLittleEndian(streamCounts[database] ?? 0, to: &count)
-            try meta.insert(key: Self.countKeyPrefix + [UInt8(database)], value: count)
-        }
+        for database in dirtyCounts { try Self.writeCount(streamCounts[database] ?? 0, database: database, to: meta) }
         dirtyCounts.removeAll(keepingCapacity: true)
         try writeDirtyGroups()
     }
