@@ -53,7 +53,7 @@ public final class Server {
     public let descriptorLimit: Int
     /// Clients the descriptor limit allows; maxclients is kept at or below it, so accepting a
     /// client never takes a descriptor WiredTiger needs.
-    var clientLimit: Int { max(1, descriptorLimit - Self.reservedDescriptors) }
+    let clientLimit: Int
     /// What start-up changed and the operator should know (printed by spoold).
     public let startupNotes: [String]
 
@@ -61,12 +61,12 @@ public final class Server {
     public init(config: ServerConfig) throws {
         self.config = config
         descriptorLimit = DescriptorLimit.raiseToHard()
-        let clients = max(1, descriptorLimit - Self.reservedDescriptors)
+        clientLimit = max(1, descriptorLimit - Self.reservedDescriptors)
         var notes: [String] = []
-        if config.maxclients > clients {
+        if config.maxclients > clientLimit {
             notes.append(
-                "maxclients \(config.maxclients) needs more than the open-file limit of \(descriptorLimit) allows; maxclients is \(clients)")
-            self.config.maxclients = clients
+                "maxclients \(config.maxclients) needs more than the open-file limit of \(descriptorLimit) allows; maxclients is \(clientLimit)")
+            self.config.maxclients = clientLimit
         }
         startupNotes = notes
         loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
