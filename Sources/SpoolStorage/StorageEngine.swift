@@ -50,6 +50,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     private var committedGeneration: UInt64 = 0  // Guarded by durableLock.
     private var flushedGeneration: UInt64 = 0  // Guarded by durableLock.
     private var awaiting = Deque<Awaiting>()  // Guarded by durableLock.
+    /// The flush thread is delivering outcomes it took from `awaiting`: outcomes that become ready
+    /// meanwhile queue behind them, so outcomes are delivered in the order their jobs ran.
+    private var flushIsDelivering = false  // Guarded by durableLock.
     private var unflushedAppends: UInt64 = 0  // Guarded by durableLock.
     /// Set once durability can no longer be promised (a failed fsync, a WiredTiger panic); every
     /// job after that fails with it until the process restarts.
@@ -336,7 +339,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 startCheckpoint = true
             }
             for result in results {
-                if result.tag <= flushedGeneration && awaiting.isEmpty || result.tag == 0 {
+                if result.tag <= flushedGeneration && awaiting.isEmpty && !flushIsDelivering || result.tag == 0 {
                     ready.append(result.outcome)
                 } else {
                     awaiting.append(result)
@@ -482,6 +485,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                     return
                 }
                 flushedGeneration = target
+                // Stored under the lock: whoever sees `flushedGeneration` sees the watermark too.
+                durableWatermark.store(target, ordering: .releasing)
                 statistics.fsyncs += 1
                 statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
                 unflushedAppends = 0
@@ -494,19 +499,31 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                         _ = durableLatency.record(finished &- submittedAt)
                     }
                 }
+                flushIsDelivering = !ready.isEmpty
             }
             if let error {
                 deliver(failed.map { $0.fail(.flushFailed(error)) })
                 continue
             }
-            durableWatermark.store(target, ordering: .releasing)
             // Released first, so the delivery's wake-up carries both (a second wake-up per fsync
             // would cost the loop thread two context switches).
             if let release, !garbage.isEmpty {
                 release(garbage)
                 garbage = []  // the receiver holds the last references
             }
-            if !ready.isEmpty { deliver(ready) }
+            while !ready.isEmpty {
+                deliver(ready)
+                // Outcomes that became ready while these were delivered waited behind them.
+                ready = durableLock.locked {
+                    var more: [Outcome] = []
+                    while let head = awaiting.first, head.tag <= flushedGeneration {
+                        awaiting.removeFirst()
+                        more.append(head.outcome)
+                    }
+                    flushIsDelivering = !more.isEmpty
+                    return more
+                }
+            }
         }
         session.close()
     }
