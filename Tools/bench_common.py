@@ -31,19 +31,49 @@ def wait_ready(port, timeout=30):
     raise RuntimeError(f"server on port {port} did not start")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 class Peer:
-    def __init__(self, kind, spoold=None):
+    """redis-server (appendonly yes, appendfsync always) or spoold on loopback, files in a
+    temporary directory; survives kill -9 and a restart, and reports its CPU time, RSS and
+    descriptors from /proc."""
+
+    def __init__(self, kind, spoold=None, extra=()):
         self.kind = kind
+        self.binary = spoold or os.path.join(ROOT, ".build/release/spoold")
+        self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix=f"bench-{kind}-")
         self.port = free_port()
-        if kind == "redis":
-            args = ["redis-server", "--port", str(self.port), "--dir", self.dir, "--appendonly", "yes",
-                    "--appendfsync", "always", "--save", "", "--daemonize", "no"]
-        else:
-            args = [spoold or os.path.join(ROOT, ".build/release/spoold"), "--port", str(self.port),
-                    "--data-dir", os.path.join(self.dir, "data")]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(self.port)
+        self.process = None
+        self.start()
+
+    def args(self):
+        if self.kind == "redis":
+            return ["redis-server", "--port", str(self.port), "--dir", self.dir, "--appendonly", "yes",
+                    "--appendfsync", "always", "--save", "", "--daemonize", "no"] + self.extra
+        return [self.binary, "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data")] + self.extra
+
+    def start(self):
+        """Starts the server and returns the seconds until it answered PING."""
+        started = time.monotonic()
+        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_ready(self.port, timeout=600)
+        return time.monotonic() - started
+
+    def kill9_and_restart(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        return self.start()
+
+    def cpu_seconds(self):
+        """User + system time of all the server's threads so far."""
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def fds(self):
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def rss_mib(self):
         with open(f"/proc/{self.process.pid}/status") as f:

@@ -19,58 +19,17 @@ Each peer runs `--runs` times (fresh data directory each run); the table shows m
 import argparse
 import re
 import os
-import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, Peer, free_port, print_table, wait_ready  # noqa: E402
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from bench_common import ROOT, Peer, print_table  # noqa: E402
 
 
-class Server(Peer):
-    """redis-server or spoold in a temporary directory (`Peer`), which survives kill -9 and a
-    restart and reports its CPU time and descriptors."""
-
-    def __init__(self, kind, binary=None, extra=()):  # noqa: super().__init__ would start it its own way
-        self.kind = kind
-        self.binary = binary
-        self.extra = list(extra)
-        self.dir = tempfile.mkdtemp(prefix=f"bench-streams-{kind}-")
-        self.port = free_port()
-        self.process = None
-        self.start()
-
-    def args(self):
-        if self.kind == "redis":
-            return ["redis-server", "--port", str(self.port), "--dir", self.dir, "--appendonly", "yes",
-                    "--appendfsync", "always", "--save", "", "--daemonize", "no"] + self.extra
-        return [self.binary, "--port", str(self.port), "--data-dir", os.path.join(self.dir, "data")] + self.extra
-
-    def start(self):
-        started = time.monotonic()
-        self.process = subprocess.Popen(self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(self.port, timeout=600)
-        return time.monotonic() - started
-
-    def kill9_and_restart(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        return self.start()
-
-    def cpu_seconds(self):
-        with open(f"/proc/{self.process.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-    def fds(self):
-        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
 
 def command(*args):
@@ -124,7 +83,7 @@ def pipelined_xadds(port, first, count, window=2000):
 
 
 def creation(kind, binary, streams, connections, extra=()):
-    server = Server(kind, binary, extra)
+    server = Peer(kind, binary, extra)
     try:
         rss0, fds0 = server.rss_mib(), server.fds()
         cpu0 = server.cpu_seconds()
@@ -164,7 +123,7 @@ def redis_benchmark(port, key, random_keys, requests):
 def spread(kind, binary, requests, many=True):
     """redis-benchmark to one stream, then (when `many`) to keys spread over 100,000 streams:
     {name: (req/s, server CPU µs/req)}."""
-    server = Server(kind, binary)
+    server = Peer(kind, binary)
     try:
         out = {}
         runs = [("one stream", "one", 0)] + ([("100k streams", "s:__rand_int__", 100_000)] if many else [])
@@ -180,7 +139,7 @@ def spread(kind, binary, requests, many=True):
 def replay(kind, binary, entries=200_000, requests=100_000):
     """XRANGE pages of 100 entries from random places of one stream of `entries` 100-byte
     entries (ids 1-0 … entries-0), by redis-benchmark: (entries/s, server CPU µs per entry)."""
-    server = Server(kind, binary)
+    server = Peer(kind, binary)
     try:
         sock = socket.create_connection(("127.0.0.1", server.port))
         for first in range(1, entries + 1, 1000):

@@ -1,20 +1,29 @@
 #!/usr/bin/env python3
 """Durable XADD, Spool vs redis-server (appendonly yes, appendfsync always), same machine, same
-run, same load generator (redis-benchmark), 100-byte values. Prints req/s and p50/p99 for each
-and the ratio, then RSS of each after filling 1M entries.
+run, same load generator (redis-benchmark), 100-byte values, one stream.
 
-usage: Tools/bench_xadd.py [--requests N] [--fill N] [--spoold PATH]
+For each workload (1 client; 50 clients; 50 clients x 16 pipelined) and each server, `--runs`
+runs, each on a fresh server: req/s, p50/p99 latency, and server CPU per request (all the
+server's threads, user + system, from /proc, divided by requests; redis-benchmark shares the
+machine's cores, so throughput alone hides what the server spends). The table shows medians and
+the ratios to Redis. Pass `--spoold PATH` more than once to compare builds.
+
+usage: Tools/bench_xadd.py [--runs 3] [--requests N] [--spoold PATH]... [--only 1,50,50x16]
 """
 import argparse
 import csv
 import io
+import os
+import statistics
 import subprocess
 import sys
 
-from bench_common import Peer, print_table
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import ROOT, Peer, print_table  # noqa: E402
 
 VALUE = "v" * 100
-WORKLOADS = [("1 client", 1, 1), ("50 clients", 50, 1), ("50 clients, pipeline 16", 50, 16)]
+WORKLOADS = {"1": ("1 client", 1, 1, 20_000), "50": ("50 clients", 50, 1, 200_000),
+             "50x16": ("50 clients x 16", 50, 16, 1_000_000)}
 
 
 def run_benchmark(port, clients, pipeline, requests, stream="bench"):
@@ -23,47 +32,51 @@ def run_benchmark(port, clients, pipeline, requests, stream="bench"):
          "--csv", "XADD", stream, "*", "field", VALUE],
         check=True, capture_output=True, text=True, timeout=600).stdout
     rows = list(csv.reader(io.StringIO(out)))
-    header, values = rows[0], rows[-1]
-    record = dict(zip(header, values))
+    record = dict(zip(rows[0], rows[-1]))
     return float(record["rps"]), float(record["p50_latency_ms"]), float(record["p99_latency_ms"])
+
+
+def measure(kind, binary, clients, pipeline, requests):
+    peer = Peer(kind, binary)
+    try:
+        before = peer.cpu_seconds()
+        rps, p50, p99 = run_benchmark(peer.port, clients, pipeline, requests)
+        cpu = (peer.cpu_seconds() - before) / requests * 1e6
+        return {"rps": rps, "p50": p50, "p99": p99, "cpu": cpu}
+    finally:
+        peer.stop()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=0, help="requests per workload (default: scaled per workload)")
-    parser.add_argument("--fill", type=int, default=1_000_000, help="entries for the RSS comparison")
-    parser.add_argument("--spoold", default=None)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=0, help="requests per run (default: scaled per workload)")
+    parser.add_argument("--spoold", action="append", help="spoold binaries (default .build/release/spoold)")
+    parser.add_argument("--only", default="1,50,50x16", help="workloads: 1, 50, 50x16")
     args = parser.parse_args()
+    binaries = args.spoold or [os.path.join(ROOT, ".build/release/spoold")]
+    peers = [("redis", None, "redis")] + [
+        ("spool", b, "spool" if len(binaries) == 1 else f"spool ({os.path.relpath(b, ROOT)})") for b in binaries]
 
     rows = []
-    for name, clients, pipeline in WORKLOADS:
-        requests = args.requests or {1: 20_000, 50: 200_000, 16: 1_000_000}[pipeline if pipeline > 1 else clients]
-        result = {}
-        for kind in ("redis", "spool"):
-            peer = Peer(kind, args.spoold)
-            try:
-                result[kind] = run_benchmark(peer.port, clients, pipeline, requests)
-            finally:
-                peer.stop()
-        r, s = result["redis"], result["spool"]
-        rows.append([name, requests, f"{r[0]:,.0f}", f"{r[1]:.3f}/{r[2]:.3f}", f"{s[0]:,.0f}",
-                     f"{s[1]:.3f}/{s[2]:.3f}", f"{s[0] / r[0]:.2f}x"])
-    print("durable XADD, 100-byte values, redis-benchmark; latency in ms")
-    print_table(["workload", "requests", "redis req/s", "redis p50/p99", "spool req/s", "spool p50/p99", "spool/redis"],
-                rows)
-
-    if args.fill:
-        rss = {}
-        for kind in ("redis", "spool"):
-            peer = Peer(kind, args.spoold)
-            try:
-                run_benchmark(peer.port, 50, 16, args.fill, stream="fill")
-                rss[kind] = peer.rss_mib()
-            finally:
-                peer.stop()
-        print()
-        print_table(["RSS after entries", "redis MiB", "spool MiB"],
-                    [[f"{args.fill:,}", f"{rss['redis']:.0f}", f"{rss['spool']:.0f}"]])
+    for key in args.only.split(","):
+        name, clients, pipeline, default_requests = WORKLOADS[key]
+        requests = args.requests or default_requests
+        results = {label: [] for _, _, label in peers}
+        for run in range(args.runs):
+            for kind, binary, label in peers:
+                r = measure(kind, binary, clients, pipeline, requests)
+                results[label].append(r)
+                print(f"{name} run {run + 1} {label}: {r['rps']:,.0f} req/s, p50 {r['p50']:.3f} ms, "
+                      f"p99 {r['p99']:.3f} ms, {r['cpu']:.2f} CPU us/req", file=sys.stderr, flush=True)
+        med = {label: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for label, runs in results.items()}
+        redis = med["redis"]
+        for label, m in med.items():
+            rows.append([name, label, f"{m['rps']:,.0f}", f"{m['p50']:.3f}/{m['p99']:.3f}", f"{m['cpu']:.2f}",
+                         "" if label == "redis" else f"{m['rps'] / redis['rps']:.2f}x",
+                         "" if label == "redis" else f"{m['cpu'] / redis['cpu']:.2f}x"])
+    print(f"durable XADD, 100-byte values, redis-benchmark; medians of {args.runs} runs; latency in ms")
+    print_table(["workload", "server", "req/s", "p50/p99", "CPU us/req", "req/s vs redis", "CPU vs redis"], rows)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,9 @@ struct CommandGroup: Sendable {
     let version: RESPVersion
     /// The connection's database (SELECT) when the commands were sent.
     var database = 0
-    var commands: [[[UInt8]]]
+    var commands: [Command]
     /// EXEC: the replies are wrapped in one array (and run in one transaction, as every group is).
     var isTransaction = false
-    /// EXEC: replies the loop thread already wrote for queued loop commands (CLIENT, CONFIG …),
-    /// by position in `commands`; the storage thread copies them in instead of running those.
-    var loopReplies: [Int: RESPWriter] = [:]
-    /// INFO: the sections the loop thread built, by position in `commands`; the storage thread
-    /// adds keyspace and producers.
-    var infoSections: [Int: String] = [:]
 
     /// EXEC: each command's database, when a SELECT in the transaction changed it.
     var commandDatabases: [Int]?

@@ -288,103 +288,37 @@ extension Executor {
     /// A claimed entry: its fields, or none for JUSTID.
     typealias DeliveredItem = (id: EntryID, fields: [[UInt8]]?)
 
-    /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key … id …
-    func xreadgroup(_ args: [[UInt8]], _ out: inout RESPWriter, group commandGroup: CommandGroup, mayBlock: Bool)
+    /// XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] [CLAIM min-idle] STREAMS key … id …
+    func xreadgroup(_ read: Command.XReadGroup, _ out: inout RESPWriter, group commandGroup: CommandGroup, mayBlock: Bool)
         throws(WiredTigerError) -> Waiter?
     {
-        var index = 1
-        var count = limits.readCountMax
-        var block: Int64?
-        var streamsAt: Int?
-        var groupName: [UInt8]?
-        var consumerName: [UInt8]?
-        var noAck = false
-        var claimMinIdle: Int64?
-        while index < args.count {
-            let word = args[index]
-            let more = args.count - index - 1
-            if word.isKeyword("BLOCK") && more > 0 {
-                guard let value = args[index + 1].asInt64 else {
-                    return rejected("ERR timeout is not an integer or out of range", &out)
-                }
-                guard value >= 0 else { return rejected("ERR timeout is negative", &out) }
-                block = value
-                index += 2
-            } else if word.isKeyword("COUNT") && more > 0 {
-                guard let value = args[index + 1].asInt64 else { return rejected(CommandError.notInteger, &out) }
-                count = value <= 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
-                index += 2
-            } else if word.isKeyword("STREAMS") && more > 0 {
-                streamsAt = index + 1
-                if more % 2 != 0 {
-                    return rejected(
-                        "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.",
-                        &out)
-                }
-                break
-            } else if word.isKeyword("GROUP") && more >= 2 {
-                groupName = args[index + 1]
-                consumerName = args[index + 2]
-                index += 3
-            } else if word.isKeyword("NOACK") {
-                noAck = true
-                index += 1
-            } else if word.isKeyword("CLAIM") && more > 0 {
-                guard let value = args[index + 1].asInt64 else {
-                    return rejected("ERR min-idle-time is not an integer or out of range", &out)
-                }
-                guard value >= 0 else { return rejected("ERR min-idle-time must be a positive integer", &out) }
-                claimMinIdle = value
-                index += 2
-            } else {
-                return rejected(CommandError.syntax, &out)
-            }
-        }
-        guard let streamsAt else { return rejected(CommandError.syntax, &out) }
-        guard let groupName, let consumerName else { return rejected("ERR Missing GROUP option for XREADGROUP", &out) }
-        guard consumerName.count <= Self.groupNameMaxLength else { return rejected(Self.nameTooLong("consumer"), &out) }
-        let half = (args.count - streamsAt) / 2
-        let keys = Array(args[streamsAt..<(streamsAt + half)])
+        let groupName = read.request.group
         // nil: `>`; otherwise the history position.
         var positions: [EntryID?] = []
-        for (offset, text) in args[(streamsAt + half)...].enumerated() {
-            let key = keys[offset]
+        for (key, start) in zip(read.keys, read.starts) {
             guard let stream = try store.streamForReading(key), stream.groups[groupName] != nil else {
                 return rejected(Self.noSuchKeyOrGroup(key, groupName, suffix: " in XREADGROUP with GROUP option"), &out)
             }
-            if text == [UInt8(ascii: "$")] || text == [UInt8(ascii: "+")] {
-                let symbol = text == [UInt8(ascii: "$")] ? "$" : "+"
-                return rejected(
-                    "ERR The \(symbol) ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The \(symbol) ID would just return an empty result set.",
-                    &out)
-            }
-            if text == [UInt8(ascii: ">")] {
-                positions.append(nil)
-            } else {
-                guard let id = EntryID(parsing: text, missingSequence: .zero) else {
-                    return rejected(CommandError.invalidStreamID, &out)
-                }
-                positions.append(id)
+            switch start {
+            case .new: positions.append(nil)
+            case .history(let id): positions.append(id)
+            case .invalid(let error): return rejected(error, &out)
             }
         }
-        let request = GroupReadRequest(group: groupName, consumer: consumerName, noAck: noAck, claimMinIdle: claimMinIdle)
+        let count = readCount(read.count)
         var reply = RESPWriter(version: out.version)
         var nextClaimAt: Int64?
-        if try serveGroupRead(keys, positions: positions, request: request, count: count, into: &reply, nextClaimAt: &nextClaimAt) {
+        if try serveGroupRead(read.keys, positions: positions, request: read.request, count: count, into: &reply, nextClaimAt: &nextClaimAt) {
             out.append(contentsOf: reply)
             return nil
         }
         let waiter = blockedRead(
-            block: block, mayBlock: mayBlock, group: commandGroup, keys: keys, ids: [], count: count,
-            groupRead: request, &out)
+            block: read.block, mayBlock: mayBlock, group: commandGroup, keys: read.keys, ids: [], count: count,
+            groupRead: read.request, &out)
         waiter?.claimCheckAt = nextClaimAt
         return waiter
     }
 
-    /// Serves an XREADGROUP: writes the reply and returns true when some stream had something to
-    /// give (a history read always has); false, with nothing written, when it must wait.
-    /// With CLAIM and nothing to give, `nextClaimAt` is when an entry pending now becomes idle
-    /// enough (wall-clock ms), if any is.
     func serveGroupRead(
         _ keys: [[UInt8]], positions: [EntryID?], request: GroupReadRequest, count: Int, into out: inout RESPWriter,
         nextClaimAt: inout Int64?
@@ -764,7 +698,7 @@ extension Executor {
             }
             guard at + 2 < args.count, let value = args[at + 2].asInt64 else { return out.error(CommandError.notInteger) }
             count = Int(clamping: max(0, value))
-            switch (parseRangeBound(args[at], isStart: true), parseRangeBound(args[at + 1], isStart: false)) {
+            switch (Command.parseRangeBound(args[at], isStart: true), Command.parseRangeBound(args[at + 1], isStart: false)) {
             case (.failure(let error), _), (_, .failure(let error)): return out.error(error.text)
             case (.success(let s), .success(let e)):
                 start = s
@@ -922,7 +856,7 @@ extension Executor {
         }
         if minIdle < 0 { minIdle = 0 }
         let start: EntryID
-        switch parseRangeBound(args[5], isStart: true) {
+        switch Command.parseRangeBound(args[5], isStart: true) {
         case .failure(let error): return out.error(error.text)
         case .success(let id): start = id
         }

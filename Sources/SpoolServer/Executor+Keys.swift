@@ -164,9 +164,8 @@ extension Executor {
 
     /// INFO: the loop thread built its sections; keyspace (the catalog's), streams and producers
     /// follow.
-    func info(_ args: [[UInt8]], _ out: inout RESPWriter, loopSections: String) {
-        var text = loopSections
-        let sections = InfoSections(args)
+    func info(_ sections: InfoSections, _ out: inout RESPWriter, loopText: String) {
+        var text = loopText
         if sections.wants("keyspace") {
             text += "# Keyspace\r\n"
             for (database, count) in store.streamCountsByDatabase {

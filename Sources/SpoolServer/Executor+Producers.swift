@@ -479,22 +479,9 @@ extension Executor {
     }
 
     /// Whether EXEC must run as a conditional transaction: one of its XADDs names a producer or
-    /// IFLAST or IFVERSION (a field called that only costs the savepoint).
+    /// IFLAST or IFVERSION.
     static func isConditionalTransaction(_ group: CommandGroup) -> Bool {
-        group.isTransaction
-            && group.commands.contains { args in
-                args[0].isKeyword("XADD")
-                    && args.contains { $0.isKeyword("PRODUCER") || $0.isKeyword("IFLAST") || $0.isKeyword("IFVERSION") }
-            }
-    }
-
-    /// Commands a conditional transaction may run before its savepoint: they change nothing.
-    private static func changesNothing(_ args: [[UInt8]]) -> Bool {
-        let name = args[0]
-        return name.isKeyword("XRANGE") || name.isKeyword("XREVRANGE") || name.isKeyword("XLEN")
-            || name.isKeyword("XREAD") || name.isKeyword("XINFO") || name.isKeyword("EXISTS")
-            || name.isKeyword("TYPE") || name.isKeyword("KEYS") || name.isKeyword("SCAN")
-            || name.isKeyword("DBSIZE") || name.isKeyword("INFO") || name.isKeyword("XPRODUCERS")
+        group.isTransaction && group.commands.contains { $0.isConditionalAppend }
     }
 
     /// EXEC with producer or IFLAST appends: all or nothing. Every check of such an XADD is made
@@ -515,14 +502,10 @@ extension Executor {
         }
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
         out.arrayHeader(group.commands.count)
-        for (index, args) in group.commands.enumerated() {
-            if let answered = group.loopReplies[index] {
-                out.append(contentsOf: answered)
-                continue
-            }
-            // XADD takes the savepoint itself, after its checks.
-            if !args[0].isKeyword("XADD") && !Self.changesNothing(args) { try beginSavepointIfPending() }
-            _ = try execute(args, at: index, into: &out, group: group, mayBlock: false)
+        for (index, command) in group.commands.enumerated() {
+            // XADD takes the savepoint itself, after its checks; answered commands change nothing.
+            if let name = command.name, name != .xadd && !name.changesNothing { try beginSavepointIfPending() }
+            _ = try execute(command, at: index, into: &out, group: group, mayBlock: false)
             if queues.transactionFailure != nil { break }
         }
         if let failure = queues.transactionFailure {

@@ -84,7 +84,7 @@ extension Executor {
     /// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold] [LIMIT count]` and, for XADD, the id, as
     /// Redis does (streamParseAddOrTrimArgsOrReply): options in any order, errors in the order
     /// Redis finds them.
-    func parseAddOrTrim(_ args: [[UInt8]], isXADD: Bool) -> Result<AddOrTrimArguments, CommandErrorText> {
+    static func parseAddOrTrim(_ args: [[UInt8]], isXADD: Bool) -> Result<AddOrTrimArguments, CommandErrorText> {
         func failure(_ text: String) -> Result<AddOrTrimArguments, CommandErrorText> { .failure(CommandErrorText(text)) }
         var parsed = AddOrTrimArguments()
         var strategy: TrimSpec.Strategy?
@@ -213,20 +213,10 @@ extension Executor {
         return removed.count
     }
 
-    func xadd(_ args: [[UInt8]], _ out: inout RESPWriter, group: CommandGroup) throws(WiredTigerError) {
-        let parsed: AddOrTrimArguments
-        switch parseAddOrTrim(args, isXADD: true) {
-        case .success(let arguments): parsed = arguments
-        case .failure(let error): return out.error(error.text)
-        }
-        let fieldCount = args.count - parsed.idIndex - 1
-        guard let requested = parsed.id, fieldCount > 0, fieldCount % 2 == 0 else {
-            return out.error(CommandError.arity("xadd"))
-        }
-        if case .explicit(let explicit) = requested, explicit == .zero { return out.error(CommandError.xaddZeroID) }
-        if parsed.append.isUsed { return try xaddWithOptions(args, parsed, &out, group: group) }
+    func xadd(_ add: Command.XAdd, _ out: inout RESPWriter, group: CommandGroup) throws(WiredTigerError) {
+        if add.options.append.isUsed { return try xaddWithOptions(add.args, add.options, &out, group: group) }
         if group.isTransaction { try beginSavepointIfPending() }
-        _ = try appendEntry(args, parsed, &out)
+        _ = try appendEntry(add.args, add.options, &out)
     }
 
     /// What `appendEntry` did.
@@ -353,132 +343,56 @@ extension Executor {
         return written
     }
 
-    /// Parses an XRANGE bound: `-`, `+`, an id, or `(id` for an exclusive bound.
-    func parseRangeBound(_ text: [UInt8], isStart: Bool) -> Result<EntryID, CommandErrorText> {
-        if text == [UInt8(ascii: "-")] { return .success(.min) }
-        if text == [UInt8(ascii: "+")] { return .success(.max) }
-        var body = text[...]
-        let exclusive = body.first == UInt8(ascii: "(")
-        if exclusive { body = body.dropFirst() }
-        guard let id = EntryID(parsing: body, missingSequence: isStart ? .zero : .max) else {
-            return .failure(CommandErrorText(CommandError.invalidStreamID))
-        }
-        guard exclusive else { return .success(id) }
-        if isStart {
-            guard let next = id.successor else { return .failure(CommandErrorText("ERR invalid start ID for the interval")) }
-            return .success(next)
-        }
-        guard let previous = id.predecessor else { return .failure(CommandErrorText("ERR invalid end ID for the interval")) }
-        return .success(previous)
-    }
-
-    /// XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n]. COUNT may repeat (the
-    /// last wins); a COUNT of 0 or less on an existing stream is a null reply, as in Redis.
-    func xrange(_ args: [[UInt8]], _ out: inout RESPWriter, reverse: Bool) throws(WiredTigerError) {
-        let start: EntryID
-        let end: EntryID
-        switch (parseRangeBound(args[reverse ? 3 : 2], isStart: true), parseRangeBound(args[reverse ? 2 : 3], isStart: false)) {
-        case (.failure(let error), _), (_, .failure(let error)): return out.error(error.text)
-        case (.success(let s), .success(let e)):
-            start = s
-            end = e
-        }
-        var count = Int.max
-        var index = 4
-        while index < args.count {
-            guard args[index].isKeyword("COUNT"), index + 1 < args.count else { return out.error(CommandError.syntax) }
-            guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
-            count = Int(max(0, value))
-            index += 2
-        }
-        guard let stream = try store.streamForReading(args[1]) else { return out.arrayHeader(0) }
-        guard count > 0 else { return out.nullArray() }
+    /// XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n]. A COUNT of 0 or less
+    /// on an existing stream is a null reply, as in Redis.
+    func xrange(_ range: Command.XRange, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForReading(range.key) else { return out.arrayHeader(0) }
+        guard range.count > 0 else { return out.nullArray() }
         _ = try writeRange(
-            stream, from: start, to: end, direction: reverse ? .backward : .forward,
-            count: min(count, limits.readCountMax), into: &out)
+            stream, from: range.start, to: range.end, direction: range.reverse ? .backward : .forward,
+            count: min(range.count, limits.readCountMax), into: &out)
     }
 
-    func xlen(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count == 2 else { return out.error(CommandError.arity("xlen")) }
-        out.integer(Int64(try store.streamForReading(args[1])?.length ?? 0))
+    func xlen(_ key: [UInt8], _ out: inout RESPWriter) throws(WiredTigerError) {
+        out.integer(Int64(try store.streamForReading(key)?.length ?? 0))
+    }
+
+    /// COUNT as XREAD and XREADGROUP apply it: none or 0 and below mean the limit.
+    func readCount(_ requested: Int64?) -> Int {
+        guard let requested, requested > 0 else { return limits.readCountMax }
+        return Int(min(requested, Int64(limits.readCountMax)))
     }
 
     /// XREAD [COUNT n] [BLOCK ms] STREAMS key … id …
-    func xread(_ args: [[UInt8]], _ out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
+    func xread(_ read: Command.XRead, _ out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
         throws(WiredTigerError) -> Waiter?
     {
-        var index = 1
-        var count = limits.readCountMax
-        var block: Int64?
-        var streamsAt: Int?
-        while index < args.count {
-            let word = args[index]
-            if word.isKeyword("COUNT"), index + 1 < args.count {
-                guard let value = args[index + 1].asInt64 else { return rejected(CommandError.notInteger, &out) }
-                count = value <= 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
-                index += 2
-            } else if word.isKeyword("BLOCK"), index + 1 < args.count {
-                guard let value = args[index + 1].asInt64 else {
-                    return rejected("ERR timeout is not an integer or out of range", &out)
-                }
-                guard value >= 0 else { return rejected("ERR timeout is negative", &out) }
-                block = value
-                index += 2
-            } else if word.isKeyword("STREAMS"), index + 1 < args.count {
-                streamsAt = index + 1
-                break
-            } else if word.isKeyword("GROUP"), index + 2 < args.count {
-                return rejected("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.", &out)
-            } else if word.isKeyword("NOACK") {
-                return rejected("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.", &out)
-            } else if word.isKeyword("CLAIM") {
-                return rejected("ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead.", &out)
-            } else {
-                return rejected(CommandError.syntax, &out)
-            }
-        }
-        guard let streamsAt else { return rejected(CommandError.syntax, &out) }
-        let remaining = args.count - streamsAt
-        guard remaining % 2 == 0 else { return rejected(CommandError.xreadUnbalanced, &out) }
-        let half = remaining / 2
-        let keys = Array(args[streamsAt..<(streamsAt + half)])
+        let count = readCount(read.count)
         var ids: [EntryID] = []
-        var lastEntryWanted: [Bool] = []
-        for (offset, text) in args[(streamsAt + half)...].enumerated() {
-            if text == [UInt8(ascii: "$")] {
-                ids.append(try store.streamForReading(keys[offset])?.lastID ?? .zero)
-                lastEntryWanted.append(false)
-            } else if text == [UInt8(ascii: "+")] {
-                ids.append(.zero)
-                lastEntryWanted.append(true)
-            } else if text == [UInt8(ascii: ">")] {
-                return rejected(
-                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
-                    &out)
-            } else {
-                guard let id = EntryID(parsing: text, missingSequence: .zero) else {
-                    return rejected(CommandError.invalidStreamID, &out)
-                }
+        ids.reserveCapacity(read.keys.count)
+        for (key, start) in zip(read.keys, read.starts) {
+            switch start {
+            case .after(let id):
                 ids.append(id)
-                lastEntryWanted.append(false)
-            }
-        }
-        // `+` (Redis 7.4): the stream's last entry, if it has one.
-        for (i, wantsLast) in lastEntryWanted.enumerated() where wantsLast {
-            if let stream = try store.streamForReading(keys[i]), let last = try store.lastEntry(stream),
-                let before = last.id.predecessor
-            {
-                ids[i] = before
-            } else {
-                ids[i] = try store.streamForReading(keys[i])?.lastID ?? .zero
+            case .lastID:
+                ids.append(try store.streamForReading(key)?.lastID ?? .zero)
+            case .lastEntry:
+                // `+` (Redis 7.4): the stream's last entry, if it has one.
+                if let stream = try store.streamForReading(key), let last = try store.lastEntry(stream),
+                    let before = last.id.predecessor
+                {
+                    ids.append(before)
+                } else {
+                    ids.append(try store.streamForReading(key)?.lastID ?? .zero)
+                }
             }
         }
         var reply = RESPWriter(version: out.version)
-        if try writeStreams(keys, after: ids, count: count, into: &reply) {
+        if try writeStreams(read.keys, after: ids, count: count, into: &reply) {
             out.append(contentsOf: reply)
             return nil
         }
-        return blockedRead(block: block, mayBlock: mayBlock, group: group, keys: keys, ids: ids, count: count, &out)
+        return blockedRead(block: read.block, mayBlock: mayBlock, group: group, keys: read.keys, ids: ids, count: count, &out)
     }
 
     /// XREAD or XREADGROUP found nothing: with BLOCK (ms, 0 for ever) and where it may block (not
@@ -620,13 +534,8 @@ extension Executor {
         }
     }
 
-    func xtrim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        let spec: TrimSpec
-        switch parseAddOrTrim(args, isXADD: false) {
-        case .success(let parsed): spec = parsed.trim!
-        case .failure(let error): return out.error(error.text)
-        }
-        guard let stream = try store.streamForWriting(args[1]) else { return out.integer(0) }
+    func xtrim(_ key: [UInt8], _ spec: TrimSpec, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForWriting(key) else { return out.integer(0) }
         out.integer(Int64(try trim(stream, spec)))
     }
 

@@ -51,13 +51,13 @@ final class Executor: StorageContext {
         -> ServerOutcome
     {
         for index in start..<group.commands.count {
-            let args = group.commands[index]
-            if let answered = group.loopReplies[index] {
-                out.append(contentsOf: answered)
+            let command = group.commands[index]
+            if case .answered(let reply) = command {
+                out.append(contentsOf: reply)
                 continue
             }
             let isLast = index == group.commands.count - 1
-            let blocked = try execute(args, at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
+            let blocked = try execute(command, at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
             if producerQueues.isDeferRequested { return setAside(group, at: index, replies: out) }
             if let waiter = blocked {
                 waiter.prefix = out.bytes
@@ -71,46 +71,55 @@ final class Executor: StorageContext {
     }
 
     /// Executes the command at `index` of `group`; returns a waiter when it must block.
-    func execute(_ args: [[UInt8]], at index: Int, into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
+    func execute(_ command: Command, at index: Int, into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
         throws(WiredTigerError) -> Waiter?
     {
         store.database = group.database(at: index)
-        let name = args[0]
-        switch true {
-        case name.isKeyword("XADD"): try xadd(args, &out, group: group)
-        case name.isKeyword("XRANGE"): try xrange(args, &out, reverse: false)
-        case name.isKeyword("XREVRANGE"): try xrange(args, &out, reverse: true)
-        case name.isKeyword("XLEN"): try xlen(args, &out)
-        case name.isKeyword("XREAD"): return try xread(args, &out, group: group, mayBlock: mayBlock)
-        case name.isKeyword("XDEL"): try xdel(args, &out)
-        case name.isKeyword("XDELEX"): try xdelex(args, &out)
-        case name.isKeyword("XACKDEL"): try xackdel(args, &out)
-        case name.isKeyword("XTRIM"): try xtrim(args, &out)
-        case name.isKeyword("XSETID"): try xsetid(args, &out)
-        case name.isKeyword("XCFGSET"): try xcfgset(args, &out)
-        case name.isKeyword("XINFO"): try xinfo(args, &out)
-        case name.isKeyword("XREADGROUP"): return try xreadgroup(args, &out, group: group, mayBlock: mayBlock)
-        case name.isKeyword("XGROUP"): try xgroup(args, &out)
-        case name.isKeyword("XACK"): try xack(args, &out)
-        case name.isKeyword("XNACK"): try xnack(args, &out)
-        case name.isKeyword("XPENDING"): try xpending(args, &out)
-        case name.isKeyword("XCLAIM"): try xclaim(args, &out)
-        case name.isKeyword("XAUTOCLAIM"): try xautoclaim(args, &out)
-        case name.isKeyword("XPRODUCERS"): try xproducers(args, &out)
-        case name.isKeyword("DEL"), name.isKeyword("UNLINK"): try del(args, &out)
-        case name.isKeyword("EXISTS"): try exists(args, &out)
-        case name.isKeyword("TYPE"): try type(args, &out)
-        case name.isKeyword("KEYS"): try keys(args, &out)
-        case name.isKeyword("SCAN"): try scan(args, &out)
-        case name.isKeyword("DBSIZE"): out.integer(Int64(store.streamCount))
-        case name.isKeyword("FLUSHDB"): try flush(args, &out, everyDatabase: false, inTransaction: group.isTransaction)
-        case name.isKeyword("FLUSHALL"): try flush(args, &out, everyDatabase: true, inTransaction: group.isTransaction)
-        case name.isKeyword("SWAPDB"): try swapdb(args, &out)
-        case name.isKeyword("MOVE"): try move(args, &out)
-        case name.isKeyword("INFO"): info(args, &out, loopSections: group.infoSections[index] ?? "")
-        default: out.error(CommandError.unknownCommand(args))
+        switch command {
+        case .xadd(let add): try xadd(add, &out, group: group)
+        case .xread(let read): return try xread(read, &out, group: group, mayBlock: mayBlock)
+        case .xreadgroup(let read): return try xreadgroup(read, &out, group: group, mayBlock: mayBlock)
+        case .xrange(let range): try xrange(range, &out)
+        case .xlen(let key): try xlen(key, &out)
+        case .xtrim(let key, let spec): try xtrim(key, spec, &out)
+        case .info(let sections, let loopText): info(sections, &out, loopText: loopText)
+        case .answered(let reply): out.append(contentsOf: reply)
+        case .other(let name, let args): try execute(name, args, into: &out, group: group)
         }
         return nil
+    }
+
+    /// The storage commands whose arguments are parsed where they run.
+    private func execute(_ name: CommandName, _ args: [[UInt8]], into out: inout RESPWriter, group: CommandGroup)
+        throws(WiredTigerError)
+    {
+        switch name {
+        case .xdel: try xdel(args, &out)
+        case .xdelex: try xdelex(args, &out)
+        case .xackdel: try xackdel(args, &out)
+        case .xsetid: try xsetid(args, &out)
+        case .xcfgset: try xcfgset(args, &out)
+        case .xinfo: try xinfo(args, &out)
+        case .xgroup: try xgroup(args, &out)
+        case .xack: try xack(args, &out)
+        case .xnack: try xnack(args, &out)
+        case .xpending: try xpending(args, &out)
+        case .xclaim: try xclaim(args, &out)
+        case .xautoclaim: try xautoclaim(args, &out)
+        case .xproducers: try xproducers(args, &out)
+        case .del, .unlink: try del(args, &out)
+        case .exists: try exists(args, &out)
+        case .type: try type(args, &out)
+        case .keys: try keys(args, &out)
+        case .scan: try scan(args, &out)
+        case .dbsize: out.integer(Int64(store.streamCount))
+        case .flushdb: try flush(args, &out, everyDatabase: false, inTransaction: group.isTransaction)
+        case .flushall: try flush(args, &out, everyDatabase: true, inTransaction: group.isTransaction)
+        case .swapdb: try swapdb(args, &out)
+        case .move: try move(args, &out)
+        case .xadd, .xread, .xreadgroup, .xrange, .xrevrange, .xlen, .xtrim, .info:
+            preconditionFailure("\(name) is decoded on the loop thread")
+        }
     }
 
     /// Handles a control message from the loop thread.

@@ -63,22 +63,31 @@ extension Server {
                 if connection.transaction != nil { return out.error("ERR WATCH inside MULTI is not allowed") }
                 out.simpleString("OK")
             }
-        case "info":
-            appendToGroup(args, connection, &group)
-            group!.infoSections[group!.commands.count - 1] = infoText(sections: InfoSections(args))
-        case "xread" where isBlockingRead(args, optionArguments: Self.xreadOptions),
-            "xreadgroup" where isBlockingRead(args, optionArguments: Self.xreadgroupOptions):
-            // Nothing after a blocking read runs until it is answered, as in Redis.
-            appendToGroup(args, connection, &group)
-            connection.blockedSlot = group!.slot
-            submit(&group)
         default:
-            if top.runs == .storage {
-                appendToGroup(args, connection, &group)
-            } else {
-                reply(connection, &group) { answer(top, args, connection, into: &$0) }
+            guard let name = top.storageName else {
+                return reply(connection, &group) { answer(top, args, connection, into: &$0) }
+            }
+            let command: Command
+            switch decode(name, args) {
+            case .success(let decoded): command = decoded
+            case .failure(let error): return reply(connection, &group) { $0.error(error.text) }
+            }
+            appendToGroup(command, connection, &group)
+            if command.mayBlock {
+                // Nothing after a blocking read runs until it is answered, as in Redis.
+                connection.blockedSlot = group!.slot
+                submit(&group)
             }
         }
+    }
+
+    /// Decodes a storage command; INFO gets the sections the loop thread writes.
+    private func decode(_ name: CommandName, _ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+        let decoded = Command.decode(name, args)
+        if case .success(.info(let sections, _)) = decoded {
+            return .success(.info(sections: sections, loopText: infoText(sections: sections)))
+        }
+        return decoded
     }
 
     /// The commands that act on a transaction instead of joining it (QUIT leaves at once).
@@ -111,23 +120,6 @@ extension Server {
         }
     }
 
-    /// XREAD's and XREADGROUP's options before STREAMS, with the number of arguments each takes.
-    private static let xreadOptions: [(StaticString, Int)] = [("COUNT", 1)]
-    private static let xreadgroupOptions: [(StaticString, Int)] = [("GROUP", 2), ("COUNT", 1), ("NOACK", 0), ("CLAIM", 1)]
-
-    /// Whether a read names BLOCK among its options (a consumer called `BLOCK` is not the option).
-    /// Malformed option lists are left to the command itself, which answers their error.
-    private func isBlockingRead(_ args: [[UInt8]], optionArguments: [(StaticString, Int)]) -> Bool {
-        var index = 1
-        while index < args.count {
-            let word = args[index]
-            if word.isKeyword("STREAMS") { return false }
-            if word.isKeyword("BLOCK") { return true }
-            index += 1 + (optionArguments.first { word.isKeyword($0.0) }?.1 ?? 0)
-        }
-        return false
-    }
-
     /// Answers on the loop thread. The current group is submitted first so replies stay in order.
     func reply(_ connection: Connection, _ group: inout CommandGroup?, _ body: (inout RESPWriter) -> Void) {
         submit(&group)
@@ -150,24 +142,34 @@ extension Server {
         if queued.isEmpty { return reply(connection, &group) { $0.arrayHeader(0) } }
         // One group, one storage transaction: all of it becomes durable together or not at all.
         var transaction = CommandGroup(
-            connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: queued)
+            connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: [])
         transaction.isTransaction = true
         transaction.database = connection.database
-        // Loop commands are answered here and now: no storage command reads the connection and
-        // server state they read or change, so running them first is the same as in turn. The one
-        // they depend on, the database a SELECT chose, is recorded per command.
+        // Loop commands are answered here and now, and so are storage commands whose options are
+        // wrong: no storage command reads the connection and server state they read or change, so
+        // answering them first is the same as in turn. The one they depend on, the database a
+        // SELECT chose, is recorded per command.
         var databases: [Int] = []
-        for (position, args) in queued.enumerated() {
+        transaction.commands.reserveCapacity(queued.count)
+        for args in queued {
             databases.append(connection.database)
-            guard case .success(let found) = CommandTable.resolve(args), found.top.runs == .loop else { continue }
+            guard case .success(let found) = CommandTable.resolve(args) else {
+                preconditionFailure("only resolved commands are queued")
+            }
             var out = RESPWriter(version: connection.version)
-            answer(found.top, args, connection, into: &out)
-            transaction.loopReplies[position] = out
+            if let name = found.top.storageName {
+                switch decode(name, args) {
+                case .success(let command):
+                    transaction.commands.append(command)
+                    continue
+                case .failure(let error): out.error(error.text)
+                }
+            } else {
+                answer(found.top, args, connection, into: &out)
+            }
+            transaction.commands.append(.answered(out))
         }
         if databases.contains(where: { $0 != transaction.database }) { transaction.commandDatabases = databases }
-        for (position, args) in queued.enumerated() where args[0].isKeyword("INFO") {
-            transaction.infoSections[position] = infoText(sections: InfoSections(args))
-        }
         var pending: CommandGroup? = transaction
         submit(&pending)
     }

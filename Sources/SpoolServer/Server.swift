@@ -317,13 +317,13 @@ public final class Server {
     }
 
     /// Adds a storage command to the connection's current group, starting one if needed.
-    func appendToGroup(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
+    func appendToGroup(_ command: Command, _ connection: Connection, _ group: inout CommandGroup?) {
         if group == nil {
             group = CommandGroup(
                 connection: connection.id, slot: connection.reserveSlot(), version: connection.version,
                 database: connection.database, commands: [])
         }
-        group!.commands.append(args)
+        group!.commands.append(command)
     }
 
     // MARK: Outcomes and writing

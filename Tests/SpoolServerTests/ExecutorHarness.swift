@@ -57,7 +57,7 @@ final class ExecutorHarness: Sendable {
         let slot = Slot(connection: connection, slot: nextSlot.add(1, ordering: .relaxed).oldValue)
         var group = CommandGroup(
             connection: connection, slot: slot.slot, version: version, database: database,
-            commands: commands.map { $0.map { Array($0.utf8) } })
+            commands: commands.map { Self.decode(command: $0.map { Array($0.utf8) }, version: version) })
         group.isTransaction = transaction
         let ready = group
         let failure = Executor.failure(connection: connection, slot: slot.slot, version: version, replies: ready.replyCount)
@@ -95,6 +95,24 @@ final class ExecutorHarness: Sendable {
     /// One command's reply.
     func send(_ command: String..., connection: UInt64 = 1, database: Int = 0) async -> RESPValue {
         await replies(submit([command], connection: connection, database: database))[0]
+    }
+
+    /// A command as the loop thread decodes it; one it would answer itself (an option error) is
+    /// `.answered`, as in a transaction.
+    static func decode(command args: [[UInt8]], version: RESPVersion) -> Command {
+        guard case .success(let found) = CommandTable.resolve(args), let name = found.top.storageName,
+            found.command.acceptsArgumentCount(args.count)
+        else {
+            preconditionFailure("not a storage command the loop thread would pass on: \(args.map { String(decoding: $0, as: UTF8.self) })")
+        }
+        switch Command.decode(name, args) {
+        case .success(let command):
+            return command
+        case .failure(let error):
+            var out = RESPWriter(version: version)
+            out.error(error.text)
+            return .answered(out)
+        }
     }
 
     static func decode(_ bytes: [UInt8]) -> [RESPValue] {

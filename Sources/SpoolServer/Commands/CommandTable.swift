@@ -36,7 +36,12 @@ final class CommandSpec: Sendable {
         self.summary = summary
         self.subcommands = subcommands
         lowercaseName = Array(name.utf8)
+        storageName = runs == .storage ? CommandName(rawValue: name) : nil
+        precondition(runs == .loop || storageName != nil || name.contains("|"), "storage command \(name) has a CommandName")
     }
+
+    /// A storage command's name, for the storage thread to switch on.
+    let storageName: CommandName?
 
     /// `name`'s bytes (names are declared in lower case), for lookups.
     let lowercaseName: [UInt8]

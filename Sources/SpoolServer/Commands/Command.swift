@@ -1,0 +1,338 @@
+import SpoolCore
+import SpoolProtocol
+
+/// The commands that run on the storage thread, by name. The command table resolves a request's
+/// name to one of these once, on the loop thread; nothing looks a name up again.
+enum CommandName: String, Sendable {
+    case info, dbsize, del, unlink, exists, type, keys, scan, swapdb, move, flushdb, flushall
+    case xadd, xrange, xrevrange, xlen, xread, xdel, xdelex, xackdel, xtrim, xcfgset, xproducers, xsetid
+    case xreadgroup, xack, xnack, xpending, xclaim, xautoclaim, xgroup, xinfo
+
+    /// Commands a conditional transaction may run before its savepoint: they change nothing.
+    var changesNothing: Bool {
+        switch self {
+        case .xrange, .xrevrange, .xlen, .xread, .xinfo, .exists, .type, .keys, .scan, .dbsize, .info, .xproducers:
+            return true
+        default:
+            return false
+        }
+    }
+}
+
+/// One storage command, decoded on the loop thread: `decode` parses and checks the options of
+/// the commands every producer and consumer sends (XADD, XREAD, XREADGROUP, XRANGE, XLEN, XTRIM),
+/// so their syntax and option errors are answered there and the storage thread only executes.
+/// The other storage commands (administration, inspection) still parse their arguments where
+/// they run.
+enum Command: Sendable {
+    case xadd(XAdd)
+    case xtrim(key: [UInt8], Executor.TrimSpec)
+    case xrange(XRange)
+    case xlen(key: [UInt8])
+    case xread(XRead)
+    case xreadgroup(XReadGroup)
+    /// INFO with the sections the loop thread wrote; the storage thread adds its own.
+    case info(sections: InfoSections, loopText: String)
+    case other(CommandName, [[UInt8]])
+    /// In a transaction: a command answered on the loop thread at EXEC (a loop command such as
+    /// CLIENT or CONFIG, or one whose options were wrong); its reply goes in at its place.
+    case answered(RESPWriter)
+
+    /// XADD key [options] id field value …, checked: an id, and fields in pairs.
+    struct XAdd: Sendable {
+        let args: [[UInt8]]
+        let options: Executor.AddOrTrimArguments
+        var key: [UInt8] { args[1] }
+        var fields: ArraySlice<[UInt8]> { args[(options.idIndex + 1)...] }
+    }
+
+    /// XRANGE / XREVRANGE with both bounds inclusive (an exclusive bound already stepped).
+    struct XRange: Sendable {
+        let key: [UInt8]
+        let start: EntryID
+        let end: EntryID
+        /// COUNT (the last one given), below 0 taken as 0; `Int.max` without one.
+        let count: Int
+        let reverse: Bool
+    }
+
+    /// Where XREAD starts in one stream.
+    enum ReadStart: Sendable {
+        case after(EntryID)
+        /// `$`: after the stream's last id when the read runs.
+        case lastID
+        /// `+` (Redis 7.4): the stream's last entry.
+        case lastEntry
+    }
+
+    struct XRead: Sendable {
+        /// COUNT as given; the executor applies its default and limit.
+        let count: Int64?
+        /// BLOCK milliseconds (0: for ever).
+        let block: Int64?
+        let keys: [[UInt8]]
+        let starts: [ReadStart]
+    }
+
+    /// Where XREADGROUP starts in one stream. An id that does not parse is reported when the read
+    /// reaches it, after the check that the stream and group exist, in Redis's order.
+    enum GroupReadStart: Sendable {
+        /// `>`: entries never delivered to the group.
+        case new
+        /// The consumer's pending entries after this id.
+        case history(EntryID)
+        case invalid(String)
+    }
+
+    struct XReadGroup: Sendable {
+        let request: GroupReadRequest
+        let count: Int64?
+        let block: Int64?
+        let keys: [[UInt8]]
+        let starts: [GroupReadStart]
+    }
+
+    /// Whether the command may block its connection (XREAD or XREADGROUP with BLOCK): nothing the
+    /// connection sends after it runs until it is answered, as in Redis.
+    var mayBlock: Bool {
+        switch self {
+        case .xread(let read): return read.block != nil
+        case .xreadgroup(let read): return read.block != nil
+        default: return false
+        }
+    }
+
+    var name: CommandName? {
+        switch self {
+        case .xadd: return .xadd
+        case .xtrim: return .xtrim
+        case .xrange(let range): return range.reverse ? .xrevrange : .xrange
+        case .xlen: return .xlen
+        case .xread: return .xread
+        case .xreadgroup: return .xreadgroup
+        case .info: return .info
+        case .other(let name, _): return name
+        case .answered: return nil
+        }
+    }
+
+    /// XADD with PRODUCER, IFLAST or IFVERSION: a transaction that holds one is all or nothing.
+    var isConditionalAppend: Bool {
+        if case .xadd(let add) = self { return add.options.append.isUsed }
+        return false
+    }
+
+    /// Decodes a storage command whose name and arity the command table checked.
+    static func decode(_ name: CommandName, _ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+        switch name {
+        case .xadd: return decodeXAdd(args)
+        case .xtrim:
+            return Executor.parseAddOrTrim(args, isXADD: false).map { .xtrim(key: args[1], $0.trim!) }
+        case .xrange, .xrevrange: return decodeXRange(args, reverse: name == .xrevrange)
+        case .xlen: return .success(.xlen(key: args[1]))
+        case .xread: return decodeXRead(args)
+        case .xreadgroup: return decodeXReadGroup(args)
+        case .info: return .success(.info(sections: InfoSections(args), loopText: ""))
+        default: return .success(.other(name, args))
+        }
+    }
+
+    private static func failure(_ text: String) -> Result<Command, CommandErrorText> {
+        .failure(CommandErrorText(text))
+    }
+
+    private static func decodeXAdd(_ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+        let options: Executor.AddOrTrimArguments
+        switch Executor.parseAddOrTrim(args, isXADD: true) {
+        case .success(let parsed): options = parsed
+        case .failure(let error): return .failure(error)
+        }
+        let fieldCount = args.count - options.idIndex - 1
+        guard let requested = options.id, fieldCount > 0, fieldCount % 2 == 0 else {
+            return failure(CommandError.arity("xadd"))
+        }
+        if case .explicit(let explicit) = requested, explicit == .zero { return failure(CommandError.xaddZeroID) }
+        return .success(.xadd(XAdd(args: args, options: options)))
+    }
+
+    /// XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n]. COUNT may repeat (the
+    /// last wins).
+    private static func decodeXRange(_ args: [[UInt8]], reverse: Bool) -> Result<Command, CommandErrorText> {
+        let start: EntryID
+        let end: EntryID
+        switch (parseRangeBound(args[reverse ? 3 : 2], isStart: true), parseRangeBound(args[reverse ? 2 : 3], isStart: false)) {
+        case (.failure(let error), _), (_, .failure(let error)): return .failure(error)
+        case (.success(let s), .success(let e)):
+            start = s
+            end = e
+        }
+        var count = Int.max
+        var index = 4
+        while index < args.count {
+            guard args[index].isKeyword("COUNT"), index + 1 < args.count else { return failure(CommandError.syntax) }
+            guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+            count = Int(max(0, value))
+            index += 2
+        }
+        return .success(.xrange(XRange(key: args[1], start: start, end: end, count: count, reverse: reverse)))
+    }
+
+    /// Parses an XRANGE bound: `-`, `+`, an id, or `(id` for an exclusive bound.
+    static func parseRangeBound(_ text: [UInt8], isStart: Bool) -> Result<EntryID, CommandErrorText> {
+        if text == [UInt8(ascii: "-")] { return .success(.min) }
+        if text == [UInt8(ascii: "+")] { return .success(.max) }
+        var body = text[...]
+        let exclusive = body.first == UInt8(ascii: "(")
+        if exclusive { body = body.dropFirst() }
+        guard let id = EntryID(parsing: body, missingSequence: isStart ? .zero : .max) else {
+            return .failure(CommandErrorText(CommandError.invalidStreamID))
+        }
+        guard exclusive else { return .success(id) }
+        if isStart {
+            guard let next = id.successor else { return .failure(CommandErrorText("ERR invalid start ID for the interval")) }
+            return .success(next)
+        }
+        guard let previous = id.predecessor else { return .failure(CommandErrorText("ERR invalid end ID for the interval")) }
+        return .success(previous)
+    }
+
+    /// XREAD [COUNT n] [BLOCK ms] STREAMS key … id …
+    private static func decodeXRead(_ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+        var index = 1
+        var count: Int64?
+        var block: Int64?
+        var streamsAt: Int?
+        while index < args.count {
+            let word = args[index]
+            if word.isKeyword("COUNT"), index + 1 < args.count {
+                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+                count = value
+                index += 2
+            } else if word.isKeyword("BLOCK"), index + 1 < args.count {
+                switch parseTimeout(args[index + 1]) {
+                case .success(let value): block = value
+                case .failure(let error): return .failure(error)
+                }
+                index += 2
+            } else if word.isKeyword("STREAMS"), index + 1 < args.count {
+                streamsAt = index + 1
+                break
+            } else if word.isKeyword("GROUP"), index + 2 < args.count {
+                return failure("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
+            } else if word.isKeyword("NOACK") {
+                return failure("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.")
+            } else if word.isKeyword("CLAIM") {
+                return failure("ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead.")
+            } else {
+                return failure(CommandError.syntax)
+            }
+        }
+        guard let streamsAt else { return failure(CommandError.syntax) }
+        let remaining = args.count - streamsAt
+        guard remaining % 2 == 0 else { return failure(CommandError.xreadUnbalanced) }
+        let half = remaining / 2
+        var starts: [ReadStart] = []
+        starts.reserveCapacity(half)
+        for text in args[(streamsAt + half)...] {
+            if text == [UInt8(ascii: "$")] {
+                starts.append(.lastID)
+            } else if text == [UInt8(ascii: "+")] {
+                starts.append(.lastEntry)
+            } else if text == [UInt8(ascii: ">")] {
+                return failure(
+                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
+            } else {
+                guard let id = EntryID(parsing: text, missingSequence: .zero) else {
+                    return failure(CommandError.invalidStreamID)
+                }
+                starts.append(.after(id))
+            }
+        }
+        return .success(
+            .xread(XRead(count: count, block: block, keys: Array(args[streamsAt..<(streamsAt + half)]), starts: starts)))
+    }
+
+    /// XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] [CLAIM min-idle] STREAMS key … id …
+    private static func decodeXReadGroup(_ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+        var index = 1
+        var count: Int64?
+        var block: Int64?
+        var streamsAt: Int?
+        var groupName: [UInt8]?
+        var consumerName: [UInt8]?
+        var noAck = false
+        var claimMinIdle: Int64?
+        while index < args.count {
+            let word = args[index]
+            let more = args.count - index - 1
+            if word.isKeyword("BLOCK") && more > 0 {
+                switch parseTimeout(args[index + 1]) {
+                case .success(let value): block = value
+                case .failure(let error): return .failure(error)
+                }
+                index += 2
+            } else if word.isKeyword("COUNT") && more > 0 {
+                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+                count = value
+                index += 2
+            } else if word.isKeyword("STREAMS") && more > 0 {
+                streamsAt = index + 1
+                if more % 2 != 0 {
+                    return failure(
+                        "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.")
+                }
+                break
+            } else if word.isKeyword("GROUP") && more >= 2 {
+                groupName = args[index + 1]
+                consumerName = args[index + 2]
+                index += 3
+            } else if word.isKeyword("NOACK") {
+                noAck = true
+                index += 1
+            } else if word.isKeyword("CLAIM") && more > 0 {
+                guard let value = args[index + 1].asInt64 else {
+                    return failure("ERR min-idle-time is not an integer or out of range")
+                }
+                guard value >= 0 else { return failure("ERR min-idle-time must be a positive integer") }
+                claimMinIdle = value
+                index += 2
+            } else {
+                return failure(CommandError.syntax)
+            }
+        }
+        guard let streamsAt else { return failure(CommandError.syntax) }
+        guard let groupName, let consumerName else { return failure("ERR Missing GROUP option for XREADGROUP") }
+        guard consumerName.count <= Executor.groupNameMaxLength else { return failure(Executor.nameTooLong("consumer")) }
+        let half = (args.count - streamsAt) / 2
+        var starts: [GroupReadStart] = []
+        starts.reserveCapacity(half)
+        for text in args[(streamsAt + half)...] {
+            if text == [UInt8(ascii: "$")] || text == [UInt8(ascii: "+")] {
+                let symbol = text == [UInt8(ascii: "$")] ? "$" : "+"
+                starts.append(
+                    .invalid(
+                        "ERR The \(symbol) ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The \(symbol) ID would just return an empty result set."
+                    ))
+            } else if text == [UInt8(ascii: ">")] {
+                starts.append(.new)
+            } else if let id = EntryID(parsing: text, missingSequence: .zero) {
+                starts.append(.history(id))
+            } else {
+                starts.append(.invalid(CommandError.invalidStreamID))
+            }
+        }
+        let request = GroupReadRequest(group: groupName, consumer: consumerName, noAck: noAck, claimMinIdle: claimMinIdle)
+        return .success(
+            .xreadgroup(
+                XReadGroup(
+                    request: request, count: count, block: block, keys: Array(args[streamsAt..<(streamsAt + half)]),
+                    starts: starts)))
+    }
+
+    /// BLOCK's milliseconds: an integer, not negative.
+    private static func parseTimeout(_ text: [UInt8]) -> Result<Int64, CommandErrorText> {
+        guard let value = text.asInt64 else { return .failure(CommandErrorText("ERR timeout is not an integer or out of range")) }
+        guard value >= 0 else { return .failure(CommandErrorText("ERR timeout is negative")) }
+        return .success(value)
+    }
+}

@@ -1,0 +1,86 @@
+import Testing
+import SpoolCore
+import SpoolProtocol
+@testable import SpoolServer
+
+/// Requests decoded once on the loop thread: options parsed and checked there, errors in Redis's
+/// order, and what the storage thread then runs.
+@Suite struct CommandDecodingTests {
+    private func decode(_ words: String...) -> Result<Command, CommandErrorText> {
+        let args = words.map { Array($0.utf8) }
+        guard case .success(let found) = CommandTable.resolve(args), let name = found.top.storageName else {
+            Issue.record("not a storage command: \(words)")
+            return .failure(CommandErrorText("not a storage command"))
+        }
+        return Command.decode(name, args)
+    }
+
+    private func error(_ result: Result<Command, CommandErrorText>) -> String? {
+        if case .failure(let error) = result { return error.text }
+        return nil
+    }
+
+    @Test func xaddOptionsAreParsedOnceAndChecked() {
+        guard case .success(.xadd(let add)) = decode("XADD", "s", "MAXLEN", "~", "10", "*", "f", "v") else {
+            Issue.record("XADD did not decode")
+            return
+        }
+        #expect(add.key == Array("s".utf8))
+        #expect(add.fields.map { String(decoding: $0, as: UTF8.self) } == ["f", "v"])
+        #expect(add.options.trim?.approximate == true)
+        #expect(error(decode("XADD", "s", "*", "f")) == CommandError.arity("xadd"))
+        #expect(error(decode("XADD", "s", "0-0", "f", "v")) == CommandError.xaddZeroID)
+        #expect(error(decode("XADD", "s", "MAXLEN", "x", "*", "f", "v")) == CommandError.notInteger)
+        #expect(error(decode("XADD", "s", "IDMP", "p", "1", "1-1", "f", "v"))
+            == "ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs")
+    }
+
+    /// A field or value spelled like an option is data: only options make an append conditional.
+    @Test func onlyRealOptionsMakeAnAppendConditional() throws {
+        let plain = try decode("XADD", "s", "*", "IFLAST", "PRODUCER").get()
+        #expect(!plain.isConditionalAppend)
+        let conditional = try decode("XADD", "s", "IFLAST", "1-1", "*", "f", "v").get()
+        #expect(conditional.isConditionalAppend)
+    }
+
+    @Test func onlyReadsWithBlockMayBlock() throws {
+        #expect(try decode("XREAD", "BLOCK", "0", "STREAMS", "s", "$").get().mayBlock)
+        #expect(try !decode("XREAD", "COUNT", "1", "STREAMS", "s", "0").get().mayBlock)
+        #expect(try decode("XREADGROUP", "GROUP", "g", "BLOCK", "STREAMS", "s", ">").get().mayBlock == false)
+        #expect(try decode("XREADGROUP", "GROUP", "g", "c", "BLOCK", "5", "STREAMS", "s", ">").get().mayBlock)
+        #expect(error(decode("XREAD", "BLOCK", "-1", "STREAMS", "s", "$")) == "ERR timeout is negative")
+        #expect(error(decode("XREAD", "STREAMS", "s", ">"))
+            == "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
+    }
+
+    @Test func rangeBoundsAreResolvedWhenDecoded() throws {
+        guard case .xrange(let range) = try decode("XREVRANGE", "s", "(5-0", "-", "COUNT", "2").get() else {
+            Issue.record("XREVRANGE did not decode")
+            return
+        }
+        #expect(range.reverse)
+        #expect(range.end == EntryID(milliseconds: 4, sequence: .max))
+        #expect(range.start == .min)
+        #expect(range.count == 2)
+        #expect(error(decode("XRANGE", "s", "-", "+", "COUNT")) == CommandError.syntax)
+    }
+
+    /// The storage thread answers what needs the store (no such group) before a bad id of the
+    /// same stream, as Redis does; option errors inside MULTI are answered in place at EXEC and
+    /// the rest of the transaction runs.
+    @Test func errorsComeInRedisOrder() async throws {
+        let harness = try ExecutorHarness()
+        defer { harness.shutdown() }
+        let missing = await harness.send("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$")
+        #expect(missing.text?.hasPrefix("NOGROUP") == true)
+        _ = await harness.send("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
+        let bad = await harness.send("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$")
+        #expect(bad.text?.hasPrefix("ERR The $ ID is meaningless in the context of XREADGROUP") == true)
+        let slot = harness.submit(
+            [["XADD", "s", "MAXLEN", "-1", "*", "f", "v"], ["XADD", "s", "*", "f", "v"], ["XLEN", "s"]], transaction: true)
+        let replies = await harness.replies(slot).first?.elements ?? []
+        #expect(replies.count == 3)
+        #expect(replies.first?.text == CommandError.maxLengthNegative)
+        #expect(replies.last?.integerValue == 1)
+    }
+}
