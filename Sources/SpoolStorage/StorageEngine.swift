@@ -53,6 +53,13 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// The flush thread is delivering outcomes it took from `awaiting`: outcomes that become ready
     /// meanwhile queue behind them, so outcomes are delivered in the order their jobs ran.
     private var flushIsDelivering = false  // Guarded by durableLock.
+    /// The storage thread is syncing the log itself (it had nothing else to do and the flush
+    /// thread was idle): the flush thread leaves this generation to it.
+    private var storageIsFlushing = false  // Guarded by durableLock.
+    /// The most jobs a batch may have for the storage thread to sync it itself (Tools/bench_xadd.py:
+    /// at one client this saves a wake-up per append; at fifty, batches of tens of jobs overlap
+    /// the fsync and are faster on the flush thread).
+    static var ownFlushJobsMax: Int { 4 }
     private var unflushedAppends: UInt64 = 0  // Guarded by durableLock.
     /// Set once durability can no longer be promised (a failed fsync, a WiredTiger panic); every
     /// job after that fails with it until the process restarts.
@@ -323,8 +330,18 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var startCheckpoint = false
         let appends = UInt64(store.batchAppendCount)
         let values = context.takeRetired()  // freed here unless the flush thread has a fsync to do
+        // A small batch with nothing queued behind it syncs its own commit on the storage thread:
+        // waking the flush thread costs more than the little the next batch could overlap with
+        // the fsync. A bigger one says requests arrive during an fsync: the flush thread syncs
+        // while the next batch is written.
+        let mayFlushHere =
+            store.batchDidWrite && options.commitMode == .groupCommit && batch.count <= Self.ownFlushJobsMax
+            && submitLock.locked { submitted.isEmpty }
+        var flushHere = false
         durableLock.locked {
             if store.batchDidWrite {
+                flushHere = mayFlushHere && committedGeneration == flushedGeneration && !flushIsDelivering
+                storageIsFlushing = flushHere
                 committedGeneration = thisGeneration
                 unflushedAppends += appends
                 statistics.commits += 1
@@ -350,7 +367,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 if !values.isEmpty { retired.append(values) }
             }
         }
-        if store.batchDidWrite { durableLock.signal() }  // after the unlock, as in `submit`
+        if store.batchDidWrite && !flushHere { durableLock.signal() }  // after the unlock, as in `submit`
         if startCheckpoint {
             checkpointLock.locked {
                 checkpointWritesReached = true
@@ -358,6 +375,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
         }
         if !ready.isEmpty { deliver(ready) }
+        if flushHere { flush(upTo: thisGeneration, session: store.session) }
         return store.batchDidWrite
     }
 
@@ -455,76 +473,85 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             // Wait for something unflushed; when idle this returns the moment a commit lands, and
             // under load everything committed during the previous fsync rides this one.
             let target = durableLock.locked { () -> UInt64? in
-                while committedGeneration == flushedGeneration && !storageThreadDone {
+                while (committedGeneration == flushedGeneration || storageIsFlushing) && !storageThreadDone {
                     durableLock.waitLocked()
                 }
-                if committedGeneration == flushedGeneration { return nil }
+                if committedGeneration == flushedGeneration || storageIsFlushing { return nil }
                 return committedGeneration
             }
             guard let target else { break }
-            let started = monotonicNanoseconds()
-            var error: WiredTigerError?
-            do {
-                try session.flushLog()
-            } catch let e {
-                error = e
-            }
-            let finished = monotonicNanoseconds()
-            var ready: [Outcome] = []
-            var failed: [Awaiting] = []
-            var garbage: [any Sendable] = []
-            durableLock.locked {
-                swap(&garbage, &retired)
-                if let error {
-                    failure = .flushFailed(error)
-                    statistics.flushFailed = true
-                    failed = Array(awaiting)
-                    awaiting.removeAll()
-                    // Nothing more becomes durable: stop the loop from waiting on this generation.
-                    flushedGeneration = committedGeneration
-                    return
-                }
-                flushedGeneration = target
-                // Stored under the lock: whoever sees `flushedGeneration` sees the watermark too.
-                durableWatermark.store(target, ordering: .releasing)
-                statistics.fsyncs += 1
-                statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
-                unflushedAppends = 0
-                _ = fsyncLatency.record(finished - started)
-                while let head = awaiting.first, head.tag <= target {
-                    awaiting.removeFirst()
-                    ready.append(head.outcome)
-                    if let submittedAt = head.submittedAt {
-                        statistics.durableJobs += 1
-                        _ = durableLatency.record(finished &- submittedAt)
-                    }
-                }
-                flushIsDelivering = !ready.isEmpty
-            }
-            if let error {
-                deliver(failed.map { $0.fail(.flushFailed(error)) })
-                continue
-            }
-            // Released first, so the delivery's wake-up carries both (a second wake-up per fsync
-            // would cost the loop thread two context switches).
-            if let release, !garbage.isEmpty {
-                release(garbage)
-                garbage = []  // the receiver holds the last references
-            }
-            while !ready.isEmpty {
-                deliver(ready)
-                // Outcomes that became ready while these were delivered waited behind them.
-                ready = durableLock.locked {
-                    var more: [Outcome] = []
-                    while let head = awaiting.first, head.tag <= flushedGeneration {
-                        awaiting.removeFirst()
-                        more.append(head.outcome)
-                    }
-                    flushIsDelivering = !more.isEmpty
-                    return more
-                }
-            }
+            flush(upTo: target, session: session)
         }
         session.close()
     }
+
+    /// Syncs the log, which makes every commit up to `target` durable, and delivers the outcomes
+    /// that waited for it, in order: on the flush thread, or on the storage thread when it syncs
+    /// its own commit.
+    private func flush(upTo target: UInt64, session: WiredTigerSession) {
+        let started = monotonicNanoseconds()
+        var error: WiredTigerError?
+        do {
+            try session.flushLog()
+        } catch let e {
+            error = e
+        }
+        let finished = monotonicNanoseconds()
+        var ready: [Outcome] = []
+        var failed: [Awaiting] = []
+        var garbage: [any Sendable] = []
+        durableLock.locked {
+            storageIsFlushing = false
+            swap(&garbage, &retired)
+            if let error {
+                failure = .flushFailed(error)
+                statistics.flushFailed = true
+                failed = Array(awaiting)
+                awaiting.removeAll()
+                // Nothing more becomes durable: stop the loop from waiting on this generation.
+                flushedGeneration = committedGeneration
+                return
+            }
+            flushedGeneration = target
+            // Stored under the lock: whoever sees `flushedGeneration` sees the watermark too.
+            durableWatermark.store(target, ordering: .releasing)
+            statistics.fsyncs += 1
+            statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
+            unflushedAppends = 0
+            _ = fsyncLatency.record(finished - started)
+            while let head = awaiting.first, head.tag <= target {
+                awaiting.removeFirst()
+                ready.append(head.outcome)
+                if let submittedAt = head.submittedAt {
+                    statistics.durableJobs += 1
+                    _ = durableLatency.record(finished &- submittedAt)
+                }
+            }
+            flushIsDelivering = !ready.isEmpty
+        }
+        if let error {
+            deliver(failed.map { $0.fail(.flushFailed(error)) })
+            return
+        }
+        // Released first, so the delivery's wake-up carries both (a second wake-up per fsync
+        // would cost the loop thread two context switches).
+        if let release, !garbage.isEmpty {
+            release(garbage)
+            garbage = []  // the receiver holds the last references
+        }
+        while !ready.isEmpty {
+            deliver(ready)
+            // Outcomes that became ready while these were delivered waited behind them.
+            ready = durableLock.locked {
+                var more: [Outcome] = []
+                while let head = awaiting.first, head.tag <= flushedGeneration {
+                    awaiting.removeFirst()
+                    more.append(head.outcome)
+                }
+                flushIsDelivering = !more.isEmpty
+                return more
+            }
+        }
+    }
+
 }
