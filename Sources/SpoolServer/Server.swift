@@ -165,14 +165,19 @@ public final class Server {
 
     private func accept() {
         let handle = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
-        uv_tcp_init(loop, handle)
+        guard (try? checkUV(uv_tcp_init(loop, handle), "uv_tcp_init")) != nil else {
+            // It fails only for flags Spool does not pass; there is no handle to accept into.
+            handle.deallocate()
+            return
+        }
         let stream = UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_stream_t.self)
         let listenerStream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
         guard uv_accept(listenerStream, stream) == 0 else {
             uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { $0?.deallocate() }
             return
         }
-        uv_tcp_nodelay(handle, 1)
+        // Without it replies still arrive, only later (Nagle): not worth refusing the client.
+        _ = try? checkUV(uv_tcp_nodelay(handle, 1), "uv_tcp_nodelay")
         let id = nextConnectionID
         nextConnectionID += 1
         let limits = RESPLimits(
@@ -200,7 +205,7 @@ public final class Server {
     /// Reads into one shared buffer (the loop thread consumes it before the next read), decodes
     /// and runs what arrived.
     private func startReading(_ connection: Connection) {
-        uv_read_start(
+        let code = uv_read_start(
             connection.stream,
             { handle, _, buffer in
                 let server = Server.from(handle!.pointee.loop)
@@ -219,6 +224,8 @@ public final class Server {
                 server.process(connection)
                 server.flushAll()
             })
+        // A stream libuv cannot read from (closed under it) ends the connection.
+        if (try? checkUV(code, "uv_read_start")) == nil { close(connection) }
     }
 
     private func peerAddress(_ handle: UnsafeMutablePointer<uv_tcp_t>) -> String {
