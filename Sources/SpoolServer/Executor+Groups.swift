@@ -556,22 +556,12 @@ extension Executor {
     // MARK: XACK, XNACK
 
     /// Parses ids strictly (no `-`/`+`), all before any change, as Redis does.
-    func parseIDs(_ texts: ArraySlice<[UInt8]>) -> [EntryID]? {
-        var ids: [EntryID] = []
-        ids.reserveCapacity(texts.count)
-        for text in texts {
-            guard let id = EntryID(parsing: text, missingSequence: .zero) else { return nil }
-            ids.append(id)
-        }
-        return ids
-    }
-
     /// XACK key group id [id …]
-    func xack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
+    func xack(key: [UInt8], group groupName: [UInt8], ids: [EntryID]?, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForWriting(key), let group = stream.groups[groupName] else {
             return out.integer(0)
         }
-        guard let ids = parseIDs(args[3...]) else { return out.error(CommandError.invalidStreamID) }
+        guard let ids else { return out.error(CommandError.invalidStreamID) }
         out.integer(Int64(try store.removePending(stream, group, ids: ids)))
     }
 
@@ -648,7 +638,7 @@ extension Executor {
             }
         }
         guard let idArguments else { return out.error("ERR syntax error, expected IDS keyword") }
-        guard let ids = parseIDs(idArguments) else { return out.error(CommandError.invalidStreamID) }
+        guard let ids = Command.parseIDs(idArguments) else { return out.error(CommandError.invalidStreamID) }
         let now = nowMilliseconds
         let givenBack = GivenBack(at: now, redeliverAt: delay.map { now + $0 })
         var processed: Int64 = 0

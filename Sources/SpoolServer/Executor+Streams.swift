@@ -490,7 +490,7 @@ extension Executor {
         case .failure(let error): return out.error(error.text)
         }
         guard let stream = try store.streamForWriting(args[1]) else { return answerNoneFound(texts.count, &out) }
-        guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
+        guard let ids = Command.parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
         out.arrayHeader(ids.count)
         for id in ids {
             if policy == .acknowledged, try isReferenced(stream, id) {
@@ -515,7 +515,7 @@ extension Executor {
         guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
             return answerNoneFound(texts.count, &out)
         }
-        guard let ids = parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
+        guard let ids = Command.parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
         out.arrayHeader(ids.count)
         for id in ids {
             guard try store.removePending(stream, group, id: id) else {

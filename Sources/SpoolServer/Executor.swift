@@ -82,6 +82,7 @@ final class Executor: StorageContext {
         case .xrange(let range): try xrange(range, &out)
         case .xlen(let key): try xlen(key, &out)
         case .xtrim(let key, let spec): try xtrim(key, spec, &out)
+        case .xack(let key, let groupName, let ids): try xack(key: key, group: groupName, ids: ids, &out)
         case .info(let sections, let loopText): info(sections, &out, loopText: loopText)
         case .answered(let reply): out.append(contentsOf: reply)
         case .other(let name, let args): try execute(name, args, into: &out, group: group)
@@ -101,7 +102,6 @@ final class Executor: StorageContext {
         case .xcfgset: try xcfgset(args, &out)
         case .xinfo: try xinfo(args, &out)
         case .xgroup: try xgroup(args, &out)
-        case .xack: try xack(args, &out)
         case .xnack: try xnack(args, &out)
         case .xpending: try xpending(args, &out)
         case .xclaim: try xclaim(args, &out)
@@ -117,7 +117,7 @@ final class Executor: StorageContext {
         case .flushall: try flush(args, &out, everyDatabase: true, inTransaction: group.isTransaction)
         case .swapdb: try swapdb(args, &out)
         case .move: try move(args, &out)
-        case .xadd, .xread, .xreadgroup, .xrange, .xrevrange, .xlen, .xtrim, .info:
+        case .xadd, .xread, .xreadgroup, .xack, .xrange, .xrevrange, .xlen, .xtrim, .info:
             preconditionFailure("\(name) is decoded on the loop thread")
         }
     }

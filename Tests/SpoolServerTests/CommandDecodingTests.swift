@@ -76,6 +76,9 @@ import SpoolProtocol
         _ = await harness.send("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM")
         let bad = await harness.send("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", "$")
         #expect(bad.text?.hasPrefix("ERR The $ ID is meaningless in the context of XREADGROUP") == true)
+        // XACK: no such group answers 0 whatever the ids; with the group, a bad id is an error.
+        #expect(await harness.send("XACK", "nothing", "g", "bad").integerValue == 0)
+        #expect(await harness.send("XACK", "s", "g", "1-1", "bad").text == CommandError.invalidStreamID)
         let slot = harness.submit(
             [["XADD", "s", "MAXLEN", "-1", "*", "f", "v"], ["XADD", "s", "*", "f", "v"], ["XLEN", "s"]], transaction: true)
         let replies = await harness.replies(slot).first?.elements ?? []

@@ -20,7 +20,8 @@ enum CommandName: String, Sendable {
 }
 
 /// One storage command, decoded on the loop thread: `decode` parses and checks the options of
-/// the commands every producer and consumer sends (XADD, XREAD, XREADGROUP, XRANGE, XLEN, XTRIM),
+/// the commands every producer and consumer sends (XADD, XREAD, XREADGROUP, XACK, XRANGE, XLEN,
+/// XTRIM),
 /// so their syntax and option errors are answered there and the storage thread only executes.
 /// The other storage commands (administration, inspection) still parse their arguments where
 /// they run.
@@ -31,6 +32,9 @@ enum Command: Sendable {
     case xlen(key: [UInt8])
     case xread(XRead)
     case xreadgroup(XReadGroup)
+    /// XACK key group id …: ids that do not all parse are an error reported only when the stream
+    /// and group exist (with neither, XACK answers 0 whatever the ids, as in Redis).
+    case xack(key: [UInt8], group: [UInt8], ids: [EntryID]?)
     /// INFO with the sections the loop thread wrote; the storage thread adds its own.
     case info(sections: InfoSections, loopText: String)
     case other(CommandName, [[UInt8]])
@@ -110,6 +114,7 @@ enum Command: Sendable {
         case .xlen: return .xlen
         case .xread: return .xread
         case .xreadgroup: return .xreadgroup
+        case .xack: return .xack
         case .info: return .info
         case .other(let name, _): return name
         case .answered: return nil
@@ -132,6 +137,7 @@ enum Command: Sendable {
         case .xlen: return .success(.xlen(key: args[1]))
         case .xread: return decodeXRead(args)
         case .xreadgroup: return decodeXReadGroup(args)
+        case .xack: return .success(.xack(key: args[1], group: args[2], ids: parseIDs(args[3...])))
         case .info: return .success(.info(sections: InfoSections(args), loopText: ""))
         default: return .success(.other(name, args))
         }
@@ -327,6 +333,17 @@ enum Command: Sendable {
                 XReadGroup(
                     request: request, count: count, block: block, keys: Array(args[streamsAt..<(streamsAt + half)]),
                     starts: starts)))
+    }
+
+    /// Ids as XACK, XCLAIM and XNACK take them (a missing sequence is 0); nil if one does not parse.
+    static func parseIDs(_ texts: ArraySlice<[UInt8]>) -> [EntryID]? {
+        var ids: [EntryID] = []
+        ids.reserveCapacity(texts.count)
+        for text in texts {
+            guard let id = EntryID(parsing: text, missingSequence: .zero) else { return nil }
+            ids.append(id)
+        }
+        return ids
     }
 
     /// BLOCK's milliseconds: an integer, not negative.
