@@ -17,14 +17,20 @@ import SpoolStorage
 extension Executor {
     // MARK: XADD with Spool's options
 
-    /// XADD with PRODUCER/SEQ/EPOCH and/or IFLAST; the arguments are parsed and valid.
-    func xaddWithOptions(
-        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, group: CommandGroup
-    ) throws(WiredTigerError) {
+    /// XADD with PRODUCER/SEQ/EPOCH and/or IFLAST; the arguments are parsed and valid. What a
+    /// producer's append does is `ProducerAppendAction.plan` of its `ProducerState.Decision`;
+    /// this carries it out. Returns true when the rest of the group is to be set aside from this
+    /// command (`maySetAside`, and its SEQ's predecessor has not committed).
+    func xaddWithOptions(_ add: Command.XAdd, _ out: inout RESPWriter, group: CommandGroup, maySetAside: Bool)
+        throws(WiredTigerError) -> Bool
+    {
+        let args = add.args
+        let parsed = add.options
         let queues = producerQueues
         let transaction = group.isTransaction && queues.isInConditionalTransaction
         guard let producerID = parsed.append.producer(in: args) else {
-            return try conditionalAppend(args, parsed, &out, transaction: transaction)
+            try conditionalAppend(args, parsed, &out, transaction: transaction)
+            return false
         }
         // A transaction's drops are handled once it is known to commit.
         if !transaction { failQueuesOfDroppedStreams() }
@@ -33,10 +39,10 @@ extension Executor {
         let requestedEpoch = parsed.append.epoch ?? 0
         let now = wallClockMilliseconds()
         let stream = try store.streamForReading(args[1])
-        let queue = queues.queues.isEmpty ? nil : queues.queues[key]
+        let queueEpoch = queues.queues.isEmpty ? nil : queues.queues[key]?.epoch
         var producer: TrackedProducer?
-        if let stream { producer = try trackedProducer(producerID, of: stream, hasQueue: queue != nil, now: now) }
-        let knownEpoch = max(producer?.state.epoch ?? 0, queue?.epoch ?? 0)
+        if let stream { producer = try trackedProducer(producerID, of: stream, hasQueue: queueEpoch != nil, now: now) }
+        let knownEpoch = max(producer?.state.epoch ?? 0, queueEpoch ?? 0)
 
         func refuse(_ message: String) {
             if transaction {
@@ -45,9 +51,24 @@ extension Executor {
                 out.error(message)
             }
         }
+        func text(_ refusal: ProducerRefusal) -> String {
+            switch refusal {
+            case .fenced(let newer): return ProducerError.fenced(producerID, epoch: requestedEpoch, by: newer)
+            case .belowWindow: return ProducerError.stale(producerID, sequence: sequence, state: producer!.state)
+            case .tooFarAhead(let missing):
+                return ProducerError.tooFarAhead(
+                    producerID, sequence: sequence, missing: missing, queueMax: limits.producers.queueMax)
+            case .gapInTransaction(let missing):
+                return ProducerError.gapInTransaction(producerID, sequence: sequence, missing: missing)
+            case .queuesFull(let missing):
+                return ProducerError.queuesFull(
+                    producerID, sequence: sequence, missing: missing, totalMax: limits.producers.queueTotalMax)
+            }
+        }
 
         if requestedEpoch < knownEpoch {
-            return refuse(ProducerError.fenced(producerID, epoch: requestedEpoch, by: knownEpoch))
+            refuse(text(.fenced(by: knownEpoch)))
+            return false
         }
         // Decided on the producer's state in place: a copy would share its window, which the
         // commit below would then have to copy.
@@ -56,18 +77,24 @@ extension Executor {
             producer?.state.decide(epoch: requestedEpoch, sequence: sequence, queueMax: queueMax)
             ?? ProducerState(windowMax: 1, nowMilliseconds: now).decide(
                 epoch: requestedEpoch, sequence: sequence, queueMax: queueMax)
+        let action = ProducerAppendAction.plan(decision, at: transaction ? .transaction : .group(maySetAside: maySetAside))
         // A transaction checks everything before it changes anything: a failed check discards it
         // whole, the claim included.
         if transaction {
-            switch decision {
-            case .fenced(let newer): return refuse(ProducerError.fenced(producerID, epoch: requestedEpoch, by: newer))
-            case .belowWindow: return refuse(ProducerError.stale(producerID, sequence: sequence, state: producer!.state))
-            case .gap(let missing), .tooFarAhead(let missing):
-                return refuse(ProducerError.gapInTransaction(producerID, sequence: sequence, missing: missing))
-            case .next:
-                if let failure = try conditionFailure(args, parsed) { return refuse(failure) }
-                if producer == nil, let stream, let failure = try producerLimitFailure(stream) { return refuse(failure) }
-            case .duplicate: break
+            switch action {
+            case .refuse(let refusal):
+                refuse(text(refusal))
+                return false
+            case .commit:
+                if let failure = try conditionFailure(args, parsed) {
+                    refuse(failure)
+                    return false
+                }
+                if producer == nil, let stream, let failure = try producerLimitFailure(stream) {
+                    refuse(failure)
+                    return false
+                }
+            case .replyWithID, .setAside, .park: break
             }
             try beginSavepointIfPending()
         }
@@ -76,7 +103,10 @@ extension Executor {
         if requestedEpoch > knownEpoch {
             if let stream {
                 if producer == nil {
-                    if let failure = try producerLimitFailure(stream) { return refuse(failure) }
+                    if let failure = try producerLimitFailure(stream) {
+                        refuse(failure)
+                        return false
+                    }
                     var fresh = ProducerState(windowMax: limits.producers.windowMax, nowMilliseconds: now)
                     fresh.epoch = requestedEpoch
                     producer = try store.producers.add(producerID, to: stream, state: fresh)
@@ -86,8 +116,8 @@ extension Executor {
                 }
                 store.noteDurableDependency()
             }
-            if let queue {
-                queue.epoch = requestedEpoch
+            if queueEpoch != nil {
+                queues.queues[key]?.claim(requestedEpoch)
                 if transaction {
                     queues.deferredClaims.append((key, requestedEpoch))
                 } else {
@@ -97,29 +127,22 @@ extension Executor {
         }
         if let producer, producer.state.lastActivityMilliseconds < now { producer.state.lastActivityMilliseconds = now }
 
-        switch decision {
-        case .fenced(let newer):
-            out.error(ProducerError.fenced(producerID, epoch: requestedEpoch, by: newer))
-        case .duplicate(let id):
+        switch action {
+        case .refuse(let refusal):
+            out.error(text(refusal))
+        case .replyWithID(let id):
             out.bulk(id)
-        case .belowWindow:
-            out.error(ProducerError.stale(producerID, sequence: sequence, state: producer!.state))
-        case .tooFarAhead(let missing):
-            out.error(
-                ProducerError.tooFarAhead(
-                    producerID, sequence: sequence, missing: missing, queueMax: limits.producers.queueMax))
-        case .gap(let missing):
-            // Most gaps are filled by another connection's group in the same batch: set the rest
-            // of this group aside until the batch's end, which costs far less than parking.
-            if queues.mayDefer {
-                queues.isDeferRequested = true
-                return
+        case .setAside:
+            return true
+        case .park(let missing):
+            if let refusal = park(add, key: key, epoch: requestedEpoch, sequence: sequence, missing: missing, group: group, into: &out) {
+                out.error(text(refusal))
             }
-            park(
-                args, parsed, key: key, queue: queues.queues[key], epoch: requestedEpoch, sequence: sequence,
-                missing: missing, group: group, into: &out)
-        case .next:
-            if producer == nil, let stream, let failure = try producerLimitFailure(stream) { return refuse(failure) }
+        case .commit:
+            if producer == nil, let stream, let failure = try producerLimitFailure(stream) {
+                refuse(failure)
+                return false
+            }
             let reply = try commit(
                 args, parsed, key: key, producer: &producer, sequence: sequence, epoch: requestedEpoch, now: now,
                 into: &out)
@@ -129,8 +152,8 @@ extension Executor {
                 // Checked above already; should the two ever disagree, the transaction still fails whole.
                 queues.transactionFailure = text
             }
-            if case .id = reply, let queue {
-                queue.waitingSince = monotonicNanoseconds()
+            if case .id = reply, queues.queues[key] != nil {
+                queues.queues[key]!.advanced(now: monotonicNanoseconds())
                 if transaction {
                     queues.deferredResumes.append(key)
                 } else {
@@ -138,6 +161,7 @@ extension Executor {
                 }
             }
         }
+        return false
     }
 
     /// XADD … IFLAST id / IFVERSION n without a producer.
@@ -220,41 +244,23 @@ extension Executor {
 
     // MARK: Parking and resuming
 
-    /// Parks an XADD whose predecessor has not committed: its reply becomes a hole at `offset` of
-    /// the group's replies. A retry of a parked SEQ attaches to it.
+    /// Parks an XADD whose predecessor has not committed: its reply becomes a hole at the current
+    /// end of the group's replies. A retry of a parked SEQ attaches to it. Returns why it cannot
+    /// wait, if it cannot.
     private func park(
-        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, queue existing: ProducerQueue?,
-        epoch: UInt64, sequence: UInt64, missing: UInt64, group: CommandGroup, into out: inout RESPWriter
-    ) {
+        _ add: Command.XAdd, key: ProducerKey, epoch: UInt64, sequence: UInt64, missing: UInt64, group: CommandGroup,
+        into out: inout RESPWriter
+    ) -> ProducerRefusal? {
         let queues = producerQueues
-        let offset = out.bytes.count
-        if let existing, let waiting = existing.parked[sequence] {
-            // Fencing removed every parked append of a lower epoch; an equal one is the same request.
-            precondition(waiting.epoch == epoch, "parked appends of older epochs are fenced")
-            let reply = queues.currentReply(for: group)
-            waiting.retryHoles.append(ReplyHole(reply: reply, index: reply.addHole(at: offset)))
-            return
-        }
-        guard queues.parkedCount < limits.producers.queueTotalMax else {
-            return out.error(
-                ProducerError.queuesFull(
-                    key.producer, sequence: sequence, missing: missing, totalMax: limits.producers.queueTotalMax))
-        }
-        let queue: ProducerQueue
-        if let existing {
-            queue = existing
-        } else {
-            // Its wait began when its group was set aside, if it was.
-            queue = ProducerQueue(now: queues.resuming?.since ?? monotonicNanoseconds())
-            queues.queues[key] = queue
-        }
+        let isRetry = queues.queues[key]?.parked[sequence] != nil
+        guard isRetry || queues.parkedCount < limits.producers.queueTotalMax else { return .queuesFull(missing: missing) }
         let reply = queues.currentReply(for: group)
-        let hole = ReplyHole(reply: reply, index: reply.addHole(at: offset))
-        queue.parked[sequence] = ParkedAppend(
-            args: args, arguments: parsed, epoch: epoch, sequence: sequence, hole: hole)
-        queue.epoch = max(queue.epoch, epoch)
-        queues.parkedCount += 1
-        queues.counters.parked += 1
+        let hole = ReplyHole(reply: reply, index: reply.addHole(at: out.bytes.count))
+        // A new queue's wait began when its group was set aside, if it was.
+        _ = queues.park(
+            key, sequence: sequence, epoch: epoch, WaitingAppend(add: add, hole: hole),
+            now: queues.resuming?.since ?? monotonicNanoseconds())
+        return nil
     }
 
     /// The producer's next SEQ committed: commits every parked append whose turn has come, in
@@ -262,38 +268,37 @@ extension Executor {
     /// below the last one): its SEQ stays uncommitted and the ones after it keep waiting.
     func resumeParked(_ key: ProducerKey) throws(WiredTigerError) {
         let queues = producerQueues
-        guard let queue = queues.queues[key] else { return }
+        guard queues.queues[key] != nil else { return }
         store.database = key.database
         var producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
             try store.producers.producer(key.producer, of: s)
         } ?? nil
         let now = wallClockMilliseconds()
         var scratch = RESPWriter(version: .resp2)
-        while !queue.parked.isEmpty {
-            let next = (producer?.state.lastSequence ?? 0) + 1
-            guard let append = queues.unpark(key, queue, sequence: next) else { return }
-            let epoch = producer?.state.epoch ?? 0
-            if append.epoch < epoch {
+        while let next = queues.takeNext(
+            key, lastSequence: producer?.state.lastSequence ?? 0, producerEpoch: producer?.state.epoch ?? 0)
+        {
+            switch next {
+            case .fenced(let append, let epoch):
                 queues.fill(append, with: .error(ProducerError.fenced(key.producer, epoch: append.epoch, by: epoch)), tag: 0)
                 return
+            case .commit(let append):
+                scratch.removeAll(keepingCapacity: true)
+                let reply = try commit(
+                    append.append.add.args, append.append.add.options, key: key, producer: &producer,
+                    sequence: append.sequence, epoch: append.epoch, now: now, into: &scratch)
+                queues.fill(append, with: reply, tag: store.jobDurabilityTag)
+                guard case .id = reply else { return }
+                queues.queues[key]?.advanced(now: monotonicNanoseconds())
             }
-            scratch.removeAll(keepingCapacity: true)
-            let reply = try commit(
-                append.args, append.arguments, key: key, producer: &producer, sequence: append.sequence,
-                epoch: append.epoch, now: now, into: &scratch)
-            queues.fill(append, with: reply, tag: store.jobDurabilityTag)
-            guard case .id = reply else { return }
-            queue.waitingSince = monotonicNanoseconds()
         }
     }
 
     /// A newer epoch claimed the producer: its parked appends from older instances fail.
     func fenceParked(_ key: ProducerKey, below epoch: UInt64) {
-        let queues = producerQueues
-        guard let queue = queues.queues[key] else { return }
-        for (sequence, append) in queue.parked where append.epoch < epoch {
-            _ = queues.unpark(key, queue, sequence: sequence)
-            queues.fill(append, with: .error(ProducerError.fenced(key.producer, epoch: append.epoch, by: epoch)), tag: 0)
+        for append in producerQueues.fence(key, below: epoch) {
+            producerQueues.fill(
+                append, with: .error(ProducerError.fenced(key.producer, epoch: append.epoch, by: epoch)), tag: 0)
         }
     }
 
@@ -304,10 +309,9 @@ extension Executor {
         let queues = producerQueues
         guard !dropped.isEmpty, !queues.queues.isEmpty else { return }
         let streams = Set(dropped)
-        for (key, queue) in queues.queues where streams.contains(StreamKey(database: key.database, name: key.stream)) {
-            for (sequence, append) in queue.parked {
-                _ = queues.unpark(key, queue, sequence: sequence)
-                queues.fill(append, with: .error(ProducerError.streamDeleted(key.producer, sequence: sequence)), tag: 0)
+        for key in Array(queues.queues.keys) where streams.contains(StreamKey(database: key.database, name: key.stream)) {
+            for append in queues.drain(key) {
+                queues.fill(append, with: .error(ProducerError.streamDeleted(key.producer, sequence: append.sequence)), tag: 0)
             }
         }
     }
@@ -330,7 +334,6 @@ extension Executor {
     /// again at the end of the batch (and of later ones, for at most `producer-reorder-wait`).
     func setAside(_ group: CommandGroup, at index: Int, replies out: RESPWriter) -> ServerOutcome {
         let queues = producerQueues
-        queues.isDeferRequested = false
         precondition(queues.current == nil, "a group that parked appends runs to its end")
         if let run = queues.resuming {
             run.index = index
@@ -353,7 +356,7 @@ extension Executor {
         guard !queues.setAside.isEmpty, queues.setAside[group.connection] != nil else { return nil }
         if group.isTransaction {
             for run in queues.setAside.removeValue(forKey: group.connection) ?? [] {
-                if let outcome = try resume(run, mayDefer: false) {
+                if let outcome = try resume(run, maySetAside: false) {
                     queues.readyOutcomes += deliverable(outcome, of: run.group)
                 }
             }
@@ -383,7 +386,7 @@ extension Executor {
             for connection in queues.setAsideOrder {
                 while let run = queues.setAside[connection]?.first {
                     let before = run.index
-                    guard let outcome = try resume(run, mayDefer: true) else {
+                    guard let outcome = try resume(run, maySetAside: true) else {
                         if run.index != before { moved = true }
                         break
                     }
@@ -409,7 +412,7 @@ extension Executor {
             queues.setAside[connection] = nil
             queues.counters.outwaited += 1
             for run in chain {
-                if let outcome = try resume(run, mayDefer: false) {
+                if let outcome = try resume(run, maySetAside: false) {
                     outcomes += deliverable(outcome, of: run.group)
                 }
             }
@@ -420,20 +423,16 @@ extension Executor {
     }
 
     /// Runs a set-aside group on from where it stopped; nil when it was set aside again.
-    private func resume(_ run: SetAsideRun, mayDefer: Bool) throws(WiredTigerError) -> ServerOutcome? {
+    private func resume(_ run: SetAsideRun, maySetAside: Bool) throws(WiredTigerError) -> ServerOutcome? {
         let queues = producerQueues
         queues.resuming = run
-        queues.mayDefer = mayDefer
-        defer {
-            queues.resuming = nil
-            queues.mayDefer = false
-        }
+        defer { queues.resuming = nil }
         run.isSetAsideAgain = false
         // Its replies so far may hold what earlier batches wrote or read: they wait for this one.
         store.noteDurableDependency()
         var out = run.out
         run.out = RESPWriter(version: run.group.version)
-        let outcome = try self.run(run.group, from: run.index, replies: &out)
+        let outcome = try self.run(run.group, from: run.index, replies: &out, maySetAside: maySetAside)
         if run.isSetAsideAgain { return nil }
         // Its commands are freed by the flush thread, off the path every append waits on.
         queues.finishedGroups.append(run.group)
@@ -490,7 +489,6 @@ extension Executor {
     func runConditionalTransaction(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
         let queues = producerQueues
         queues.isInConditionalTransaction = true
-        queues.mayDefer = false
         queues.transactionFailure = nil
         queues.savepoint = nil
         defer {
@@ -505,7 +503,7 @@ extension Executor {
         for (index, command) in group.commands.enumerated() {
             // XADD takes the savepoint itself, after its checks; answered commands change nothing.
             if let name = command.name, name != .xadd && !name.changesNothing { try beginSavepointIfPending() }
-            _ = try execute(command, at: index, into: &out, group: group, mayBlock: false)
+            _ = try execute(command, at: index, into: &out, group: group, mayBlock: false, maySetAside: false)
             if queues.transactionFailure != nil { break }
         }
         if let failure = queues.transactionFailure {
@@ -594,16 +592,15 @@ extension Executor {
     private func failTimedOutGaps(nowNanoseconds: UInt64) throws(WiredTigerError) {
         let queues = producerQueues
         let timeout = UInt64(limits.producers.gapTimeoutMilliseconds) * 1_000_000
-        for (key, queue) in queues.queues where nowNanoseconds >= queue.waitingSince + timeout {
+        for (key, queue) in queues.queues where queue.isTimedOut(now: nowNanoseconds, timeout: timeout) {
             store.database = key.database
             let producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
                 try store.producers.producer(key.producer, of: s)
             } ?? nil
             let missing = (producer?.state.lastSequence ?? 0) + 1
-            for sequence in queue.parked.keys.sorted() {
-                guard let append = queues.unpark(key, queue, sequence: sequence) else { continue }
+            for append in queues.drain(key) {
                 let text = ProducerError.timedOut(
-                    key.producer, sequence: sequence, missing: missing,
+                    key.producer, sequence: append.sequence, missing: missing,
                     milliseconds: limits.producers.gapTimeoutMilliseconds)
                 queues.fill(append, with: .error(text), tag: 0)
             }
@@ -655,7 +652,7 @@ extension Executor {
             out.bulk("oldest-kept-seq")
             out.integer(Int64(clamping: state.oldestKeptSequence ?? 0))
             out.bulk("waiting")
-            out.integer(Int64(queue?.parked.count ?? 0))
+            out.integer(Int64(queue?.count ?? 0))
             out.bulk("idle")
             out.integer(Int64(clamping: now >= state.lastActivityMilliseconds ? now - state.lastActivityMilliseconds : 0))
         }

@@ -213,10 +213,14 @@ extension Executor {
         return removed.count
     }
 
-    func xadd(_ add: Command.XAdd, _ out: inout RESPWriter, group: CommandGroup) throws(WiredTigerError) {
-        if add.options.append.isUsed { return try xaddWithOptions(add.args, add.options, &out, group: group) }
+    /// XADD; true when a producer's append sets the rest of its group aside (Executor+Producers.swift).
+    func xadd(_ add: Command.XAdd, _ out: inout RESPWriter, group: CommandGroup, maySetAside: Bool)
+        throws(WiredTigerError) -> Bool
+    {
+        if add.options.append.isUsed { return try xaddWithOptions(add, &out, group: group, maySetAside: maySetAside) }
         if group.isTransaction { try beginSavepointIfPending() }
         _ = try appendEntry(add.args, add.options, &out)
+        return false
     }
 
     /// What `appendEntry` did.

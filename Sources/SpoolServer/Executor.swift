@@ -41,14 +41,22 @@ final class Executor: StorageContext {
         if Self.isConditionalTransaction(group) { return try runConditionalTransaction(group) }
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
         if group.isTransaction { out.arrayHeader(group.commands.count) }
-        producerQueues.mayDefer = !group.isTransaction
-        return try run(group, from: 0, replies: &out)
+        return try run(group, from: 0, replies: &out, maySetAside: !group.isTransaction)
+    }
+
+    /// What running one command did to its group.
+    enum Step {
+        case done
+        /// A read found nothing and blocks (the group's last command).
+        case blocked(Waiter)
+        /// A producer's XADD must wait for its SEQ's predecessor: the group is set aside from it.
+        case setAside
     }
 
     /// Runs a group's commands from `start` on, after the replies in `out`. A producer XADD that
-    /// has to wait for its SEQ's predecessor may set the rest aside (Executor+Producers.swift).
-    func run(_ group: CommandGroup, from start: Int, replies out: inout RESPWriter) throws(WiredTigerError)
-        -> ServerOutcome
+    /// has to wait for its SEQ's predecessor may set the rest aside (`maySetAside`; Executor+Producers.swift).
+    func run(_ group: CommandGroup, from start: Int, replies out: inout RESPWriter, maySetAside: Bool)
+        throws(WiredTigerError) -> ServerOutcome
     {
         for index in start..<group.commands.count {
             let command = group.commands[index]
@@ -57,9 +65,13 @@ final class Executor: StorageContext {
                 continue
             }
             let isLast = index == group.commands.count - 1
-            let blocked = try execute(command, at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction)
-            if producerQueues.isDeferRequested { return setAside(group, at: index, replies: out) }
-            if let waiter = blocked {
+            switch try execute(
+                command, at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction,
+                maySetAside: maySetAside)
+            {
+            case .done: continue
+            case .setAside: return setAside(group, at: index, replies: out)
+            case .blocked(let waiter):
                 waiter.prefix = out.bytes
                 waiter.replyCount = group.replyCount
                 waiter.minimumTag = store.jobDurabilityTag
@@ -70,15 +82,18 @@ final class Executor: StorageContext {
         return try finishGroup(group, reply: out.bytes, waiter: nil)
     }
 
-    /// Executes the command at `index` of `group`; returns a waiter when it must block.
-    func execute(_ command: Command, at index: Int, into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool)
-        throws(WiredTigerError) -> Waiter?
-    {
+    /// Executes the command at `index` of `group`.
+    func execute(
+        _ command: Command, at index: Int, into out: inout RESPWriter, group: CommandGroup, mayBlock: Bool,
+        maySetAside: Bool
+    ) throws(WiredTigerError) -> Step {
         store.database = group.database(at: index)
+        var waiter: Waiter?
         switch command {
-        case .xadd(let add): try xadd(add, &out, group: group)
-        case .xread(let read): return try xread(read, &out, group: group, mayBlock: mayBlock)
-        case .xreadgroup(let read): return try xreadgroup(read, &out, group: group, mayBlock: mayBlock)
+        case .xadd(let add):
+            if try xadd(add, &out, group: group, maySetAside: maySetAside) { return .setAside }
+        case .xread(let read): waiter = try xread(read, &out, group: group, mayBlock: mayBlock)
+        case .xreadgroup(let read): waiter = try xreadgroup(read, &out, group: group, mayBlock: mayBlock)
         case .xrange(let range): try xrange(range, &out)
         case .xlen(let key): try xlen(key, &out)
         case .xtrim(let key, let spec): try xtrim(key, spec, &out)
@@ -87,7 +102,7 @@ final class Executor: StorageContext {
         case .answered(let reply): out.append(contentsOf: reply)
         case .other(let name, let args): try execute(name, args, into: &out, group: group)
         }
-        return nil
+        return waiter.map { .blocked($0) } ?? .done
     }
 
     /// The storage commands whose arguments are parsed where they run.

@@ -257,26 +257,15 @@ struct ReplyHole {
     let index: Int
 }
 
-/// An XADD that arrived before its producer's previous SEQ committed.
-final class ParkedAppend {
-    let args: [[UInt8]]
-    let arguments: Executor.AddOrTrimArguments
-    let epoch: UInt64
-    let sequence: UInt64
-    /// The original request's reply, and those of retries that attached to it.
+/// An XADD that arrived before its producer's previous SEQ committed (or a retry of one that
+/// waits): the request, and where its reply goes.
+struct WaitingAppend {
+    let add: Command.XAdd
     let hole: ReplyHole
-    var retryHoles: [ReplyHole] = []
-
-    init(
-        args: [[UInt8]], arguments: Executor.AddOrTrimArguments, epoch: UInt64, sequence: UInt64, hole: ReplyHole
-    ) {
-        self.args = args
-        self.arguments = arguments
-        self.epoch = epoch
-        self.sequence = sequence
-        self.hole = hole
-    }
 }
+
+/// One producer's commit queue (`ProducerCommitQueue`, the state machine in SpoolCore).
+typealias ProducerQueue = ProducerCommitQueue<WaitingAppend>
 
 /// The rest of a group set aside at a producer XADD whose SEQ's predecessor had not committed:
 /// it runs again, from that command, at the end of the batch and of later ones, for at most
@@ -299,17 +288,6 @@ final class SetAsideRun {
         self.out = out
         self.since = since
     }
-}
-
-/// One producer's parked appends, by SEQ.
-final class ProducerQueue {
-    var parked: [UInt64: ParkedAppend] = [:]
-    /// The highest epoch among the parked appends (the stream may have no producer state yet).
-    var epoch: UInt64 = 0
-    /// Monotonic time since which the queue waits without the producer's sequence advancing.
-    var waitingSince: UInt64
-
-    init(now: UInt64) { waitingSince = now }
 }
 
 /// How a parked append ended, rendered for each waiting reply's protocol version.
@@ -360,11 +338,6 @@ final class ProducerQueues {
     /// first set one aside. All of them run again at every batch end.
     var setAside: [UInt64: [SetAsideRun]] = [:]
     var setAsideOrder: [UInt64] = []
-    /// Whether the group being run may set its rest aside (not in a transaction, not in the
-    /// batch's last pass over set-aside groups).
-    var mayDefer = false
-    /// Set by a producer XADD that would have to wait: its group is set aside from it.
-    var isDeferRequested = false
     /// The set-aside run being resumed: setting it aside again updates it in place.
     var resuming: SetAsideRun?
     /// Set-aside groups that ran to their end, for the flush thread to free (`takeRetired`).
@@ -432,8 +405,6 @@ final class ProducerQueues {
         setAsideOrder.removeAll()
         readyOutcomes.removeAll()
         resuming = nil
-        mayDefer = false
-        isDeferRequested = false
         return failures
     }
 
@@ -446,10 +417,10 @@ final class ProducerQueues {
         return reply
     }
 
-    /// Fills every reply waiting on `append`.
-    func fill(_ append: ParkedAppend, with reply: AppendReply, tag: UInt64) {
-        fill(append.hole, reply, tag: tag)
-        for hole in append.retryHoles { fill(hole, reply, tag: tag) }
+    /// Fills every reply waiting on a parked append: its own and its retries'.
+    func fill(_ append: ProducerQueue.Parked, with reply: AppendReply, tag: UInt64) {
+        fill(append.append.hole, reply, tag: tag)
+        for retry in append.retries { fill(retry.hole, reply, tag: tag) }
     }
 
     func fill(_ hole: ReplyHole, _ appendReply: AppendReply, tag: UInt64) {
@@ -467,19 +438,54 @@ final class ProducerQueues {
         completed.append(reply)
     }
 
-    /// Removes a parked append from its queue (dropping the queue once empty).
-    func unpark(_ key: ProducerKey, _ queue: ProducerQueue, sequence: UInt64) -> ParkedAppend? {
-        guard let append = queue.parked.removeValue(forKey: sequence) else { return nil }
-        parkedCount -= 1
-        if queue.parked.isEmpty { queues[key] = nil }
-        return append
+    /// Parks an append in its producer's queue (created waiting since `now`), or attaches a retry
+    /// to the waiting one.
+    func park(_ key: ProducerKey, sequence: UInt64, epoch: UInt64, _ append: WaitingAppend, now: UInt64)
+        -> ProducerQueue.Arrival
+    {
+        let arrival = queues[key, default: ProducerQueue(waitingSince: now)].arrive(
+            sequence: sequence, epoch: epoch, append: append)
+        if arrival == .parked {
+            parkedCount += 1
+            counters.parked += 1
+        }
+        return arrival
+    }
+
+    /// The queue's append whose turn it is after `lastSequence`, taken out (the queue dropped
+    /// once empty).
+    func takeNext(_ key: ProducerKey, lastSequence: UInt64, producerEpoch: UInt64) -> ProducerQueue.Next? {
+        guard let next = queues[key]?.takeNext(lastSequence: lastSequence, producerEpoch: producerEpoch) else {
+            return nil
+        }
+        taken(key, count: 1)
+        return next
+    }
+
+    /// A newer epoch claimed the producer: its older instances' parked appends, taken out.
+    func fence(_ key: ProducerKey, below epoch: UInt64) -> [ProducerQueue.Parked] {
+        guard let fenced = queues[key]?.fence(below: epoch) else { return [] }
+        taken(key, count: fenced.count)
+        return fenced
+    }
+
+    /// Every append of the queue, in SEQ order, taken out.
+    func drain(_ key: ProducerKey) -> [ProducerQueue.Parked] {
+        guard let drained = queues[key]?.drain() else { return [] }
+        taken(key, count: drained.count)
+        return drained
+    }
+
+    private func taken(_ key: ProducerKey, count: Int) {
+        parkedCount -= count
+        if queues[key]?.isEmpty == true { queues[key] = nil }
     }
 
     /// The earliest moment a queue's gap times out.
     var nextGapDeadline: UInt64? {
         guard !queues.isEmpty else { return nil }
         let timeout = UInt64(limits.gapTimeoutMilliseconds) * 1_000_000
-        return queues.values.lazy.map { $0.waitingSince + timeout }.min()
+        return queues.values.lazy.map { $0.deadline(timeout: timeout) }.min()
     }
 }
 
