@@ -29,6 +29,9 @@ let package = Package(
             name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(
             name: "CWiredTiger", pkgConfig: "wiredtiger", providers: [.apt(["libwiredtiger-dev"])]),
+        // The server's allocator (Redis's too): many small allocations freed on other threads.
+        .systemLibrary(
+            name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
 
         // Pure Swift, no I/O: entry ids, stream names, limits.
         .target(name: "SpoolCore", swiftSettings: strict),
@@ -50,7 +53,7 @@ let package = Package(
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolCore", "SpoolProtocol", "SpoolStorage", "CLibUV",
+                "SpoolCore", "SpoolProtocol", "SpoolStorage", "CLibUV", "CJemalloc",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: strict),

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Spool needs on a Debian machine with Swift, skipping what is already there:
-# the C libraries it links (libuv, WiredTiger), pkg-config, and the real peers and clients the
+# the C libraries it links (libuv, WiredTiger, jemalloc), pkg-config, and the real peers and clients the
 # tests and benchmarks drive (redis-server, redis-cli, redis-benchmark, redis-py, hiredis, pytest,
 # and for Tests/integration/test_real_clients.py: node-redis with node, redis-rb with ruby, C
 # hiredis with a C compiler, FastStream's Redis broker).
 set -euo pipefail
 
-packages=(libuv1-dev libwiredtiger-dev pkg-config redis-server redis-tools
+packages=(libuv1-dev libwiredtiger-dev libjemalloc-dev pkg-config redis-server redis-tools
           nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev)
 missing=()
 for package in "${packages[@]}"; do

@@ -49,14 +49,16 @@ extension Server {
             text += "tracking_clients:0\r\npubsub_clients:0\r\nwatching_clients:0\r\ntotal_watched_keys:0\r\n\r\n"
         }
         if sections.wants("memory") {
-            // Spool has no allocator statistics: the resident set stands for both.
+            // used_memory is what the allocator holds for Spool (WiredTiger's cache included), as
+            // in Redis; the resident set if the allocator cannot say.
             let rss = residentSetBytes()
-            text += "# Memory\r\nused_memory:\(rss)\r\nused_memory_human:\(String(humanBytes: rss))\r\n"
+            let used = Allocator.allocatedBytes() ?? rss
+            text += "# Memory\r\nused_memory:\(used)\r\nused_memory_human:\(String(humanBytes: used))\r\n"
             text += "used_memory_rss:\(rss)\r\nused_memory_rss_human:\(String(humanBytes: rss))\r\n"
-            let peak = max(rss, peakResidentSetBytes)
+            let peak = max(used, rss, peakResidentSetBytes)
             text += "used_memory_peak:\(peak)\r\nused_memory_peak_human:\(String(humanBytes: peak))\r\n"
             text += "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
-            text += "mem_allocator:libc\r\nspool_wiredtiger_cache_size:\(config.wiredtigerCacheSize)\r\n\r\n"
+            text += "mem_allocator:\(Allocator.name)\r\nspool_wiredtiger_cache_size:\(config.wiredtigerCacheSize)\r\n\r\n"
         }
         if sections.wants("persistence") {
             // A WiredTiger checkpoint is Spool's "save": what it covers needs no log replay.

@@ -484,6 +484,9 @@ def test_info_default_sections(raw2, server):
     for field in ("used_memory", "used_memory_rss"):
         assert int(memory[field]) > 0, field
     assert "used_memory_human" in memory
+    assert int(memory["used_memory_peak"]) >= int(memory["used_memory"])
+    # Both allocate through jemalloc (Debian builds Redis with it; spoold links it).
+    assert memory["mem_allocator"].startswith("jemalloc-"), memory["mem_allocator"]
     assert info["persistence"]["loading"] == "0"
     stats = info["stats"]
     for field in (
