@@ -282,6 +282,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         results.reserveCapacity(batch.count)
         var failure: WiredTigerError?
         var extra: [DeferredOutcome<Outcome>] = []
+        var flushHere = false
+        var commitStarted: UInt64 = 0
         do throws(WiredTigerError) {
             try store.session.beginTransaction()
             for item in batch {
@@ -303,11 +305,18 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                         fail: deferred.fail, submittedAt: nil))
             }
             if store.batchDidWrite { try store.writeDirtyRecords() }
-            try store.session.commitTransaction()
+            flushHere = store.batchDidWrite && willSyncOwnCommit(batchSize: batch.count)
+            commitStarted = monotonicNanoseconds()
+            if flushHere {
+                try store.session.commitTransactionSynced()
+            } else {
+                try store.session.commitTransaction()
+            }
         } catch {
             failure = error
         }
         if let failure {
+            if flushHere { durableLock.locked { storageIsFlushing = false } }
             try? store.session.rollbackTransaction()
             // The catalog in memory may hold this batch's changes; go back to what is on disk.
             // If even that fails (WiredTiger panicked, e.g. on a full disk), stop for good.
@@ -330,18 +339,9 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var startCheckpoint = false
         let appends = UInt64(store.batchAppendCount)
         let values = context.takeRetired()  // freed here unless the flush thread has a fsync to do
-        // A small batch with nothing queued behind it syncs its own commit on the storage thread:
-        // waking the flush thread costs more than the little the next batch could overlap with
-        // the fsync. A bigger one says requests arrive during an fsync: the flush thread syncs
-        // while the next batch is written.
-        let mayFlushHere =
-            store.batchDidWrite && options.commitMode == .groupCommit && batch.count <= Self.ownFlushJobsMax
-            && submitLock.locked { submitted.isEmpty }
-        var flushHere = false
+        let commitFinished = monotonicNanoseconds()
         durableLock.locked {
             if store.batchDidWrite {
-                flushHere = mayFlushHere && committedGeneration == flushedGeneration && !flushIsDelivering
-                storageIsFlushing = flushHere
                 committedGeneration = thisGeneration
                 unflushedAppends += appends
                 statistics.commits += 1
@@ -375,8 +375,26 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
         }
         if !ready.isEmpty { deliver(ready) }
-        if flushHere { flush(upTo: thisGeneration, session: store.session) }
+        if flushHere { finishFlush(upTo: thisGeneration, started: commitStarted, finished: commitFinished, error: nil) }
         return store.batchDidWrite
+    }
+
+    /// Whether the batch about to commit syncs its own commit (`commit_transaction(sync=on)`)
+    /// instead of leaving the fsync to the flush thread; if so the flush thread leaves it alone.
+    /// A small batch with nothing queued behind it does, while the flush thread is idle: waking
+    /// the flush thread costs more than the little the next batch could overlap with the fsync,
+    /// and a synced commit waits less inside WiredTiger than a commit and a log flush. A bigger
+    /// batch says requests arrive during an fsync: the flush thread syncs while the next batch is
+    /// written.
+    private func willSyncOwnCommit(batchSize: Int) -> Bool {
+        guard options.commitMode == .groupCommit, batchSize <= Self.ownFlushJobsMax,
+            submitLock.locked({ submitted.isEmpty })
+        else { return false }
+        return durableLock.locked {
+            guard committedGeneration == flushedGeneration, !flushIsDelivering, failure == nil else { return false }
+            storageIsFlushing = true
+            return true
+        }
     }
 
     /// The baseline: every job in its own transaction, synced before its outcome is delivered.
@@ -486,8 +504,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     }
 
     /// Syncs the log, which makes every commit up to `target` durable, and delivers the outcomes
-    /// that waited for it, in order: on the flush thread, or on the storage thread when it syncs
-    /// its own commit.
+    /// that waited for it, in order (on the flush thread; the storage thread's own synced commits
+    /// go straight to `finishFlush`).
     private func flush(upTo target: UInt64, session: WiredTigerSession) {
         let started = monotonicNanoseconds()
         var error: WiredTigerError?
@@ -496,7 +514,12 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         } catch let e {
             error = e
         }
-        let finished = monotonicNanoseconds()
+        finishFlush(upTo: target, started: started, finished: monotonicNanoseconds(), error: error)
+    }
+
+    /// After the fsync that made every commit up to `target` durable (or failed): advances the
+    /// watermark and delivers what waited for it.
+    private func finishFlush(upTo target: UInt64, started: UInt64, finished: UInt64, error: WiredTigerError?) {
         var ready: [Outcome] = []
         var failed: [Awaiting] = []
         var garbage: [any Sendable] = []
