@@ -434,49 +434,11 @@ extension Executor {
 
     // MARK: Deletion and trimming
 
-    func xdel(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count >= 3 else { return out.error(CommandError.arity("xdel")) }
-        var ids: [EntryID] = []
-        for text in args[2...] {
-            guard let id = EntryID(parsing: text, missingSequence: .zero) else {
-                return out.error(CommandError.invalidStreamID)
-            }
-            ids.append(id)
-        }
-        guard let stream = try store.streamForWriting(args[1]) else { return out.integer(0) }
+    func xdel(key: [UInt8], ids: [EntryID], _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForWriting(key) else { return out.integer(0) }
         var deleted: Int64 = 0
         for id in ids where try store.delete(stream, id: id) { deleted += 1 }
         out.integer(deleted)
-    }
-
-    /// `[KEEPREF | DELREF | ACKED] IDS numids id …` of XDELEX (from argument 2) and XACKDEL (from
-    /// 3), parsed as Redis's streamParseAckDelArgsOrReply does: the id texts are checked later.
-    func parseReferenceIDs(_ args: [[UInt8]], from start: Int)
-        -> Result<(policy: ReferencePolicy, ids: ArraySlice<[UInt8]>), CommandErrorText>
-    {
-        var policy: ReferencePolicy?
-        var ids: ArraySlice<[UInt8]>?
-        var index = start
-        while index < args.count {
-            let word = args[index]
-            if policy == nil, let named = ReferencePolicy(word) {
-                policy = named
-                index += 1
-            } else if word.isKeyword("IDS") && index + 1 < args.count {
-                guard let count = args[index + 1].asInt64, count >= 1 else {
-                    return .failure(CommandErrorText("ERR Number of IDs must be a positive integer"))
-                }
-                guard count <= Int64(args.count - index - 2) else {
-                    return .failure(CommandErrorText("ERR The `numids` parameter must match the number of arguments"))
-                }
-                ids = args[(index + 2)..<(index + 2 + Int(count))]
-                index += 2 + Int(count)
-            } else {
-                return .failure(CommandErrorText(CommandError.syntax))
-            }
-        }
-        guard let ids else { return .failure(CommandErrorText("ERR IDS option is required")) }
-        return .success((policy ?? .keep, ids))
     }
 
     /// XDELEX's and XACKDEL's reply on a missing key (or group): -1 for each id, unchecked.
@@ -487,21 +449,16 @@ extension Executor {
 
     /// XDELEX key [KEEPREF | DELREF | ACKED] IDS numids id … (Redis 8.2): per id 1 deleted, -1 not
     /// there, 2 kept because a group still needs it (ACKED).
-    func xdelex(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        let (policy, texts): (ReferencePolicy, ArraySlice<[UInt8]>)
-        switch parseReferenceIDs(args, from: 2) {
-        case .success(let parsed): (policy, texts) = parsed
-        case .failure(let error): return out.error(error.text)
-        }
-        guard let stream = try store.streamForWriting(args[1]) else { return answerNoneFound(texts.count, &out) }
-        guard let ids = Command.parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
+    func xdelex(_ request: Command.ReferencedDelete, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForWriting(request.key) else { return answerNoneFound(request.count, &out) }
+        guard let ids = request.ids else { return out.error(CommandError.invalidStreamID) }
         out.arrayHeader(ids.count)
         for id in ids {
-            if policy == .acknowledged, try isReferenced(stream, id) {
+            if request.policy == .acknowledged, try isReferenced(stream, id) {
                 out.integer(2)
                 continue
             }
-            if policy == .delete { try removeReferences(stream, id) }
+            if request.policy == .delete { try removeReferences(stream, id) }
             out.integer(try store.delete(stream, id: id) ? 1 : -1)
         }
     }
@@ -510,23 +467,19 @@ extension Executor {
     /// id for the group and deletes it; per id 1 acknowledged (and deleted, or already gone), -1
     /// not pending in the group, 2 acknowledged but kept because another group still needs it
     /// (ACKED).
-    func xackdel(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        let (policy, texts): (ReferencePolicy, ArraySlice<[UInt8]>)
-        switch parseReferenceIDs(args, from: 3) {
-        case .success(let parsed): (policy, texts) = parsed
-        case .failure(let error): return out.error(error.text)
+    func xackdel(_ request: Command.ReferencedDelete, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForWriting(request.key), let group = stream.groups[request.group ?? []]
+        else {
+            return answerNoneFound(request.count, &out)
         }
-        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
-            return answerNoneFound(texts.count, &out)
-        }
-        guard let ids = Command.parseIDs(texts) else { return out.error(CommandError.invalidStreamID) }
+        guard let ids = request.ids else { return out.error(CommandError.invalidStreamID) }
         out.arrayHeader(ids.count)
         for id in ids {
             guard try store.removePending(stream, group, id: id) else {
                 out.integer(-1)
                 continue
             }
-            switch policy {
+            switch request.policy {
             case .acknowledged where try isReferenced(stream, id):
                 out.integer(2)
                 continue

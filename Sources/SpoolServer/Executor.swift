@@ -98,6 +98,9 @@ final class Executor: StorageContext {
         case .xlen(let key): try xlen(key, &out)
         case .xtrim(let key, let spec): try xtrim(key, spec, &out)
         case .xack(let key, let groupName, let ids): try xack(key: key, group: groupName, ids: ids, &out)
+        case .xdel(let key, let ids): try xdel(key: key, ids: ids, &out)
+        case .xdelex(let request): try xdelex(request, &out)
+        case .xackdel(let request): try xackdel(request, &out)
         case .info(let sections, let loopText): info(sections, &out, loopText: loopText)
         case .answered(let reply): out.append(contentsOf: reply)
         case .other(let name, let args): try execute(name, args, into: &out, group: group)
@@ -110,9 +113,6 @@ final class Executor: StorageContext {
         throws(WiredTigerError)
     {
         switch name {
-        case .xdel: try xdel(args, &out)
-        case .xdelex: try xdelex(args, &out)
-        case .xackdel: try xackdel(args, &out)
         case .xsetid: try xsetid(args, &out)
         case .xcfgset: try xcfgset(args, &out)
         case .xinfo: try xinfo(args, &out)
@@ -132,7 +132,7 @@ final class Executor: StorageContext {
         case .flushall: try flush(args, &out, everyDatabase: true, inTransaction: group.isTransaction)
         case .swapdb: try swapdb(args, &out)
         case .move: try move(args, &out)
-        case .xadd, .xread, .xreadgroup, .xack, .xrange, .xrevrange, .xlen, .xtrim, .info:
+        case .xadd, .xread, .xreadgroup, .xack, .xdel, .xdelex, .xackdel, .xrange, .xrevrange, .xlen, .xtrim, .info:
             preconditionFailure("\(name) is decoded on the loop thread")
         }
     }

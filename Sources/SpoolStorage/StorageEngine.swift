@@ -576,5 +576,4 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
         }
     }
-
 }

@@ -79,6 +79,12 @@ import SpoolProtocol
         // XACK: no such group answers 0 whatever the ids; with the group, a bad id is an error.
         #expect(await harness.send("XACK", "nothing", "g", "bad").integerValue == 0)
         #expect(await harness.send("XACK", "s", "g", "1-1", "bad").text == CommandError.invalidStreamID)
+        // XDEL checks its ids first; XDELEX answers -1 per id for a missing stream, ids unchecked.
+        #expect(await harness.send("XDEL", "nothing", "bad").text == CommandError.invalidStreamID)
+        #expect(await harness.send("XDELEX", "nothing", "IDS", "1", "bad").elements.map(\.integerValue) == [-1])
+        #expect(await harness.send("XDELEX", "s", "IDS", "1", "bad").text == CommandError.invalidStreamID)
+        #expect(await harness.send("XACKDEL", "s", "g", "IDS", "2", "1-1").text
+            == "ERR The `numids` parameter must match the number of arguments")
         let slot = harness.submit(
             [["XADD", "s", "MAXLEN", "-1", "*", "f", "v"], ["XADD", "s", "*", "f", "v"], ["XLEN", "s"]], transaction: true)
         let replies = await harness.replies(slot).first?.elements ?? []

@@ -21,7 +21,7 @@ enum CommandName: String, Sendable {
 
 /// One storage command, decoded on the loop thread: `decode` parses and checks the options of
 /// the commands every producer and consumer sends (XADD, XREAD, XREADGROUP, XACK, XRANGE, XLEN,
-/// XTRIM),
+/// XTRIM, XDEL, XDELEX, XACKDEL),
 /// so their syntax and option errors are answered there and the storage thread only executes.
 /// The other storage commands (administration, inspection) still parse their arguments where
 /// they run.
@@ -35,6 +35,12 @@ enum Command: Sendable {
     /// XACK key group id …: ids that do not all parse are an error reported only when the stream
     /// and group exist (with neither, XACK answers 0 whatever the ids, as in Redis).
     case xack(key: [UInt8], group: [UInt8], ids: [EntryID]?)
+    /// XDEL key id …: every id parsed (a bad one is an error whether or not the stream exists,
+    /// as in Redis).
+    case xdel(key: [UInt8], ids: [EntryID])
+    /// XDELEX key [policy] IDS n id … and XACKDEL key group [policy] IDS n id …
+    case xdelex(ReferencedDelete)
+    case xackdel(ReferencedDelete)
     /// INFO with the sections the loop thread wrote; the storage thread adds its own.
     case info(sections: InfoSections, loopText: String)
     case other(CommandName, [[UInt8]])
@@ -58,6 +64,18 @@ enum Command: Sendable {
         /// COUNT (the last one given), below 0 taken as 0; `Int.max` without one.
         let count: Int
         let reverse: Bool
+    }
+
+    /// XDELEX's and XACKDEL's arguments (Redis 8.2). A missing stream (or group) answers -1 per
+    /// id before the ids are checked, so ids that do not all parse are nil here and an error
+    /// only once the stream is found.
+    struct ReferencedDelete: Sendable {
+        let key: [UInt8]
+        /// XACKDEL's group.
+        let group: [UInt8]?
+        let policy: Executor.ReferencePolicy
+        let ids: [EntryID]?
+        let count: Int
     }
 
     /// Where XREAD starts in one stream.
@@ -115,6 +133,9 @@ enum Command: Sendable {
         case .xread: return .xread
         case .xreadgroup: return .xreadgroup
         case .xack: return .xack
+        case .xdel: return .xdel
+        case .xdelex: return .xdelex
+        case .xackdel: return .xackdel
         case .info: return .info
         case .other(let name, _): return name
         case .answered: return nil
@@ -138,6 +159,11 @@ enum Command: Sendable {
         case .xread: return decodeXRead(args)
         case .xreadgroup: return decodeXReadGroup(args)
         case .xack: return .success(.xack(key: args[1], group: args[2], ids: parseIDs(args[3...])))
+        case .xdel:
+            guard let ids = parseIDs(args[2...]) else { return failure(CommandError.invalidStreamID) }
+            return .success(.xdel(key: args[1], ids: ids))
+        case .xdelex: return decodeReferencedDelete(args, group: nil, from: 2).map { .xdelex($0) }
+        case .xackdel: return decodeReferencedDelete(args, group: args[2], from: 3).map { .xackdel($0) }
         case .info: return .success(.info(sections: InfoSections(args), loopText: ""))
         default: return .success(.other(name, args))
         }
@@ -333,6 +359,37 @@ enum Command: Sendable {
                 XReadGroup(
                     request: request, count: count, block: block, keys: Array(args[streamsAt..<(streamsAt + half)]),
                     starts: starts)))
+    }
+
+    /// `[KEEPREF | DELREF | ACKED] IDS numids id …` from `start`, as Redis's
+    /// streamParseAckDelArgsOrReply parses it.
+    private static func decodeReferencedDelete(_ args: [[UInt8]], group: [UInt8]?, from start: Int)
+        -> Result<ReferencedDelete, CommandErrorText>
+    {
+        var policy: Executor.ReferencePolicy?
+        var texts: ArraySlice<[UInt8]>?
+        var index = start
+        while index < args.count {
+            let word = args[index]
+            if policy == nil, let named = Executor.ReferencePolicy(word) {
+                policy = named
+                index += 1
+            } else if word.isKeyword("IDS") && index + 1 < args.count {
+                guard let count = args[index + 1].asInt64, count >= 1 else {
+                    return .failure(CommandErrorText("ERR Number of IDs must be a positive integer"))
+                }
+                guard count <= Int64(args.count - index - 2) else {
+                    return .failure(CommandErrorText("ERR The `numids` parameter must match the number of arguments"))
+                }
+                texts = args[(index + 2)..<(index + 2 + Int(count))]
+                index += 2 + Int(count)
+            } else {
+                return .failure(CommandErrorText(CommandError.syntax))
+            }
+        }
+        guard let texts else { return .failure(CommandErrorText("ERR IDS option is required")) }
+        return .success(
+            ReferencedDelete(key: args[1], group: group, policy: policy ?? .keep, ids: parseIDs(texts), count: texts.count))
     }
 
     /// Ids as XACK, XCLAIM and XNACK take them (a missing sequence is 0); nil if one does not parse.
