@@ -283,7 +283,6 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var failure: WiredTigerError?
         var extra: [DeferredOutcome<Outcome>] = []
         var flushHere = false
-        var commitStarted: UInt64 = 0
         do throws(WiredTigerError) {
             try store.session.beginTransaction()
             for item in batch {
@@ -306,12 +305,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
             if store.batchDidWrite { try store.writeDirtyRecords() }
             flushHere = store.batchDidWrite && willSyncOwnCommit(batchSize: batch.count)
-            commitStarted = monotonicNanoseconds()
-            if flushHere {
-                try store.session.commitTransactionSynced()
-            } else {
-                try store.session.commitTransaction()
-            }
+            try store.session.commitTransaction()
         } catch {
             failure = error
         }
@@ -339,7 +333,6 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var startCheckpoint = false
         let appends = UInt64(store.batchAppendCount)
         let values = context.takeRetired()  // freed here unless the flush thread has a fsync to do
-        let commitFinished = monotonicNanoseconds()
         durableLock.locked {
             if store.batchDidWrite {
                 committedGeneration = thisGeneration
@@ -375,17 +368,17 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             }
         }
         if !ready.isEmpty { deliver(ready) }
-        if flushHere { finishFlush(upTo: thisGeneration, started: commitStarted, finished: commitFinished, error: nil) }
+        if flushHere { flush(upTo: thisGeneration, session: store.session) }
         return store.batchDidWrite
     }
 
-    /// Whether the batch about to commit syncs its own commit (`commit_transaction(sync=on)`)
-    /// instead of leaving the fsync to the flush thread; if so the flush thread leaves it alone.
-    /// A small batch with nothing queued behind it does, while the flush thread is idle: waking
-    /// the flush thread costs more than the little the next batch could overlap with the fsync,
-    /// and a synced commit waits less inside WiredTiger than a commit and a log flush. A bigger
-    /// batch says requests arrive during an fsync: the flush thread syncs while the next batch is
-    /// written.
+    /// Whether the batch about to commit is synced by the storage thread itself (`log_flush`
+    /// after its commit) instead of the flush thread; if so the flush thread leaves it alone.
+    /// A small batch with nothing queued behind it is, while the flush thread is idle: waking the
+    /// flush thread costs more than the little the next batch could overlap with the fsync. A
+    /// bigger batch says requests arrive during an fsync: the flush thread syncs while the next
+    /// batch is written. (A synced commit, `commit_transaction(sync=on)`, waited less inside
+    /// WiredTiger but lost acknowledged entries when the disk filled: the full-disk producer test.)
     private func willSyncOwnCommit(batchSize: Int) -> Bool {
         guard options.commitMode == .groupCommit, batchSize <= Self.ownFlushJobsMax,
             submitLock.locked({ submitted.isEmpty })
@@ -504,8 +497,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     }
 
     /// Syncs the log, which makes every commit up to `target` durable, and delivers the outcomes
-    /// that waited for it, in order (on the flush thread; the storage thread's own synced commits
-    /// go straight to `finishFlush`).
+    /// that waited for it, in order: on the flush thread, or on the storage thread for a small
+    /// batch it syncs itself.
     private func flush(upTo target: UInt64, session: WiredTigerSession) {
         let started = monotonicNanoseconds()
         var error: WiredTigerError?
