@@ -92,6 +92,13 @@ class Peer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def peers(binaries, redis=True):
+    """(kind, spoold binary or None, label) for redis-server and each spoold build; a build is
+    labelled by its path when several are compared."""
+    spools = [("spool", b, "spool" if len(binaries) == 1 else f"spool ({os.path.relpath(b, ROOT)})") for b in binaries]
+    return ([("redis", None, "redis")] if redis else []) + spools
+
+
 def print_table(header, rows):
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r, widths))

@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, Peer, print_table  # noqa: E402
+from bench_common import ROOT, Peer, peers, print_table  # noqa: E402
 
 VALUE = "v" * 100
 
@@ -50,11 +50,10 @@ def main():
     parser.add_argument("--spoold", action="append", help="spoold binaries (default .build/release/spoold)")
     args = parser.parse_args()
     binaries = args.spoold or [os.path.join(ROOT, ".build/release/spoold")]
-    peers = [("redis", None, "redis")] + [
-        ("spool", b, "spool" if len(binaries) == 1 else f"spool ({os.path.relpath(b, ROOT)})") for b in binaries]
-    results = {label: [] for _, _, label in peers}
+    servers = peers(binaries)
+    results = {label: [] for _, _, label in servers}
     for run in range(args.runs):
-        for kind, binary, label in peers:
+        for kind, binary, label in servers:
             r = measure(kind, binary, args.entries)
             results[label].append(r)
             print(f"run {run + 1} {label}: filled in {r['fill s']:.1f} s, restarted in {r['restart s']:.2f} s",

@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, Peer, print_table  # noqa: E402
+from bench_common import ROOT, Peer, peers, print_table  # noqa: E402
 
 
 
@@ -49,7 +49,7 @@ def pipelined_xadds(port, first, count, window=2000):
     done = threading.Event()
 
     def reader():
-        lines, need, buffer = 0, 2 * count, b""
+        lines, need = 0, 2 * count
         while lines < need:
             data = sock.recv(1 << 20)
             if not data:
@@ -174,31 +174,30 @@ def main():
     parser.add_argument("--no-redis", action="store_true")
     options = parser.parse_args()
     binaries = options.spoold or [os.path.join(ROOT, ".build/release/spoold")]
-    peers = ([] if options.no_redis else [("redis", None)]) + [("spool", b) for b in binaries]
-    label = lambda kind, binary: kind if binary is None else f"spool ({os.path.relpath(binary, ROOT)})"
+    servers = peers(binaries, redis=not options.no_redis)
     parts = options.only.split(",")
 
     if "creation" in parts:
-        results = {label(k, b): [] for k, b in peers}
+        results = {label: [] for _, _, label in servers}
         for run in range(options.runs):
-            for kind, binary in peers:
+            for kind, binary, label in servers:
                 result = creation(kind, binary, options.streams, options.connections)
-                results[label(kind, binary)].append(result)
-                print(f"creation run {run + 1} {label(kind, binary)}: " + ", ".join(f"{k} {v:,.1f}" for k, v in result.items()), flush=True)
+                results[label].append(result)
+                print(f"creation run {run + 1} {label}: " + ", ".join(f"{k} {v:,.1f}" for k, v in result.items()), flush=True)
         keys = list(next(iter(results.values()))[0].keys())
         rows = [[name] + [f"{median([r[k] for r in runs]):,.1f}" for k in keys] for name, runs in results.items()]
         print(f"\n{options.streams:,} streams x 1 entry, pipelined XADD over {options.connections} connections, medians of {options.runs}:")
         print_table(["server"] + keys, rows)
 
     if "spread" in parts:
-        results = {label(k, b): [] for k, b in peers}
+        results = {label: [] for _, _, label in servers}
         for run in range(options.runs):
-            for kind, binary in peers:
+            for kind, binary, label in servers:
                 # Builds after the first are compared on one stream only (a build with a table per
                 # stream cannot hold 100,000 streams).
                 result = spread(kind, binary, options.requests, many=binary is None or binary == binaries[0])
-                results[label(kind, binary)].append(result)
-                print(f"spread run {run + 1} {label(kind, binary)}: {result}", flush=True)
+                results[label].append(result)
+                print(f"spread run {run + 1} {label}: {result}", flush=True)
         rows = []
         for name, runs in results.items():
             one = median([r["one stream"][0] for r in runs])
@@ -213,10 +212,10 @@ def main():
         print_table(["server", "one stream req/s", "CPU µs/req", "100k streams req/s", "CPU µs/req", "spread/one"], rows)
 
     if "replay" in parts:
-        results = {label(k, b): [] for k, b in peers}
+        results = {label: [] for _, _, label in servers}
         for run in range(options.runs):
-            for kind, binary in peers:
-                results[label(kind, binary)].append(replay(kind, binary))
+            for kind, binary, label in servers:
+                results[label].append(replay(kind, binary))
         print(f"\nXRANGE id + COUNT 100 from random ids of a 200,000-entry stream, 50 clients x 4 pipelined, medians of {options.runs}:")
         print_table(
             ["server", "entries/s", "CPU µs/entry"],

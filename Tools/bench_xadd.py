@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, Peer, print_table  # noqa: E402
+from bench_common import ROOT, Peer, peers, print_table  # noqa: E402
 
 VALUE = "v" * 100
 WORKLOADS = {"1": ("1 client", 1, 1, 20_000), "50": ("50 clients", 50, 1, 200_000),
@@ -55,16 +55,15 @@ def main():
     parser.add_argument("--only", default="1,50,50x16", help="workloads: 1, 50, 50x16")
     args = parser.parse_args()
     binaries = args.spoold or [os.path.join(ROOT, ".build/release/spoold")]
-    peers = [("redis", None, "redis")] + [
-        ("spool", b, "spool" if len(binaries) == 1 else f"spool ({os.path.relpath(b, ROOT)})") for b in binaries]
+    servers = peers(binaries)
 
     rows = []
     for key in args.only.split(","):
         name, clients, pipeline, default_requests = WORKLOADS[key]
         requests = args.requests or default_requests
-        results = {label: [] for _, _, label in peers}
+        results = {label: [] for _, _, label in servers}
         for run in range(args.runs):
-            for kind, binary, label in peers:
+            for kind, binary, label in servers:
                 r = measure(kind, binary, clients, pipeline, requests)
                 results[label].append(r)
                 print(f"{name} run {run + 1} {label}: {r['rps']:,.0f} req/s, p50 {r['p50']:.3f} ms, "

@@ -59,14 +59,9 @@ final class Executor: StorageContext {
         throws(WiredTigerError) -> ServerOutcome
     {
         for index in start..<group.commands.count {
-            let command = group.commands[index]
-            if case .answered(let reply) = command {
-                out.append(contentsOf: reply)
-                continue
-            }
             let isLast = index == group.commands.count - 1
             switch try execute(
-                command, at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction,
+                group.commands[index], at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction,
                 maySetAside: maySetAside)
             {
             case .done: continue

@@ -264,7 +264,7 @@ extension Server {
         let age = (now - connection.createdAt) / 1_000_000_000
         let idle = (now - connection.lastInteraction) / 1_000_000_000
         let name = connection.name.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return "id=\(connection.id) addr=\(connection.address) laddr=\(config.bind.contains(":") ? "[\(config.bind)]" : config.bind):\(boundPort) fd=-1 name=\(name) age=\(age) idle=\(idle) flags=\(connection.transaction != nil ? "x" : (connection.blockedSlot != nil ? "b" : "N")) db=\(connection.database) sub=0 psub=0 ssub=0 multi=\(connection.transaction.map { String($0.count) } ?? "-1") qbuf=\(connection.decoder.bufferedByteCount) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=\(connection.pendingSlotCount) omem=\(connection.heldBytes) tot-mem=0 events=r cmd=\(connection.lastCommand) user=default redir=-1 resp=\(connection.version.rawValue) lib-name=\(connection.libraryName) lib-ver=\(connection.libraryVersion)"
+        return "id=\(connection.id) addr=\(connection.address) laddr=\(Self.hostAndPort(config.bind, boundPort)) fd=-1 name=\(name) age=\(age) idle=\(idle) flags=\(connection.transaction != nil ? "x" : (connection.blockedSlot != nil ? "b" : "N")) db=\(connection.database) sub=0 psub=0 ssub=0 multi=\(connection.transaction.map { String($0.count) } ?? "-1") qbuf=\(connection.decoder.bufferedByteCount) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=\(connection.pendingSlotCount) omem=\(connection.heldBytes) tot-mem=0 events=r cmd=\(connection.lastCommand) user=default redir=-1 resp=\(connection.version.rawValue) lib-name=\(connection.libraryName) lib-ver=\(connection.libraryVersion)"
     }
 
     /// CLIENT: the dispatcher has checked the subcommand and its arity.

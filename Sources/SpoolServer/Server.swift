@@ -256,9 +256,13 @@ public final class Server {
                     return UInt16(bigEndian: v4.pointee.sin_port)
                 }
             }
-            let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+            return hostAndPort(String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), port)
         }
+    }
+
+    /// "host:port", with an IPv6 host in brackets ("[::1]:6379"), as Redis writes addresses.
+    static func hostAndPort(_ host: String, _ port: some BinaryInteger) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// Runs every complete command buffered for the connection, grouping consecutive storage
