@@ -4,6 +4,7 @@ import PackageDescription
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .unsafeFlags(["-warnings-as-errors"]),
+    .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
 ]
 // Swift Testing's macros expand to code that warns on this toolchain (@section/@const), so test
 // targets keep Swift 6 mode but not warnings-as-errors.
