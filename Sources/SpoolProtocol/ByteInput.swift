@@ -65,6 +65,11 @@ struct ByteInput: Sendable {
         count == 0 ? [] : Array(bytes[readIndex..<readIndex + count])
     }
 
+    /// Appends the next `count` bytes to `target` (the read index stays).
+    func copyBytes(count: Int, to target: inout [UInt8]) {
+        if count > 0 { target.append(contentsOf: bytes[readIndex..<readIndex + count]) }
+    }
+
     /// True when the two bytes at `index` are CR LF; the caller has checked they are buffered.
     func isCRLF(at index: Int) -> Bool {
         bytes[index] == ASCII.cr && bytes[index + 1] == ASCII.lf

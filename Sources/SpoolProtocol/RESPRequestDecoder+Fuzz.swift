@@ -35,7 +35,7 @@ extension RESPRequestDecoder {
             do {
                 while let command = try decoder.next() {
                     precondition(!command.isEmpty, "empty commands are skipped, never returned")
-                    outcome.commands.append(command)
+                    outcome.commands.append(command.arrays)
                 }
             } catch {
                 outcome.failure = error

@@ -1,5 +1,5 @@
 /// Incremental request decoder: the server appends whatever bytes arrive from the socket and
-/// pulls complete commands. A command is its arguments as byte arrays.
+/// pulls complete commands. A command is its arguments, in one buffer (`RequestArguments`).
 ///
 /// Follows Redis's `processMultibulkBuffer` and `processInlineBuffer`: a command that starts with
 /// '*' is a multibulk (`*<n>\r\n` then n × `$<len>\r\n<bytes>\r\n`); anything else is an inline
@@ -27,13 +27,16 @@ public struct RESPRequestDecoder: Sendable {
     private var bulkLength = -1
     /// Arguments of the multibulk in progress, kept across `next()` calls so that a command
     /// arriving in pieces is parsed once.
-    private var arguments: [[UInt8]] = []
-    private var argumentsByteCount = 0
+    private var argumentBytes: [UInt8] = []
+    private var argumentEnds: [Int] = []
+    private var argumentsByteCount: Int { argumentBytes.count }
     private var failure: RESPProtocolError?
 
     /// Caps the up-front reservation for a multibulk's argument list, because the declared count
     /// is the peer's claim, not bytes we have.
     private static let argumentsReservationMax = 1024
+    /// The first reservation for a request's argument bytes (see `decodeNext`).
+    private static let argumentBytesReservation = 256
 
     public init(limits: RESPLimits = RESPLimits()) {
         self.limits = limits
@@ -56,7 +59,7 @@ public struct RESPRequestDecoder: Sendable {
 
     /// Returns the next complete command, nil if more bytes are needed. Throws on malformed input
     /// (after which the decoder is unusable and the connection should be closed).
-    public mutating func next() throws(RESPProtocolError) -> [[UInt8]]? {
+    public mutating func next() throws(RESPProtocolError) -> RequestArguments? {
         if let failure { throw failure }
         do {
             return try decodeNext()
@@ -66,7 +69,7 @@ public struct RESPRequestDecoder: Sendable {
         }
     }
 
-    private mutating func decodeNext() throws(RESPProtocolError) -> [[UInt8]]? {
+    private mutating func decodeNext() throws(RESPProtocolError) -> RequestArguments? {
         while true {
             if bulksRemaining == 0 {
                 guard input.unreadCount > 0 else { return nil }
@@ -75,11 +78,11 @@ public struct RESPRequestDecoder: Sendable {
                     // Redis treats `*0` and negative counts as an empty command and ignores it.
                     if count <= 0 { continue }
                     bulksRemaining = count
-                    arguments.reserveCapacity(min(count, Self.argumentsReservationMax))
+                    argumentEnds.reserveCapacity(min(count, Self.argumentsReservationMax))
                 } else {
                     guard let inline = try readInlineCommand() else { return nil }
                     if inline.isEmpty { continue }
-                    return inline
+                    return RequestArguments(inline)
                 }
             }
             while bulksRemaining > 0 {
@@ -92,15 +95,20 @@ public struct RESPRequestDecoder: Sendable {
                 guard input.isCRLF(at: input.readIndex + bulkLength) else {
                     throw .missingBulkTerminator
                 }
-                arguments.append(input.copyBytes(count: bulkLength))
-                argumentsByteCount += bulkLength
+                if argumentEnds.isEmpty {
+                    // Room for a typical request's arguments at once, without holding more than a
+                    // small one needs for as long as its reply is pending.
+                    argumentBytes.reserveCapacity(max(bulkLength, min(input.unreadCount, Self.argumentBytesReservation)))
+                }
+                input.copyBytes(count: bulkLength, to: &argumentBytes)
+                argumentEnds.append(argumentBytes.count)
                 input.readIndex += bulkLength + 2
                 bulkLength = -1
                 bulksRemaining -= 1
             }
-            let command = arguments
-            arguments = []
-            argumentsByteCount = 0
+            let command = RequestArguments(buffer: argumentBytes, ends: argumentEnds)
+            argumentBytes = []
+            argumentEnds = []
             return command
         }
     }

@@ -20,7 +20,7 @@ final class Connection {
     var lastInteraction: UInt64
 
     /// MULTI state: queued commands, or nil outside a transaction.
-    var transaction: [[[UInt8]]]?
+    var transaction: [RequestArguments]?
     var transactionHasError = false
 
     /// Replies in request order. `slots[0]` has number `firstSlot`; nil means not ready yet.

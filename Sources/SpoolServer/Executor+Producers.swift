@@ -29,16 +29,16 @@ extension Executor {
         let queues = producerQueues
         let transaction = group.isTransaction && queues.isInConditionalTransaction
         guard let producerID = parsed.append.producer(in: args) else {
-            try conditionalAppend(args, parsed, &out, transaction: transaction)
+            try conditionalAppend(add, &out, transaction: transaction)
             return false
         }
         // A transaction's drops are handled once it is known to commit.
         if !transaction { failQueuesOfDroppedStreams() }
-        let key = ProducerKey(database: store.database, stream: args[1], producer: producerID)
+        let key = ProducerKey(database: store.database, stream: add.key, producer: producerID)
         let sequence = parsed.append.sequence!
         let requestedEpoch = parsed.append.epoch ?? 0
         let now = wallClockMilliseconds()
-        let stream = try store.streamForReading(args[1])
+        let stream = try store.streamForReading(add.key)
         let queueEpoch = queues.queues.isEmpty ? nil : queues.queues[key]?.epoch
         var producer: TrackedProducer?
         if let stream { producer = try trackedProducer(producerID, of: stream, hasQueue: queueEpoch != nil, now: now) }
@@ -86,7 +86,7 @@ extension Executor {
                 refuse(text(refusal))
                 return false
             case .commit:
-                if let failure = try conditionFailure(args, parsed) {
+                if let failure = try conditionFailure(add) {
                     refuse(failure)
                     return false
                 }
@@ -144,7 +144,7 @@ extension Executor {
                 return false
             }
             let reply = try commit(
-                args, parsed, key: key, producer: &producer, sequence: sequence, epoch: requestedEpoch, now: now,
+                add, key: key, producer: &producer, sequence: sequence, epoch: requestedEpoch, now: now,
                 into: &out)
             if case .error(let text) = reply, transaction, parsed.append.isConditional,
                 text.hasPrefix("IFLAST") || text.hasPrefix("IFVERSION")
@@ -166,23 +166,24 @@ extension Executor {
 
     /// XADD … IFLAST id / IFVERSION n without a producer.
     private func conditionalAppend(
-        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, transaction: Bool
+        _ add: Command.XAdd, _ out: inout RESPWriter, transaction: Bool
     ) throws(WiredTigerError) {
         if transaction {
-            if let failure = try conditionFailure(args, parsed) {
+            if let failure = try conditionFailure(add) {
                 producerQueues.transactionFailure = failure
                 return
             }
             try beginSavepointIfPending()
         }
-        if case .conditionFailed(let failure) = try appendEntry(args, parsed, &out) { out.error(failure) }
+        if case .conditionFailed(let failure) = try appendEntry(add, &out) { out.error(failure) }
     }
 
     /// IFLAST's and IFVERSION's check as `appendEntry` will make it (NOMKSTREAM on a missing
     /// stream comes first).
-    private func conditionFailure(_ args: [[UInt8]], _ parsed: AddOrTrimArguments) throws(WiredTigerError) -> String? {
+    private func conditionFailure(_ add: Command.XAdd) throws(WiredTigerError) -> String? {
+        let parsed = add.options
         guard parsed.append.isConditional else { return nil }
-        let stream = try store.streamForReading(args[1])
+        let stream = try store.streamForReading(add.key)
         if stream == nil && parsed.noMakeStream { return nil }
         return parsed.append.conditionFailure(lastID: stream?.lastID ?? .zero, version: stream?.entriesAdded ?? 0)
     }
@@ -190,11 +191,11 @@ extension Executor {
     /// Appends the next SEQ of a producer and records it (creating the producer, and the stream,
     /// on its first commit); returns the reply it wrote into `out`.
     private func commit(
-        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, key: ProducerKey, producer: inout TrackedProducer?,
+        _ add: Command.XAdd, key: ProducerKey, producer: inout TrackedProducer?,
         sequence: UInt64, epoch: UInt64, now: UInt64, into out: inout RESPWriter
     ) throws(WiredTigerError) -> AppendReply {
         let before = out.bytes.count
-        switch try appendEntry(args, parsed, &out, nowMilliseconds: now) {
+        switch try appendEntry(add, &out, nowMilliseconds: now) {
         case .appended(let id):
             if producer == nil {
                 let stream = try store.streamForReading(key.stream)!
@@ -285,7 +286,7 @@ extension Executor {
             case .commit(let append):
                 scratch.removeAll(keepingCapacity: true)
                 let reply = try commit(
-                    append.append.add.args, append.append.add.options, key: key, producer: &producer,
+                    append.append.add, key: key, producer: &producer,
                     sequence: append.sequence, epoch: append.epoch, now: now, into: &scratch)
                 queues.fill(append, with: reply, tag: store.jobDurabilityTag)
                 guard case .id = reply else { return }

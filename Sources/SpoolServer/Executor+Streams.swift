@@ -14,7 +14,7 @@ extension Executor {
         /// ACKED: only entries no group still needs (delivered to every group, pending in none).
         case acknowledged
 
-        init?(_ word: [UInt8]) {
+        init?(_ word: some ByteString) {
             switch true {
             case word.isKeyword("KEEPREF"): self = .keep
             case word.isKeyword("DELREF"): self = .delete
@@ -39,7 +39,7 @@ extension Executor {
         case autoSequence(UInt64)
         case explicit(EntryID)
 
-        init?(parsing text: [UInt8]) {
+        init?(parsing text: some ByteString) {
             if text.count == 1 && text[0] == UInt8(ascii: "*") {
                 self = .auto
             } else if text.count >= 3, text[text.count - 2] == UInt8(ascii: "-"), text[text.count - 1] == UInt8(ascii: "*") {
@@ -73,7 +73,7 @@ extension Executor {
         case automatic(producer: [UInt8])
 
         /// The producer and the idempotent id of an append with these fields.
-        func resolve(_ fields: ArraySlice<[UInt8]>) -> (producer: [UInt8], id: [UInt8]) {
+        func resolve(_ fields: some ByteStrings) -> (producer: [UInt8], id: [UInt8]) {
             switch self {
             case .explicit(let producer, let id): return (producer, id)
             case .automatic(let producer): return (producer, FieldSetHash.digest(fields))
@@ -84,7 +84,9 @@ extension Executor {
     /// Parses `[NOMKSTREAM] [MAXLEN|MINID [=|~] threshold] [LIMIT count]` and, for XADD, the id, as
     /// Redis does (streamParseAddOrTrimArgsOrReply): options in any order, errors in the order
     /// Redis finds them.
-    static func parseAddOrTrim(_ args: [[UInt8]], isXADD: Bool) -> Result<AddOrTrimArguments, CommandErrorText> {
+    static func parseAddOrTrim<Arguments: RandomAccessCollection>(_ args: Arguments, isXADD: Bool)
+        -> Result<AddOrTrimArguments, CommandErrorText>
+    where Arguments.Element: ByteString, Arguments.Index == Int {
         func failure(_ text: String) -> Result<AddOrTrimArguments, CommandErrorText> { .failure(CommandErrorText(text)) }
         var parsed = AddOrTrimArguments()
         var strategy: TrimSpec.Strategy?
@@ -133,13 +135,13 @@ extension Executor {
                     return failure("ERR syntax error, \(automatic ? "IDMPAUTO" : "IDMP") requires a non-empty producer ID")
                 }
                 if automatic {
-                    parsed.idempotency = .automatic(producer: producer)
+                    parsed.idempotency = .automatic(producer: Array(producer))
                     index += 2
                 } else {
                     guard !args[index + 2].isEmpty else {
                         return failure("ERR syntax error, IDMP requires a non-empty idempotent ID")
                     }
-                    parsed.idempotency = .explicit(producer: producer, id: args[index + 2])
+                    parsed.idempotency = .explicit(producer: Array(producer), id: Array(args[index + 2]))
                     index += 3
                 }
             } else if isXADD && word.isKeyword("NOMKSTREAM") {
@@ -219,7 +221,7 @@ extension Executor {
     {
         if add.options.append.isUsed { return try xaddWithOptions(add, &out, group: group, maySetAside: maySetAside) }
         if group.isTransaction { try beginSavepointIfPending() }
-        _ = try appendEntry(add.args, add.options, &out)
+        _ = try appendEntry(add, &out)
         return false
     }
 
@@ -236,10 +238,11 @@ extension Executor {
     /// Adds XADD's entry (arguments already parsed and checked) and writes its reply: NOMKSTREAM,
     /// IFLAST and IFVERSION, the id, the append, the trim.
     func appendEntry(
-        _ args: [[UInt8]], _ parsed: AddOrTrimArguments, _ out: inout RESPWriter, nowMilliseconds: UInt64? = nil
+        _ add: Command.XAdd, _ out: inout RESPWriter, nowMilliseconds: UInt64? = nil
     ) throws(WiredTigerError) -> AppendResult
     {
-        let key = args[1]
+        let parsed = add.options
+        let key = add.key
         let requested = parsed.id!
         let existing = try store.streamForWriting(key)
         if existing == nil && parsed.noMakeStream {
@@ -252,7 +255,7 @@ extension Executor {
         {
             return .conditionFailed(failure)
         }
-        let idempotent = parsed.idempotency?.resolve(args[(parsed.idIndex + 1)...])
+        let idempotent = parsed.idempotency?.resolve(add.fields)
         if let idempotent, let existing {
             let now = nowMilliseconds ?? wallClockMilliseconds()
             let found = try store.lookUpIdempotent(existing, producer: idempotent.producer, id: idempotent.id, nowMilliseconds: now)
@@ -282,7 +285,7 @@ extension Executor {
         } else {
             stream = try store.createStream(key)
         }
-        try store.append(stream, id: id, fields: args[(parsed.idIndex + 1)...])
+        try store.append(stream, id: id, fields: add.fields)
         if let idempotent { try store.recordIdempotent(stream, producer: idempotent.producer, id: idempotent.id, entry: id) }
         // A reader that blocks later in this batch reads the entry directly; only waiting ones
         // need to hear of it.

@@ -1,9 +1,10 @@
+import SpoolCore
 /// IDMPAUTO's idempotent id: a 128-bit digest of an entry's field-value pairs that does not depend
 /// on their order (Redis hashes each pair and combines them so), stable across restarts (it is
 /// stored). Each pair is hashed with two differently seeded FNV-1a passes over length-prefixed
 /// bytes and a final mix; the pairs' hashes are added.
 enum FieldSetHash {
-    static func digest(_ fields: ArraySlice<[UInt8]>) -> [UInt8] {
+    static func digest(_ fields: some ByteStrings) -> [UInt8] {
         var low: UInt64 = 0
         var high: UInt64 = 0
         var index = fields.startIndex
@@ -20,7 +21,7 @@ enum FieldSetHash {
         return out
     }
 
-    private static func hash(_ pair: ([UInt8], [UInt8]), seed: UInt64) -> UInt64 {
+    private static func hash<Part: ByteString>(_ pair: (Part, Part), seed: UInt64) -> UInt64 {
         var value = seed
         func mix(_ byte: UInt8) {
             value ^= UInt64(byte)

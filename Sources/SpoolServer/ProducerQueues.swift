@@ -46,11 +46,12 @@ struct AppendOptions {
     }
 
     /// The PRODUCER id, if there is one.
-    func producer(in args: [[UInt8]]) -> [UInt8]? { producerIndex.map { args[$0] } }
+    func producer(in args: RequestArguments) -> [UInt8]? { producerIndex.map { args[$0].bytes } }
 
     /// Parses the option `args[index]` and its value; nil when it is none of them (it is then
     /// XADD's id).
-    mutating func parse(_ args: [[UInt8]], at index: Int) -> Result<Void, CommandErrorText>? {
+    mutating func parse<Arguments: RandomAccessCollection>(_ args: Arguments, at index: Int) -> Result<Void, CommandErrorText>?
+    where Arguments.Element: ByteString, Arguments.Index == Int {
         let word = args[index]
         let value = args[index + 1]
         if word.isKeyword("PRODUCER") {

@@ -10,7 +10,7 @@ import SpoolStorage
 extension Server {
     /// Routes one command: loop-thread commands answer at once (behind earlier replies), storage
     /// commands join the connection's current group.
-    func dispatch(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
+    func dispatch(_ args: RequestArguments, _ connection: Connection, _ group: inout CommandGroup?) {
         let top: CommandSpec
         let spec: CommandSpec
         switch CommandTable.resolve(args) {
@@ -65,7 +65,7 @@ extension Server {
             }
         default:
             guard let name = top.storageName else {
-                return reply(connection, &group) { answer(top, args, connection, into: &$0) }
+                return reply(connection, &group) { answer(top, args.arrays, connection, into: &$0) }
             }
             let command: Command
             switch decode(name, args) {
@@ -82,7 +82,7 @@ extension Server {
     }
 
     /// Decodes a storage command; INFO gets the sections the loop thread writes.
-    private func decode(_ name: CommandName, _ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+    private func decode(_ name: CommandName, _ args: RequestArguments) -> Result<Command, CommandErrorText> {
         let decoded = Command.decode(name, args)
         if case .success(.info(let sections, _)) = decoded {
             return .success(.info(sections: sections, loopText: infoText(sections: sections)))
@@ -165,7 +165,7 @@ extension Server {
                 case .failure(let error): out.error(error.text)
                 }
             } else {
-                answer(found.top, args, connection, into: &out)
+                answer(found.top, args.arrays, connection, into: &out)
             }
             transaction.commands.append(.answered(out))
         }
@@ -466,7 +466,7 @@ extension Server {
 
     /// COMMAND GETKEYS command arg …: the keys of a command line, from its key positions.
     private func commandGetKeys(_ commandArgs: [[UInt8]], into out: inout RESPWriter) {
-        guard case .success(let found) = CommandTable.resolve(commandArgs) else {
+        guard case .success(let found) = CommandTable.resolve(RequestArguments(commandArgs)) else {
             return out.error("ERR Invalid command specified")
         }
         let spec = found.command

@@ -274,7 +274,7 @@ public final class Server {
                 pauseReading(connection)
                 break
             }
-            let args: [[UInt8]]?
+            let args: RequestArguments?
             do {
                 args = try connection.decoder.next()
             } catch {

@@ -9,8 +9,9 @@ import SpoolCore
 ///
 /// The id is the key, so it is not repeated here.
 enum EntryCodec {
-    static func encode(number: UInt64, fields: ArraySlice<[UInt8]>) -> [UInt8] {
-        // Concrete (not generic) so that it compiles to plain loops: it runs once per append.
+    static func encode(number: UInt64, fields: some ByteStrings) -> [UInt8] {
+        // Specialized for each caller's type (arrays, or views into a request), so it compiles to
+        // plain loops: it runs once per append.
         var size = 12
         for field in fields { size += 4 + field.count }
         var out = [UInt8]()
@@ -22,10 +23,6 @@ enum EntryCodec {
             out.append(contentsOf: field)
         }
         return out
-    }
-
-    static func encode(number: UInt64, fields: [[UInt8]]) -> [UInt8] {
-        encode(number: number, fields: fields[...])
     }
 
     /// nil when the bytes are not an entry Spool wrote (a corrupt or foreign table).

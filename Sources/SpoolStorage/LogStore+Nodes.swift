@@ -41,7 +41,7 @@ enum ListpackSize {
 
     /// One element: its encoding plus the back-length byte(s). Strings that read as integers are
     /// stored as integers.
-    static func element(_ bytes: [UInt8]) -> Int {
+    static func element(_ bytes: some ByteString) -> Int {
         if let value = canonicalInteger(bytes) { return integer(value) }
         let encoded: Int
         switch bytes.count {
@@ -68,7 +68,7 @@ enum ListpackSize {
     /// The value of a string that is an integer written canonically (no sign but `-`, no leading
     /// zeros, within Int64), as listpack's lpStringToInt64 accepts it; nil otherwise. No String is
     /// built: this runs for every field of every append.
-    static func canonicalInteger(_ bytes: [UInt8]) -> Int64? {
+    static func canonicalInteger(_ bytes: some ByteString) -> Int64? {
         guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
         var index = 0
         let negative = bytes[0] == UInt8(ascii: "-")
@@ -104,7 +104,7 @@ enum ListpackSize {
 
     /// One entry: flags, id differences from the master entry, (fields unless the master's),
     /// values, element count.
-    static func entry(_ fields: ArraySlice<[UInt8]>, id: EntryID, master: EntryID, sameFieldsAsMaster: Bool) -> Int {
+    static func entry(_ fields: some ByteStrings, id: EntryID, master: EntryID, sameFieldsAsMaster: Bool) -> Int {
         let milliseconds = Int64(bitPattern: id.milliseconds &- master.milliseconds)
         let sequence = Int64(bitPattern: id.sequence &- master.sequence)
         var size = integer(0) + integer(milliseconds) + integer(sequence)
@@ -127,7 +127,7 @@ extension LogStore {
 
     /// Decides whether an entry with `fields` appended now starts a node, and counts it into the
     /// tail node.
-    func placeInNode(_ stream: StreamState, id: EntryID, _ fields: ArraySlice<[UInt8]>) throws(WiredTigerError) -> Bool {
+    func placeInNode(_ stream: StreamState, id: EntryID, _ fields: some ByteStrings) throws(WiredTigerError) -> Bool {
         if stream.tailNode == nil { stream.tailNode = try findTailNode(stream) }
         var rawLength = 0
         for field in fields { rawLength += field.count }
@@ -149,23 +149,23 @@ extension LogStore {
     }
 
     /// An entry's field names (every other string, from the first).
-    private static func fieldNames(_ fields: ArraySlice<[UInt8]>) -> [[UInt8]] {
+    private static func fieldNames(_ fields: some ByteStrings) -> [[UInt8]] {
         var names: [[UInt8]] = []
         names.reserveCapacity(fields.count / 2)
         var index = fields.startIndex
         while index < fields.endIndex {
-            names.append(fields[index])
+            names.append(Array(fields[index]))
             index += 2
         }
         return names
     }
 
     /// Whether the entry's field names are the master entry's, in order.
-    private static func hasFieldNames(_ fields: ArraySlice<[UInt8]>, _ names: [[UInt8]]) -> Bool {
+    private static func hasFieldNames(_ fields: some ByteStrings, _ names: [[UInt8]]) -> Bool {
         guard fields.count == names.count * 2 else { return false }
         var index = fields.startIndex
         for name in names {
-            guard fields[index] == name else { return false }
+            guard fields[index].elementsEqual(name) else { return false }
             index += 2
         }
         return true

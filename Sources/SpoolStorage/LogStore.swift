@@ -477,11 +477,7 @@ public final class LogStore {
     // MARK: Entries
 
     /// Appends to the live table. The caller has checked that `id` is above the stream's last id.
-    public func append(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws(WiredTigerError) {
-        try append(stream, id: id, fields: fields[...])
-    }
-
-    public func append(_ stream: StreamState, id: EntryID, fields: ArraySlice<[UInt8]>) throws(WiredTigerError) {
+    public func append(_ stream: StreamState, id: EntryID, fields: some ByteStrings) throws(WiredTigerError) {
         precondition(id > stream.record.lastID, "live appends go above the last id")
         noteWrite(stream)
         let startsNode = try placeInNode(stream, id: id, fields)

@@ -63,23 +63,23 @@ let splitIndependenceCorpus: [[UInt8]] = [
         let input = bytes("*2\r\n$4\r\nECHO\r\n$5\r\nhello\r\n")
         for byte in input.dropLast() {
             decoder.append([byte])
-            #expect(try decoder.next() == nil)
+            #expect(try decoder.next()?.arrays == nil)
         }
         decoder.append([input.last!])
-        #expect(try decoder.next() == command("ECHO", "hello"))
-        #expect(try decoder.next() == nil)
+        #expect(try decoder.next()?.arrays == command("ECHO", "hello"))
+        #expect(try decoder.next()?.arrays == nil)
         #expect(decoder.bufferedByteCount == 0)
     }
 
     @Test func bufferedByteCountIncludesArgumentsOfUnfinishedCommand() throws {
         var decoder = RESPRequestDecoder()
         decoder.append(bytes("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nval"))
-        #expect(try decoder.next() == nil)
+        #expect(try decoder.next()?.arrays == nil)
         // "SET" and "key" are decoded (6), the "$5" header is parsed, "val" is still raw (3).
         #expect(decoder.bufferedByteCount == 9)
         decoder.append(bytes("ue\r\nPI"))
-        #expect(try decoder.next() == command("SET", "key", "value"))
-        #expect(try decoder.next() == nil)
+        #expect(try decoder.next()?.arrays == command("SET", "key", "value"))
+        #expect(try decoder.next()?.arrays == nil)
         #expect(decoder.bufferedByteCount == 2)
     }
 
@@ -88,7 +88,7 @@ let splitIndependenceCorpus: [[UInt8]] = [
         // Only the header is sent: the decoder must refuse now, not wait for 1025 bytes.
         decoder.append(bytes("*2\r\n$3\r\nSET\r\n$1025\r\n"))
         #expect(throws: RESPProtocolError(message: "Protocol error: invalid bulk length")) {
-            try decoder.next()
+            try decoder.next()?.arrays
         }
     }
 
@@ -96,7 +96,7 @@ let splitIndependenceCorpus: [[UInt8]] = [
         var decoder = RESPRequestDecoder()
         decoder.append(bytes("*1\r\n$\(512 << 20 + 1)\r\n"))
         #expect(throws: RESPProtocolError(message: "Protocol error: invalid bulk length")) {
-            try decoder.next()
+            try decoder.next()?.arrays
         }
     }
 
@@ -110,7 +110,7 @@ let splitIndependenceCorpus: [[UInt8]] = [
         var decoder = RESPRequestDecoder(limits: RESPLimits(multibulkCountMax: 4))
         decoder.append(bytes("*5\r\n"))
         #expect(throws: RESPProtocolError(message: "Protocol error: invalid multibulk length")) {
-            try decoder.next()
+            try decoder.next()?.arrays
         }
     }
 
@@ -118,7 +118,7 @@ let splitIndependenceCorpus: [[UInt8]] = [
         var decoder = RESPRequestDecoder()
         decoder.append(bytes("*1048577\r\n"))
         #expect(throws: RESPProtocolError(message: "Protocol error: invalid multibulk length")) {
-            try decoder.next()
+            try decoder.next()?.arrays
         }
     }
 
@@ -131,16 +131,16 @@ let splitIndependenceCorpus: [[UInt8]] = [
     @Test func decoderWithoutPracticalBulkLimitWaitsInsteadOfOverflowing() throws {
         var decoder = RESPRequestDecoder(limits: RESPLimits(bulkLengthMax: .max))
         decoder.append(bytes("*1\r\n$9223372036854775807\r\nabc"))
-        #expect(try decoder.next() == nil)
+        #expect(try decoder.next()?.arrays == nil)
     }
 
     @Test func decoderKeepsFailingAfterAnError() {
         var decoder = RESPRequestDecoder()
         decoder.append(bytes("*x\r\n"))
         let expected = RESPProtocolError(message: "Protocol error: invalid multibulk length")
-        #expect(throws: expected) { try decoder.next() }
+        #expect(throws: expected) { try decoder.next()?.arrays }
         decoder.append(bytes("*1\r\n$4\r\nPING\r\n"))
-        #expect(throws: expected) { try decoder.next() }
+        #expect(throws: expected) { try decoder.next()?.arrays }
     }
 
     @Test func decoderDecodesLargeBulkArrivingInChunks() throws {
@@ -156,7 +156,7 @@ let splitIndependenceCorpus: [[UInt8]] = [
             let end = min(offset + 4000, input.count)
             decoder.append(Array(input[offset..<end]))
             offset = end
-            while let next = try decoder.next() { commands.append(next) }
+            while let next = try decoder.next()?.arrays { commands.append(next) }
         }
         #expect(commands == [[bytes("SET"), payload], command("PING")])
         #expect(decoder.bufferedByteCount == 0)
@@ -174,7 +174,7 @@ let splitIndependenceCorpus: [[UInt8]] = [
             let end = min(offset + 4093, input.count)
             decoder.append(Array(input[offset..<end]))
             offset = end
-            while let next = try decoder.next() {
+            while let next = try decoder.next()?.arrays {
                 #expect(next == command("SET", "key", "value"))
                 count += 1
             }
@@ -196,6 +196,6 @@ let splitIndependenceCorpus: [[UInt8]] = [
     @Test func decoderAcceptsRawBufferAppends() throws {
         var decoder = RESPRequestDecoder()
         bytes("*1\r\n$4\r\nPING\r\n").withUnsafeBytes { decoder.append($0) }
-        #expect(try decoder.next() == command("PING"))
+        #expect(try decoder.next()?.arrays == command("PING"))
     }
 }

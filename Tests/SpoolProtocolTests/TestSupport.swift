@@ -84,7 +84,7 @@ func decodeRequests(
     for chunk in feeding.chunks(of: input) {
         chunk.withUnsafeBytes { decoder.append($0) }
         do {
-            while let next = try decoder.next() { outcome.commands.append(next) }
+            while let next = try decoder.next()?.arrays { outcome.commands.append(next) }
         } catch {
             outcome.failure = error
             return outcome

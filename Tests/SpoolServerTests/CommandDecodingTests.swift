@@ -7,7 +7,7 @@ import SpoolProtocol
 /// order, and what the storage thread then runs.
 @Suite struct CommandDecodingTests {
     private func decode(_ words: String...) -> Result<Command, CommandErrorText> {
-        let args = words.map { Array($0.utf8) }
+        let args = RequestArguments(words.map { Array($0.utf8) })
         guard case .success(let found) = CommandTable.resolve(args), let name = found.top.storageName else {
             Issue.record("not a storage command: \(words)")
             return .failure(CommandErrorText("not a storage command"))

@@ -99,11 +99,12 @@ final class ExecutorHarness: Sendable {
 
     /// A command as the loop thread decodes it; one it would answer itself (an option error) is
     /// `.answered`, as in a transaction.
-    static func decode(command args: [[UInt8]], version: RESPVersion) -> Command {
+    static func decode(command words: [[UInt8]], version: RESPVersion) -> Command {
+        let args = RequestArguments(words)
         guard case .success(let found) = CommandTable.resolve(args), let name = found.top.storageName,
             found.command.acceptsArgumentCount(args.count)
         else {
-            preconditionFailure("not a storage command the loop thread would pass on: \(args.map { String(decoding: $0, as: UTF8.self) })")
+            preconditionFailure("not a storage command the loop thread would pass on: \(args)")
         }
         switch Command.decode(name, args) {
         case .success(let command):

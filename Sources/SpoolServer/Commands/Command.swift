@@ -50,10 +50,11 @@ enum Command: Sendable {
 
     /// XADD key [options] id field value …, checked: an id, and fields in pairs.
     struct XAdd: Sendable {
-        let args: [[UInt8]]
+        /// The request as it came: the key and fields are views into its one buffer.
+        let args: RequestArguments
         let options: Executor.AddOrTrimArguments
-        var key: [UInt8] { args[1] }
-        var fields: ArraySlice<[UInt8]> { args[(options.idIndex + 1)...] }
+        let key: [UInt8]
+        var fields: Slice<RequestArguments> { args[(options.idIndex + 1)...] }
     }
 
     /// XRANGE / XREVRANGE with both bounds inclusive (an exclusive bound already stepped).
@@ -149,9 +150,10 @@ enum Command: Sendable {
     }
 
     /// Decodes a storage command whose name and arity the command table checked.
-    static func decode(_ name: CommandName, _ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+    static func decode(_ name: CommandName, _ request: RequestArguments) -> Result<Command, CommandErrorText> {
+        if name == .xadd { return decodeXAdd(request) }
+        let args = request.arrays
         switch name {
-        case .xadd: return decodeXAdd(args)
         case .xtrim:
             return Executor.parseAddOrTrim(args, isXADD: false).map { .xtrim(key: args[1], $0.trim!) }
         case .xrange, .xrevrange: return decodeXRange(args, reverse: name == .xrevrange)
@@ -173,7 +175,7 @@ enum Command: Sendable {
         .failure(CommandErrorText(text))
     }
 
-    private static func decodeXAdd(_ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
+    private static func decodeXAdd(_ args: RequestArguments) -> Result<Command, CommandErrorText> {
         let options: Executor.AddOrTrimArguments
         switch Executor.parseAddOrTrim(args, isXADD: true) {
         case .success(let parsed): options = parsed
@@ -184,7 +186,7 @@ enum Command: Sendable {
             return failure(CommandError.arity("xadd"))
         }
         if case .explicit(let explicit) = requested, explicit == .zero { return failure(CommandError.xaddZeroID) }
-        return .success(.xadd(XAdd(args: args, options: options)))
+        return .success(.xadd(XAdd(args: args, options: options, key: args[1].bytes)))
     }
 
     /// XRANGE key start end [COUNT n], XREVRANGE key end start [COUNT n]. COUNT may repeat (the

@@ -1,3 +1,5 @@
+import SpoolCore
+import SpoolProtocol
 /// Error replies with Redis's exact wording, so clients that match on text keep working.
 /// docs/protocol.md lists every code.
 enum CommandError {
@@ -26,22 +28,26 @@ enum CommandError {
     }
 
     /// A container command (CLIENT, CONFIG, COMMAND, XINFO) with a subcommand it does not have.
-    static func unknownSubcommand(_ args: [[UInt8]]) -> String {
+    static func unknownSubcommand<Arguments: RandomAccessCollection>(_ args: Arguments) -> String
+    where Arguments.Index == Int, Arguments.Element: ByteString {
         "ERR unknown subcommand '\(subcommandName(args))'. Try \(args[0].uppercasedASCII) HELP."
     }
 
     /// A known subcommand whose options do not parse (Redis's addReplySubcommandSyntaxError).
-    static func subcommandSyntax(_ args: [[UInt8]]) -> String {
+    static func subcommandSyntax<Arguments: RandomAccessCollection>(_ args: Arguments) -> String
+    where Arguments.Index == Int, Arguments.Element: ByteString {
         "ERR unknown subcommand or wrong number of arguments for '\(subcommandName(args))'. Try \(args[0].uppercasedASCII) HELP."
     }
 
     /// The subcommand as the client wrote it, cut at 128 bytes as Redis cuts it.
-    private static func subcommandName(_ args: [[UInt8]]) -> String {
+    private static func subcommandName<Arguments: RandomAccessCollection>(_ args: Arguments) -> String
+    where Arguments.Index == Int, Arguments.Element: ByteString {
         String(decoding: args[1].prefix(128), as: UTF8.self)
     }
 
     /// Redis 7's unknown-command message, arguments quoted and cut like Redis cuts them.
-    static func unknownCommand(_ args: [[UInt8]]) -> String {
+    static func unknownCommand<Arguments: RandomAccessCollection>(_ args: Arguments) -> String
+    where Arguments.Index == Int, Arguments.Element: ByteString {
         let name = String(decoding: args[0].prefix(128), as: UTF8.self)
         var text = "ERR unknown command '\(name)', with args beginning with: "
         for arg in args.dropFirst() {
@@ -52,14 +58,14 @@ enum CommandError {
     }
 }
 
-extension Array where Element == UInt8 {
+extension ByteString {
     /// ASCII case-insensitive comparison with an upper-case keyword.
     @inline(__always)
     func isKeyword(_ upper: StaticString) -> Bool {
         guard count == upper.utf8CodeUnitCount else { return false }
         let pointer = upper.utf8Start
         for i in 0..<count {
-            var byte = self[i]
+            var byte = self[startIndex + i]
             if byte >= 97 && byte <= 122 { byte -= 32 }
             if byte != pointer[i] { return false }
         }
@@ -75,16 +81,16 @@ extension Array where Element == UInt8 {
     /// A strict base-10 Int64 as Redis's string2ll reads it.
     var asInt64: Int64? {
         guard !isEmpty, count <= 20 else { return nil }
-        var index = 0
+        var index = startIndex
         var negative = false
-        if self[0] == UInt8(ascii: "-") {
+        if self[index] == UInt8(ascii: "-") {
             negative = true
-            index = 1
+            index += 1
             guard count > 1 else { return nil }
         }
-        if self[index] == UInt8(ascii: "0") && count > index + 1 { return nil }
+        if self[index] == UInt8(ascii: "0") && endIndex > index + 1 { return nil }
         var value: Int64 = 0
-        while index < count {
+        while index < endIndex {
             let byte = self[index]
             guard byte >= 48 && byte <= 57 else { return nil }
             let digit = Int64(byte - 48)

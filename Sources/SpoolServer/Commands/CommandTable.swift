@@ -1,3 +1,4 @@
+import SpoolProtocol
 /// Every command Spool knows: where it runs, its arity (Redis convention: negative means "at
 /// least"), flags and key positions as COMMAND reports them. A class: every command line looks
 /// one up, and handing out a reference costs one retain where a copy of the fields cost eight.
@@ -51,7 +52,7 @@ final class CommandSpec: Sendable {
     }
 
     /// The subcommand `word` names (any case), if this is a container that has it.
-    func subcommand(_ word: [UInt8]) -> CommandSpec? {
+    func subcommand(_ word: some Collection<UInt8>) -> CommandSpec? {
         subcommands.first { spec in
             let declared = spec.name.utf8.split(separator: UInt8(ascii: "|")).last!
             return CommandTable.equalsIgnoringCase(word, lowercase: declared)
@@ -188,7 +189,7 @@ enum CommandTable {
     /// What a command line names, as Redis's lookupCommand and commandCheckExistence decide it:
     /// `top` is the command its first word names, `command` the subcommand its second word names
     /// when `top` is a container (or `top` itself when it is not, or nothing follows).
-    static func resolve(_ args: [[UInt8]]) -> Result<(top: CommandSpec, command: CommandSpec), CommandErrorText> {
+    static func resolve(_ args: RequestArguments) -> Result<(top: CommandSpec, command: CommandSpec), CommandErrorText> {
         guard let top = lookup(args[0]) else { return .failure(CommandErrorText(CommandError.unknownCommand(args))) }
         guard !top.subcommands.isEmpty, args.count > 1 else { return .success((top, top)) }
         guard let command = top.subcommand(args[1]) else {
@@ -206,7 +207,7 @@ enum CommandTable {
     }
 
     /// ASCII case-insensitive comparison of `word` with a lower-case name.
-    static func equalsIgnoringCase(_ word: [UInt8], lowercase name: some Collection<UInt8>) -> Bool {
+    static func equalsIgnoringCase(_ word: some Collection<UInt8>, lowercase name: some Collection<UInt8>) -> Bool {
         guard word.count == name.count else { return false }
         for (byte, expected) in zip(word, name) {
             let lowered = byte >= 65 && byte <= 90 ? byte + 32 : byte
@@ -216,7 +217,7 @@ enum CommandTable {
     }
 
     /// The command a first word names, in any case.
-    static func lookup(_ name: [UInt8]) -> CommandSpec? {
+    static func lookup(_ name: some Collection<UInt8>) -> CommandSpec? {
         guard name.count < byLength.count else { return nil }
         return byLength[name.count].first { equalsIgnoringCase(name, lowercase: $0.lowercaseName) }
     }
