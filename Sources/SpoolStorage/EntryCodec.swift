@@ -20,7 +20,7 @@ enum EntryCodec {
         appendLittleEndian(UInt32(fields.count), to: &out)
         for field in fields {
             appendLittleEndian(UInt32(field.count), to: &out)
-            out.append(contentsOf: field)
+            out.append(bytes: field)
         }
         return out
     }
