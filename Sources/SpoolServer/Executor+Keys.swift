@@ -3,10 +3,30 @@ import SpoolProtocol
 import SpoolStorage
 
 extension Executor {
-    func del(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count >= 2 else { return out.error(CommandError.arity(args[0].asString)) }
+    /// A keyspace command, its arguments checked on the loop thread (Command+Keys.swift).
+    func execute(_ command: Command.Keys, _ out: inout RESPWriter, inTransaction: Bool) throws(WiredTigerError) {
+        switch command {
+        case .delete(let keys): try delete(keys, &out)
+        case .exists(let keys):
+            var found: Int64 = 0
+            for key in keys where try store.streamForReading(key) != nil { found += 1 }
+            out.integer(found)
+        case .type(let key): out.simpleString(try store.streamForReading(key) == nil ? "none" : "stream")
+        case .keys(let pattern):
+            let names = try store.streamNames().filter { GlobPattern.matches(pattern, $0) }
+            out.arrayHeader(names.count)
+            for name in names { out.bulk(name) }
+        case .scan(let request): try scan(request, &out)
+        case .dbsize: out.integer(Int64(store.streamCount))
+        case .flush(let everyDatabase): try flush(everyDatabase: everyDatabase, inTransaction: inTransaction, &out)
+        case .swapdb(let first, let second): try swapdb(first, second, &out)
+        case .move(let key, let target): try move(key, to: target, &out)
+        }
+    }
+
+    private func delete(_ keys: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         var deleted: Int64 = 0
-        for key in args[1...] {
+        for key in keys {
             if let stream = try store.streamForWriting(key) {
                 try store.dropStream(stream)
                 streamChanged(key)
@@ -16,56 +36,15 @@ extension Executor {
         out.integer(deleted)
     }
 
-    func exists(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count >= 2 else { return out.error(CommandError.arity("exists")) }
-        var found: Int64 = 0
-        for key in args[1...] where try store.streamForReading(key) != nil { found += 1 }
-        out.integer(found)
-    }
-
-    func type(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count == 2 else { return out.error(CommandError.arity("type")) }
-        out.simpleString(try store.streamForReading(args[1]) == nil ? "none" : "stream")
-    }
-
-    func keys(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count == 2 else { return out.error(CommandError.arity("keys")) }
-        let names = try store.streamNames().filter { GlobPattern.matches(args[1], $0) }
-        out.arrayHeader(names.count)
-        for name in names { out.bulk(name) }
-    }
-
-    /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. Streams are walked in the order of their
-    /// numbers, which only grow; the cursor is the number to go on from, so a full iteration returns
-    /// every stream that existed throughout it exactly once, as Redis guarantees, and each call
-    /// costs its COUNT, however many streams there are.
-    func scan(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count >= 2, args.count % 2 == 0 else {
-            return out.error(args.count < 2 ? CommandError.arity("scan") : CommandError.syntax)
-        }
-        guard let cursor = args[1].asInt64, cursor >= 0 else { return out.error("ERR invalid cursor") }
-        var pattern: [UInt8]?
-        var count = 10
-        var typeFilter: [UInt8]?
-        var index = 2
-        while index + 1 < args.count {
-            if args[index].isKeyword("MATCH") {
-                pattern = args[index + 1]
-            } else if args[index].isKeyword("COUNT") {
-                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
-                guard value >= 1 else { return out.error(CommandError.syntax) }
-                count = Int(min(value, 1 << 20))
-            } else if args[index].isKeyword("TYPE") {
-                typeFilter = args[index + 1].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
-            } else {
-                return out.error(CommandError.syntax)
-            }
-            index += 2
-        }
-        let (names, next) = try store.scanStreams(from: UInt64(cursor), count: count)
+    /// SCAN. Streams are walked in the order of their numbers, which only grow; the cursor is the
+    /// number to go on from, so a full iteration returns every stream that existed throughout it
+    /// exactly once, as Redis guarantees, and each call costs its COUNT, however many streams
+    /// there are.
+    private func scan(_ request: Command.Scan, _ out: inout RESPWriter) throws(WiredTigerError) {
+        let (names, next) = try store.scanStreams(from: request.cursor, count: request.count)
         var page = names
-        if let pattern { page = page.filter { GlobPattern.matches(pattern, $0) } }
-        if let typeFilter, typeFilter != Array("stream".utf8) { page = [] }
+        if let pattern = request.pattern { page = page.filter { GlobPattern.matches(pattern, $0) } }
+        if request.onlyOtherTypes { page = [] }
         out.arrayHeader(2)
         out.bulk(String(next))
         out.arrayHeader(page.count)
@@ -79,10 +58,7 @@ extension Executor {
     /// FLUSHDB: the selected database's streams; FLUSHALL: every database's. Outside MULTI the
     /// drops are committed every `flushStreamsPerTransaction` streams (the reply still waits for
     /// the one fsync that covers them all); a crash before that fsync can leave some streams.
-    func flush(_ args: [[UInt8]], _ out: inout RESPWriter, everyDatabase: Bool, inTransaction: Bool) throws(WiredTigerError) {
-        if args.count > 2 || (args.count == 2 && !args[1].isKeyword("ASYNC") && !args[1].isKeyword("SYNC")) {
-            return out.error(CommandError.syntax)
-        }
+    private func flush(everyDatabase: Bool, inTransaction: Bool, _ out: inout RESPWriter) throws(WiredTigerError) {
         let selected = store.database
         let databases = everyDatabase ? store.streamCountsByDatabase.map(\.database) : [selected]
         var dropped = 0
@@ -102,19 +78,6 @@ extension Executor {
         out.simpleString("OK")
     }
 
-    /// A database index argument of SWAPDB or MOVE; nil (with the error written) when it is none.
-    private func databaseIndex(_ text: [UInt8], notInteger: String, _ out: inout RESPWriter) -> Int? {
-        guard let index = text.asInt64 else {
-            out.error(notInteger)
-            return nil
-        }
-        guard index >= 0 && index < Int64(limits.databases) else {
-            out.error("ERR DB index is out of range")
-            return nil
-        }
-        return Int(index)
-    }
-
     /// Whether a producer has appends waiting on one of these databases' streams (MOVE and SWAPDB
     /// refuse then: the waiting appends name their stream by database).
     private func hasWaitingAppends(in databases: [Int], stream: [UInt8]? = nil) -> Bool {
@@ -125,10 +88,7 @@ extension Executor {
 
     /// SWAPDB index index: the two databases' streams trade places; readers blocked on them are
     /// woken to look again, as Redis does.
-    func swapdb(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let first = databaseIndex(args[1], notInteger: "ERR invalid first DB index", &out),
-            let second = databaseIndex(args[2], notInteger: "ERR invalid second DB index", &out)
-        else { return }
+    private func swapdb(_ first: Int, _ second: Int, _ out: inout RESPWriter) throws(WiredTigerError) {
         guard !hasWaitingAppends(in: [first, second]) else {
             return out.error("ERR producer appends are waiting in these databases; try again once they commit")
         }
@@ -143,20 +103,19 @@ extension Executor {
 
     /// MOVE key db: 1 when the stream moved, 0 when it does not exist here or the target has one of
     /// that name.
-    func move(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let target = databaseIndex(args[2], notInteger: CommandError.notInteger, &out) else { return }
+    private func move(_ key: [UInt8], to target: Int, _ out: inout RESPWriter) throws(WiredTigerError) {
         guard target != store.database else { return out.error("ERR source and destination objects are the same") }
-        guard let stream = try store.streamForWriting(args[1]) else { return out.integer(0) }
-        guard !hasWaitingAppends(in: [store.database], stream: args[1]) else {
+        guard let stream = try store.streamForWriting(key) else { return out.integer(0) }
+        guard !hasWaitingAppends(in: [store.database], stream: key) else {
             return out.error("ERR producer appends are waiting on this stream; try again once they commit")
         }
-        streamChanged(args[1])
+        streamChanged(key)
         let moved = try store.moveStream(stream, to: target)
         if moved {
             // Readers blocked on that name in the target database look again too.
             let selected = store.database
             store.database = target
-            streamChanged(args[1])
+            streamChanged(key)
             store.database = selected
         }
         out.integer(moved ? 1 : 0)

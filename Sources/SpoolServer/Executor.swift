@@ -97,6 +97,7 @@ final class Executor: StorageContext {
         case .xdelex(let request): try xdelex(request, &out)
         case .xackdel(let request): try xackdel(request, &out)
         case .info(let sections, let loopText): info(sections, &out, loopText: loopText)
+        case .keys(let keys): try execute(keys, &out, inTransaction: group.isTransaction)
         case .answered(let reply): out.append(contentsOf: reply)
         case .other(let name, let args): try execute(name, args, into: &out, group: group)
         }
@@ -117,17 +118,8 @@ final class Executor: StorageContext {
         case .xclaim: try xclaim(args, &out)
         case .xautoclaim: try xautoclaim(args, &out)
         case .xproducers: try xproducers(args, &out)
-        case .del, .unlink: try del(args, &out)
-        case .exists: try exists(args, &out)
-        case .type: try type(args, &out)
-        case .keys: try keys(args, &out)
-        case .scan: try scan(args, &out)
-        case .dbsize: out.integer(Int64(store.streamCount))
-        case .flushdb: try flush(args, &out, everyDatabase: false, inTransaction: group.isTransaction)
-        case .flushall: try flush(args, &out, everyDatabase: true, inTransaction: group.isTransaction)
-        case .swapdb: try swapdb(args, &out)
-        case .move: try move(args, &out)
-        case .xadd, .xread, .xreadgroup, .xack, .xdel, .xdelex, .xackdel, .xrange, .xrevrange, .xlen, .xtrim, .info:
+        case .xadd, .xread, .xreadgroup, .xack, .xdel, .xdelex, .xackdel, .xrange, .xrevrange, .xlen, .xtrim, .info,
+            .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move:
             preconditionFailure("\(name) is decoded on the loop thread")
         }
     }

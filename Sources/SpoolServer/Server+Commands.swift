@@ -83,7 +83,7 @@ extension Server {
 
     /// Decodes a storage command; INFO gets the sections the loop thread writes.
     private func decode(_ name: CommandName, _ args: RequestArguments) -> Result<Command, CommandErrorText> {
-        let decoded = Command.decode(name, args)
+        let decoded = Command.decode(name, args, databases: config.databases)
         if case .success(.info(let sections, _)) = decoded {
             return .success(.info(sections: sections, loopText: infoText(sections: sections)))
         }

@@ -12,7 +12,7 @@ import SpoolProtocol
             Issue.record("not a storage command: \(words)")
             return .failure(CommandErrorText("not a storage command"))
         }
-        return Command.decode(name, args)
+        return Command.decode(name, args, databases: 16)
     }
 
     private func error(_ result: Result<Command, CommandErrorText>) -> String? {
@@ -33,6 +33,31 @@ import SpoolProtocol
         #expect(error(decode("XADD", "s", "MAXLEN", "x", "*", "f", "v")) == CommandError.notInteger)
         #expect(error(decode("XADD", "s", "IDMP", "p", "1", "1-1", "f", "v"))
             == "ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs")
+    }
+
+    /// Keyspace commands answer their syntax, cursor and database-index errors before the store.
+    @Test func keyspaceCommandsAreCheckedWhenDecoded() throws {
+        guard case .keys(.scan(let scan)) = try decode("SCAN", "7", "MATCH", "a*", "COUNT", "3", "TYPE", "Stream").get() else {
+            Issue.record("SCAN did not decode")
+            return
+        }
+        #expect(scan.cursor == 7 && scan.pattern == Array("a*".utf8) && scan.count == 3 && !scan.onlyOtherTypes)
+        guard case .keys(.scan(let other)) = try decode("SCAN", "0", "TYPE", "string").get() else { return }
+        #expect(other.onlyOtherTypes)
+        #expect(error(decode("SCAN", "-1")) == "ERR invalid cursor")
+        #expect(error(decode("SCAN", "0", "COUNT", "0")) == CommandError.syntax)
+        #expect(error(decode("SCAN", "0", "COUNT")) == CommandError.syntax)
+        #expect(error(decode("FLUSHALL", "LATER")) == CommandError.syntax)
+        #expect(try decode("flushdb", "async").get().name == .flushdb)
+        #expect(error(decode("SWAPDB", "x", "1")) == "ERR invalid first DB index")
+        #expect(error(decode("SWAPDB", "0", "16")) == "ERR DB index is out of range")
+        #expect(error(decode("MOVE", "s", "y")) == CommandError.notInteger)
+        guard case .keys(.move(let key, let target)) = try decode("MOVE", "s", "3").get() else {
+            Issue.record("MOVE did not decode")
+            return
+        }
+        #expect(key == Array("s".utf8) && target == 3)
+        #expect(try decode("UNLINK", "a", "b").get().name == .del)
     }
 
     /// A field or value spelled like an option is data: only options make an append conditional.

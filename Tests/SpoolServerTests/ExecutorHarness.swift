@@ -106,7 +106,7 @@ final class ExecutorHarness: Sendable {
         else {
             preconditionFailure("not a storage command the loop thread would pass on: \(args)")
         }
-        switch Command.decode(name, args) {
+        switch Command.decode(name, args, databases: 16) {
         case .success(let command):
             return command
         case .failure(let error):

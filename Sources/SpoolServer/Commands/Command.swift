@@ -21,10 +21,10 @@ enum CommandName: String, Sendable {
 
 /// One storage command, decoded on the loop thread: `decode` parses and checks the options of
 /// the commands every producer and consumer sends (XADD, XREAD, XREADGROUP, XACK, XRANGE, XLEN,
-/// XTRIM, XDEL, XDELEX, XACKDEL),
+/// XTRIM, XDEL, XDELEX, XACKDEL) and of the keyspace commands (Command+Keys.swift),
 /// so their syntax and option errors are answered there and the storage thread only executes.
-/// The other storage commands (administration, inspection) still parse their arguments where
-/// they run.
+/// The consumer-group administration and inspection commands still parse their arguments where
+/// they run (`.other`).
 enum Command: Sendable {
     case xadd(XAdd)
     case xtrim(key: [UInt8], Executor.TrimSpec)
@@ -43,6 +43,8 @@ enum Command: Sendable {
     case xackdel(ReferencedDelete)
     /// INFO with the sections the loop thread wrote; the storage thread adds its own.
     case info(sections: InfoSections, loopText: String)
+    /// DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, MOVE (Command+Keys.swift).
+    case keys(Keys)
     case other(CommandName, [[UInt8]])
     /// In a transaction: a command answered on the loop thread at EXEC (a loop command such as
     /// CLIENT or CONFIG, or one whose options were wrong); its reply goes in at its place.
@@ -138,6 +140,7 @@ enum Command: Sendable {
         case .xdelex: return .xdelex
         case .xackdel: return .xackdel
         case .info: return .info
+        case .keys(let keys): return keys.name
         case .other(let name, _): return name
         case .answered: return nil
         }
@@ -150,9 +153,10 @@ enum Command: Sendable {
     }
 
     /// Decodes a storage command whose name and arity the command table checked.
-    static func decode(_ name: CommandName, _ request: RequestArguments) -> Result<Command, CommandErrorText> {
+    static func decode(_ name: CommandName, _ request: RequestArguments, databases: Int) -> Result<Command, CommandErrorText> {
         if name == .xadd { return decodeXAdd(request) }
         let args = request.arrays
+        if let keys = decodeKeys(name, args, databases: databases) { return keys }
         switch name {
         case .xtrim:
             return Executor.parseAddOrTrim(args, isXADD: false).map { .xtrim(key: args[1], $0.trim!) }
@@ -171,7 +175,7 @@ enum Command: Sendable {
         }
     }
 
-    private static func failure(_ text: String) -> Result<Command, CommandErrorText> {
+    static func failure(_ text: String) -> Result<Command, CommandErrorText> {
         .failure(CommandErrorText(text))
     }
 
