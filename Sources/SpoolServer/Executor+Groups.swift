@@ -669,38 +669,12 @@ extension Executor {
 
     // MARK: XPENDING
 
-    /// XPENDING key group [[IDLE min-idle] start end count [consumer]]
-    func xpending(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        let summary = args.count == 3
-        guard summary || (args.count >= 6 && args.count <= 9) else { return out.error(CommandError.syntax) }
-        var minIdle: Int64 = 0
-        var start = EntryID.min
-        var end = EntryID.max
-        var count = 0
-        var consumerName: [UInt8]?
-        if !summary {
-            var at = 3
-            if args[3].isKeyword("IDLE") {
-                guard let value = args[4].asInt64 else { return out.error(CommandError.notInteger) }
-                minIdle = value
-                guard args.count >= 8 else { return out.error(CommandError.syntax) }
-                at += 2
-            }
-            guard at + 2 < args.count, let value = args[at + 2].asInt64 else { return out.error(CommandError.notInteger) }
-            count = Int(clamping: max(0, value))
-            switch (Command.parseRangeBound(args[at], isStart: true), Command.parseRangeBound(args[at + 1], isStart: false)) {
-            case (.failure(let error), _), (_, .failure(let error)): return out.error(error.text)
-            case (.success(let s), .success(let e)):
-                start = s
-                end = e
-            }
-            if at + 3 < args.count { consumerName = args[at + 3] }
-            if at + 4 < args.count { return out.error(CommandError.syntax) }
+    /// XPENDING, its options checked on the loop thread (Command+Claims.swift).
+    func xpending(_ request: Command.XPending, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForReading(request.key), let group = stream.groups[request.group] else {
+            return out.error(Self.noSuchKeyOrGroup(request.key, request.group))
         }
-        guard let stream = try store.streamForReading(args[1]), let group = stream.groups[args[2]] else {
-            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
-        }
-        if summary {
+        guard let range = request.range else {
             out.arrayHeader(4)
             out.integer(Int64(group.pendingCount))
             guard let (first, last) = try store.pendingBounds(stream, group) else {
@@ -720,10 +694,12 @@ extension Executor {
             }
             return
         }
-        if let consumerName, group.consumers[consumerName] == nil { return out.arrayHeader(0) }
+        if let consumerName = range.consumer, group.consumers[consumerName] == nil { return out.arrayHeader(0) }
         let now = nowMilliseconds
+        let minIdle = range.minIdle
         let entries = try store.pendingEntries(
-            stream, group, consumer: consumerName, from: start, to: end, limit: min(count, limits.readCountMax)
+            stream, group, consumer: range.consumer, from: range.start, to: range.end,
+            limit: min(range.count, limits.readCountMax)
         ) { entry in minIdle <= 0 || entry.isGivenBack || now - entry.deliveryTime >= minIdle }
         out.arrayHeader(entries.count)
         for entry in entries {
@@ -738,71 +714,40 @@ extension Executor {
 
     // MARK: XCLAIM, XAUTOCLAIM
 
-    /// XCLAIM key group consumer min-idle-time id [id …] [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE]
-    /// [JUSTID] [LASTID id]
-    func xclaim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
-            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
+    /// XCLAIM: the stream and group first, then the consumer's name, then the options the loop
+    /// thread parsed (Command+Claims.swift), in Redis's order.
+    func xclaim(_ request: Command.XClaim, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForWriting(request.key), let group = stream.groups[request.group] else {
+            return out.error(Self.noSuchKeyOrGroup(request.key, request.group))
         }
-        guard args[3].count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
-        guard var minIdle = args[4].asInt64 else { return out.error("ERR Invalid min-idle-time argument for XCLAIM") }
-        if minIdle < 0 { minIdle = 0 }
-        var ids: [EntryID] = []
-        var index = 5
-        while index < args.count, let id = EntryID(parsing: args[index], missingSequence: .zero) {
-            ids.append(id)
-            index += 1
+        guard request.consumer.count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
+        let options: Command.XClaim.Options
+        switch request.options {
+        case .failure(let error): return out.error(error.text)
+        case .success(let parsed): options = parsed
         }
+        let ids = options.ids
         let now = nowMilliseconds
-        var deliveryTime: Int64?
-        var retryCount: Int64?
-        var force = false
-        var justID = false
-        var lastID = EntryID.zero
-        while index < args.count {
-            let word = args[index]
-            let hasValue = index + 1 < args.count
-            if word.isKeyword("FORCE") {
-                force = true
-            } else if word.isKeyword("JUSTID") {
-                justID = true
-            } else if word.isKeyword("IDLE") && hasValue {
-                index += 1
-                guard let value = args[index].asInt64 else { return out.error("ERR Invalid IDLE option argument for XCLAIM") }
-                deliveryTime = now - value
-            } else if word.isKeyword("TIME") && hasValue {
-                index += 1
-                guard let value = args[index].asInt64 else { return out.error("ERR Invalid TIME option argument for XCLAIM") }
-                deliveryTime = value
-            } else if word.isKeyword("RETRYCOUNT") && hasValue {
-                index += 1
-                guard let value = args[index].asInt64 else {
-                    return out.error("ERR Invalid RETRYCOUNT option argument for XCLAIM")
-                }
-                retryCount = value
-            } else if word.isKeyword("LASTID") && hasValue {
-                index += 1
-                guard let value = EntryID(parsing: args[index], missingSequence: .zero) else {
-                    return out.error(CommandError.invalidStreamID)
-                }
-                lastID = value
-            } else {
-                return out.error("ERR Unrecognized XCLAIM option '\(word.asString)'")
+        let minIdle = options.minIdle
+        let justID = options.justID
+        let deliveryTime: Int64? = options.deliveryTime.map {
+            switch $0 {
+            case .idle(let ms): return now - ms
+            case .at(let time): return time
             }
-            index += 1
         }
         guard ids.count <= limits.readCountMax else {
             return out.error("ERR XCLAIM takes at most \(limits.readCountMax) ids")
         }
-        if lastID > group.lastDeliveredID {
-            store.setGroupPosition(stream, group, lastDeliveredID: lastID, entriesRead: group.entriesRead)
+        if options.lastID > group.lastDeliveredID {
+            store.setGroupPosition(stream, group, lastDeliveredID: options.lastID, entriesRead: group.entriesRead)
         }
         var time = deliveryTime ?? now
         if time < 0 || time > now { time = now }
-        let consumer = store.consumer(stream, group, named: args[3], now: now).consumer
+        let consumer = store.consumer(stream, group, named: request.consumer, now: now).consumer
         store.touch(stream, group, consumer, seen: now)
         var claimed: [DeliveredItem] = []
-        let retry: UInt64? = retryCount.map { UInt64(clamping: max(0, $0)) }
+        let retry: UInt64? = options.retryCount.map { UInt64(clamping: max(0, $0)) }
         for id in ids {
             let pending = try store.pendingEntry(stream, group, id: id)
             guard let stored = try entry(stream, id) else {
@@ -816,7 +761,7 @@ extension Executor {
                 else { continue }
             } else {
                 // FORCE: a new pending entry, counted as Redis counts it (created at 1, then delivered).
-                guard force else { continue }
+                guard options.force else { continue }
                 let count = retry ?? (justID ? 1 : 2)
                 try store.putPending(
                     stream, group, PendingEntry(id: id, consumer: consumer.name, deliveryTime: time, deliveryCount: count))
@@ -839,42 +784,19 @@ extension Executor {
         }
     }
 
-    /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
-    func xautoclaim(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard var minIdle = args[4].asInt64 else {
-            return out.error("ERR Invalid min-idle-time argument for XAUTOCLAIM")
+    /// XAUTOCLAIM, its options checked on the loop thread (Command+Claims.swift).
+    func xautoclaim(_ request: Command.XAutoClaim, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForWriting(request.key), let group = stream.groups[request.group] else {
+            return out.error(Self.noSuchKeyOrGroup(request.key, request.group))
         }
-        if minIdle < 0 { minIdle = 0 }
-        let start: EntryID
-        switch Command.parseRangeBound(args[5], isStart: true) {
-        case .failure(let error): return out.error(error.text)
-        case .success(let id): start = id
-        }
-        var count = 100
-        var justID = false
-        var index = 6
-        while index < args.count {
-            let word = args[index]
-            if word.isKeyword("COUNT") && index + 1 < args.count {
-                guard let value = args[index + 1].asInt64, value >= 1, value <= Int64(Int.max / 16) else {
-                    return out.error("ERR COUNT must be > 0")
-                }
-                count = Int(value)
-                index += 2
-            } else if word.isKeyword("JUSTID") {
-                justID = true
-                index += 1
-            } else {
-                return out.error(CommandError.syntax)
-            }
-        }
-        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
-            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
-        }
+        let minIdle = request.minIdle
+        let justID = request.justID
+        let start = request.start
+        var count = request.count
         count = min(count, limits.readCountMax)
-        guard args[3].count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
+        guard request.consumer.count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
         let now = nowMilliseconds
-        let consumer = store.consumer(stream, group, named: args[3], now: now).consumer
+        let consumer = store.consumer(stream, group, named: request.consumer, now: now).consumer
         store.touch(stream, group, consumer, seen: now)
         var attempts = count * 10
         let candidates = try store.pendingEntries(stream, group, from: start, limit: attempts + 1)

@@ -98,6 +98,9 @@ final class Executor: StorageContext {
         case .xackdel(let request): try xackdel(request, &out)
         case .info(let sections, let loopText): info(sections, &out, loopText: loopText)
         case .keys(let keys): try execute(keys, &out, inTransaction: group.isTransaction)
+        case .xpending(let request): try xpending(request, &out)
+        case .xclaim(let request): try xclaim(request, &out)
+        case .xautoclaim(let request): try xautoclaim(request, &out)
         case .answered(let reply): out.append(contentsOf: reply)
         case .other(let name, let args): try execute(name, args, into: &out, group: group)
         }
@@ -114,12 +117,10 @@ final class Executor: StorageContext {
         case .xinfo: try xinfo(args, &out)
         case .xgroup: try xgroup(args, &out)
         case .xnack: try xnack(args, &out)
-        case .xpending: try xpending(args, &out)
-        case .xclaim: try xclaim(args, &out)
-        case .xautoclaim: try xautoclaim(args, &out)
         case .xproducers: try xproducers(args, &out)
         case .xadd, .xread, .xreadgroup, .xack, .xdel, .xdelex, .xackdel, .xrange, .xrevrange, .xlen, .xtrim, .info,
-            .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move:
+            .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move, .xpending, .xclaim,
+            .xautoclaim:
             preconditionFailure("\(name) is decoded on the loop thread")
         }
     }

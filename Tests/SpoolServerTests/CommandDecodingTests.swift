@@ -60,6 +60,39 @@ import SpoolProtocol
         #expect(try decode("UNLINK", "a", "b").get().name == .del)
     }
 
+    /// XPENDING and XAUTOCLAIM answer option errors before looking for their group; XCLAIM carries
+    /// its option errors to where the group is found (Redis checks the group first).
+    @Test func claimsAndPendingListsAreCheckedInRedisOrder() throws {
+        guard case .xpending(let pending) = try decode("XPENDING", "s", "g", "IDLE", "5", "-", "+", "10", "c").get(),
+            let range = pending.range
+        else {
+            Issue.record("XPENDING did not decode")
+            return
+        }
+        #expect(range.minIdle == 5 && range.count == 10 && range.consumer == Array("c".utf8))
+        #expect(try decode("XPENDING", "s", "g").get().name == .xpending)
+        #expect(error(decode("XPENDING", "s", "g", "-", "+")) == CommandError.syntax)
+        #expect(error(decode("XPENDING", "s", "g", "-", "+", "x")) == CommandError.notInteger)
+        #expect(error(decode("XAUTOCLAIM", "s", "g", "c", "x", "0")) == "ERR Invalid min-idle-time argument for XAUTOCLAIM")
+        #expect(error(decode("XAUTOCLAIM", "s", "g", "c", "0", "0", "COUNT", "0")) == "ERR COUNT must be > 0")
+        guard case .xclaim(let claim) = try decode("XCLAIM", "s", "g", "c", "0", "1-1", "BOGUS").get() else {
+            Issue.record("XCLAIM did not decode")
+            return
+        }
+        guard case .failure(let deferred) = claim.options else {
+            Issue.record("XCLAIM's option error was not carried")
+            return
+        }
+        #expect(deferred.text == "ERR Unrecognized XCLAIM option 'BOGUS'")
+        guard case .xclaim(let good) = try decode("XCLAIM", "s", "g", "c", "-5", "1-1", "2", "TIME", "7", "IDLE", "3").get(),
+            case .success(let options) = good.options, case .idle(3) = options.deliveryTime
+        else {
+            Issue.record("XCLAIM's options did not parse")
+            return
+        }
+        #expect(options.minIdle == 0 && options.ids.count == 2)
+    }
+
     /// A field or value spelled like an option is data: only options make an append conditional.
     @Test func onlyRealOptionsMakeAnAppendConditional() throws {
         let plain = try decode("XADD", "s", "*", "IFLAST", "PRODUCER").get()

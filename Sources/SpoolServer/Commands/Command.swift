@@ -21,10 +21,10 @@ enum CommandName: String, Sendable {
 
 /// One storage command, decoded on the loop thread: `decode` parses and checks the options of
 /// the commands every producer and consumer sends (XADD, XREAD, XREADGROUP, XACK, XRANGE, XLEN,
-/// XTRIM, XDEL, XDELEX, XACKDEL) and of the keyspace commands (Command+Keys.swift),
+/// XTRIM, XDEL, XDELEX, XACKDEL, XPENDING, XCLAIM, XAUTOCLAIM) and of the keyspace commands,
 /// so their syntax and option errors are answered there and the storage thread only executes.
-/// The consumer-group administration and inspection commands still parse their arguments where
-/// they run (`.other`).
+/// XGROUP, XINFO, XNACK, XSETID, XCFGSET and XPRODUCERS still parse their arguments where they
+/// run (`.other`).
 enum Command: Sendable {
     case xadd(XAdd)
     case xtrim(key: [UInt8], Executor.TrimSpec)
@@ -45,6 +45,10 @@ enum Command: Sendable {
     case info(sections: InfoSections, loopText: String)
     /// DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, MOVE (Command+Keys.swift).
     case keys(Keys)
+    /// XPENDING, XCLAIM, XAUTOCLAIM (Command+Claims.swift).
+    case xpending(XPending)
+    case xclaim(XClaim)
+    case xautoclaim(XAutoClaim)
     case other(CommandName, [[UInt8]])
     /// In a transaction: a command answered on the loop thread at EXEC (a loop command such as
     /// CLIENT or CONFIG, or one whose options were wrong); its reply goes in at its place.
@@ -141,6 +145,9 @@ enum Command: Sendable {
         case .xackdel: return .xackdel
         case .info: return .info
         case .keys(let keys): return keys.name
+        case .xpending: return .xpending
+        case .xclaim: return .xclaim
+        case .xautoclaim: return .xautoclaim
         case .other(let name, _): return name
         case .answered: return nil
         }
@@ -171,6 +178,9 @@ enum Command: Sendable {
         case .xdelex: return decodeReferencedDelete(args, group: nil, from: 2).map { .xdelex($0) }
         case .xackdel: return decodeReferencedDelete(args, group: args[2], from: 3).map { .xackdel($0) }
         case .info: return .success(.info(sections: InfoSections(args), loopText: ""))
+        case .xpending: return decodeXPending(args)
+        case .xclaim: return .success(decodeXClaim(args))
+        case .xautoclaim: return decodeXAutoClaim(args)
         default: return .success(.other(name, args))
         }
     }
