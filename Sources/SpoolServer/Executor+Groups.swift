@@ -66,50 +66,17 @@ extension Executor {
     }
 
     /// XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER | SETPOLICY | HELP, checked
-    /// in Redis's order: options, then the key, then the group.
-    func xgroup(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        let sub = args[1]
-        if sub.isKeyword("HELP") { return CommandHelp.write(args, Self.xgroupHelp, into: &out) }
-        let key = args[2]
-        let groupName = args[3]
-        let isCreate = sub.isKeyword("CREATE")
-        let isSetID = sub.isKeyword("SETID")
-        let isPolicy = sub.isKeyword("SETPOLICY")
+    /// in Redis's order: options (on the loop thread), then the key, then the group, then what the
+    /// subcommand defers (a start id that does not parse, SETID's argument count).
+    func xgroup(_ request: Command.XGroup, _ out: inout RESPWriter) throws(WiredTigerError) {
+        let key = request.key
+        let groupName = request.group
         var makeStream = false
-        var entriesRead = ConsumerGroup.unknownEntriesRead
-        var policy = GroupPolicy()
-        var index = isPolicy ? 4 : 5
-        while index < args.count {
-            let word = args[index]
-            let hasValue = index + 1 < args.count
-            if isCreate && word.isKeyword("MKSTREAM") {
-                makeStream = true
-                index += 1
-            } else if (isCreate || isSetID) && word.isKeyword("ENTRIESREAD") && hasValue {
-                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
-                guard value >= 0 || value == ConsumerGroup.unknownEntriesRead else {
-                    return out.error("ERR value for ENTRIESREAD must be positive or -1")
-                }
-                entriesRead = value
-                index += 2
-            } else if (isCreate || isPolicy) && word.isKeyword("MAXDELIVERIES") && hasValue {
-                guard let value = args[index + 1].asInt64, value >= 0 else {
-                    return out.error("ERR MAXDELIVERIES must be an integer >= 0")
-                }
-                policy.maxDeliveries = UInt64(value)
-                index += 2
-            } else if (isCreate || isPolicy) && word.isKeyword("DEADLETTER") && hasValue {
-                let target = args[index + 1]
-                guard !target.isEmpty, target != key else {
-                    return out.error("ERR DEADLETTER must name a stream other than the group's own")
-                }
-                policy.deadLetter = target
-                index += 2
-            } else {
-                return out.error(CommandError.subcommandSyntax(args))
-            }
+        switch request.action {
+        case .help: return CommandHelp.write([Array("XGROUP".utf8)], Self.xgroupHelp, into: &out)
+        case .create(_, let mkstream, _, _): makeStream = mkstream
+        default: break
         }
-        if isCreate && (args.count < 5 || args.count > 8 + 4) { return out.error(CommandError.subcommandSyntax(args)) }
         var stream = try store.streamForWriting(key)
         if stream == nil && !makeStream {
             return out.error(
@@ -117,19 +84,19 @@ extension Executor {
             )
         }
         let existing = stream?.groups[groupName]
-        if existing == nil && !isCreate && !sub.isKeyword("DESTROY") {
-            return out.error(Self.noSuchGroup(key, groupName))
+        switch request.action {
+        case .create, .destroy: break
+        default: if existing == nil { return out.error(Self.noSuchGroup(key, groupName)) }
         }
-        if sub.isKeyword("CREATE") {
+        switch request.action {
+        case .help: return
+        case .create(let start, _, let entriesRead, let policy):
             guard groupName.count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer group")) }
             let id: EntryID
-            if args[4] == [UInt8(ascii: "$")] {
-                id = stream?.lastID ?? .zero
-            } else {
-                guard let parsed = EntryID(parsing: args[4], missingSequence: .zero) else {
-                    return out.error(CommandError.invalidStreamID)
-                }
-                id = parsed
+            switch start {
+            case .failure(let error): return out.error(error.text)
+            case .success(.last): id = stream?.lastID ?? .zero
+            case .success(.id(let given)): id = given
             }
             guard existing == nil else { return out.error("BUSYGROUP Consumer Group name already exists") }
             if stream == nil { stream = try store.createStream(key) }
@@ -138,43 +105,32 @@ extension Executor {
                 store.setGroupPolicy(stream!, group, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter)
             }
             out.simpleString("OK")
-        } else if isSetID {
-            guard args.count == 5 || args.count == 7 else { return out.error(CommandError.subcommandSyntax(args)) }
+        case .setID(let start, let entriesRead):
             let id: EntryID
-            if args[4] == [UInt8(ascii: "$")] {
-                id = stream!.lastID
-            } else {
-                guard let parsed = parseIDOrBound(args[4]) else { return out.error(CommandError.invalidStreamID) }
-                id = parsed
+            switch start {
+            case .failure(let error): return out.error(error.text)
+            case .success(.last): id = stream!.lastID
+            case .success(.id(let given)): id = given
             }
             store.setGroupPosition(stream!, existing!, lastDeliveredID: id, entriesRead: entriesRead)
             out.simpleString("OK")
-        } else if sub.isKeyword("DESTROY") {
+        case .destroy:
             guard let existing else { return out.integer(0) }
             try store.destroyGroup(stream!, existing)
             // Readers blocked on the group hear of it (and get NOGROUP).
             streamChanged(key)
             out.integer(1)
-        } else if sub.isKeyword("CREATECONSUMER") {
-            guard args[4].count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
-            let (_, created) = store.consumer(stream!, existing!, named: args[4], now: nowMilliseconds)
+        case .createConsumer(let name):
+            guard name.count <= Self.groupNameMaxLength else { return out.error(Self.nameTooLong("consumer")) }
+            let (_, created) = store.consumer(stream!, existing!, named: name, now: nowMilliseconds)
             out.integer(created ? 1 : 0)
-        } else if sub.isKeyword("DELCONSUMER") {
-            guard let consumer = existing!.consumers[args[4]] else { return out.integer(0) }
+        case .deleteConsumer(let name):
+            guard let consumer = existing!.consumers[name] else { return out.integer(0) }
             out.integer(Int64(try store.deleteConsumer(stream!, existing!, consumer)))
-        } else if isPolicy {
+        case .setPolicy(let policy):
             store.setGroupPolicy(stream!, existing!, maxDeliveries: policy.maxDeliveries, deadLetterStream: policy.deadLetter)
             out.simpleString("OK")
-        } else {
-            out.error(CommandError.subcommandSyntax(args))
         }
-    }
-
-    /// An id where `-` and `+` are allowed (Redis's non-strict parse).
-    func parseIDOrBound(_ text: [UInt8]) -> EntryID? {
-        if text == [UInt8(ascii: "-")] { return .min }
-        if text == [UInt8(ascii: "+")] { return .max }
-        return EntryID(parsing: text, missingSequence: .zero)
     }
 
     /// Notes that a stream changed in a way blocked readers must hear of now (appends, deletion,
@@ -591,54 +547,23 @@ extension Executor {
     /// (Spool) also has XREADGROUP `>` deliver it again once `ms` have passed. An entry whose next
     /// delivery would pass the group's MAXDELIVERIES goes to the dead-letter stream now. Replies
     /// with the number of ids given back (each listed id counts, repeats too).
-    func xnack(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = try store.streamForWriting(args[1]), let group = stream.groups[args[2]] else {
-            return out.error(Self.noSuchKeyOrGroup(args[1], args[2]))
+    /// XNACK: the stream and group first, then the options the loop thread parsed, in Redis's order.
+    func xnack(key: [UInt8], group groupName: [UInt8], _ options: Result<Command.Nack, CommandErrorText>, _ out: inout RESPWriter)
+        throws(WiredTigerError)
+    {
+        guard let stream = try store.streamForWriting(key), let group = stream.groups[groupName] else {
+            return out.error(Self.noSuchKeyOrGroup(key, groupName))
         }
-        let mode: NackMode
-        switch true {
-        case args[3].isKeyword("SILENT"): mode = .silent
-        case args[3].isKeyword("FAIL"): mode = .fail
-        case args[3].isKeyword("FATAL"): mode = .fatal
-        default: return out.error("ERR mode must be SILENT, FAIL, or FATAL")
+        let nack: Command.Nack
+        switch options {
+        case .failure(let error): return out.error(error.text)
+        case .success(let parsed): nack = parsed
         }
-        var idArguments: ArraySlice<[UInt8]>?
-        var retryCount: UInt64?
-        var force = false
-        var delay: Int64?
-        var index = 4
-        while index < args.count {
-            let word = args[index]
-            let hasValue = index + 1 < args.count
-            if word.isKeyword("IDS") && hasValue {
-                guard let count = args[index + 1].asInt64, count >= 1, count <= Int64(Int32.max) else {
-                    return out.error("ERR numids must be a positive integer")
-                }
-                guard Int(count) <= args.count - index - 2 else {
-                    return out.error("ERR number of IDs doesn't match numids")
-                }
-                idArguments = args[(index + 2)..<(index + 2 + Int(count))]
-                index += 2 + Int(count)
-            } else if word.isKeyword("FORCE") {
-                force = true
-                index += 1
-            } else if word.isKeyword("RETRYCOUNT") && hasValue {
-                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
-                guard value >= 0 else { return out.error("ERR Invalid RETRYCOUNT value, must be >= 0") }
-                retryCount = UInt64(value)
-                index += 2
-            } else if word.isKeyword("DELAY") && hasValue {
-                guard let value = args[index + 1].asInt64, value >= 0 else {
-                    return out.error("ERR DELAY must be an integer >= 0 (milliseconds)")
-                }
-                delay = value
-                index += 2
-            } else {
-                return out.error("ERR Unrecognized XNACK option '\(word.asString)'")
-            }
-        }
-        guard let idArguments else { return out.error("ERR syntax error, expected IDS keyword") }
-        guard let ids = Command.parseIDs(idArguments) else { return out.error(CommandError.invalidStreamID) }
+        let ids = nack.ids
+        let mode = nack.mode
+        let retryCount = nack.retryCount
+        let force = nack.force
+        let delay = nack.delay
         let now = nowMilliseconds
         let givenBack = GivenBack(at: now, redeliverAt: delay.map { now + $0 })
         var processed: Int64 = 0
@@ -663,7 +588,7 @@ extension Executor {
             let state = PendingState(consumer: pending.consumer, deliveryTime: 0, deliveryCount: count, givenBack: givenBack)
             try store.modifyPending(stream, group, ids: [id]) { _, _ in state }
         }
-        if processed > 0 { streamChanged(args[1]) }
+        if processed > 0 { streamChanged(key) }
         out.integer(processed)
     }
 

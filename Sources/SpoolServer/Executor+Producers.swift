@@ -626,21 +626,20 @@ extension Executor {
 
     /// XPRODUCERS key [producer]: each producer's epoch, last SEQ and its id, the oldest SEQ whose
     /// id is kept, parked appends and idle time; by producer id.
-    func xproducers(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard args.count == 2 || args.count == 3 else { return out.error(CommandError.arity("xproducers")) }
-        guard let stream = try store.streamForReading(args[1]) else { return out.error(CommandError.noSuchKey) }
+    func xproducers(key: [UInt8], producer only: [UInt8]?, _ out: inout RESPWriter) throws(WiredTigerError) {
+        guard let stream = try store.streamForReading(key) else { return out.error(CommandError.noSuchKey) }
         var states: [[UInt8]: ProducerState] = [:]
         for (id, producer) in try store.producers.producers(of: stream) { states[id] = producer.state }
-        for key in producerQueues.queues.keys where key.stream == args[1] && states[key.producer] == nil {
-            states[key.producer] = ProducerState(windowMax: 1, nowMilliseconds: wallClockMilliseconds())
+        for queued in producerQueues.queues.keys where queued.stream == key && states[queued.producer] == nil {
+            states[queued.producer] = ProducerState(windowMax: 1, nowMilliseconds: wallClockMilliseconds())
         }
         var ids = states.keys.sorted { $0.lexicographicallyPrecedes($1) }
-        if args.count == 3 { ids = ids.filter { $0 == args[2] } }
+        if let only { ids = ids.filter { $0 == only } }
         let now = wallClockMilliseconds()
         out.arrayHeader(ids.count)
         for id in ids {
             let state = states[id]!
-            let queue = producerQueues.queues[ProducerKey(database: store.database, stream: args[1], producer: id)]
+            let queue = producerQueues.queues[ProducerKey(database: store.database, stream: key, producer: id)]
             out.mapHeader(7)
             out.bulk("name")
             out.bulk(id)

@@ -501,67 +501,28 @@ extension Executor {
 
     /// XCFGSET key [IDMP-DURATION seconds] [IDMP-MAXSIZE count] (Redis 8.6): a stream's idempotency
     /// settings; a changed one forgets the producers' records.
-    func xcfgset(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let stream = try store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
-        var duration: Int64?
-        var maxSize: Int64?
-        var index = 2
-        while index < args.count {
-            guard index + 1 < args.count else { return out.error(CommandError.syntax) }
-            let word = args[index]
-            if word.isKeyword("IDMP-DURATION") {
-                guard duration == nil else { return out.error("ERR IDMP-DURATION specified multiple times") }
-                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
-                guard (1...86_400).contains(value) else {
-                    return out.error("ERR IDMP-DURATION must be between 1 and 86400 seconds")
-                }
-                duration = value
-            } else if word.isKeyword("IDMP-MAXSIZE") {
-                guard maxSize == nil else { return out.error("ERR IDMP-MAXSIZE specified multiple times") }
-                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
-                guard (1...10_000).contains(value) else {
-                    return out.error("ERR IDMP-MAXSIZE must be between 1 and 10000 entries")
-                }
-                maxSize = value
-            } else {
-                return out.error(CommandError.syntax)
-            }
-            index += 2
+    /// XCFGSET: the stream first, then the settings the loop thread parsed, in Redis's order.
+    func xcfgset(key: [UInt8], _ settings: Result<Command.IdempotencySettings, CommandErrorText>, _ out: inout RESPWriter)
+        throws(WiredTigerError)
+    {
+        guard let stream = try store.streamForWriting(key) else { return out.error(CommandError.noSuchKey) }
+        let parsed: Command.IdempotencySettings
+        switch settings {
+        case .failure(let error): return out.error(error.text)
+        case .success(let value): parsed = value
         }
-        guard duration != nil || maxSize != nil else { return out.error("ERR At least one parameter must be specified") }
-        try store.configureIdempotency(stream, durationSeconds: duration, maxSize: maxSize.map { Int($0) })
+        try store.configureIdempotency(stream, durationSeconds: parsed.durationSeconds, maxSize: parsed.maxSize.map { Int($0) })
         store.noteDurableDependency()
         out.simpleString("OK")
     }
 
-    /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id], checked in Redis's order.
-    func xsetid(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        guard let id = EntryID(parsing: args[2], missingSequence: .zero) else {
-            return out.error(CommandError.invalidStreamID)
-        }
-        var entriesAdded: UInt64?
-        var maxDeleted: EntryID?
-        var index = 3
-        while index < args.count {
-            let hasValue = index + 1 < args.count
-            if args[index].isKeyword("ENTRIESADDED") && hasValue {
-                guard let value = args[index + 1].asInt64 else { return out.error(CommandError.notInteger) }
-                guard value >= 0 else { return out.error("ERR entries_added must be positive") }
-                entriesAdded = UInt64(value)
-            } else if args[index].isKeyword("MAXDELETEDID") && hasValue {
-                guard let value = EntryID(parsing: args[index + 1], missingSequence: .zero) else {
-                    return out.error(CommandError.invalidStreamID)
-                }
-                if id < value {
-                    return out.error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
-                }
-                maxDeleted = value
-            } else {
-                return out.error(CommandError.syntax)
-            }
-            index += 2
-        }
-        guard let stream = try store.streamForWriting(args[1]) else { return out.error(CommandError.noSuchKey) }
+    /// XSETID, its options checked on the loop thread; what needs the stream is checked here, in
+    /// Redis's order.
+    func xsetid(_ request: Command.XSetID, _ out: inout RESPWriter) throws(WiredTigerError) {
+        let id = request.id
+        let entriesAdded = request.entriesAdded
+        let maxDeleted = request.maxDeleted
+        guard let stream = try store.streamForWriting(request.key) else { return out.error(CommandError.noSuchKey) }
         if id < stream.maxDeletedID {
             return out.error("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id")
         }
@@ -590,33 +551,32 @@ extension Executor {
         "STREAM <key> [FULL [COUNT <count>]", "    Show information about the stream.",
     ]
 
-    /// XINFO STREAM | GROUPS | CONSUMERS | HELP: the dispatcher has checked the subcommand and its
-    /// arity.
-    func xinfo(_ args: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
-        let sub = args[1]
-        if sub.isKeyword("HELP") { return CommandHelp.write(args, Self.xinfoHelp, into: &out) }
-        guard let stream = try store.streamForReading(args[2]) else { return out.error(CommandError.noSuchKey) }
-        if sub.isKeyword("GROUPS") {
-            guard args.count == 3 || (args.count == 4 && args[3].isKeyword("EXTENDED")) else {
-                return out.error(CommandError.arity("xinfo|groups"))
-            }
-            return try xinfoGroups(stream, extended: args.count == 4, &out)
+    /// XINFO STREAM | GROUPS | CONSUMERS | HELP: the stream first, then what the loop thread
+    /// found wrong with the options, in Redis's order.
+    func xinfo(_ request: Command.XInfo, _ out: inout RESPWriter) throws(WiredTigerError) {
+        let key: [UInt8]
+        switch request {
+        case .help: return CommandHelp.write([Array("XINFO".utf8)], Self.xinfoHelp, into: &out)
+        case .groups(let k, _), .consumers(let k, _), .stream(let k, _): key = k
         }
-        if sub.isKeyword("CONSUMERS") { return xinfoConsumers(stream, groupName: args[3], key: args[2], &out) }
-        // STREAM key [FULL [COUNT n]]
-        let options = args.count - 3
-        let full = options > 0
+        guard let stream = try store.streamForReading(key) else { return out.error(CommandError.noSuchKey) }
+        let detail: Int64??
+        switch request {
+        case .help: return
+        case .groups(_, let extended):
+            switch extended {
+            case .failure(let error): return out.error(error.text)
+            case .success(let extended): return try xinfoGroups(stream, extended: extended, &out)
+            }
+        case .consumers(_, let group): return xinfoConsumers(stream, groupName: group, key: key, &out)
+        case .stream(_, .failure(let error)): return out.error(error.text)
+        case .stream(_, .success(let full)): detail = full
+        }
+        let full = detail != nil
         var count = 10
-        if full {
-            guard options == 1 || options == 3, args[3].isKeyword("FULL") else {
-                return out.error(CommandError.subcommandSyntax(args))
-            }
-            if options == 3 {
-                guard args[4].isKeyword("COUNT") else { return out.error(CommandError.subcommandSyntax(args)) }
-                guard let value = args[5].asInt64 else { return out.error(CommandError.notInteger) }
-                // Redis: negative means the default, 0 means every entry (here: up to the read limit).
-                count = value < 0 ? 10 : value == 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
-            }
+        if let given = detail, let value = given {
+            // Redis: negative means the default, 0 means every entry (here: up to the read limit).
+            count = value < 0 ? 10 : value == 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
         }
         let first = try store.firstEntry(stream)
         let nodes = Int64((stream.length + 99) / 100)

@@ -101,27 +101,21 @@ final class Executor: StorageContext {
         case .xpending(let request): try xpending(request, &out)
         case .xclaim(let request): try xclaim(request, &out)
         case .xautoclaim(let request): try xautoclaim(request, &out)
+        case .admin(let command): try execute(command, &out)
         case .answered(let reply): out.append(contentsOf: reply)
-        case .other(let name, let args): try execute(name, args, into: &out, group: group)
         }
         return waiter.map { .blocked($0) } ?? .done
     }
 
-    /// The storage commands whose arguments are parsed where they run.
-    private func execute(_ name: CommandName, _ args: [[UInt8]], into out: inout RESPWriter, group: CommandGroup)
-        throws(WiredTigerError)
-    {
-        switch name {
-        case .xsetid: try xsetid(args, &out)
-        case .xcfgset: try xcfgset(args, &out)
-        case .xinfo: try xinfo(args, &out)
-        case .xgroup: try xgroup(args, &out)
-        case .xnack: try xnack(args, &out)
-        case .xproducers: try xproducers(args, &out)
-        case .xadd, .xread, .xreadgroup, .xack, .xdel, .xdelex, .xackdel, .xrange, .xrevrange, .xlen, .xtrim, .info,
-            .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move, .xpending, .xclaim,
-            .xautoclaim:
-            preconditionFailure("\(name) is decoded on the loop thread")
+    /// An administration command, its options checked on the loop thread (Command+Admin.swift).
+    private func execute(_ command: Command.Admin, _ out: inout RESPWriter) throws(WiredTigerError) {
+        switch command {
+        case .xsetid(let request): try xsetid(request, &out)
+        case .xcfgset(let key, let settings): try xcfgset(key: key, settings, &out)
+        case .xproducers(let key, let producer): try xproducers(key: key, producer: producer, &out)
+        case .xnack(let key, let group, let options): try xnack(key: key, group: group, options, &out)
+        case .xgroup(let request): try xgroup(request, &out)
+        case .xinfo(let request): try xinfo(request, &out)
         }
     }
 

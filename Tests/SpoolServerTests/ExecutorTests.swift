@@ -22,6 +22,31 @@ import SpoolProtocol
         #expect(first.last?.elements.map(\.text) == ["f", "a"])
     }
 
+    /// Options decoded on the loop thread whose errors Redis reports only once the stream or group
+    /// is found: the missing stream or group comes first, then the option error.
+    @Test func deferredOptionErrorsComeAfterTheStreamAndGroupChecks() async throws {
+        let harness = try ExecutorHarness()
+        defer { harness.shutdown() }
+        #expect(await harness.send("XNACK", "s", "g", "LOUDLY", "IDS", "1", "1-1").text?.hasPrefix("NOGROUP") == true)
+        #expect(await harness.send("XCFGSET", "s", "BOGUS", "1").text == CommandError.noSuchKey)
+        #expect(await harness.send("XINFO", "GROUPS", "s", "x").text == CommandError.noSuchKey)
+        #expect(await harness.send("XGROUP", "CREATE", "s", "g", "bad-id").text?.hasPrefix("ERR The XGROUP subcommand requires the key to exist") == true)
+        #expect(await harness.send("XCLAIM", "s", "g", "c", "x", "1-1").text?.hasPrefix("NOGROUP") == true)
+        _ = await harness.send("XADD", "s", "1-1", "f", "v")
+        #expect(await harness.send("XCFGSET", "s", "BOGUS", "1").text == CommandError.syntax)
+        #expect(await harness.send("XINFO", "GROUPS", "s", "x").text == CommandError.arity("xinfo|groups"))
+        #expect(await harness.send("XGROUP", "CREATE", "s", "g", "bad-id").text == CommandError.invalidStreamID)
+        #expect(await harness.send("XGROUP", "SETID", "s", "g", "0", "x").text == CommandError.subcommandSyntax(
+            [Array("XGROUP".utf8), Array("SETID".utf8)]))
+        #expect(await harness.send("XGROUP", "SETID", "s", "g", "0").text?.hasPrefix("NOGROUP") == true)
+        #expect(await harness.send("XGROUP", "CREATE", "s", "g", "$").text == "OK")
+        #expect(await harness.send("XGROUP", "SETID", "s", "g", "0", "ENTRIESREAD").text == CommandError.subcommandSyntax(
+            [Array("XGROUP".utf8), Array("SETID".utf8)]))
+        #expect(await harness.send("XNACK", "s", "g", "LOUDLY", "IDS", "1", "1-1").text == "ERR mode must be SILENT, FAIL, or FATAL")
+        #expect(await harness.send("XCLAIM", "s", "g", "c", "x", "1-1").text == "ERR Invalid min-idle-time argument for XCLAIM")
+        #expect(await harness.send("XGROUP", "SETID", "s", "g", "-").text == "OK")
+    }
+
     @Test func aFailedIfVersionInsideATransactionKeepsNothing() async throws {
         let harness = try ExecutorHarness()
         defer { harness.shutdown() }

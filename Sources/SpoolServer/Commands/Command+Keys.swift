@@ -43,9 +43,9 @@ extension Command {
         let onlyOtherTypes: Bool
     }
 
-    /// Decodes a keyspace command whose name and arity the command table checked; nil for a
-    /// command that is not one. `databases`: how many the server has (SWAPDB, MOVE).
-    static func decodeKeys(_ name: CommandName, _ args: [[UInt8]], databases: Int) -> Result<Command, CommandErrorText>? {
+    /// Decodes a keyspace command whose name and arity the command table checked. `databases`: how
+    /// many the server has (SWAPDB, MOVE).
+    static func decodeKeys(_ name: CommandName, _ args: [[UInt8]], databases: Int) -> Result<Command, CommandErrorText> {
         func keys(_ keys: Keys) -> Result<Command, CommandErrorText> { .success(.keys(keys)) }
         switch name {
         case .del, .unlink: return keys(.delete(keys: Array(args[1...])))
@@ -70,7 +70,7 @@ extension Command {
         case .move:
             return databaseIndex(args[2], notInteger: CommandError.notInteger, databases: databases)
                 .map { .keys(.move(key: args[1], target: $0)) }
-        default: return nil
+        default: preconditionFailure("\(name) is not decoded here")
         }
     }
 

@@ -21,10 +21,11 @@ enum CommandName: String, Sendable {
 
 /// One storage command, decoded on the loop thread: `decode` parses and checks the options of
 /// the commands every producer and consumer sends (XADD, XREAD, XREADGROUP, XACK, XRANGE, XLEN,
-/// XTRIM, XDEL, XDELEX, XACKDEL, XPENDING, XCLAIM, XAUTOCLAIM) and of the keyspace commands,
-/// so their syntax and option errors are answered there and the storage thread only executes.
-/// XGROUP, XINFO, XNACK, XSETID, XCFGSET and XPRODUCERS still parse their arguments where they
-/// run (`.other`).
+/// XTRIM, XDEL, XDELEX, XACKDEL, XPENDING, XCLAIM, XAUTOCLAIM), of the keyspace commands
+/// (Command+Keys.swift) and of the administration commands (Command+Admin.swift), so their syntax
+/// and option errors are answered there and the storage thread only executes. Where Redis checks
+/// the stream or group before the options (XACK, XCLAIM, XNACK, XCFGSET, parts of XGROUP and
+/// XINFO), the option error rides in the value and is answered after that check.
 enum Command: Sendable {
     case xadd(XAdd)
     case xtrim(key: [UInt8], Executor.TrimSpec)
@@ -49,7 +50,8 @@ enum Command: Sendable {
     case xpending(XPending)
     case xclaim(XClaim)
     case xautoclaim(XAutoClaim)
-    case other(CommandName, [[UInt8]])
+    /// XSETID, XCFGSET, XPRODUCERS, XNACK, XGROUP, XINFO (Command+Admin.swift).
+    case admin(Admin)
     /// In a transaction: a command answered on the loop thread at EXEC (a loop command such as
     /// CLIENT or CONFIG, or one whose options were wrong); its reply goes in at its place.
     case answered(RESPWriter)
@@ -148,7 +150,7 @@ enum Command: Sendable {
         case .xpending: return .xpending
         case .xclaim: return .xclaim
         case .xautoclaim: return .xautoclaim
-        case .other(let name, _): return name
+        case .admin(let admin): return admin.name
         case .answered: return nil
         }
     }
@@ -159,12 +161,16 @@ enum Command: Sendable {
         return false
     }
 
-    /// Decodes a storage command whose name and arity the command table checked.
+    /// Decodes a storage command whose name and arity the command table checked. XADD keeps its
+    /// request's buffer (its fields stay views into it); the others take their arguments apart.
     static func decode(_ name: CommandName, _ request: RequestArguments, databases: Int) -> Result<Command, CommandErrorText> {
         if name == .xadd { return decodeXAdd(request) }
-        let args = request.arrays
-        if let keys = decodeKeys(name, args, databases: databases) { return keys }
+        return decode(name, request.arrays, databases: databases)
+    }
+
+    private static func decode(_ name: CommandName, _ args: [[UInt8]], databases: Int) -> Result<Command, CommandErrorText> {
         switch name {
+        case .xadd: return decodeXAdd(RequestArguments(args))
         case .xtrim:
             return Executor.parseAddOrTrim(args, isXADD: false).map { .xtrim(key: args[1], $0.trim!) }
         case .xrange, .xrevrange: return decodeXRange(args, reverse: name == .xrevrange)
@@ -181,7 +187,10 @@ enum Command: Sendable {
         case .xpending: return decodeXPending(args)
         case .xclaim: return .success(decodeXClaim(args))
         case .xautoclaim: return decodeXAutoClaim(args)
-        default: return .success(.other(name, args))
+        case .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move:
+            return decodeKeys(name, args, databases: databases)
+        case .xsetid, .xcfgset, .xproducers, .xnack, .xgroup, .xinfo:
+            return decodeAdmin(name, args)
         }
     }
 
