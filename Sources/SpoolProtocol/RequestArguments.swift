@@ -33,9 +33,9 @@ public struct RequestArguments: Sendable, ByteStrings, Equatable,
     public var startIndex: Int { 0 }
     public var endIndex: Int { ends.count }
 
-    public subscript(index: Int) -> Argument {
+    public subscript(index: Int) -> RequestArgument {
         let start = index == 0 ? 0 : ends[index - 1]
-        return Argument(buffer, start: start, count: ends[index] - start)
+        return RequestArgument(buffer, start: start, count: ends[index] - start)
     }
 
     /// Every argument as an array of its own, for code that keeps arguments apart from the request.
@@ -51,7 +51,7 @@ public struct RequestArguments: Sendable, ByteStrings, Equatable,
 /// One argument: a zero-based view of its bytes in the request's buffer (index 0 is its first byte,
 /// as with an array of its own). Keeps the buffer alive; copy it out (`bytes`) to keep it longer
 /// than the request without the rest.
-public struct Argument: Sendable, ByteString, Hashable, CustomStringConvertible {
+public struct RequestArgument: Sendable, ByteString, Hashable, CustomStringConvertible {
     private let base: [UInt8]
     private let start: Int
     public let count: Int
@@ -81,11 +81,11 @@ public struct Argument: Sendable, ByteString, Hashable, CustomStringConvertible 
         try base.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<start + count])) }
     }
 
-    public static func == (lhs: Argument, rhs: Argument) -> Bool {
+    public static func == (lhs: RequestArgument, rhs: RequestArgument) -> Bool {
         lhs.count == rhs.count && lhs.elementsEqual(rhs)
     }
 
-    public static func == (lhs: Argument, rhs: [UInt8]) -> Bool {
+    public static func == (lhs: RequestArgument, rhs: [UInt8]) -> Bool {
         lhs.count == rhs.count && lhs.elementsEqual(rhs)
     }
 

@@ -15,7 +15,7 @@ import Testing
         #expect(field.bytes == bytes("field"))
         #expect(field == bytes("field"))
         #expect(args[1].isEmpty && args[1].bytes.isEmpty)
-        #expect(args[2] == Argument(bytes("*")))
+        #expect(args[2] == RequestArgument(bytes("*")))
         #expect(args[3] != args[4])
         #expect(args[3].description == "field")
     }
@@ -32,7 +32,7 @@ import Testing
         let other = RequestArguments([bytes("ab"), bytes("c")])
         #expect(one != other, "same bytes, different boundaries")
         #expect(one == [bytes("a"), bytes("bc")])
-        #expect(Set([one[1], Argument(bytes("bc"))]).count == 1)
+        #expect(Set([one[1], RequestArgument(bytes("bc"))]).count == 1)
     }
 
     @Test func decodedRequestsShareOneBuffer() throws {
