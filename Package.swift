@@ -50,6 +50,8 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict),
+        // The replication core: pure state machines (leader recovery, quorum commit, epochs), no I/O.
+        .target(name: "SpoolReplication", swiftSettings: strict),
         // libuv event loop, connections, command execution.
         .target(
             name: "SpoolServer",
@@ -107,6 +109,8 @@ let package = Package(
         .testTarget(
             name: "SpoolClientTests", dependencies: ["SpoolClient", "SpoolCore"],
             swiftSettings: testSettings),
+        .testTarget(
+            name: "SpoolReplicationTests", dependencies: ["SpoolReplication"], swiftSettings: testSettings),
         .testTarget(
             name: "SpoolServerTests", dependencies: ["SpoolServer", "SpoolStorage", "SpoolProtocol", "SpoolCore"],
             swiftSettings: testSettings),
