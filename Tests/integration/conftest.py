@@ -345,14 +345,31 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     srv.start()
     yield srv
     srv.stop()
+    shutil.rmtree(srv.data_dir, ignore_errors=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any):
+    """Records each phase's report on the test item, so fixtures can see how the test went."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+def _passed(request: pytest.FixtureRequest) -> bool:
+    report = getattr(request.node, "report_call", None)
+    return report is not None and report.passed
 
 
 @pytest.fixture
-def start_server(tmp_path_factory: pytest.TempPathFactory):
+def start_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
     """Factory: start_server(requirepass="pw", maxclients=3) -> running Server.
 
     Keys become `--key value` for either binary (underscores turn into dashes). Every server
-    started here is stopped (SIGTERM, then SIGKILL after 10 s) when the test ends.
+    started here is stopped (SIGTERM, then SIGKILL after 10 s) when the test ends. A passing
+    test's data directories are removed then (each holds about 200 MB of preallocated
+    WiredTiger log files; the whole suite's would fill a small disk); a failing test's stay, with
+    every server's log, for a look.
     """
     started: List[Server] = []
 
@@ -366,6 +383,9 @@ def start_server(tmp_path_factory: pytest.TempPathFactory):
     yield factory
     for srv in started:
         srv.stop()
+    if _passed(request):
+        for srv in started:
+            shutil.rmtree(srv.data_dir, ignore_errors=True)
 
 
 _counter = itertools.count(1)
