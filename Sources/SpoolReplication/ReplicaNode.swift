@@ -43,9 +43,6 @@ public struct ReplicaNode: Sendable {
 
     public var isServing: Bool { leader?.isServing ?? false }
 
-    /// The tail as the leader-to-be compares it: (epoch of the last entry, its seq).
-    var tail: (epoch: Epoch, seq: UInt64) { (log.last?.epoch ?? 0, UInt64(log.count)) }
-
     func sum(at seq: UInt64) -> UInt64 { seq == 0 ? 0 : log[Int(seq) - 1].sum }
 
     // MARK: Events
@@ -57,7 +54,7 @@ public struct ReplicaNode: Sendable {
         syncedCount = log.count  // the promise is written with everything before it
         leader = LeaderState(epoch: epoch)
         following = nil
-        leader!.states[id] = EpochStateReply(epoch: epoch, entries: log)
+        leader!.states[id] = log
         var out: [Envelope] = []
         for peer in 0..<clusterSize where peer != id {
             out.append(Envelope(from: id, to: peer, message: .beginEpoch(epoch: epoch)))
@@ -125,7 +122,7 @@ public struct ReplicaNode: Sendable {
 
         case .epochState(let epoch, let entries):
             guard var state = leader, state.epoch == epoch, !state.isServing else { return Output() }
-            state.states[envelope.from] = EpochStateReply(epoch: epoch, entries: entries)
+            state.states[envelope.from] = entries
             leader = state
             return Output(messages: finishRecoveryIfReady())
 
@@ -197,12 +194,11 @@ public struct ReplicaNode: Sendable {
     private mutating func finishRecoveryIfReady() -> [Envelope] {
         guard var state = leader, !state.isServing, state.states.count >= majority else { return [] }
         // The most advanced log of a majority that promised this epoch holds every committed entry.
+        // Compared by their tails: (epoch of the last entry, its seq).
         let best = state.states.values.max { a, b in
-            let ta = (a.entries.last?.epoch ?? 0, a.entries.count)
-            let tb = (b.entries.last?.epoch ?? 0, b.entries.count)
-            return ta < tb
+            (a.last?.epoch ?? 0, a.count) < (b.last?.epoch ?? 0, b.count)
         }!
-        adopt(best.entries)
+        adopt(best)
         state.isServing = true
         state.next = [:]
         state.matched = [:]
@@ -300,7 +296,7 @@ public struct LeaderState: Sendable {
     public let epoch: UInt64
     public internal(set) var isServing = false
     /// Recovery: the logs of the nodes that promised this epoch.
-    var states: [Int: EpochStateReply] = [:]
+    var states: [Int: [ReplicatedEntry]] = [:]
     /// Serving: the next seq to send each follower, and what each has synced of this log.
     var next: [Int: UInt64] = [:]
     var matched: [Int: UInt64] = [:]
@@ -308,11 +304,6 @@ public struct LeaderState: Sendable {
     var sent: [Int: UInt64] = [:]
 
     init(epoch: UInt64) { self.epoch = epoch }
-}
-
-struct EpochStateReply: Sendable {
-    let epoch: UInt64
-    let entries: [ReplicatedEntry]
 }
 
 public enum Message: Sendable {
