@@ -71,23 +71,15 @@ extension Executor {
     func xgroup(_ request: Command.XGroup, _ out: inout RESPWriter) throws(WiredTigerError) {
         let key = request.key
         let groupName = request.group
-        var makeStream = false
-        switch request.action {
-        case .help: return CommandHelp.write([Array("XGROUP".utf8)], Self.xgroupHelp, into: &out)
-        case .create(_, let mkstream, _, _): makeStream = mkstream
-        default: break
-        }
+        if case .help = request.action { return CommandHelp.write([Array("XGROUP".utf8)], Self.xgroupHelp, into: &out) }
         var stream = try store.streamForWriting(key)
-        if stream == nil && !makeStream {
+        if stream == nil && !request.action.makesStream {
             return out.error(
                 "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."
             )
         }
         let existing = stream?.groups[groupName]
-        switch request.action {
-        case .create, .destroy: break
-        default: if existing == nil { return out.error(Self.noSuchGroup(key, groupName)) }
-        }
+        if existing == nil && request.action.needsGroup { return out.error(Self.noSuchGroup(key, groupName)) }
         switch request.action {
         case .help: return
         case .create(let start, _, let entriesRead, let policy):

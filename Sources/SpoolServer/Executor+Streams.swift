@@ -87,7 +87,6 @@ extension Executor {
     static func parseAddOrTrim<Arguments: RandomAccessCollection>(_ args: Arguments, isXADD: Bool)
         -> Result<AddOrTrimArguments, CommandErrorText>
     where Arguments.Element: ByteString, Arguments.Index == Int {
-        func failure(_ text: String) -> Result<AddOrTrimArguments, CommandErrorText> { .failure(CommandErrorText(text)) }
         var parsed = AddOrTrimArguments()
         var strategy: TrimSpec.Strategy?
         var approximate = false
@@ -98,7 +97,7 @@ extension Executor {
             let word = args[index]
             let more = args.count - 1 - index
             if (word.isKeyword("MAXLEN") || word.isKeyword("MINID")) && more > 0 {
-                guard strategy == nil else { return failure(CommandError.maxLengthAndMinimumID) }
+                guard strategy == nil else { return .failure(CommandError.maxLengthAndMinimumID) }
                 let modifier = args[index + 1]
                 approximate = false
                 if more >= 2 && modifier.count == 1 && (modifier[0] == UInt8(ascii: "~") || modifier[0] == UInt8(ascii: "=")) {
@@ -107,19 +106,19 @@ extension Executor {
                 }
                 let threshold = args[index + 1]
                 if word.isKeyword("MAXLEN") {
-                    guard let value = threshold.asInt64 else { return failure(CommandError.notInteger) }
-                    guard value >= 0 else { return failure(CommandError.maxLengthNegative) }
+                    guard let value = threshold.asInt64 else { return .failure(CommandError.notInteger) }
+                    guard value >= 0 else { return .failure(CommandError.maxLengthNegative) }
                     strategy = .maxLength(UInt64(value))
                 } else {
                     guard let id = EntryID(parsing: threshold, missingSequence: .zero) else {
-                        return failure(CommandError.invalidStreamID)
+                        return .failure(CommandError.invalidStreamID)
                     }
                     strategy = .minimumID(id)
                 }
                 index += 2
             } else if word.isKeyword("LIMIT") && more > 0 {
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
-                guard value >= 0 else { return failure(CommandError.limitNegative) }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
+                guard value >= 0 else { return .failure(CommandError.limitNegative) }
                 limit = Int(value)
                 index += 2
             } else if references == nil, let policy = ReferencePolicy(word) {
@@ -128,18 +127,18 @@ extension Executor {
             } else if isXADD && (word.isKeyword("IDMP") && more >= 2 || word.isKeyword("IDMPAUTO") && more >= 1) {
                 let automatic = word.isKeyword("IDMPAUTO")
                 guard parsed.idempotency == nil else {
-                    return failure("ERR syntax error, IDMP/IDMPAUTO specified multiple times")
+                    return .failure("ERR syntax error, IDMP/IDMPAUTO specified multiple times")
                 }
                 let producer = args[index + 1]
                 guard !producer.isEmpty else {
-                    return failure("ERR syntax error, \(automatic ? "IDMPAUTO" : "IDMP") requires a non-empty producer ID")
+                    return .failure("ERR syntax error, \(automatic ? "IDMPAUTO" : "IDMP") requires a non-empty producer ID")
                 }
                 if automatic {
                     parsed.idempotency = .automatic(producer: Array(producer))
                     index += 2
                 } else {
                     guard !args[index + 2].isEmpty else {
-                        return failure("ERR syntax error, IDMP requires a non-empty idempotent ID")
+                        return .failure("ERR syntax error, IDMP requires a non-empty idempotent ID")
                     }
                     parsed.idempotency = .explicit(producer: Array(producer), id: Array(args[index + 2]))
                     index += 3
@@ -151,23 +150,23 @@ extension Executor {
                 if case .failure(let error) = option { return .failure(error) }
                 index += 2
             } else if isXADD {
-                guard let id = RequestedID(parsing: word) else { return failure(CommandError.invalidStreamID) }
+                guard let id = RequestedID(parsing: word) else { return .failure(CommandError.invalidStreamID) }
                 parsed.id = id
                 parsed.idIndex = index
                 break
             } else {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
         }
-        if let limit, limit > 0, strategy == nil { return failure(CommandError.limitWithoutStrategy) }
-        if !isXADD && strategy == nil { return failure(CommandError.xtrimWithoutStrategy) }
-        if limit != nil && !approximate { return failure(CommandError.limitWithoutTilde) }
+        if let limit, limit > 0, strategy == nil { return .failure(CommandError.limitWithoutStrategy) }
+        if !isXADD && strategy == nil { return .failure(CommandError.xtrimWithoutStrategy) }
+        if limit != nil && !approximate { return .failure(CommandError.limitWithoutTilde) }
         if isXADD, let error = parsed.append.validate() { return .failure(error) }
         if parsed.idempotency != nil {
             if let id = parsed.id, case .auto = id {} else {
-                return failure("ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs")
+                return .failure("ERR syntax error, IDMP/IDMPAUTO can be used only with auto-generated IDs")
             }
-            if parsed.append.isUsed { return failure("ERR IDMP/IDMPAUTO cannot be combined with PRODUCER, IFLAST or IFVERSION") }
+            if parsed.append.isUsed { return .failure("ERR IDMP/IDMPAUTO cannot be combined with PRODUCER, IFLAST or IFVERSION") }
         }
         parsed.trim = strategy.map {
             TrimSpec(strategy: $0, approximate: approximate, limit: limit, references: references ?? .keep)
@@ -554,29 +553,22 @@ extension Executor {
     /// XINFO STREAM | GROUPS | CONSUMERS | HELP: the stream first, then what the loop thread
     /// found wrong with the options, in Redis's order.
     func xinfo(_ request: Command.XInfo, _ out: inout RESPWriter) throws(WiredTigerError) {
-        let key: [UInt8]
-        switch request {
-        case .help: return CommandHelp.write([Array("XINFO".utf8)], Self.xinfoHelp, into: &out)
-        case .groups(let k, _), .consumers(let k, _), .stream(let k, _): key = k
-        }
+        guard let key = request.key else { return CommandHelp.write([Array("XINFO".utf8)], Self.xinfoHelp, into: &out) }
         guard let stream = try store.streamForReading(key) else { return out.error(CommandError.noSuchKey) }
-        let detail: Int64??
+        let detail: Command.StreamDetail
         switch request {
         case .help: return
-        case .groups(_, let extended):
-            switch extended {
-            case .failure(let error): return out.error(error.text)
-            case .success(let extended): return try xinfoGroups(stream, extended: extended, &out)
-            }
+        case .groups(_, .failure(let error)), .stream(_, .failure(let error)): return out.error(error.text)
+        case .groups(_, .success(let extended)): return try xinfoGroups(stream, extended: extended, &out)
         case .consumers(_, let group): return xinfoConsumers(stream, groupName: group, key: key, &out)
-        case .stream(_, .failure(let error)): return out.error(error.text)
-        case .stream(_, .success(let full)): detail = full
+        case .stream(_, .success(let given)): detail = given
         }
-        let full = detail != nil
+        var full = false
         var count = 10
-        if let given = detail, let value = given {
+        if case .full(let given) = detail {
+            full = true
             // Redis: negative means the default, 0 means every entry (here: up to the read limit).
-            count = value < 0 ? 10 : value == 0 ? limits.readCountMax : min(Int(value), limits.readCountMax)
+            if let value = given { count = value < 0 ? 10 : value == 0 ? limits.readCountMax : min(Int(value), limits.readCountMax) }
         }
         let first = try store.firstEntry(stream)
         let nodes = Int64((stream.length + 99) / 100)

@@ -66,6 +66,20 @@ extension Command {
             case createConsumer(name: [UInt8])
             case deleteConsumer(name: [UInt8])
             case setPolicy(Executor.GroupPolicy)
+
+            /// CREATE … MKSTREAM: a missing stream is created instead of refused.
+            var makesStream: Bool {
+                if case .create(_, let makeStream, _, _) = self { return makeStream }
+                return false
+            }
+
+            /// Every subcommand but CREATE and DESTROY refuses a missing group (NOGROUP).
+            var needsGroup: Bool {
+                switch self {
+                case .create, .destroy, .help: return false
+                case .setID, .createConsumer, .deleteConsumer, .setPolicy: return true
+                }
+            }
         }
     }
 
@@ -82,8 +96,21 @@ extension Command {
         /// `extended`: GROUPS key EXTENDED; an arity error is reported once the stream is found.
         case groups(key: [UInt8], extended: Result<Bool, CommandErrorText>)
         case consumers(key: [UInt8], group: [UInt8])
-        /// `full`: nil for the summary, else FULL's COUNT as given (nil when none).
-        case stream(key: [UInt8], full: Result<Int64??, CommandErrorText>)
+        case stream(key: [UInt8], detail: Result<StreamDetail, CommandErrorText>)
+
+        /// The stream every form but HELP names.
+        var key: [UInt8]? {
+            switch self {
+            case .help: return nil
+            case .groups(let key, _), .consumers(let key, _), .stream(let key, _): return key
+            }
+        }
+    }
+
+    /// XINFO STREAM's form: the summary, or FULL with its COUNT as given (nil when none).
+    enum StreamDetail: Sendable {
+        case summary
+        case full(count: Int64?)
     }
 
     /// Decodes an administration command whose name and arity the command table checked.
@@ -93,7 +120,7 @@ extension Command {
         case .xsetid: return decodeXSetID(args).map { .admin(.xsetid($0)) }
         case .xcfgset: return admin(.xcfgset(key: args[1], settings: parseIdempotencySettings(args)))
         case .xproducers:
-            guard args.count <= 3 else { return failure(CommandError.arity("xproducers")) }
+            guard args.count <= 3 else { return .failure(CommandError.arity("xproducers")) }
             return admin(.xproducers(key: args[1], producer: args.count == 3 ? args[2] : nil))
         case .xnack: return admin(.xnack(key: args[1], group: args[2], options: parseNack(args)))
         case .xgroup: return decodeXGroup(args).map { .admin(.xgroup($0)) }
@@ -103,27 +130,26 @@ extension Command {
     }
 
     private static func decodeXSetID(_ args: [[UInt8]]) -> Result<XSetID, CommandErrorText> {
-        func failure(_ text: String) -> Result<XSetID, CommandErrorText> { .failure(CommandErrorText(text)) }
-        guard let id = EntryID(parsing: args[2], missingSequence: .zero) else { return failure(CommandError.invalidStreamID) }
+        guard let id = EntryID(parsing: args[2], missingSequence: .zero) else { return .failure(CommandError.invalidStreamID) }
         var entriesAdded: UInt64?
         var maxDeleted: EntryID?
         var index = 3
         while index < args.count {
             let hasValue = index + 1 < args.count
             if args[index].isKeyword("ENTRIESADDED") && hasValue {
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
-                guard value >= 0 else { return failure("ERR entries_added must be positive") }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
+                guard value >= 0 else { return .failure("ERR entries_added must be positive") }
                 entriesAdded = UInt64(value)
             } else if args[index].isKeyword("MAXDELETEDID") && hasValue {
                 guard let value = EntryID(parsing: args[index + 1], missingSequence: .zero) else {
-                    return failure(CommandError.invalidStreamID)
+                    return .failure(CommandError.invalidStreamID)
                 }
                 if id < value {
-                    return failure("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+                    return .failure("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
                 }
                 maxDeleted = value
             } else {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
             index += 2
         }
@@ -131,41 +157,39 @@ extension Command {
     }
 
     private static func parseIdempotencySettings(_ args: [[UInt8]]) -> Result<IdempotencySettings, CommandErrorText> {
-        func failure(_ text: String) -> Result<IdempotencySettings, CommandErrorText> { .failure(CommandErrorText(text)) }
         var duration: Int64?
         var maxSize: Int64?
         var index = 2
         while index < args.count {
-            guard index + 1 < args.count else { return failure(CommandError.syntax) }
+            guard index + 1 < args.count else { return .failure(CommandError.syntax) }
             let word = args[index]
             if word.isKeyword("IDMP-DURATION") {
-                guard duration == nil else { return failure("ERR IDMP-DURATION specified multiple times") }
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
-                guard (1...86_400).contains(value) else { return failure("ERR IDMP-DURATION must be between 1 and 86400 seconds") }
+                guard duration == nil else { return .failure("ERR IDMP-DURATION specified multiple times") }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
+                guard (1...86_400).contains(value) else { return .failure("ERR IDMP-DURATION must be between 1 and 86400 seconds") }
                 duration = value
             } else if word.isKeyword("IDMP-MAXSIZE") {
-                guard maxSize == nil else { return failure("ERR IDMP-MAXSIZE specified multiple times") }
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
-                guard (1...10_000).contains(value) else { return failure("ERR IDMP-MAXSIZE must be between 1 and 10000 entries") }
+                guard maxSize == nil else { return .failure("ERR IDMP-MAXSIZE specified multiple times") }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
+                guard (1...10_000).contains(value) else { return .failure("ERR IDMP-MAXSIZE must be between 1 and 10000 entries") }
                 maxSize = value
             } else {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
             index += 2
         }
-        guard duration != nil || maxSize != nil else { return failure("ERR At least one parameter must be specified") }
+        guard duration != nil || maxSize != nil else { return .failure("ERR At least one parameter must be specified") }
         return .success(IdempotencySettings(durationSeconds: duration, maxSize: maxSize))
     }
 
     /// XNACK key group SILENT|FAIL|FATAL IDS numids id… [RETRYCOUNT n] [FORCE] [DELAY ms]
     private static func parseNack(_ args: [[UInt8]]) -> Result<Nack, CommandErrorText> {
-        func failure(_ text: String) -> Result<Nack, CommandErrorText> { .failure(CommandErrorText(text)) }
         let mode: Executor.NackMode
         switch true {
         case args[3].isKeyword("SILENT"): mode = .silent
         case args[3].isKeyword("FAIL"): mode = .fail
         case args[3].isKeyword("FATAL"): mode = .fatal
-        default: return failure("ERR mode must be SILENT, FAIL, or FATAL")
+        default: return .failure("ERR mode must be SILENT, FAIL, or FATAL")
         }
         var idArguments: ArraySlice<[UInt8]>?
         var retryCount: UInt64?
@@ -177,36 +201,35 @@ extension Command {
             let hasValue = index + 1 < args.count
             if word.isKeyword("IDS") && hasValue {
                 guard let count = args[index + 1].asInt64, count >= 1, count <= Int64(Int32.max) else {
-                    return failure("ERR numids must be a positive integer")
+                    return .failure("ERR numids must be a positive integer")
                 }
-                guard Int(count) <= args.count - index - 2 else { return failure("ERR number of IDs doesn't match numids") }
+                guard Int(count) <= args.count - index - 2 else { return .failure("ERR number of IDs doesn't match numids") }
                 idArguments = args[(index + 2)..<(index + 2 + Int(count))]
                 index += 2 + Int(count)
             } else if word.isKeyword("FORCE") {
                 force = true
                 index += 1
             } else if word.isKeyword("RETRYCOUNT") && hasValue {
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
-                guard value >= 0 else { return failure("ERR Invalid RETRYCOUNT value, must be >= 0") }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
+                guard value >= 0 else { return .failure("ERR Invalid RETRYCOUNT value, must be >= 0") }
                 retryCount = UInt64(value)
                 index += 2
             } else if word.isKeyword("DELAY") && hasValue {
                 guard let value = args[index + 1].asInt64, value >= 0 else {
-                    return failure("ERR DELAY must be an integer >= 0 (milliseconds)")
+                    return .failure("ERR DELAY must be an integer >= 0 (milliseconds)")
                 }
                 delay = value
                 index += 2
             } else {
-                return failure("ERR Unrecognized XNACK option '\(word.asString)'")
+                return .failure("ERR Unrecognized XNACK option '\(word.asString)'")
             }
         }
-        guard let idArguments else { return failure("ERR syntax error, expected IDS keyword") }
-        guard let ids = parseIDs(idArguments) else { return failure(CommandError.invalidStreamID) }
+        guard let idArguments else { return .failure("ERR syntax error, expected IDS keyword") }
+        guard let ids = parseIDs(idArguments) else { return .failure(CommandError.invalidStreamID) }
         return .success(Nack(mode: mode, ids: ids, retryCount: retryCount, force: force, delay: delay))
     }
 
     private static func decodeXGroup(_ args: [[UInt8]]) -> Result<XGroup, CommandErrorText> {
-        func failure(_ text: String) -> Result<XGroup, CommandErrorText> { .failure(CommandErrorText(text)) }
         let sub = args[1]
         if sub.isKeyword("HELP") { return .success(XGroup(key: [], group: [], action: .help)) }
         let key = args[2]
@@ -225,48 +248,48 @@ extension Command {
                 makeStream = true
                 index += 1
             } else if (isCreate || isSetID) && word.isKeyword("ENTRIESREAD") && hasValue {
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
                 guard value >= 0 || value == ConsumerGroup.unknownEntriesRead else {
-                    return failure("ERR value for ENTRIESREAD must be positive or -1")
+                    return .failure("ERR value for ENTRIESREAD must be positive or -1")
                 }
                 entriesRead = value
                 index += 2
             } else if (isCreate || isPolicy) && word.isKeyword("MAXDELIVERIES") && hasValue {
                 guard let value = args[index + 1].asInt64, value >= 0 else {
-                    return failure("ERR MAXDELIVERIES must be an integer >= 0")
+                    return .failure("ERR MAXDELIVERIES must be an integer >= 0")
                 }
                 policy.maxDeliveries = UInt64(value)
                 index += 2
             } else if (isCreate || isPolicy) && word.isKeyword("DEADLETTER") && hasValue {
                 let target = args[index + 1]
                 guard !target.isEmpty, target != key else {
-                    return failure("ERR DEADLETTER must name a stream other than the group's own")
+                    return .failure("ERR DEADLETTER must name a stream other than the group's own")
                 }
                 policy.deadLetter = target
                 index += 2
             } else {
-                return failure(CommandError.subcommandSyntax(args))
+                return .failure(CommandError.subcommandSyntax(args))
             }
         }
-        if isCreate && (args.count < 5 || args.count > 8 + 4) { return failure(CommandError.subcommandSyntax(args)) }
+        if isCreate && (args.count < 5 || args.count > 8 + 4) { return .failure(CommandError.subcommandSyntax(args)) }
         let action: XGroup.Action
         if isCreate {
             let start: Result<GroupStart, CommandErrorText> =
                 args[4] == [UInt8(ascii: "$")]
                 ? .success(.last)
                 : EntryID(parsing: args[4], missingSequence: .zero).map { .success(.id($0)) }
-                    ?? .failure(CommandErrorText(CommandError.invalidStreamID))
+                    ?? .failure(CommandError.invalidStreamID)
             action = .create(start: start, makeStream: makeStream, entriesRead: entriesRead, policy: policy)
         } else if isSetID {
             let start: Result<GroupStart, CommandErrorText>
             if args.count != 5 && args.count != 7 {
-                start = .failure(CommandErrorText(CommandError.subcommandSyntax(args)))
+                start = .failure(CommandError.subcommandSyntax(args))
             } else if args[4] == [UInt8(ascii: "$")] {
                 start = .success(.last)
             } else if let id = parseIDOrBound(args[4]) {
                 start = .success(.id(id))
             } else {
-                start = .failure(CommandErrorText(CommandError.invalidStreamID))
+                start = .failure(CommandError.invalidStreamID)
             }
             action = .setID(start: start, entriesRead: entriesRead)
         } else if sub.isKeyword("DESTROY") {
@@ -278,7 +301,7 @@ extension Command {
         } else if isPolicy {
             action = .setPolicy(policy)
         } else {
-            return failure(CommandError.subcommandSyntax(args))
+            return .failure(CommandError.subcommandSyntax(args))
         }
         return .success(XGroup(key: key, group: group, action: action))
     }
@@ -296,24 +319,24 @@ extension Command {
         let key = args[2]
         if sub.isKeyword("GROUPS") {
             guard args.count == 3 || (args.count == 4 && args[3].isKeyword("EXTENDED")) else {
-                return .groups(key: key, extended: .failure(CommandErrorText(CommandError.arity("xinfo|groups"))))
+                return .groups(key: key, extended: .failure(CommandError.arity("xinfo|groups")))
             }
             return .groups(key: key, extended: .success(args.count == 4))
         }
         if sub.isKeyword("CONSUMERS") { return .consumers(key: key, group: args[3]) }
         // STREAM key [FULL [COUNT n]]
         let options = args.count - 3
-        guard options > 0 else { return .stream(key: key, full: .success(nil)) }
+        guard options > 0 else { return .stream(key: key, detail: .success(.summary)) }
         guard options == 1 || options == 3, args[3].isKeyword("FULL") else {
-            return .stream(key: key, full: .failure(CommandErrorText(CommandError.subcommandSyntax(args))))
+            return .stream(key: key, detail: .failure(CommandError.subcommandSyntax(args)))
         }
-        guard options == 3 else { return .stream(key: key, full: .success(.some(nil))) }
+        guard options == 3 else { return .stream(key: key, detail: .success(.full(count: nil))) }
         guard args[4].isKeyword("COUNT") else {
-            return .stream(key: key, full: .failure(CommandErrorText(CommandError.subcommandSyntax(args))))
+            return .stream(key: key, detail: .failure(CommandError.subcommandSyntax(args)))
         }
         guard let value = args[5].asInt64 else {
-            return .stream(key: key, full: .failure(CommandErrorText(CommandError.notInteger)))
+            return .stream(key: key, detail: .failure(CommandError.notInteger))
         }
-        return .stream(key: key, full: .success(.some(value)))
+        return .stream(key: key, detail: .success(.full(count: value)))
     }
 }

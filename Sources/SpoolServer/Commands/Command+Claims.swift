@@ -62,17 +62,17 @@ extension Command {
 
     static func decodeXPending(_ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
         let summary = args.count == 3
-        guard summary || (args.count >= 6 && args.count <= 9) else { return failure(CommandError.syntax) }
+        guard summary || (args.count >= 6 && args.count <= 9) else { return .failure(CommandError.syntax) }
         guard !summary else { return .success(.xpending(XPending(key: args[1], group: args[2], range: nil))) }
         var minIdle: Int64 = 0
         var at = 3
         if args[3].isKeyword("IDLE") {
-            guard let value = args[4].asInt64 else { return failure(CommandError.notInteger) }
+            guard let value = args[4].asInt64 else { return .failure(CommandError.notInteger) }
             minIdle = value
-            guard args.count >= 8 else { return failure(CommandError.syntax) }
+            guard args.count >= 8 else { return .failure(CommandError.syntax) }
             at += 2
         }
-        guard at + 2 < args.count, let value = args[at + 2].asInt64 else { return failure(CommandError.notInteger) }
+        guard at + 2 < args.count, let value = args[at + 2].asInt64 else { return .failure(CommandError.notInteger) }
         let start: EntryID
         let end: EntryID
         switch (parseRangeBound(args[at], isStart: true), parseRangeBound(args[at + 1], isStart: false)) {
@@ -81,7 +81,7 @@ extension Command {
             start = s
             end = e
         }
-        if at + 4 < args.count { return failure(CommandError.syntax) }
+        if at + 4 < args.count { return .failure(CommandError.syntax) }
         let range = XPending.Range(
             minIdle: minIdle, start: start, end: end, count: Int(clamping: max(0, value)),
             consumer: at + 3 < args.count ? args[at + 3] : nil)
@@ -89,7 +89,7 @@ extension Command {
     }
 
     static func decodeXAutoClaim(_ args: [[UInt8]]) -> Result<Command, CommandErrorText> {
-        guard let minIdle = args[4].asInt64 else { return failure("ERR Invalid min-idle-time argument for XAUTOCLAIM") }
+        guard let minIdle = args[4].asInt64 else { return .failure("ERR Invalid min-idle-time argument for XAUTOCLAIM") }
         let start: EntryID
         switch parseRangeBound(args[5], isStart: true) {
         case .failure(let error): return .failure(error)
@@ -102,7 +102,7 @@ extension Command {
             let word = args[index]
             if word.isKeyword("COUNT") && index + 1 < args.count {
                 guard let value = args[index + 1].asInt64, value >= 1, value <= Int64(Int.max / 16) else {
-                    return failure("ERR COUNT must be > 0")
+                    return .failure("ERR COUNT must be > 0")
                 }
                 count = Int(value)
                 index += 2
@@ -110,7 +110,7 @@ extension Command {
                 justID = true
                 index += 1
             } else {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
         }
         return .success(.xautoclaim(XAutoClaim(
@@ -123,8 +123,7 @@ extension Command {
     }
 
     private static func parseClaimOptions(_ args: [[UInt8]]) -> Result<XClaim.Options, CommandErrorText> {
-        func failure(_ text: String) -> Result<XClaim.Options, CommandErrorText> { .failure(CommandErrorText(text)) }
-        guard let minIdle = args[4].asInt64 else { return failure("ERR Invalid min-idle-time argument for XCLAIM") }
+        guard let minIdle = args[4].asInt64 else { return .failure("ERR Invalid min-idle-time argument for XCLAIM") }
         var ids: [EntryID] = []
         var index = 5
         while index < args.count, let id = EntryID(parsing: args[index], missingSequence: .zero) {
@@ -145,24 +144,24 @@ extension Command {
                 justID = true
             } else if word.isKeyword("IDLE") && hasValue {
                 index += 1
-                guard let value = args[index].asInt64 else { return failure("ERR Invalid IDLE option argument for XCLAIM") }
+                guard let value = args[index].asInt64 else { return .failure("ERR Invalid IDLE option argument for XCLAIM") }
                 deliveryTime = .idle(value)
             } else if word.isKeyword("TIME") && hasValue {
                 index += 1
-                guard let value = args[index].asInt64 else { return failure("ERR Invalid TIME option argument for XCLAIM") }
+                guard let value = args[index].asInt64 else { return .failure("ERR Invalid TIME option argument for XCLAIM") }
                 deliveryTime = .at(value)
             } else if word.isKeyword("RETRYCOUNT") && hasValue {
                 index += 1
-                guard let value = args[index].asInt64 else { return failure("ERR Invalid RETRYCOUNT option argument for XCLAIM") }
+                guard let value = args[index].asInt64 else { return .failure("ERR Invalid RETRYCOUNT option argument for XCLAIM") }
                 retryCount = value
             } else if word.isKeyword("LASTID") && hasValue {
                 index += 1
                 guard let value = EntryID(parsing: args[index], missingSequence: .zero) else {
-                    return failure(CommandError.invalidStreamID)
+                    return .failure(CommandError.invalidStreamID)
                 }
                 lastID = value
             } else {
-                return failure("ERR Unrecognized XCLAIM option '\(word.asString)'")
+                return .failure("ERR Unrecognized XCLAIM option '\(word.asString)'")
             }
             index += 1
         }

@@ -55,7 +55,7 @@ extension Command {
         case .dbsize: return keys(.dbsize)
         case .flushdb, .flushall:
             if args.count > 2 || (args.count == 2 && !args[1].isKeyword("ASYNC") && !args[1].isKeyword("SYNC")) {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
             return keys(.flush(everyDatabase: name == .flushall))
         case .scan: return decodeScan(args).map { .keys(.scan($0)) }
@@ -76,15 +76,14 @@ extension Command {
 
     /// A database index argument of SWAPDB or MOVE.
     private static func databaseIndex(_ text: [UInt8], notInteger: String, databases: Int) -> Result<Int, CommandErrorText> {
-        guard let index = text.asInt64 else { return .failure(CommandErrorText(notInteger)) }
-        guard index >= 0 && index < Int64(databases) else { return .failure(CommandErrorText("ERR DB index is out of range")) }
+        guard let index = text.asInt64 else { return .failure(notInteger) }
+        guard index >= 0 && index < Int64(databases) else { return .failure("ERR DB index is out of range") }
         return .success(Int(index))
     }
 
     private static func decodeScan(_ args: [[UInt8]]) -> Result<Scan, CommandErrorText> {
-        func failure(_ text: String) -> Result<Scan, CommandErrorText> { .failure(CommandErrorText(text)) }
-        guard args.count % 2 == 0 else { return failure(CommandError.syntax) }
-        guard let cursor = args[1].asInt64, cursor >= 0 else { return failure("ERR invalid cursor") }
+        guard args.count % 2 == 0 else { return .failure(CommandError.syntax) }
+        guard let cursor = args[1].asInt64, cursor >= 0 else { return .failure("ERR invalid cursor") }
         var pattern: [UInt8]?
         var count = 10
         var onlyOtherTypes = false
@@ -93,13 +92,13 @@ extension Command {
             if args[index].isKeyword("MATCH") {
                 pattern = args[index + 1]
             } else if args[index].isKeyword("COUNT") {
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
-                guard value >= 1 else { return failure(CommandError.syntax) }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
+                guard value >= 1 else { return .failure(CommandError.syntax) }
                 count = Int(min(value, 1 << 20))
             } else if args[index].isKeyword("TYPE") {
                 onlyOtherTypes = !args[index + 1].isKeyword("STREAM")
             } else {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
             index += 2
         }

@@ -164,13 +164,9 @@ enum Command: Sendable {
     /// Decodes a storage command whose name and arity the command table checked. XADD keeps its
     /// request's buffer (its fields stay views into it); the others take their arguments apart.
     static func decode(_ name: CommandName, _ request: RequestArguments, databases: Int) -> Result<Command, CommandErrorText> {
-        if name == .xadd { return decodeXAdd(request) }
-        return decode(name, request.arrays, databases: databases)
-    }
-
-    private static func decode(_ name: CommandName, _ args: [[UInt8]], databases: Int) -> Result<Command, CommandErrorText> {
+        lazy var args = request.arrays
         switch name {
-        case .xadd: return decodeXAdd(RequestArguments(args))
+        case .xadd: return decodeXAdd(request)
         case .xtrim:
             return Executor.parseAddOrTrim(args, isXADD: false).map { .xtrim(key: args[1], $0.trim!) }
         case .xrange, .xrevrange: return decodeXRange(args, reverse: name == .xrevrange)
@@ -179,7 +175,7 @@ enum Command: Sendable {
         case .xreadgroup: return decodeXReadGroup(args)
         case .xack: return .success(.xack(key: args[1], group: args[2], ids: parseIDs(args[3...])))
         case .xdel:
-            guard let ids = parseIDs(args[2...]) else { return failure(CommandError.invalidStreamID) }
+            guard let ids = parseIDs(args[2...]) else { return .failure(CommandError.invalidStreamID) }
             return .success(.xdel(key: args[1], ids: ids))
         case .xdelex: return decodeReferencedDelete(args, group: nil, from: 2).map { .xdelex($0) }
         case .xackdel: return decodeReferencedDelete(args, group: args[2], from: 3).map { .xackdel($0) }
@@ -194,10 +190,6 @@ enum Command: Sendable {
         }
     }
 
-    static func failure(_ text: String) -> Result<Command, CommandErrorText> {
-        .failure(CommandErrorText(text))
-    }
-
     private static func decodeXAdd(_ args: RequestArguments) -> Result<Command, CommandErrorText> {
         let options: Executor.AddOrTrimArguments
         switch Executor.parseAddOrTrim(args, isXADD: true) {
@@ -206,9 +198,9 @@ enum Command: Sendable {
         }
         let fieldCount = args.count - options.idIndex - 1
         guard let requested = options.id, fieldCount > 0, fieldCount % 2 == 0 else {
-            return failure(CommandError.arity("xadd"))
+            return .failure(CommandError.arity("xadd"))
         }
-        if case .explicit(let explicit) = requested, explicit == .zero { return failure(CommandError.xaddZeroID) }
+        if case .explicit(let explicit) = requested, explicit == .zero { return .failure(CommandError.xaddZeroID) }
         return .success(.xadd(XAdd(args: args, options: options, key: args[1].bytes)))
     }
 
@@ -226,8 +218,8 @@ enum Command: Sendable {
         var count = Int.max
         var index = 4
         while index < args.count {
-            guard args[index].isKeyword("COUNT"), index + 1 < args.count else { return failure(CommandError.syntax) }
-            guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+            guard args[index].isKeyword("COUNT"), index + 1 < args.count else { return .failure(CommandError.syntax) }
+            guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
             count = Int(max(0, value))
             index += 2
         }
@@ -262,7 +254,7 @@ enum Command: Sendable {
         while index < args.count {
             let word = args[index]
             if word.isKeyword("COUNT"), index + 1 < args.count {
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
                 count = value
                 index += 2
             } else if word.isKeyword("BLOCK"), index + 1 < args.count {
@@ -275,18 +267,18 @@ enum Command: Sendable {
                 streamsAt = index + 1
                 break
             } else if word.isKeyword("GROUP"), index + 2 < args.count {
-                return failure("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
+                return .failure("ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.")
             } else if word.isKeyword("NOACK") {
-                return failure("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.")
+                return .failure("ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.")
             } else if word.isKeyword("CLAIM") {
-                return failure("ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead.")
+                return .failure("ERR The CLAIM option is only supported by XREADGROUP. You called XREAD instead.")
             } else {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
         }
-        guard let streamsAt else { return failure(CommandError.syntax) }
+        guard let streamsAt else { return .failure(CommandError.syntax) }
         let remaining = args.count - streamsAt
-        guard remaining % 2 == 0 else { return failure(CommandError.xreadUnbalanced) }
+        guard remaining % 2 == 0 else { return .failure(CommandError.xreadUnbalanced) }
         let half = remaining / 2
         var starts: [ReadStart] = []
         starts.reserveCapacity(half)
@@ -296,11 +288,11 @@ enum Command: Sendable {
             } else if text == [UInt8(ascii: "+")] {
                 starts.append(.lastEntry)
             } else if text == [UInt8(ascii: ">")] {
-                return failure(
+                return .failure(
                     "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
             } else {
                 guard let id = EntryID(parsing: text, missingSequence: .zero) else {
-                    return failure(CommandError.invalidStreamID)
+                    return .failure(CommandError.invalidStreamID)
                 }
                 starts.append(.after(id))
             }
@@ -329,13 +321,13 @@ enum Command: Sendable {
                 }
                 index += 2
             } else if word.isKeyword("COUNT") && more > 0 {
-                guard let value = args[index + 1].asInt64 else { return failure(CommandError.notInteger) }
+                guard let value = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
                 count = value
                 index += 2
             } else if word.isKeyword("STREAMS") && more > 0 {
                 streamsAt = index + 1
                 if more % 2 != 0 {
-                    return failure(
+                    return .failure(
                         "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.")
                 }
                 break
@@ -348,18 +340,18 @@ enum Command: Sendable {
                 index += 1
             } else if word.isKeyword("CLAIM") && more > 0 {
                 guard let value = args[index + 1].asInt64 else {
-                    return failure("ERR min-idle-time is not an integer or out of range")
+                    return .failure("ERR min-idle-time is not an integer or out of range")
                 }
-                guard value >= 0 else { return failure("ERR min-idle-time must be a positive integer") }
+                guard value >= 0 else { return .failure("ERR min-idle-time must be a positive integer") }
                 claimMinIdle = value
                 index += 2
             } else {
-                return failure(CommandError.syntax)
+                return .failure(CommandError.syntax)
             }
         }
-        guard let streamsAt else { return failure(CommandError.syntax) }
-        guard let groupName, let consumerName else { return failure("ERR Missing GROUP option for XREADGROUP") }
-        guard consumerName.count <= Executor.groupNameMaxLength else { return failure(Executor.nameTooLong("consumer")) }
+        guard let streamsAt else { return .failure(CommandError.syntax) }
+        guard let groupName, let consumerName else { return .failure("ERR Missing GROUP option for XREADGROUP") }
+        guard consumerName.count <= Executor.groupNameMaxLength else { return .failure(Executor.nameTooLong("consumer")) }
         let half = (args.count - streamsAt) / 2
         var starts: [GroupReadStart] = []
         starts.reserveCapacity(half)

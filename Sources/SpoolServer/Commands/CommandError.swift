@@ -109,3 +109,8 @@ struct CommandErrorText: Error {
     let text: String
     init(_ text: String) { self.text = text }
 }
+
+extension Result where Failure == CommandErrorText {
+    /// A failed parse whose reply is this error text.
+    static func failure(_ text: String) -> Self { .failure(CommandErrorText(text)) }
+}
