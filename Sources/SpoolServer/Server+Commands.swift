@@ -466,7 +466,7 @@ extension Server {
 
     /// COMMAND GETKEYS command arg …: the keys of a command line, from its key positions.
     private func commandGetKeys(_ commandArgs: [[UInt8]], into out: inout RESPWriter) {
-        guard case .success(let found) = CommandTable.resolve(RequestArguments(commandArgs)) else {
+        guard case .success(let found) = CommandTable.resolve(commandArgs) else {
             return out.error("ERR Invalid command specified")
         }
         let spec = found.command

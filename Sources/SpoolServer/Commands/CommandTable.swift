@@ -1,4 +1,4 @@
-import SpoolProtocol
+import SpoolCore
 /// Every command Spool knows: where it runs, its arity (Redis convention: negative means "at
 /// least"), flags and key positions as COMMAND reports them. A class: every command line looks
 /// one up, and handing out a reference costs one retain where a copy of the fields cost eight.
@@ -189,7 +189,7 @@ enum CommandTable {
     /// What a command line names, as Redis's lookupCommand and commandCheckExistence decide it:
     /// `top` is the command its first word names, `command` the subcommand its second word names
     /// when `top` is a container (or `top` itself when it is not, or nothing follows).
-    static func resolve(_ args: RequestArguments) -> Result<(top: CommandSpec, command: CommandSpec), CommandErrorText> {
+    static func resolve(_ args: some ByteStrings) -> Result<(top: CommandSpec, command: CommandSpec), CommandErrorText> {
         guard let top = lookup(args[0]) else { return .failure(CommandErrorText(CommandError.unknownCommand(args))) }
         guard !top.subcommands.isEmpty, args.count > 1 else { return .success((top, top)) }
         guard let command = top.subcommand(args[1]) else {
