@@ -1,114 +1,143 @@
-/// The replication core of one stream on one node, as a pure state machine: messages and local
-/// events in, messages and client acknowledgements out, no I/O, no clocks. A seeded simulator
-/// drives it in the tests (loss, duplication, reordering, crashes that drop what was not synced,
-/// leaders of stale epochs); the server will drive it with real sockets, WiredTiger and etcd.
+/// The replication core of one shard on one node, as a pure state machine: messages and local
+/// events in, messages and the commit point out, no I/O, no clocks. A seeded simulator drives it in
+/// the tests (loss, duplication, reordering, crashes that drop what was not synced, leaders of stale
+/// epochs) over an in-memory log; the server drives the same code with real sockets, a WiredTiger
+/// log and etcd.
 ///
 /// The protocol (ARCHITECTURE.md, "Replication"): a coordinator outside the model (etcd) hands out
-/// epochs, each higher than any before. A node that is given epoch `e` collects the logs of a
+/// epochs, each higher than any before. A node that is given epoch `e` collects the log tails of a
 /// majority that promised `e` (`beginEpoch` → `epochState`; a promise is durable before it is
-/// sent), adopts the most advanced one — highest (last epoch, last seq) — appends an epoch mark,
-/// and replicates. Followers accept an append only if the entry before it matches by chained
-/// checksum, and acknowledge only what they have synced. An entry is committed once it and an
-/// entry of the leader's own epoch at or after it are synced on a majority (Raft's rule: entries of
-/// older epochs are committed only indirectly). Clients hear of a write when it commits.
-public struct ReplicaNode: Sendable {
+/// sent), fetches what it lacks from the most advanced one — highest (last epoch, last seq) —
+/// appends an epoch mark, and replicates. Followers accept an append only if the entry before it
+/// matches by chained checksum, and acknowledge only what they have synced. An entry is committed
+/// once it and an entry of the leader's own epoch at or after it are synced on a majority (Raft's
+/// rule: entries of older epochs are committed only indirectly). Clients hear of a write when it
+/// commits.
+public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
     public typealias NodeID = Int
     public typealias Epoch = UInt64
+    public typealias Payload = Log.Payload
+    public typealias Entry = ReplicatedEntry<Payload>
 
     public let id: NodeID
     public let clusterSize: Int
     public var majority: Int { clusterSize / 2 + 1 }
+    /// Entries one `replicate` or `fetchReply` carries at most.
+    public let entriesPerMessageMax: Int
 
-    // Durable state: survives a crash up to `syncedCount` entries.
-    public private(set) var log: [ReplicatedEntry] = []
-    /// Entries of `log` that are on disk.
-    public private(set) var syncedCount = 0
-    /// The highest epoch this node promised or accepted; it refuses anything lower. Written
-    /// synchronously (it is the promise).
-    public private(set) var maxEpochSeen: Epoch = 0
+    // Durable state.
+    public private(set) var log: Log
+    /// The highest epoch this node promised or accepted; it refuses anything lower. The driver
+    /// writes it with the log before it sends anything this call returns (it is the promise).
+    public private(set) var maxEpochSeen: Epoch
 
     // Volatile state: lost in a crash.
     /// The highest seq this node knows to be committed (readers see up to here).
-    public private(set) var commitSeq: UInt64 = 0
+    public private(set) var commitSeq: UInt64
     public private(set) var leader: LeaderState?
     /// The leader this node last accepted entries from, and its epoch: synced entries are
     /// acknowledged to it.
-    private var following: (leader: NodeID, epoch: Epoch)?
+    public private(set) var following: (leader: NodeID, epoch: Epoch)?
 
-    public init(id: NodeID, clusterSize: Int) {
+    /// `commitSeq` is a seq known to be committed (the server's applied point), 0 if none.
+    public init(id: NodeID, clusterSize: Int, log: Log, maxEpochSeen: Epoch = 0, commitSeq: UInt64 = 0, entriesPerMessageMax: Int = 1_000) {
         precondition(clusterSize >= 1 && id >= 0 && id < clusterSize)
+        precondition(commitSeq <= log.tail.seq, "a committed seq beyond the log")
+        precondition(entriesPerMessageMax >= 1)
         self.id = id
         self.clusterSize = clusterSize
+        self.log = log
+        self.maxEpochSeen = maxEpochSeen
+        self.commitSeq = commitSeq
+        self.entriesPerMessageMax = entriesPerMessageMax
     }
 
     public var isServing: Bool { leader?.isServing ?? false }
-
-    func sum(at seq: UInt64) -> UInt64 { seq == 0 ? 0 : log[Int(seq) - 1].sum }
+    public var isLeading: Bool { leader != nil }
 
     // MARK: Events
 
     /// The coordinator made this node leader of `epoch` (higher than any it handed out before).
-    public mutating func becomeLeader(epoch: Epoch) -> [Envelope] {
+    /// Returns nothing if the epoch is not above every epoch this node has seen (the caller then
+    /// asks the coordinator for a newer one).
+    public mutating func becomeLeader(epoch: Epoch) -> [Envelope<Payload>] {
         guard epoch > maxEpochSeen else { return [] }
         maxEpochSeen = epoch
-        syncedCount = log.count  // the promise is written with everything before it
-        leader = LeaderState(epoch: epoch)
+        log.markSynced(through: log.tail.seq)  // the promise is written with everything before it
+        var state = LeaderState(epoch: epoch)
+        state.tails[id] = log.tail
+        leader = state
         following = nil
-        leader!.states[id] = log
-        var out: [Envelope] = []
-        for peer in 0..<clusterSize where peer != id {
-            out.append(Envelope(from: id, to: peer, message: .beginEpoch(epoch: epoch)))
-        }
+        var out: [Envelope<Payload>] = []
+        for peer in peers { out.append(Envelope(from: id, to: peer, message: .beginEpoch(epoch: epoch))) }
         out += finishRecoveryIfReady()
         return out
     }
 
-    /// A client write at this node: appended (not yet synced) if it is a serving leader; the
-    /// write is acknowledged through `Output.acked` once it commits. nil when it cannot take writes.
-    public mutating func write(payload: UInt64) -> (seq: UInt64, out: [Envelope])? {
+    /// A client write at this node: appended (not yet synced) if it is a serving leader. The caller
+    /// sends `replicatePending()` once it has proposed what it had. nil when it cannot take writes.
+    public mutating func propose(_ payload: Payload) -> UInt64? {
         guard let state = leader, state.isServing else { return nil }
         append(payload: payload, epoch: state.epoch, kind: .data)
-        let seq = UInt64(log.count)
-        return (seq, broadcastReplicate(pipelined: true))
+        return log.tail.seq
     }
 
-    /// The disk synced everything appended so far: acknowledgements go out, and a leader may
+    /// Entries proposed since the last call, to every follower (pipelined: sent without waiting
+    /// for acknowledgements).
+    public mutating func replicatePending() -> [Envelope<Payload>] {
+        guard isServing else { return [] }
+        return peers.compactMap { replicate(to: $0, pipelined: true, force: false) }
+    }
+
+    /// The simulator's write: propose and send.
+    public mutating func write(payload: Payload) -> (seq: UInt64, out: [Envelope<Payload>])? {
+        guard let seq = propose(payload) else { return nil }
+        return (seq, replicatePending())
+    }
+
+    /// The disk synced everything appended up to `seq`: acknowledgements go out, and a leader may
     /// commit.
-    public mutating func sync() -> Output {
-        guard syncedCount < log.count else { return Output() }
-        syncedCount = log.count
+    public mutating func sync(through seq: UInt64) -> Output<Payload> {
+        guard seq > log.syncedSeq else { return Output() }
+        log.markSynced(through: seq)
         if leader != nil { return advanceCommit() }
         guard let following else { return Output() }
+        let synced = log.syncedSeq
         return Output(messages: [
             Envelope(
                 from: id, to: following.leader,
-                message: .replicateAck(epoch: following.epoch, syncedSeq: UInt64(syncedCount), sum: sum(at: UInt64(syncedCount))))
+                message: .replicateAck(epoch: following.epoch, syncedSeq: synced, sum: log.sum(at: synced)))
         ])
     }
 
-    /// A crash: unsynced entries and every volatile thing are gone; the promise stays.
-    public mutating func crash() {
-        log.removeLast(log.count - syncedCount)
-        commitSeq = 0
-        leader = nil
-        following = nil
+    public mutating func sync() -> Output<Payload> { sync(through: log.tail.seq) }
+
+    /// A serving leader's periodic message: followers learn the commit point and answer with what
+    /// they have synced. A follower that made no progress since the last heartbeat is sent again
+    /// everything it has not acknowledged (a message was lost, or it restarted).
+    public mutating func heartbeat() -> [Envelope<Payload>] {
+        guard var state = leader, state.isServing else { return [] }
+        var out: [Envelope<Payload>] = []
+        for peer in peers {
+            let stalled = !state.progressed.contains(peer)
+            if stalled { state.sent[peer] = nil }
+            leader = state
+            if let envelope = replicate(to: peer, pipelined: !stalled, force: true) { out.append(envelope) }
+            state = leader!
+        }
+        state.progressed = []
+        leader = state
+        return out
     }
 
-    /// A serving leader's periodic message when idle: followers learn the commit point and answer
-    /// with what they have synced.
-    public mutating func heartbeat() -> [Envelope] {
-        guard isServing else { return [] }
-        return broadcastReplicate()
-    }
-
-    /// A leader that lost its lease (or sees a higher epoch) stops serving.
+    /// A leader that lost its lease (or sees a higher epoch, or no majority) stops serving.
     public mutating func stepDown() {
         leader = nil
     }
 
     // MARK: Messages
 
-    public mutating func receive(_ envelope: Envelope) -> Output {
+    public mutating func receive(_ envelope: Envelope<Payload>) -> Output<Payload> {
         switch envelope.message {
         case .beginEpoch(let epoch):
             guard epoch > maxEpochSeen || (epoch == maxEpochSeen && leader == nil && following?.epoch != epoch) else {
@@ -117,14 +146,29 @@ public struct ReplicaNode: Sendable {
             maxEpochSeen = epoch
             leader = nil
             following = nil
-            syncedCount = log.count  // promise and log written together, before the reply
-            return reply(to: envelope.from, .epochState(epoch: epoch, entries: log))
+            log.markSynced(through: log.tail.seq)  // promise and log written together, before the reply
+            return reply(to: envelope.from, .epochState(epoch: epoch, tail: log.tail))
 
-        case .epochState(let epoch, let entries):
+        case .epochState(let epoch, let tail):
             guard var state = leader, state.epoch == epoch, !state.isServing else { return Output() }
-            state.states[envelope.from] = entries
+            state.tails[envelope.from] = tail
             leader = state
             return Output(messages: finishRecoveryIfReady())
+
+        case .fetch(let epoch, let from):
+            // Only for the leader this node promised: its log cannot change under the fetch.
+            guard epoch == maxEpochSeen, leader == nil, following == nil else {
+                return reply(to: envelope.from, .reject(epoch: epoch, maxEpochSeen: maxEpochSeen))
+            }
+            let start = max(1, min(from, log.tail.seq + 1))
+            return reply(
+                to: envelope.from,
+                .fetchReply(
+                    epoch: epoch, prevSeq: start - 1, prevSum: log.sum(at: start - 1),
+                    entries: log.entries(from: start, limit: entriesPerMessageMax)))
+
+        case .fetchReply(let epoch, let prevSeq, let prevSum, let entries):
+            return Output(messages: adoptFetched(from: envelope.from, epoch: epoch, prevSeq: prevSeq, prevSum: prevSum, entries: entries))
 
         case .replicate(let epoch, let prevSeq, let prevSum, let entries, let leaderCommit):
             guard epoch >= maxEpochSeen else {
@@ -136,49 +180,55 @@ public struct ReplicaNode: Sendable {
                 leader = nil
             }
             following = (envelope.from, epoch)
-            guard prevSeq <= UInt64(log.count), sum(at: prevSeq) == prevSum else {
-                return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: min(UInt64(log.count), prevSeq &- 1)))
+            guard prevSeq <= log.tail.seq, log.sum(at: prevSeq) == prevSum else {
+                return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: min(log.tail.seq, prevSeq &- 1)))
             }
             var seq = prevSeq
             for entry in entries {
+                guard entry.seq == seq + 1, entry.isIntact(previousSum: log.sum(at: seq)) else { break }
                 seq += 1
-                if seq <= UInt64(log.count) {
-                    if log[Int(seq) - 1].sum == entry.sum { continue }
+                if seq <= log.tail.seq {
+                    if log.sum(at: seq) == entry.sum { continue }
                     // A divergent suffix (an older epoch's unsynced or uncommitted tail) goes.
-                    log.removeLast(log.count - Int(seq) + 1)
-                    syncedCount = min(syncedCount, log.count)
+                    log.truncate(after: seq - 1)
                 }
                 log.append(entry)
             }
             // What is known to match the leader's log: everything up to `seq`.
-            commitSeq = max(commitSeq, min(leaderCommit, seq))
-            var out = Output()
-            if syncedCount >= Int(prevSeq) {
+            var out = Output<Payload>()
+            let committed = max(commitSeq, min(leaderCommit, seq))
+            if committed > commitSeq {
+                out.committed = (commitSeq + 1)..<(committed + 1)
+                commitSeq = committed
+            }
+            if log.syncedSeq >= prevSeq {
                 // Already synced up to here (a duplicate or an empty heartbeat): say so again.
-                let synced = min(UInt64(syncedCount), seq)
+                let synced = min(log.syncedSeq, seq)
                 out.messages.append(
-                    Envelope(from: id, to: envelope.from, message: .replicateAck(epoch: epoch, syncedSeq: synced, sum: sum(at: synced))))
+                    Envelope(from: id, to: envelope.from, message: .replicateAck(epoch: epoch, syncedSeq: synced, sum: log.sum(at: synced))))
             }
             return out
 
         case .replicateAck(let epoch, let syncedSeq, let ackSum):
             guard var state = leader, state.epoch == epoch, state.isServing else { return Output() }
             // Counted only if the follower's prefix is this leader's (same chained sum).
-            guard syncedSeq <= UInt64(log.count), sum(at: syncedSeq) == ackSum else { return Output() }
-            state.matched[envelope.from] = max(state.matched[envelope.from] ?? 0, syncedSeq)
+            guard syncedSeq <= log.tail.seq, log.sum(at: syncedSeq) == ackSum else { return Output() }
+            if syncedSeq > (state.matched[envelope.from] ?? 0) {
+                state.matched[envelope.from] = syncedSeq
+                state.progressed.insert(envelope.from)
+            }
             state.next[envelope.from] = max(state.next[envelope.from] ?? 1, syncedSeq + 1)
             leader = state
             var out = advanceCommit()
-            if state.next[envelope.from]! <= UInt64(log.count) {
-                out.messages.append(replicate(to: envelope.from))
-            }
+            if let more = replicate(to: envelope.from, pipelined: true, force: false) { out.messages.append(more) }
             return out
 
         case .replicateNack(let epoch, let hint):
             guard var state = leader, state.epoch == epoch, state.isServing else { return Output() }
             state.next[envelope.from] = min(state.next[envelope.from] ?? 1, hint + 1)
+            state.sent[envelope.from] = nil
             leader = state
-            return Output(messages: [replicate(to: envelope.from)])
+            return Output(messages: replicate(to: envelope.from, pipelined: false, force: true).map { [$0] } ?? [])
 
         case .reject(_, let newer):
             guard let state = leader, newer > state.epoch else { return Output() }
@@ -191,143 +241,175 @@ public struct ReplicaNode: Sendable {
 
     // MARK: Leader
 
-    private mutating func finishRecoveryIfReady() -> [Envelope] {
-        guard var state = leader, !state.isServing, state.states.count >= majority else { return [] }
+    private var peers: [NodeID] { (0..<clusterSize).filter { $0 != id } }
+
+    private mutating func finishRecoveryIfReady() -> [Envelope<Payload>] {
+        guard var state = leader, !state.isServing, state.fetchingFrom == nil, state.tails.count >= majority else { return [] }
         // The most advanced log of a majority that promised this epoch holds every committed entry.
-        // Compared by their tails: (epoch of the last entry, its seq).
-        let best = state.states.values.max { a, b in
-            (a.last?.epoch ?? 0, a.count) < (b.last?.epoch ?? 0, b.count)
-        }!
-        adopt(best)
+        let (bestNode, bestTail) = state.tails.max { a, b in b.value.isAhead(of: a.value) || (a.value == b.value && a.key > b.key) }!
+        if bestTail.isAhead(of: log.tail) {
+            // Fetch what this node lacks, from the first entry not known to be committed (committed
+            // entries are the same on every node).
+            state.fetchingFrom = bestNode
+            state.fetchTarget = bestTail
+            leader = state
+            let from = min(commitSeq, log.tail.seq) + 1
+            return [Envelope(from: id, to: bestNode, message: .fetch(epoch: state.epoch, from: from))]
+        }
+        return startServing()
+    }
+
+    private mutating func adoptFetched(from node: NodeID, epoch: Epoch, prevSeq: UInt64, prevSum: UInt64, entries: [Entry]) -> [Envelope<Payload>] {
+        guard var state = leader, state.epoch == epoch, !state.isServing, state.fetchingFrom == node,
+            let target = state.fetchTarget
+        else { return [] }
+        guard prevSeq <= log.tail.seq, log.sum(at: prevSeq) == prevSum else {
+            // Not where this node's log agrees with it: from the start.
+            return [Envelope(from: id, to: node, message: .fetch(epoch: epoch, from: 1))]
+        }
+        var seq = prevSeq
+        for entry in entries {
+            guard entry.seq == seq + 1, entry.isIntact(previousSum: log.sum(at: seq)) else { break }
+            seq += 1
+            if seq <= log.tail.seq {
+                if log.sum(at: seq) == entry.sum { continue }
+                log.truncate(after: seq - 1)
+            }
+            log.append(entry)
+        }
+        if seq >= target.seq {
+            guard log.sum(at: target.seq) == target.sum else {
+                // The node's log changed since it promised (it cannot, unless it restarted): ask
+                // again.
+                state.fetchingFrom = nil
+                state.tails[node] = nil
+                leader = state
+                return finishRecoveryIfReady()
+            }
+            log.truncate(after: target.seq)
+            state.fetchingFrom = nil
+            state.tails[id] = log.tail
+            leader = state
+            return startServing()
+        }
+        return [Envelope(from: id, to: node, message: .fetch(epoch: epoch, from: seq + 1))]
+    }
+
+    private mutating func startServing() -> [Envelope<Payload>] {
+        var state = leader!
+        append(payload: .empty, epoch: state.epoch, kind: .epochMark)
         state.isServing = true
+        state.markSeq = log.tail.seq
         state.next = [:]
         state.matched = [:]
         state.sent = [:]
-        for peer in 0..<clusterSize where peer != id { state.next[peer] = 1 }
+        // Followers most likely hold everything before the mark; a nack rewinds where they do not.
+        for peer in peers { state.next[peer] = log.tail.seq }
         leader = state
-        append(payload: 0, epoch: state.epoch, kind: .epochMark)
-        return broadcastReplicate()
+        return peers.compactMap { replicate(to: $0, pipelined: false, force: true) }
     }
 
-    /// Takes `entries` as this node's log: the common prefix stays synced, the rest is replaced.
-    private mutating func adopt(_ entries: [ReplicatedEntry]) {
-        var common = 0
-        while common < min(log.count, entries.count) && log[common].sum == entries[common].sum { common += 1 }
-        log.removeLast(log.count - common)
-        syncedCount = min(syncedCount, common)
-        log.append(contentsOf: entries[common...])
-    }
-
-    private mutating func append(payload: UInt64, epoch: Epoch, kind: ReplicatedEntry.Kind) {
-        let seq = UInt64(log.count) + 1
-        log.append(ReplicatedEntry(seq: seq, epoch: epoch, payload: payload, kind: kind, previousSum: sum(at: seq - 1)))
+    private mutating func append(payload: Payload, epoch: Epoch, kind: Entry.Kind) {
+        let seq = log.tail.seq + 1
+        log.append(Entry(seq: seq, epoch: epoch, payload: payload, kind: kind, previousSum: log.tail.sum))
     }
 
     /// Entries for `peer` from the first it has not acknowledged, or (`pipelined`) from the first
-    /// not yet sent to it: appends go out as they come without waiting for acknowledgements, and a
-    /// follower that missed some answers with a nack that rewinds to what it has.
-    private mutating func replicate(to peer: NodeID, pipelined: Bool = false) -> Envelope {
+    /// not yet sent to it, at most `entriesPerMessageMax`. nil when there is nothing to send and
+    /// `force` (a commit point or heartbeat to carry) is off.
+    private mutating func replicate(to peer: NodeID, pipelined: Bool, force: Bool) -> Envelope<Payload>? {
         var state = leader!
-        var next = min(state.next[peer] ?? 1, UInt64(log.count) + 1)
-        if pipelined, let sent = state.sent[peer], sent + 1 > next { next = min(sent + 1, UInt64(log.count)) }
-        state.sent[peer] = UInt64(log.count)
+        var next = min(state.next[peer] ?? 1, log.tail.seq + 1)
+        if pipelined, let sent = state.sent[peer], sent + 1 > next { next = min(sent + 1, log.tail.seq + 1) }
+        let entries = log.entries(from: next, limit: entriesPerMessageMax)
+        if entries.isEmpty && !force { return nil }
+        if let last = entries.last { state.sent[peer] = last.seq }
         leader = state
         let prev = next - 1
         return Envelope(
             from: id, to: peer,
-            message: .replicate(
-                epoch: state.epoch, prevSeq: prev, prevSum: sum(at: prev), entries: Array(log[Int(prev)...]),
-                commitSeq: commitSeq))
+            message: .replicate(epoch: state.epoch, prevSeq: prev, prevSum: log.sum(at: prev), entries: entries, commitSeq: commitSeq))
     }
 
-    private mutating func broadcastReplicate(pipelined: Bool = false) -> [Envelope] {
-        var out: [Envelope] = []
-        for peer in 0..<clusterSize where peer != id { out.append(replicate(to: peer, pipelined: pipelined)) }
-        return out
-    }
-
-    /// Commits what a majority has synced, if it ends in an entry of this leader's epoch.
-    private mutating func advanceCommit() -> Output {
+    /// Commits what a majority has synced, if it is at or after this leader's epoch mark.
+    private mutating func advanceCommit() -> Output<Payload> {
         guard let state = leader, state.isServing else { return Output() }
-        var candidate = UInt64(log.count)
-        while candidate > commitSeq {
-            let synced = (syncedCount >= Int(candidate) ? 1 : 0) + state.matched.values.filter { $0 >= candidate }.count
-            if synced >= majority && log[Int(candidate) - 1].epoch == state.epoch { break }
-            candidate -= 1
-        }
-        guard candidate > commitSeq else { return Output() }
-        let acked = log[Int(commitSeq)..<Int(candidate)].filter { $0.kind == .data }.map { (seq: $0.seq, payload: $0.payload) }
+        var synced = [log.syncedSeq]
+        for peer in peers { synced.append(state.matched[peer] ?? 0) }
+        synced.sort(by: >)
+        let candidate = synced[majority - 1]
+        guard candidate > commitSeq, candidate >= state.markSeq else { return Output() }
+        let range = (commitSeq + 1)..<(candidate + 1)
         commitSeq = candidate
         // Followers learn the commit point with the next message (sent now, so readers on them move).
-        return Output(messages: broadcastReplicate(), acked: acked)
+        return Output(messages: peers.compactMap { replicate(to: $0, pipelined: true, force: true) }, committed: range)
     }
 
-    private func reply(to peer: NodeID, _ message: Message) -> Output {
+    private func reply(to peer: NodeID, _ message: Message<Payload>) -> Output<Payload> {
         Output(messages: [Envelope(from: id, to: peer, message: message)])
     }
 }
 
-/// One replicated entry. `sum` chains every entry before it: two logs with the same sum at a seq
-/// hold the same entries up to it.
-public struct ReplicatedEntry: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable { case data, epochMark }
-    public let seq: UInt64
-    public let epoch: UInt64
-    public let payload: UInt64
-    public let kind: Kind
-    public let sum: UInt64
-
-    public init(seq: UInt64, epoch: UInt64, payload: UInt64, kind: Kind, previousSum: UInt64) {
-        self.seq = seq
-        self.epoch = epoch
-        self.payload = payload
-        self.kind = kind
-        var hash = previousSum ^ 0xcbf2_9ce4_8422_2325
-        for word in [seq, epoch, payload, kind == .data ? 1 : 2] {
-            hash ^= word
-            hash = hash &* 0x0000_0100_0000_01b3
-            hash ^= hash >> 29
-        }
-        self.sum = hash
+extension ReplicaNode where Log: CrashableReplicaLog {
+    /// A crash: unsynced entries and every volatile thing are gone; the promise stays.
+    public mutating func crash() {
+        log.dropUnsynced()
+        commitSeq = 0
+        leader = nil
+        following = nil
     }
 }
 
 public struct LeaderState: Sendable {
     public let epoch: UInt64
     public internal(set) var isServing = false
-    /// Recovery: the logs of the nodes that promised this epoch.
-    var states: [Int: [ReplicatedEntry]] = [:]
-    /// Serving: the next seq to send each follower, and what each has synced of this log.
+    /// Recovery: the log tails of the nodes that promised this epoch, and the node whose log this
+    /// one is fetching (the most advanced of them) up to its tail.
+    var tails: [Int: LogTail] = [:]
+    var fetchingFrom: Int?
+    var fetchTarget: LogTail?
+    /// Serving: this epoch's mark; the next seq to send each follower, what each has synced of
+    /// this log, the last seq sent to each (pipelining), and who acknowledged something new since
+    /// the last heartbeat.
+    public internal(set) var markSeq: UInt64 = 0
     var next: [Int: UInt64] = [:]
-    var matched: [Int: UInt64] = [:]
-    /// The last seq sent to each follower (pipelining).
+    public internal(set) var matched: [Int: UInt64] = [:]
     var sent: [Int: UInt64] = [:]
+    var progressed: Set<Int> = []
 
     init(epoch: UInt64) { self.epoch = epoch }
 }
 
-public enum Message: Sendable {
+public enum Message<Payload: ReplicaPayload>: Sendable {
     case beginEpoch(epoch: UInt64)
-    case epochState(epoch: UInt64, entries: [ReplicatedEntry])
-    case replicate(epoch: UInt64, prevSeq: UInt64, prevSum: UInt64, entries: [ReplicatedEntry], commitSeq: UInt64)
+    case epochState(epoch: UInt64, tail: LogTail)
+    case fetch(epoch: UInt64, from: UInt64)
+    case fetchReply(epoch: UInt64, prevSeq: UInt64, prevSum: UInt64, entries: [ReplicatedEntry<Payload>])
+    case replicate(epoch: UInt64, prevSeq: UInt64, prevSum: UInt64, entries: [ReplicatedEntry<Payload>], commitSeq: UInt64)
     case replicateAck(epoch: UInt64, syncedSeq: UInt64, sum: UInt64)
     case replicateNack(epoch: UInt64, hint: UInt64)
     case reject(epoch: UInt64, maxEpochSeen: UInt64)
 }
 
-public struct Envelope: Sendable {
+public struct Envelope<Payload: ReplicaPayload>: Sendable {
     public let from: Int
     public let to: Int
-    public let message: Message
+    public let message: Message<Payload>
+
+    public init(from: Int, to: Int, message: Message<Payload>) {
+        self.from = from
+        self.to = to
+        self.message = message
+    }
 }
 
-public struct Output: Sendable {
-    public var messages: [Envelope] = []
-    /// Client writes that committed: (seq, payload).
-    public var acked: [(seq: UInt64, payload: UInt64)] = []
+public struct Output<Payload: ReplicaPayload>: Sendable {
+    public var messages: [Envelope<Payload>] = []
+    /// Seqs that became committed with this event (apply them in order).
+    public var committed: Range<UInt64>?
 
-    public init(messages: [Envelope] = [], acked: [(seq: UInt64, payload: UInt64)] = []) {
+    public init(messages: [Envelope<Payload>] = [], committed: Range<UInt64>? = nil) {
         self.messages = messages
-        self.acked = acked
+        self.committed = committed
     }
 }

@@ -1,0 +1,182 @@
+/// What a replicated entry carries, mixed into the chained sum.
+public protocol ReplicaPayload: Sendable, Equatable {
+    /// An empty payload (an epoch mark's).
+    static var empty: Self { get }
+    func mix(into sum: inout ChainSum)
+}
+
+/// The chained checksum: `sum_n = H(sum_{n-1} || seq || epoch || kind || payload)`. Two logs with
+/// the same sum at a seq hold the same entries up to it (ARCHITECTURE.md, "Replication"). Not a
+/// cryptographic hash: it guards against torn, flipped and misplaced entries, not adversaries.
+public struct ChainSum: Sendable {
+    public private(set) var value: UInt64
+
+    public init(previous: UInt64) { value = previous ^ 0xcbf2_9ce4_8422_2325 }
+
+    public mutating func mix(_ word: UInt64) {
+        value ^= word
+        value = value &* 0x0000_0100_0000_01b3
+        value ^= value >> 29
+    }
+
+    public mutating func mix(bytes: some Collection<UInt8>) {
+        mix(UInt64(bytes.count))
+        var word: UInt64 = 0
+        var shift: UInt64 = 0
+        for byte in bytes {
+            word |= UInt64(byte) << shift
+            shift += 8
+            if shift == 64 {
+                mix(word)
+                word = 0
+                shift = 0
+            }
+        }
+        if shift > 0 { mix(word) }
+    }
+}
+
+extension UInt64: ReplicaPayload {
+    public static var empty: UInt64 { 0 }
+    public func mix(into sum: inout ChainSum) { sum.mix(self) }
+}
+
+/// One replicated entry. `sum` chains every entry before it.
+public struct ReplicatedEntry<Payload: ReplicaPayload>: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable, Equatable {
+        case data = 1
+        /// The first entry of a leader's epoch (Raft's no-op): committing it commits everything
+        /// before it.
+        case epochMark = 2
+    }
+    public let seq: UInt64
+    public let epoch: UInt64
+    public let payload: Payload
+    public let kind: Kind
+    public let sum: UInt64
+
+    public init(seq: UInt64, epoch: UInt64, payload: Payload, kind: Kind, previousSum: UInt64) {
+        self.seq = seq
+        self.epoch = epoch
+        self.payload = payload
+        self.kind = kind
+        var chain = ChainSum(previous: previousSum)
+        chain.mix(seq)
+        chain.mix(epoch)
+        chain.mix(UInt64(kind.rawValue))
+        payload.mix(into: &chain)
+        self.sum = chain.value
+    }
+
+    /// An entry read back from storage with the sum it was written with; `verified(previousSum:)`
+    /// recomputes it.
+    public init(seq: UInt64, epoch: UInt64, payload: Payload, kind: Kind, storedSum: UInt64) {
+        self.seq = seq
+        self.epoch = epoch
+        self.payload = payload
+        self.kind = kind
+        self.sum = storedSum
+    }
+
+    /// Whether the stored sum is what the entry's contents and its predecessor's sum give.
+    public func isIntact(previousSum: UInt64) -> Bool {
+        ReplicatedEntry(seq: seq, epoch: epoch, payload: payload, kind: kind, previousSum: previousSum).sum == sum
+    }
+}
+
+/// The position of a log's last entry: logs are compared by (epoch, seq) of their tails.
+public struct LogTail: Sendable, Equatable {
+    public var seq: UInt64
+    public var epoch: UInt64
+    public var sum: UInt64
+
+    public init(seq: UInt64, epoch: UInt64, sum: UInt64) {
+        self.seq = seq
+        self.epoch = epoch
+        self.sum = sum
+    }
+
+    public static let empty = LogTail(seq: 0, epoch: 0, sum: 0)
+
+    /// Whether this log is more advanced than `other`: a later epoch, or as late and longer.
+    public func isAhead(of other: LogTail) -> Bool {
+        (epoch, seq) > (other.epoch, other.seq)
+    }
+}
+
+/// A node's copy of the log, as the replication core sees it: the simulator keeps it in an array,
+/// the server in WiredTiger. Seqs start at 1 and are dense.
+public protocol ReplicaLog {
+    associatedtype Payload: ReplicaPayload
+    /// The last entry's position (`.empty` for an empty log).
+    var tail: LogTail { get }
+    /// Entries up to here are on disk.
+    var syncedSeq: UInt64 { get }
+    /// The entry at `seq` (1...tail.seq).
+    func entry(at seq: UInt64) -> ReplicatedEntry<Payload>
+    /// Entries from `seq` on, at most `limit` of them.
+    func entries(from seq: UInt64, limit: Int) -> [ReplicatedEntry<Payload>]
+    /// Appends after the tail (unsynced until `markSynced`).
+    mutating func append(_ entry: ReplicatedEntry<Payload>)
+    /// Drops every entry after `seq`.
+    mutating func truncate(after seq: UInt64)
+    /// Everything up to `seq` is on disk.
+    mutating func markSynced(through seq: UInt64)
+}
+
+extension ReplicaLog {
+    public var lastSeq: UInt64 { tail.seq }
+
+    public func sum(at seq: UInt64) -> UInt64 {
+        if seq == 0 { return 0 }
+        if seq == tail.seq { return tail.sum }
+        return entry(at: seq).sum
+    }
+}
+
+/// A log whose crash can be simulated.
+public protocol CrashableReplicaLog: ReplicaLog {
+    /// A crash: what was not synced is gone.
+    mutating func dropUnsynced()
+}
+
+/// The simulator's log: an array, with a crash that drops what was not synced.
+public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, Sendable {
+    public private(set) var all: [ReplicatedEntry<Payload>] = []
+    public private(set) var syncedSeq: UInt64 = 0
+
+    public init() {}
+
+    public var tail: LogTail {
+        guard let last = all.last else { return .empty }
+        return LogTail(seq: last.seq, epoch: last.epoch, sum: last.sum)
+    }
+
+    public func entry(at seq: UInt64) -> ReplicatedEntry<Payload> { all[Int(seq) - 1] }
+
+    public func entries(from seq: UInt64, limit: Int) -> [ReplicatedEntry<Payload>] {
+        guard seq >= 1, seq <= UInt64(all.count) else { return [] }
+        let start = Int(seq) - 1
+        return Array(all[start..<min(all.count, start + limit)])
+    }
+
+    public mutating func append(_ entry: ReplicatedEntry<Payload>) {
+        precondition(entry.seq == UInt64(all.count) + 1, "appends are dense")
+        all.append(entry)
+    }
+
+    public mutating func truncate(after seq: UInt64) {
+        guard seq < UInt64(all.count) else { return }
+        all.removeLast(all.count - Int(seq))
+        syncedSeq = min(syncedSeq, seq)
+    }
+
+    public mutating func markSynced(through seq: UInt64) {
+        syncedSeq = max(syncedSeq, min(seq, UInt64(all.count)))
+    }
+
+    /// A crash: what was not synced is gone.
+    public mutating func dropUnsynced() {
+        all.removeLast(all.count - Int(syncedSeq))
+    }
+}
