@@ -108,18 +108,21 @@ public struct LogTail: Sendable, Equatable {
 /// the server in WiredTiger. Seqs start at 1 and are dense.
 public protocol ReplicaLog {
     associatedtype Payload: ReplicaPayload
+    /// What reading or writing the log can throw (the simulator's: nothing; the server's: a
+    /// storage error, which fails the batch and reloads the node from disk).
+    associatedtype Failure: Error
     /// The last entry's position (`.empty` for an empty log).
     var tail: LogTail { get }
     /// Entries up to here are on disk.
     var syncedSeq: UInt64 { get }
     /// The entry at `seq` (1...tail.seq).
-    func entry(at seq: UInt64) -> ReplicatedEntry<Payload>
+    func entry(at seq: UInt64) throws(Failure) -> ReplicatedEntry<Payload>
     /// Entries from `seq` on, at most `limit` of them.
-    func entries(from seq: UInt64, limit: Int) -> [ReplicatedEntry<Payload>]
+    func entries(from seq: UInt64, limit: Int) throws(Failure) -> [ReplicatedEntry<Payload>]
     /// Appends after the tail (unsynced until `markSynced`).
-    mutating func append(_ entry: ReplicatedEntry<Payload>)
+    mutating func append(_ entry: ReplicatedEntry<Payload>) throws(Failure)
     /// Drops every entry after `seq`.
-    mutating func truncate(after seq: UInt64)
+    mutating func truncate(after seq: UInt64) throws(Failure)
     /// Everything up to `seq` is on disk.
     mutating func markSynced(through seq: UInt64)
 }
@@ -127,10 +130,10 @@ public protocol ReplicaLog {
 extension ReplicaLog {
     public var lastSeq: UInt64 { tail.seq }
 
-    public func sum(at seq: UInt64) -> UInt64 {
+    public func sum(at seq: UInt64) throws(Failure) -> UInt64 {
         if seq == 0 { return 0 }
         if seq == tail.seq { return tail.sum }
-        return entry(at: seq).sum
+        return try entry(at: seq).sum
     }
 }
 
@@ -142,6 +145,7 @@ public protocol CrashableReplicaLog: ReplicaLog {
 
 /// The simulator's log: an array, with a crash that drops what was not synced.
 public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, Sendable {
+    public typealias Failure = Never
     public private(set) var all: [ReplicatedEntry<Payload>] = []
     public private(set) var syncedSeq: UInt64 = 0
 

@@ -60,7 +60,7 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
     /// The coordinator made this node leader of `epoch` (higher than any it handed out before).
     /// Returns nothing if the epoch is not above every epoch this node has seen (the caller then
     /// asks the coordinator for a newer one).
-    public mutating func becomeLeader(epoch: Epoch) -> [Envelope<Payload>] {
+    public mutating func becomeLeader(epoch: Epoch) throws(Log.Failure) -> [Envelope<Payload>] {
         guard epoch > maxEpochSeen else { return [] }
         maxEpochSeen = epoch
         log.markSynced(through: log.tail.seq)  // the promise is written with everything before it
@@ -70,59 +70,61 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
         following = nil
         var out: [Envelope<Payload>] = []
         for peer in peers { out.append(Envelope(from: id, to: peer, message: .beginEpoch(epoch: epoch))) }
-        out += finishRecoveryIfReady()
+        out += try finishRecoveryIfReady()
         return out
     }
 
     /// A client write at this node: appended (not yet synced) if it is a serving leader. The caller
-    /// sends `replicatePending()` once it has proposed what it had. nil when it cannot take writes.
-    public mutating func propose(_ payload: Payload) -> UInt64? {
+    /// sends `try replicatePending()` once it has proposed what it had. nil when it cannot take writes.
+    public mutating func propose(_ payload: Payload) throws(Log.Failure) -> UInt64? {
         guard let state = leader, state.isServing else { return nil }
-        append(payload: payload, epoch: state.epoch, kind: .data)
+        try append(payload: payload, epoch: state.epoch, kind: .data)
         return log.tail.seq
     }
 
     /// Entries proposed since the last call, to every follower (pipelined: sent without waiting
     /// for acknowledgements).
-    public mutating func replicatePending() -> [Envelope<Payload>] {
+    public mutating func replicatePending() throws(Log.Failure) -> [Envelope<Payload>] {
         guard isServing else { return [] }
-        return peers.compactMap { replicate(to: $0, pipelined: true, force: false) }
+        var out: [Envelope<Payload>] = []
+        for peer in peers { if let envelope = try replicate(to: peer, pipelined: true, force: false) { out.append(envelope) } }
+        return out
     }
 
     /// The simulator's write: propose and send.
-    public mutating func write(payload: Payload) -> (seq: UInt64, out: [Envelope<Payload>])? {
-        guard let seq = propose(payload) else { return nil }
-        return (seq, replicatePending())
+    public mutating func write(payload: Payload) throws(Log.Failure) -> (seq: UInt64, out: [Envelope<Payload>])? {
+        guard let seq = try propose(payload) else { return nil }
+        return (seq, try replicatePending())
     }
 
     /// The disk synced everything appended up to `seq`: acknowledgements go out, and a leader may
     /// commit.
-    public mutating func sync(through seq: UInt64) -> Output<Payload> {
+    public mutating func sync(through seq: UInt64) throws(Log.Failure) -> Output<Payload> {
         guard seq > log.syncedSeq else { return Output() }
         log.markSynced(through: seq)
-        if leader != nil { return advanceCommit() }
+        if leader != nil { return try advanceCommit() }
         guard let following else { return Output() }
         let synced = log.syncedSeq
         return Output(messages: [
             Envelope(
                 from: id, to: following.leader,
-                message: .replicateAck(epoch: following.epoch, syncedSeq: synced, sum: log.sum(at: synced)))
+                message: .replicateAck(epoch: following.epoch, syncedSeq: synced, sum: try log.sum(at: synced)))
         ])
     }
 
-    public mutating func sync() -> Output<Payload> { sync(through: log.tail.seq) }
+    public mutating func sync() throws(Log.Failure) -> Output<Payload> { try sync(through: log.tail.seq) }
 
     /// A serving leader's periodic message: followers learn the commit point and answer with what
     /// they have synced. A follower that made no progress since the last heartbeat is sent again
     /// everything it has not acknowledged (a message was lost, or it restarted).
-    public mutating func heartbeat() -> [Envelope<Payload>] {
+    public mutating func heartbeat() throws(Log.Failure) -> [Envelope<Payload>] {
         guard var state = leader, state.isServing else { return [] }
         var out: [Envelope<Payload>] = []
         for peer in peers {
             let stalled = !state.progressed.contains(peer)
             if stalled { state.sent[peer] = nil }
             leader = state
-            if let envelope = replicate(to: peer, pipelined: !stalled, force: true) { out.append(envelope) }
+            if let envelope = try replicate(to: peer, pipelined: !stalled, force: true) { out.append(envelope) }
             state = leader!
         }
         state.progressed = []
@@ -137,7 +139,7 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
 
     // MARK: Messages
 
-    public mutating func receive(_ envelope: Envelope<Payload>) -> Output<Payload> {
+    public mutating func receive(_ envelope: Envelope<Payload>) throws(Log.Failure) -> Output<Payload> {
         switch envelope.message {
         case .beginEpoch(let epoch):
             guard epoch > maxEpochSeen || (epoch == maxEpochSeen && leader == nil && following?.epoch != epoch) else {
@@ -153,7 +155,7 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
             guard var state = leader, state.epoch == epoch, !state.isServing else { return Output() }
             state.tails[envelope.from] = tail
             leader = state
-            return Output(messages: finishRecoveryIfReady())
+            return Output(messages: try finishRecoveryIfReady())
 
         case .fetch(let epoch, let from):
             // Only for the leader this node promised: its log cannot change under the fetch.
@@ -164,11 +166,11 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
             return reply(
                 to: envelope.from,
                 .fetchReply(
-                    epoch: epoch, prevSeq: start - 1, prevSum: log.sum(at: start - 1),
-                    entries: log.entries(from: start, limit: entriesPerMessageMax)))
+                    epoch: epoch, prevSeq: start - 1, prevSum: try log.sum(at: start - 1),
+                    entries: try log.entries(from: start, limit: entriesPerMessageMax)))
 
         case .fetchReply(let epoch, let prevSeq, let prevSum, let entries):
-            return Output(messages: adoptFetched(from: envelope.from, epoch: epoch, prevSeq: prevSeq, prevSum: prevSum, entries: entries))
+            return Output(messages: try adoptFetched(from: envelope.from, epoch: epoch, prevSeq: prevSeq, prevSum: prevSum, entries: entries))
 
         case .replicate(let epoch, let prevSeq, let prevSum, let entries, let leaderCommit):
             guard epoch >= maxEpochSeen else {
@@ -180,19 +182,19 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
                 leader = nil
             }
             following = (envelope.from, epoch)
-            guard prevSeq <= log.tail.seq, log.sum(at: prevSeq) == prevSum else {
+            guard prevSeq <= log.tail.seq, try log.sum(at: prevSeq) == prevSum else {
                 return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: min(log.tail.seq, prevSeq &- 1)))
             }
             var seq = prevSeq
             for entry in entries {
-                guard entry.seq == seq + 1, entry.isIntact(previousSum: log.sum(at: seq)) else { break }
+                guard entry.seq == seq + 1, try entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
                 seq += 1
                 if seq <= log.tail.seq {
-                    if log.sum(at: seq) == entry.sum { continue }
+                    if try log.sum(at: seq) == entry.sum { continue }
                     // A divergent suffix (an older epoch's unsynced or uncommitted tail) goes.
-                    log.truncate(after: seq - 1)
+                    try log.truncate(after: seq - 1)
                 }
-                log.append(entry)
+                try log.append(entry)
             }
             // What is known to match the leader's log: everything up to `seq`.
             var out = Output<Payload>()
@@ -205,22 +207,22 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
                 // Already synced up to here (a duplicate or an empty heartbeat): say so again.
                 let synced = min(log.syncedSeq, seq)
                 out.messages.append(
-                    Envelope(from: id, to: envelope.from, message: .replicateAck(epoch: epoch, syncedSeq: synced, sum: log.sum(at: synced))))
+                    Envelope(from: id, to: envelope.from, message: .replicateAck(epoch: epoch, syncedSeq: synced, sum: try log.sum(at: synced))))
             }
             return out
 
         case .replicateAck(let epoch, let syncedSeq, let ackSum):
             guard var state = leader, state.epoch == epoch, state.isServing else { return Output() }
             // Counted only if the follower's prefix is this leader's (same chained sum).
-            guard syncedSeq <= log.tail.seq, log.sum(at: syncedSeq) == ackSum else { return Output() }
+            guard syncedSeq <= log.tail.seq, try log.sum(at: syncedSeq) == ackSum else { return Output() }
             if syncedSeq > (state.matched[envelope.from] ?? 0) {
                 state.matched[envelope.from] = syncedSeq
                 state.progressed.insert(envelope.from)
             }
             state.next[envelope.from] = max(state.next[envelope.from] ?? 1, syncedSeq + 1)
             leader = state
-            var out = advanceCommit()
-            if let more = replicate(to: envelope.from, pipelined: true, force: false) { out.messages.append(more) }
+            var out = try advanceCommit()
+            if let more = try replicate(to: envelope.from, pipelined: true, force: false) { out.messages.append(more) }
             return out
 
         case .replicateNack(let epoch, let hint):
@@ -228,7 +230,7 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
             state.next[envelope.from] = min(state.next[envelope.from] ?? 1, hint + 1)
             state.sent[envelope.from] = nil
             leader = state
-            return Output(messages: replicate(to: envelope.from, pipelined: false, force: true).map { [$0] } ?? [])
+            return Output(messages: try replicate(to: envelope.from, pipelined: false, force: true).map { [$0] } ?? [])
 
         case .reject(_, let newer):
             guard let state = leader, newer > state.epoch else { return Output() }
@@ -243,7 +245,7 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
 
     private var peers: [NodeID] { (0..<clusterSize).filter { $0 != id } }
 
-    private mutating func finishRecoveryIfReady() -> [Envelope<Payload>] {
+    private mutating func finishRecoveryIfReady() throws(Log.Failure) -> [Envelope<Payload>] {
         guard var state = leader, !state.isServing, state.fetchingFrom == nil, state.tails.count >= majority else { return [] }
         // The most advanced log of a majority that promised this epoch holds every committed entry.
         let (bestNode, bestTail) = state.tails.max { a, b in b.value.isAhead(of: a.value) || (a.value == b.value && a.key > b.key) }!
@@ -256,48 +258,48 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
             let from = min(commitSeq, log.tail.seq) + 1
             return [Envelope(from: id, to: bestNode, message: .fetch(epoch: state.epoch, from: from))]
         }
-        return startServing()
+        return try startServing()
     }
 
-    private mutating func adoptFetched(from node: NodeID, epoch: Epoch, prevSeq: UInt64, prevSum: UInt64, entries: [Entry]) -> [Envelope<Payload>] {
+    private mutating func adoptFetched(from node: NodeID, epoch: Epoch, prevSeq: UInt64, prevSum: UInt64, entries: [Entry]) throws(Log.Failure) -> [Envelope<Payload>] {
         guard var state = leader, state.epoch == epoch, !state.isServing, state.fetchingFrom == node,
             let target = state.fetchTarget
         else { return [] }
-        guard prevSeq <= log.tail.seq, log.sum(at: prevSeq) == prevSum else {
+        guard prevSeq <= log.tail.seq, try log.sum(at: prevSeq) == prevSum else {
             // Not where this node's log agrees with it: from the start.
             return [Envelope(from: id, to: node, message: .fetch(epoch: epoch, from: 1))]
         }
         var seq = prevSeq
         for entry in entries {
-            guard entry.seq == seq + 1, entry.isIntact(previousSum: log.sum(at: seq)) else { break }
+            guard entry.seq == seq + 1, try entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
             seq += 1
             if seq <= log.tail.seq {
-                if log.sum(at: seq) == entry.sum { continue }
-                log.truncate(after: seq - 1)
+                if try log.sum(at: seq) == entry.sum { continue }
+                try log.truncate(after: seq - 1)
             }
-            log.append(entry)
+            try log.append(entry)
         }
         if seq >= target.seq {
-            guard log.sum(at: target.seq) == target.sum else {
+            guard try log.sum(at: target.seq) == target.sum else {
                 // The node's log changed since it promised (it cannot, unless it restarted): ask
                 // again.
                 state.fetchingFrom = nil
                 state.tails[node] = nil
                 leader = state
-                return finishRecoveryIfReady()
+                return try finishRecoveryIfReady()
             }
-            log.truncate(after: target.seq)
+            try log.truncate(after: target.seq)
             state.fetchingFrom = nil
             state.tails[id] = log.tail
             leader = state
-            return startServing()
+            return try startServing()
         }
         return [Envelope(from: id, to: node, message: .fetch(epoch: epoch, from: seq + 1))]
     }
 
-    private mutating func startServing() -> [Envelope<Payload>] {
+    private mutating func startServing() throws(Log.Failure) -> [Envelope<Payload>] {
         var state = leader!
-        append(payload: .empty, epoch: state.epoch, kind: .epochMark)
+        try append(payload: .empty, epoch: state.epoch, kind: .epochMark)
         state.isServing = true
         state.markSeq = log.tail.seq
         state.next = [:]
@@ -306,33 +308,35 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
         // Followers most likely hold everything before the mark; a nack rewinds where they do not.
         for peer in peers { state.next[peer] = log.tail.seq }
         leader = state
-        return peers.compactMap { replicate(to: $0, pipelined: false, force: true) }
+        var out: [Envelope<Payload>] = []
+        for peer in peers { if let envelope = try replicate(to: peer, pipelined: false, force: true) { out.append(envelope) } }
+        return out
     }
 
-    private mutating func append(payload: Payload, epoch: Epoch, kind: Entry.Kind) {
+    private mutating func append(payload: Payload, epoch: Epoch, kind: Entry.Kind) throws(Log.Failure) {
         let seq = log.tail.seq + 1
-        log.append(Entry(seq: seq, epoch: epoch, payload: payload, kind: kind, previousSum: log.tail.sum))
+        try log.append(Entry(seq: seq, epoch: epoch, payload: payload, kind: kind, previousSum: log.tail.sum))
     }
 
     /// Entries for `peer` from the first it has not acknowledged, or (`pipelined`) from the first
     /// not yet sent to it, at most `entriesPerMessageMax`. nil when there is nothing to send and
     /// `force` (a commit point or heartbeat to carry) is off.
-    private mutating func replicate(to peer: NodeID, pipelined: Bool, force: Bool) -> Envelope<Payload>? {
+    private mutating func replicate(to peer: NodeID, pipelined: Bool, force: Bool) throws(Log.Failure) -> Envelope<Payload>? {
         var state = leader!
         var next = min(state.next[peer] ?? 1, log.tail.seq + 1)
         if pipelined, let sent = state.sent[peer], sent + 1 > next { next = min(sent + 1, log.tail.seq + 1) }
-        let entries = log.entries(from: next, limit: entriesPerMessageMax)
+        let entries = try log.entries(from: next, limit: entriesPerMessageMax)
         if entries.isEmpty && !force { return nil }
         if let last = entries.last { state.sent[peer] = last.seq }
         leader = state
         let prev = next - 1
         return Envelope(
             from: id, to: peer,
-            message: .replicate(epoch: state.epoch, prevSeq: prev, prevSum: log.sum(at: prev), entries: entries, commitSeq: commitSeq))
+            message: .replicate(epoch: state.epoch, prevSeq: prev, prevSum: try log.sum(at: prev), entries: entries, commitSeq: commitSeq))
     }
 
     /// Commits what a majority has synced, if it is at or after this leader's epoch mark.
-    private mutating func advanceCommit() -> Output<Payload> {
+    private mutating func advanceCommit() throws(Log.Failure) -> Output<Payload> {
         guard let state = leader, state.isServing else { return Output() }
         var synced = [log.syncedSeq]
         for peer in peers { synced.append(state.matched[peer] ?? 0) }
@@ -342,7 +346,9 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
         let range = (commitSeq + 1)..<(candidate + 1)
         commitSeq = candidate
         // Followers learn the commit point with the next message (sent now, so readers on them move).
-        return Output(messages: peers.compactMap { replicate(to: $0, pipelined: true, force: true) }, committed: range)
+        var out = Output<Payload>(committed: range)
+        for peer in peers { if let envelope = try replicate(to: peer, pipelined: true, force: true) { out.messages.append(envelope) } }
+        return out
     }
 
     private func reply(to peer: NodeID, _ message: Message<Payload>) -> Output<Payload> {

@@ -88,3 +88,14 @@ func readLittleEndian<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferP
     }
     return T(littleEndian: value)
 }
+
+@inline(__always)
+func appendBigEndian<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
+    var v = value.bigEndian
+    withUnsafeBytes(of: &v) { out.append(contentsOf: $0) }
+}
+
+@inline(__always)
+func readBigEndian<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> T {
+    T(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+}
