@@ -184,6 +184,11 @@ public struct RESPWriter: Sendable {
         bytes.append(contentsOf: other.bytes)
     }
 
+    /// Appends bytes that are already RESP (a reply recorded earlier, for the same version).
+    public mutating func append(encoded: [UInt8]) {
+        bytes.append(contentsOf: encoded)
+    }
+
     // MARK: - Encoding pieces
 
     @inline(__always)

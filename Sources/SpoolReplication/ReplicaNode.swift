@@ -13,7 +13,7 @@
 /// once it and an entry of the leader's own epoch at or after it are synced on a majority (Raft's
 /// rule: entries of older epochs are committed only indirectly). Clients hear of a write when it
 /// commits.
-public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
+public struct ReplicaNode<Log: ReplicaLog> {
     public typealias NodeID = Int
     public typealias Epoch = UInt64
     public typealias Payload = Log.Payload
@@ -187,7 +187,7 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
             }
             var seq = prevSeq
             for entry in entries {
-                guard entry.seq == seq + 1, try entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
+                guard entry.seq == seq + 1, entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
                 seq += 1
                 if seq <= log.tail.seq {
                     if try log.sum(at: seq) == entry.sum { continue }
@@ -271,7 +271,7 @@ public struct ReplicaNode<Log: ReplicaLog>: Sendable where Log: Sendable {
         }
         var seq = prevSeq
         for entry in entries {
-            guard entry.seq == seq + 1, try entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
+            guard entry.seq == seq + 1, entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
             seq += 1
             if seq <= log.tail.seq {
                 if try log.sum(at: seq) == entry.sum { continue }
@@ -419,3 +419,5 @@ public struct Output<Payload: ReplicaPayload>: Sendable {
         self.committed = committed
     }
 }
+
+extension ReplicaNode: Sendable where Log: Sendable {}

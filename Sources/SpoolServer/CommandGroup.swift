@@ -44,9 +44,18 @@ public struct ServerOutcome: Sendable {
         case blocked
         /// A control message was handled: there is nothing to send.
         case nothing
+        /// Work for the cluster's side of the server (`action`), not for a connection.
+        case cluster
     }
     let kind: Kind
     let connection: UInt64
     let slot: UInt64
     let bytes: [UInt8]
+    var action: ClusterAction? = nil
+
+    static let nothing = ServerOutcome(kind: .nothing, connection: 0, slot: 0, bytes: [])
+
+    static func cluster(_ action: ClusterAction) -> ServerOutcome {
+        ServerOutcome(kind: .cluster, connection: 0, slot: 0, bytes: [], action: action)
+    }
 }

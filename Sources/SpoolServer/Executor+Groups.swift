@@ -27,7 +27,7 @@ extension Executor {
         "ERR \(what) name is longer than \(groupNameMaxLength) bytes"
     }
 
-    var nowMilliseconds: Int64 { Int64(wallClockMilliseconds()) }
+    var nowMilliseconds: Int64 { Int64(store.nowMilliseconds) }
 
     /// The entry with this id, if the stream still has it.
     func entry(_ stream: StreamState, _ id: EntryID) throws(WiredTigerError) -> Entry? {
@@ -201,7 +201,7 @@ extension Executor {
         try store.removePending(stream, group, id: pending.id)
         let name = deadLetterStreamName(stream, group)
         let target = try store.streamForWriting(creating: name)
-        guard let id = EntryID.generated(after: target.lastID, nowMilliseconds: wallClockMilliseconds()) else { return }
+        guard let id = EntryID.generated(after: target.lastID, nowMilliseconds: store.nowMilliseconds) else { return }
         var fields: [[UInt8]] = [
             Array("original-id".utf8), pending.id.bytes,
             Array("stream".utf8), stream.name,

@@ -37,7 +37,7 @@ extension Executor {
         let key = ProducerKey(database: store.database, stream: add.key, producer: producerID)
         let sequence = parsed.append.sequence!
         let requestedEpoch = parsed.append.epoch ?? 0
-        let now = wallClockMilliseconds()
+        let now = store.nowMilliseconds
         let stream = try store.streamForReading(add.key)
         let queueEpoch = queues.queues.isEmpty ? nil : queues.queues[key]?.epoch
         var producer: TrackedProducer?
@@ -274,7 +274,7 @@ extension Executor {
         var producer = try store.streamForReading(key.stream).map { (s) throws(WiredTigerError) in
             try store.producers.producer(key.producer, of: s)
         } ?? nil
-        let now = wallClockMilliseconds()
+        let now = store.nowMilliseconds
         var scratch = RESPWriter(version: .resp2)
         while let next = queues.takeNext(
             key, lastSequence: producer?.state.lastSequence ?? 0, producerEpoch: producer?.state.epoch ?? 0)
@@ -319,7 +319,7 @@ extension Executor {
 
     /// Forgets producers idle for `producer-idle-expiry` that have nothing parked.
     private func expireIdleProducers<S: Sequence<TrackedProducer>>(_ candidates: S) throws(WiredTigerError) {
-        let now = wallClockMilliseconds()
+        let now = store.nowMilliseconds
         let expiry = limits.producers.idleExpiryMilliseconds
         for producer in candidates where producer.state.isIdle(nowMilliseconds: now, expiryMilliseconds: expiry) {
             // Whatever its database (MOVE and SWAPDB change it): one with appends waiting stays.
@@ -631,11 +631,11 @@ extension Executor {
         var states: [[UInt8]: ProducerState] = [:]
         for (id, producer) in try store.producers.producers(of: stream) { states[id] = producer.state }
         for queued in producerQueues.queues.keys where queued.stream == key && states[queued.producer] == nil {
-            states[queued.producer] = ProducerState(windowMax: 1, nowMilliseconds: wallClockMilliseconds())
+            states[queued.producer] = ProducerState(windowMax: 1, nowMilliseconds: store.nowMilliseconds)
         }
         var ids = states.keys.sorted { $0.lexicographicallyPrecedes($1) }
         if let only { ids = ids.filter { $0 == only } }
-        let now = wallClockMilliseconds()
+        let now = store.nowMilliseconds
         out.arrayHeader(ids.count)
         for id in ids {
             let state = states[id]!

@@ -256,7 +256,7 @@ extension Executor {
         }
         let idempotent = parsed.idempotency?.resolve(add.fields)
         if let idempotent, let existing {
-            let now = nowMilliseconds ?? wallClockMilliseconds()
+            let now = nowMilliseconds ?? store.nowMilliseconds
             let found = try store.lookUpIdempotent(existing, producer: idempotent.producer, id: idempotent.id, nowMilliseconds: now)
             if case .duplicate(let original) = found {
                 // Sent before: the first append's id, and nothing added or trimmed.
@@ -266,7 +266,7 @@ extension Executor {
         }
         let id: EntryID?
         switch requested {
-        case .auto: id = EntryID.generated(after: lastID, nowMilliseconds: nowMilliseconds ?? wallClockMilliseconds())
+        case .auto: id = EntryID.generated(after: lastID, nowMilliseconds: nowMilliseconds ?? store.nowMilliseconds)
         case .autoSequence(let ms): id = EntryID.generated(milliseconds: ms, after: lastID)
         case .explicit(let explicit): id = explicit > lastID ? explicit : nil
         }
@@ -572,7 +572,7 @@ extension Executor {
         }
         let first = try store.firstEntry(stream)
         let nodes = Int64((stream.length + 99) / 100)
-        let idempotency = try store.idempotency(stream, nowMilliseconds: wallClockMilliseconds())
+        let idempotency = try store.idempotency(stream, nowMilliseconds: store.nowMilliseconds)
         out.mapHeader(full ? 15 : 16)
         out.bulk("length")
         out.integer(Int64(stream.length))

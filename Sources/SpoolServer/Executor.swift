@@ -15,6 +15,10 @@ final class Executor: StorageContext {
     var appendedStreams: Set<StreamKey> = []
     /// Producers' commit queues and the replies held for them (Executor+Producers.swift).
     let producerQueues: ProducerQueues
+    /// A cluster node's replication (nil on a single node).
+    var cluster: ClusterReplicator?
+    /// A committed record of the cluster's log is being applied (`apply`).
+    private(set) var isApplying = false
 
     struct Limits: Sendable {
         var readCountMax: Int
@@ -37,11 +41,24 @@ final class Executor: StorageContext {
 
     /// Runs one group and returns its outcome (or none if its last command blocked).
     func run(_ group: CommandGroup) throws(WiredTigerError) -> ServerOutcome {
-        if let outcome = try deferBehindEarlierGroups(group) { return outcome }
+        if !isApplying, let outcome = try deferBehindEarlierGroups(group) { return outcome }
         if Self.isConditionalTransaction(group) { return try runConditionalTransaction(group) }
         var out = RESPWriter(version: group.version, reservingCapacity: 64 * group.commands.count)
         if group.isTransaction { out.arrayHeader(group.commands.count) }
-        return try run(group, from: 0, replies: &out, maySetAside: !group.isTransaction)
+        return try run(group, from: 0, replies: &out, maySetAside: !group.isTransaction && !isApplying)
+    }
+
+    /// Runs a committed record of the cluster's log (ClusterReplicator): at the time the leader
+    /// recorded, never blocking and never waiting for a producer's earlier SEQ, so every replica
+    /// derives the same streams and groups from the same records. Returns the replies.
+    func apply(_ group: CommandGroup, nowMilliseconds: UInt64) throws(WiredTigerError) -> [UInt8] {
+        isApplying = true
+        store.fixedNowMilliseconds = nowMilliseconds
+        defer {
+            isApplying = false
+            store.fixedNowMilliseconds = nil
+        }
+        return try run(group).bytes
     }
 
     /// What running one command did to its group.
@@ -61,7 +78,7 @@ final class Executor: StorageContext {
         for index in start..<group.commands.count {
             let isLast = index == group.commands.count - 1
             switch try execute(
-                group.commands[index], at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction,
+                group.commands[index], at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction && !isApplying,
                 maySetAside: maySetAside)
             {
             case .done: continue
@@ -139,12 +156,13 @@ final class Executor: StorageContext {
     // MARK: StorageContext
 
     func batchWillCommit(nowNanoseconds: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
+        let replicated = try cluster?.batchWillCommit(nowNanoseconds: nowNanoseconds) ?? []
         let resumed = try runSetAsideGroups()
-        return try producersWillCommit(resumed + serveWaiters(nowNanoseconds: nowNanoseconds), nowNanoseconds: nowNanoseconds)
+        return try replicated + producersWillCommit(resumed + serveWaiters(nowNanoseconds: nowNanoseconds), nowNanoseconds: nowNanoseconds)
     }
 
     func batchDidRollBack(_ error: StorageError) -> [ServerOutcome] {
-        producersDidRollBack(error)
+        (cluster?.batchDidRollBack(error) ?? []) + producersDidRollBack(error)
     }
 
     func takeRetired() -> [any Sendable] {
@@ -218,6 +236,7 @@ final class Executor: StorageContext {
 
     var nextDeadlineNanoseconds: UInt64? {
         var earliest = waiters.lazy.compactMap(\.deadline).min()
+        if let due = cluster?.nextDeadlineNanoseconds { earliest = min(earliest ?? due, due) }
         for waiter in waiters where waiter.groupRead != nil {
             if let due = redeliveryDeadline(waiter) { earliest = min(earliest ?? due, due) }
             if let claimAt = waiter.claimCheckAt {

@@ -114,6 +114,11 @@ public final class LogStore {
     public internal(set) var jobDurabilityTag: UInt64 = 0
     /// Entries appended in the batch in progress (statistics).
     var batchAppendCount = 0
+    /// The time commands see as now (XADD's `*` ids, delivery and idle times, IDMP expiry): the
+    /// clock, or on a cluster node the time the leader put in the record being applied, so every
+    /// replica computes the same ids and groups.
+    public var fixedNowMilliseconds: UInt64?
+    public var nowMilliseconds: UInt64 { fixedNowMilliseconds ?? wallClockMilliseconds() }
 
     /// Opens (creating on first use) the metadata table, upgrades a schema 1 directory, and reads
     /// what the catalog keeps besides its streams (they are loaded when first used).

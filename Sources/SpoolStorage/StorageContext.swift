@@ -40,10 +40,17 @@ public struct DeferredOutcome<Outcome: Sendable> {
     public var minimumTag: UInt64
     /// The outcome to deliver instead should the flush fail.
     public var fail: @Sendable (StorageError) -> Outcome
+    /// Delivered once the batch commits, without waiting for its flush whatever the batch wrote:
+    /// a cluster leader's entries going to its followers (they are committed only once a majority
+    /// synced them), a reply to a write already durable on a majority.
+    public var afterCommitOnly: Bool
 
-    public init(outcome: Outcome, minimumTag: UInt64, fail: @escaping @Sendable (StorageError) -> Outcome) {
+    public init(
+        outcome: Outcome, minimumTag: UInt64, afterCommitOnly: Bool = false, fail: @escaping @Sendable (StorageError) -> Outcome
+    ) {
         self.outcome = outcome
         self.minimumTag = minimumTag
+        self.afterCommitOnly = afterCommitOnly
         self.fail = fail
     }
 }

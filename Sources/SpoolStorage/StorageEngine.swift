@@ -300,7 +300,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             for deferred in extra {
                 results.append(
                     Awaiting(
-                        tag: max(extraTag, deferred.minimumTag), outcome: deferred.outcome,
+                        tag: deferred.afterCommitOnly ? 0 : max(extraTag, deferred.minimumTag), outcome: deferred.outcome,
                         fail: deferred.fail, submittedAt: nil))
             }
             if store.batchDidWrite { try store.writeDirtyRecords() }

@@ -52,7 +52,7 @@ extension StorageEngine where Context == StoreContext {
             if let id {
                 chosen = id > stream.lastID ? id : nil
             } else {
-                chosen = EntryID.generated(after: stream.lastID, nowMilliseconds: wallClockMilliseconds())
+                chosen = EntryID.generated(after: stream.lastID, nowMilliseconds: store.nowMilliseconds)
             }
             guard let chosen else { return nil }
             try store.append(stream, id: chosen, fields: fields)

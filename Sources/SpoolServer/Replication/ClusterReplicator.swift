@@ -1,0 +1,348 @@
+import SpoolCore
+import SpoolProtocol
+import SpoolReplication
+import SpoolStorage
+
+/// Work a storage batch hands to the cluster side of the server (`Server.deliver`), on whichever
+/// thread delivers it: frames to peers, a flush that finished, a leadership to give up.
+enum ClusterAction: Sendable {
+    struct Frame: Sendable {
+        let peer: Int
+        let bytes: [UInt8]
+    }
+    /// Frames for peers, in order.
+    case send([Frame])
+    /// The flush covering the shard's log up to `seq` finished: tell the replication core (a job
+    /// for the storage thread). `truncations` guards against a truncation in between.
+    case synced(shard: Int, seq: UInt64, truncations: UInt64)
+    /// Give up the shard's leader key in etcd (this node stepped down, or won an epoch it had
+    /// already seen: then etcd's revision is bumped first).
+    case resign(shard: Int, epoch: UInt64, bump: Bool)
+}
+
+/// A client waiting for its write to commit.
+struct PendingReply: Sendable {
+    let connection: UInt64
+    let slot: UInt64
+    let version: RESPVersion
+    let replyCount: Int
+}
+
+/// A cluster node's side of replication, on the storage thread: one `ReplicaNode` per shard over
+/// its WiredTiger log, driven by proposals from clients, frames from peers, flush notices and the
+/// coordinator's leaders; committed records are applied through the executor and their replies
+/// sent. Storage thread only.
+final class ClusterReplicator {
+    struct Settings: Sendable {
+        var cluster: String
+        var myIndex: Int
+        var clusterSize: Int
+        var shardCount: Int
+        var heartbeatNanoseconds: UInt64 = 50_000_000
+        /// A leader that has not heard from a majority for this long steps down (Raft's CheckQuorum).
+        var quorumTimeoutNanoseconds: UInt64 = 1_000_000_000
+        var entriesPerMessageMax = 1_000
+    }
+
+    final class Shard {
+        let index: Int
+        var node: ReplicaNode<StoredReplicaLog>
+        var pending: [UInt64: PendingReply] = [:]
+        var appliedSeq: UInt64
+        var savedState: ReplicationTable.ShardState
+        /// The last time a record was stamped with: records' times never go back.
+        var lastNowMilliseconds: UInt64 = 0
+        /// When this node began leading, and when it last heard each peer in its epoch.
+        var leadingSince: UInt64 = 0
+        var lastHeard: [Int: UInt64] = [:]
+        var logAppended = false
+
+        init(index: Int, node: ReplicaNode<StoredReplicaLog>, state: ReplicationTable.ShardState) {
+            self.index = index
+            self.node = node
+            self.appliedSeq = state.appliedSeq
+            self.savedState = state
+        }
+    }
+
+    let settings: Settings
+    private unowned let executor: Executor
+    private let table: ReplicationTable
+    private(set) var shards: [Shard] = []
+    /// Frames and outcomes the batch in progress produced.
+    private var immediateFrames: [ClusterAction.Frame] = []
+    private var durableFrames: [ClusterAction.Frame] = []
+    private var replies: [DeferredOutcome<ServerOutcome>] = []
+    private var actions: [ClusterAction] = []
+    private var promiseChanged = false
+    private var nextHeartbeat: UInt64 = 0
+
+    init(settings: Settings, executor: Executor) throws(WiredTigerError) {
+        self.settings = settings
+        self.executor = executor
+        table = try executor.store.openReplicationTable()
+        for index in 0..<settings.shardCount { shards.append(try loadShard(index)) }
+    }
+
+    private func loadShard(_ index: Int) throws(WiredTigerError) -> Shard {
+        let state = try table.shardState(index)
+        let log = try StoredReplicaLog(table: table, shard: index)
+        let node = ReplicaNode(
+            id: settings.myIndex, clusterSize: settings.clusterSize, log: log, maxEpochSeen: state.maxEpochSeen,
+            commitSeq: min(state.appliedSeq, log.tail.seq), entriesPerMessageMax: settings.entriesPerMessageMax)
+        return Shard(index: index, node: node, state: state)
+    }
+
+    // MARK: Inputs
+
+    /// A client's write for `shard` (the loop thread found this node leads it): appended to the
+    /// shard's log and answered once it commits and is applied.
+    func propose(shard index: Int, body: [UInt8], reply: PendingReply) throws(WiredTigerError) -> ServerOutcome {
+        let shard = shards[index]
+        guard shard.node.isServing else {
+            var out = RESPWriter(version: reply.version)
+            for _ in 0..<reply.replyCount {
+                out.error(shard.node.isLeading ? "TRYAGAIN this node is taking over the shard; retry shortly" : "TRYAGAIN this node does not lead the shard (any more); retry")
+            }
+            return ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: out.bytes)
+        }
+        let now = max(wallClockMilliseconds(), shard.lastNowMilliseconds)
+        shard.lastNowMilliseconds = now
+        guard let seq = try shard.node.propose(ReplicatedRecord.encode(nowMilliseconds: now, body: body)) else {
+            preconditionFailure("a serving leader takes every proposal")
+        }
+        shard.pending[seq] = reply
+        shard.logAppended = true
+        return .nothing
+    }
+
+    /// A frame from a peer.
+    func receive(shard index: Int, _ envelope: Envelope<[UInt8]>) throws(WiredTigerError) {
+        guard index < shards.count, envelope.from < settings.clusterSize, envelope.from != settings.myIndex else { return }
+        let shard = shards[index]
+        let message = Envelope(from: envelope.from, to: settings.myIndex, message: envelope.message)
+        if let leader = shard.node.leader {
+            switch message.message {
+            case .epochState(let epoch, _), .replicateAck(let epoch, _, _), .replicateNack(let epoch, _), .fetchReply(let epoch, _, _, _):
+                if epoch == leader.epoch { shard.lastHeard[message.from] = monotonicNanoseconds() }
+            default: break
+            }
+        }
+        let wasLeading = shard.node.leader?.epoch
+        let before = shard.node.log.tail
+        let output = try shard.node.receive(message)
+        if shard.node.log.tail != before { shard.logAppended = true }
+        if let wasLeading, shard.node.leader?.epoch != wasLeading {
+            failPending(shard, "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied")
+            actions.append(.resign(shard: index, epoch: wasLeading, bump: false))
+        }
+        try take(output, shard)
+    }
+
+    /// The flush covering the shard's log up to `seq` finished.
+    func synced(shard index: Int, seq: UInt64, truncations: UInt64) throws(WiredTigerError) {
+        let shard = shards[index]
+        guard shard.node.log.truncations == truncations else { return }  // a later notice covers it
+        try take(shard.node.sync(through: seq), shard)
+    }
+
+    /// The leaders etcd holds, by shard: (member index, epoch). Shards missing have none.
+    func leadersChanged(_ leaders: [Int: (node: Int, epoch: UInt64)]) throws(WiredTigerError) {
+        for shard in shards {
+            let leader = leaders[shard.index]
+            if let leader, leader.node == settings.myIndex {
+                if let current = shard.node.leader, current.epoch >= leader.epoch { continue }
+                let messages = try shard.node.becomeLeader(epoch: leader.epoch)
+                guard shard.node.isLeading else {
+                    // An epoch this node already saw (etcd restored from an old backup): bump
+                    // etcd's revision and campaign again (REPLICATION.md 5.2, floor check).
+                    actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: true))
+                    continue
+                }
+                shard.leadingSince = monotonicNanoseconds()
+                shard.lastHeard = [:]
+                promiseChanged = true
+                route(messages, shard: shard.index)
+                if shard.node.isServing { shard.logAppended = true }
+            } else if let current = shard.node.leader {
+                shard.node.stepDown()
+                failPending(shard, "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied")
+                if leader == nil { actions.append(.resign(shard: shard.index, epoch: current.epoch, bump: false)) }
+            }
+        }
+    }
+
+    // MARK: Batches
+
+    var nextDeadlineNanoseconds: UInt64? {
+        shards.contains { $0.node.isLeading } ? nextHeartbeat : nil
+    }
+
+    /// Heartbeats and the leader's checks, the shards' applied seqs and promises, and everything
+    /// to send: called once per batch, before it commits.
+    func batchWillCommit(nowNanoseconds now: UInt64) throws(WiredTigerError) -> [DeferredOutcome<ServerOutcome>] {
+        if now >= nextHeartbeat {
+            nextHeartbeat = now + settings.heartbeatNanoseconds
+            for shard in shards where shard.node.isLeading {
+                try checkQuorum(shard, now: now)
+                if shard.node.isServing { route(try shard.node.heartbeat(), shard: shard.index) }
+            }
+        }
+        var out: [DeferredOutcome<ServerOutcome>] = []
+        let store = executor.store
+        for shard in shards {
+            if shard.node.isServing, shard.logAppended { route(try shard.node.replicatePending(), shard: shard.index) }
+            let state = ReplicationTable.ShardState(maxEpochSeen: shard.node.maxEpochSeen, appliedSeq: shard.appliedSeq)
+            if state != shard.savedState {
+                if state.maxEpochSeen != shard.savedState.maxEpochSeen { promiseChanged = true }
+                try table.writeShardState(shard.index, state)
+                shard.savedState = state
+            }
+            if shard.logAppended {
+                shard.logAppended = false
+                out.append(
+                    DeferredOutcome(
+                        outcome: .cluster(.synced(shard: shard.index, seq: shard.node.log.tail.seq, truncations: shard.node.log.truncations)),
+                        minimumTag: store.currentGeneration, fail: { _ in .nothing }))
+            }
+        }
+        let durableTag = store.batchDidWrite ? store.currentGeneration : 0
+        if !immediateFrames.isEmpty {
+            // Entries go to followers once committed here, before their own fsync (they are
+            // committed only when a majority synced them) unless this batch wrote a promise.
+            out.append(
+                DeferredOutcome(
+                    outcome: .cluster(.send(immediateFrames)), minimumTag: promiseChanged ? durableTag : 0,
+                    afterCommitOnly: !promiseChanged, fail: { _ in .nothing }))
+            immediateFrames = []
+        }
+        if !durableFrames.isEmpty {
+            out.append(DeferredOutcome(outcome: .cluster(.send(durableFrames)), minimumTag: durableTag, fail: { _ in .nothing }))
+            durableFrames = []
+        }
+        for action in actions { out.append(DeferredOutcome(outcome: .cluster(action), minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing })) }
+        actions = []
+        promiseChanged = false
+        out += replies
+        replies = []
+        return out
+    }
+
+    /// The batch rolled back: what is in memory may be ahead of the disk. Every shard is read
+    /// again, leaderships are given up, waiting writes fail.
+    func batchDidRollBack(_ error: StorageError) -> [ServerOutcome] {
+        var failed: [ServerOutcome] = []
+        for shard in shards {
+            for (_, reply) in shard.pending {
+                failed.append(Executor.failure(connection: reply.connection, slot: reply.slot, version: reply.version, replies: reply.replyCount)(error))
+            }
+            if let leader = shard.node.leader { failed.append(.cluster(.resign(shard: shard.index, epoch: leader.epoch, bump: false))) }
+        }
+        immediateFrames = []
+        durableFrames = []
+        replies = []
+        actions = []
+        do {
+            shards = try (0..<settings.shardCount).map { index throws(WiredTigerError) in try loadShard(index) }
+        } catch {
+            // The store has failed for good (the engine refuses every batch from now on).
+        }
+        return failed
+    }
+
+    // MARK: Internals
+
+    private func checkQuorum(_ shard: Shard, now: UInt64) throws(WiredTigerError) {
+        guard let leader = shard.node.leader, now - shard.leadingSince > settings.quorumTimeoutNanoseconds else { return }
+        let heard = shard.lastHeard.values.filter { now - $0 <= settings.quorumTimeoutNanoseconds }.count
+        guard heard + 1 < shard.node.majority || !leader.isServing else { return }
+        // Cut off from a majority (or unable to finish taking over): someone else should lead.
+        shard.node.stepDown()
+        failPending(shard, "CLUSTERDOWN this node lost contact with a majority of the shard; the write may or may not have been applied")
+        actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
+    }
+
+    private func take(_ output: Output<[UInt8]>, _ shard: Shard) throws(WiredTigerError) {
+        route(output.messages, shard: shard.index)
+        if let committed = output.committed { try apply(shard, through: committed.upperBound - 1) }
+    }
+
+    private func route(_ messages: [Envelope<[UInt8]>], shard: Int) {
+        for envelope in messages {
+            var bytes: [UInt8] = []
+            ReplicationWire.encode(shard: shard, envelope, into: &bytes)
+            let frame = ClusterAction.Frame(peer: envelope.to, bytes: bytes)
+            if case .replicate = envelope.message { immediateFrames.append(frame) } else { durableFrames.append(frame) }
+        }
+    }
+
+    /// Applies the shard's committed records up to `seq` through the executor, in order, and
+    /// answers the clients that wrote them.
+    private func apply(_ shard: Shard, through seq: UInt64) throws(WiredTigerError) {
+        while shard.appliedSeq < seq {
+            let next = shard.appliedSeq + 1
+            let entry = try shard.node.log.entry(at: next)
+            let pending = shard.pending.removeValue(forKey: next)
+            if entry.kind == .data {
+                guard let record = ReplicatedRecord.decode(entry.payload) else {
+                    throw WiredTigerError.corrupt("shard \(shard.index) record \(next) does not decode")
+                }
+                let replyBytes = try executor.apply(group(record, pending), nowMilliseconds: record.nowMilliseconds)
+                shard.lastNowMilliseconds = max(shard.lastNowMilliseconds, record.nowMilliseconds)
+                if let pending {
+                    let fail = Executor.failure(connection: pending.connection, slot: pending.slot, version: pending.version, replies: pending.replyCount)
+                    replies.append(
+                        DeferredOutcome(
+                            outcome: ServerOutcome(kind: .reply, connection: pending.connection, slot: pending.slot, bytes: replyBytes),
+                            minimumTag: 0, afterCommitOnly: true, fail: fail))
+                }
+            }
+            shard.appliedSeq = next
+        }
+    }
+
+    private func group(_ record: ReplicatedRecord, _ pending: PendingReply?) -> CommandGroup {
+        var commands: [Command] = []
+        commands.reserveCapacity(record.items.count)
+        for item in record.items {
+            switch item {
+            case .answered(let bytes):
+                var out = RESPWriter(version: record.version)
+                out.append(encoded: bytes)
+                commands.append(.answered(out))
+            case .request(let args):
+                var out = RESPWriter(version: record.version)
+                switch CommandTable.resolve(args) {
+                case .failure(let error): out.error(error.text)
+                case .success(let found):
+                    if let name = found.top.storageName {
+                        switch Command.decode(name, args, databases: executor.limits.databases) {
+                        case .success(let command):
+                            commands.append(command)
+                            continue
+                        case .failure(let error): out.error(error.text)
+                        }
+                    } else {
+                        out.error("ERR '\(found.top.name)' cannot be replicated")
+                    }
+                }
+                commands.append(.answered(out))
+            }
+        }
+        return CommandGroup(
+            connection: pending?.connection ?? 0, slot: pending?.slot ?? 0, version: record.version, database: 0, commands: commands,
+            isTransaction: record.isTransaction)
+    }
+
+    private func failPending(_ shard: Shard, _ message: String) {
+        for (_, reply) in shard.pending {
+            var out = RESPWriter(version: reply.version)
+            for _ in 0..<reply.replyCount { out.error(message) }
+            replies.append(
+                DeferredOutcome(
+                    outcome: ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: out.bytes), minimumTag: 0,
+                    afterCommitOnly: true, fail: { _ in .nothing }))
+        }
+        shard.pending = [:]
+    }
+}
