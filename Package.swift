@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // C libraries, linked through pkg-config; Debian packages provide them.
@@ -52,11 +54,22 @@ let package = Package(
             swiftSettings: strict),
         // The replication core: pure state machines (leader recovery, quorum commit, epochs), no I/O.
         .target(name: "SpoolReplication", swiftSettings: strict),
+        // etcd v3 JSON-gateway client and the cluster coordinator: node registration, shard leader
+        // campaigns, epochs (REPLICATION.md 5.2 and 6). Callback entry points for the broker's threads.
+        .target(
+            name: "SpoolCluster",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         // libuv event loop, connections, command execution.
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolCore", "SpoolProtocol", "SpoolStorage", "CLibUV", "CJemalloc",
+                "SpoolCore", "SpoolProtocol", "SpoolStorage", "SpoolReplication", "SpoolCluster", "CLibUV", "CJemalloc",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: strict),
@@ -111,6 +124,9 @@ let package = Package(
             swiftSettings: testSettings),
         .testTarget(
             name: "SpoolReplicationTests", dependencies: ["SpoolReplication"], swiftSettings: testSettings),
+        // Starts a real etcd (/usr/bin/etcd) on free loopback ports for each test.
+        .testTarget(
+            name: "SpoolClusterTests", dependencies: ["SpoolCluster"], swiftSettings: testSettings),
         .testTarget(
             name: "SpoolServerTests", dependencies: ["SpoolServer", "SpoolStorage", "SpoolProtocol", "SpoolCore"],
             swiftSettings: testSettings),

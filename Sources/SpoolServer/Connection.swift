@@ -22,6 +22,10 @@ final class Connection {
     /// MULTI state: queued commands, or nil outside a transaction.
     var transaction: [RequestArguments]?
     var transactionHasError = false
+    /// Cluster mode: READONLY was sent (reads of shards this node replicates run here).
+    var isReadOnly = false
+    /// Cluster mode: reply slots of writes proposed to a shard's log and not answered yet.
+    var proposalSlots: Set<UInt64> = []
 
     /// Replies in request order. `slots[0]` has number `firstSlot`; nil means not ready yet.
     private(set) var slots = Deque<[UInt8]?>()

@@ -72,6 +72,15 @@ extension Server {
             case .success(let decoded): command = decoded
             case .failure(let error): return reply(connection, &group) { $0.error(error.text) }
             }
+            if let topology {
+                switch clusterDecision(spec, args, connection, topology: topology) {
+                case .local: break
+                case .refuse(let message): return reply(connection, &group) { $0.error(message) }
+                case .propose(let shard):
+                    let body = ReplicatedRecord.encodeBody(version: connection.version, isTransaction: false, items: [.request(args)])
+                    return submitProposal(shard: shard, body: body, replyCount: 1, connection, &group)
+                }
+            }
             appendToGroup(command, connection, &group)
             if command.mayBlock {
                 // Nothing after a blocking read runs until it is answered, as in Redis.
@@ -110,12 +119,21 @@ extension Server {
         case "client": client(args, connection, into: &out)
         case "select":
             guard let index = args[1].asInt64 else { return out.error(CommandError.notInteger) }
+            if topology != nil && index != 0 { return out.error("ERR SELECT is not allowed in cluster mode") }
             guard index >= 0 && index < config.databases else { return out.error("ERR DB index is out of range") }
             connection.database = Int(index)
             out.simpleString("OK")
         case "command": command(args, into: &out)
         case "config": configCommand(args, connection, into: &out)
         case "unwatch": out.simpleString("OK")
+        case "cluster": clusterCommand(args, into: &out)
+        case "readonly", "readwrite":
+            guard topology != nil else { return out.error(ClusterError.clusterSupportDisabled) }
+            connection.isReadOnly = top.name == "readonly"
+            out.simpleString("OK")
+        case "asking":
+            guard topology != nil else { return out.error(ClusterError.clusterSupportDisabled) }
+            out.simpleString("OK")
         default: preconditionFailure("no loop-thread handler for \(top.name)")
         }
     }
@@ -140,6 +158,7 @@ extension Server {
         }
         submit(&group)
         if queued.isEmpty { return reply(connection, &group) { $0.arrayHeader(0) } }
+        if let topology { return execInCluster(queued, connection, &group, topology: topology) }
         // One group, one storage transaction: all of it becomes durable together or not at all.
         var transaction = CommandGroup(
             connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: [])
@@ -172,6 +191,50 @@ extension Server {
         if databases.contains(where: { $0 != transaction.database }) { transaction.commandDatabases = databases }
         var pending: CommandGroup? = transaction
         submit(&pending)
+    }
+
+    /// EXEC on a cluster node: the transaction's keys must share a slot this node leads; then the
+    /// whole transaction is one record of that shard's log, all of it applied or none.
+    private func execInCluster(_ queued: [RequestArguments], _ connection: Connection, _ group: inout CommandGroup?, topology: ClusterTopology) {
+        var keys: [RequestArgument] = []
+        var isWrite = false
+        var items: [ReplicatedRecord.Item] = []
+        for args in queued {
+            guard case .success(let found) = CommandTable.resolve(args) else { preconditionFailure("only resolved commands are queued") }
+            if let refusal = Self.clusterRefused[found.command.name] {
+                return reply(connection, &group) { $0.error(refusal) }
+            }
+            keys += Self.routingKeys(found.command, args)
+            isWrite = isWrite || found.command.flags.contains("write")
+            if let name = found.top.storageName {
+                switch decode(name, args) {
+                case .success: items.append(.request(args))
+                case .failure(let error):
+                    var out = RESPWriter(version: connection.version)
+                    out.error(error.text)
+                    items.append(.answered(out.bytes))
+                }
+            } else {
+                var out = RESPWriter(version: connection.version)
+                answer(found.top, args.arrays, connection, into: &out)
+                items.append(.answered(out.bytes))
+            }
+        }
+        let shard: Int
+        switch topology.route(keys: keys, isWrite: true, connectionIsReadOnly: false) {
+        case .noKeys:
+            guard !isWrite else { return reply(connection, &group) { $0.error("ERR a transaction in cluster mode needs a key") } }
+            shard = 0
+            guard topology.localRole(inShard: shard) == .leader else {
+                return reply(connection, &group) { $0.error(ClusterError.hashSlotNotServed) }
+            }
+        case .local(let found, _): shard = found
+        case .crossSlot: return reply(connection, &group) { $0.error(ClusterError.crossSlot) }
+        case .clusterDown: return reply(connection, &group) { $0.error(ClusterError.hashSlotNotServed) }
+        case .moved(let slot, let address): return reply(connection, &group) { $0.error(ClusterError.moved(slot: slot, address: address)) }
+        }
+        let body = ReplicatedRecord.encodeBody(version: connection.version, isTransaction: true, items: items)
+        submitProposal(shard: shard, body: body, replyCount: 1, connection, &group)
     }
 
     private func hello(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
@@ -221,7 +284,7 @@ extension Server {
         out.bulk("id")
         out.integer(Int64(connection.id))
         out.bulk("mode")
-        out.bulk("standalone")
+        out.bulk(topology == nil ? "standalone" : "cluster")
         out.bulk("role")
         out.bulk("master")
         out.bulk("modules")

@@ -112,7 +112,7 @@ extension Server {
         }
         if sections.wants("modules") { text += "# Modules\r\n\r\n" }
         if sections.wants("errorstats") { text += "# Errorstats\r\n\r\n" }
-        if sections.wants("cluster") { text += "# Cluster\r\ncluster_enabled:0\r\n\r\n" }
+        if sections.wants("cluster") { text += "# Cluster\r\ncluster_enabled:\(topology == nil ? 0 : 1)\r\n\r\n" }
         return text
     }
 

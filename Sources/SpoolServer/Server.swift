@@ -2,6 +2,7 @@ import CLibUV
 import SpoolCore
 import SpoolProtocol
 import SpoolStorage
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -22,10 +23,13 @@ public final class Server {
     private let asyncHandle: UnsafeMutablePointer<uv_async_t>
     /// Runs after each poll phase: hands the iteration's storage jobs over in one batch.
     private let checkHandle: UnsafeMutablePointer<uv_check_t>
-    private var pendingJobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
+    var pendingJobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
     private var signalHandles: [UnsafeMutablePointer<uv_signal_t>] = []
     let wakeup: LoopWakeup
     let engine: StorageEngine<Executor>
+    /// Cluster mode: the link to peers and etcd, and what the loop routes by. Loop thread.
+    let clusterLink: ClusterLink?
+    var topology: ClusterTopology?
 
     var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -84,10 +88,26 @@ public final class Server {
         let limits = Executor.Limits(
             readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits,
             idempotency: config.idempotencyDefaults, databases: config.databases, streamCacheMax: config.streamCacheMax)
+        let link: ClusterLink?
+        if config.clusterEnabled {
+            guard let members = ClusterMember.parse(config.clusterMembers), !members.isEmpty else {
+                throw ServerStartError("cluster-enabled needs cluster-members: name=host:port,…")
+            }
+            guard let myIndex = members.firstIndex(where: { $0.name == config.clusterNodeID }) else {
+                throw ServerStartError("cluster-node-id '\(config.clusterNodeID)' is not one of cluster-members")
+            }
+            link = try ClusterLink(config: config, members: members, myIndex: myIndex, wakeup: wakeup)
+            topology = Self.initialTopology(config: config, members: members)
+        } else {
+            link = nil
+        }
+        clusterLink = link
         engine = try StorageEngine<Executor>(
             options: options,
             makeContext: { Executor(store: $0, limits: limits) },
-            deliver: { wakeup.post($0) },
+            deliver: { outcomes in
+                if let link { link.deliver(outcomes) } else { wakeup.post(outcomes) }
+            },
             release: { wakeup.release($0) })
         loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
         try checkUV(
@@ -103,6 +123,37 @@ public final class Server {
             }, "uv_check_start")
         try bind()
         for signal in [SIGTERM, SIGINT] { try watch(signal) }
+        if let link { try startCluster(link) }
+    }
+
+    /// Installs the replicator on the storage thread (it reads every shard's log and state), then
+    /// starts taking part in elections.
+    private func startCluster(_ link: ClusterLink) throws {
+        link.attach(engine)
+        let settings = link.settings
+        let installed = Mutex<Result<Void, WiredTigerError>?>(nil)
+        let condition = ConditionLock()
+        engine.submit(
+            { executor throws(WiredTigerError) in
+                let result: Result<Void, WiredTigerError>
+                do throws(WiredTigerError) {
+                    executor.cluster = try ClusterReplicator(settings: settings, executor: executor)
+                    result = .success(())
+                } catch {
+                    result = .failure(error)
+                }
+                condition.locked {
+                    installed.withLock { $0 = result }
+                    condition.signal()
+                }
+                return .nothing
+            }, onFailure: { _ in .nothing })
+        let result = condition.locked { () -> Result<Void, WiredTigerError> in
+            while installed.withLock({ $0 }) == nil { condition.waitLocked() }
+            return installed.withLock { $0! }
+        }
+        if case .failure(let error) = result { throw ServerStartError("cannot open the cluster's replication log: \(error)") }
+        link.coordinator.start(mayCampaign: { _ in true }, onChange: { view in link.viewChanged(view) })
     }
 
     static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> Server {
@@ -342,8 +393,13 @@ public final class Server {
     private func drainOutcomes() {
         let (outcomes, garbage) = wakeup.drain()
         for outcome in outcomes {
+            if outcome.kind == .cluster, case .view(let view)? = outcome.action {
+                apply(view)
+                continue
+            }
             guard let connection = connections[outcome.connection], !connection.isClosing else { continue }
             guard outcome.kind == .reply else { continue }
+            if !connection.proposalSlots.isEmpty { connection.proposalSlots.remove(outcome.slot) }
             connection.fill(outcome.slot, outcome.bytes)
             if connection.blockedSlot == outcome.slot {
                 connection.blockedSlot = nil
@@ -503,6 +559,7 @@ public final class Server {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        clusterLink?.stop()
         submitPendingJobs()
         engine.shutdown()
         drainOutcomes()
@@ -517,4 +574,10 @@ public final class Server {
             uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self), nil)
         }
     }
+}
+
+/// Start-up failed for a reason the operator must fix (printed by spoold).
+public struct ServerStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -41,6 +41,19 @@ public struct ServerConfig: Sendable, Equatable {
     /// Streams the storage thread keeps in memory at most; the least recently used clean ones
     /// beyond it are let go (and loaded from the catalog when next named).
     public var streamCacheMax = 100_000
+    /// Cluster mode (Config/spoold.conf, "Cluster"): off, this is a single node as always.
+    public var clusterEnabled = false
+    public var clusterName = "spool"
+    /// This node's name; one of `clusterMembers`.
+    public var clusterNodeID = ""
+    /// Every member: `name=host:port` (the client address), comma-separated, the same on every node.
+    public var clusterMembers = ""
+    public var clusterEtcdEndpoints = "http://127.0.0.1:2379"
+    /// The node-to-node port; 0: the client port + 10000, as Redis's cluster bus.
+    public var clusterPort = 0
+    public var clusterLeaseTTL = 2
+    public var clusterQuorumTimeout = 1_000
+    public var clusterShards = 16
     /// The config file read at start-up ("" without one); INFO's config_file. Not a key.
     public var configFile = ""
 
@@ -106,7 +119,34 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.streamIdmpMaxsize, v, 1...10_000) }),
         Key(name: "stream-cache-max", isMutable: true, get: { String($0.streamCacheMax) },
             set: { c, v in setInt(&c.streamCacheMax, v, 1...100_000_000) }),
+        Key(name: "cluster-enabled", isMutable: false, get: { $0.clusterEnabled ? "yes" : "no" },
+            set: { c, v in setBool(&c.clusterEnabled, v) }),
+        Key(name: "cluster-name", isMutable: false, get: { $0.clusterName },
+            set: { c, v in c.clusterName = v; return !v.isEmpty && v.utf8.count <= 200 && !v.contains("/") }),
+        Key(name: "cluster-node-id", isMutable: false, get: { $0.clusterNodeID },
+            set: { c, v in c.clusterNodeID = v; return v.utf8.count <= 200 && !v.contains("/") && !v.contains(",") && !v.contains("=") }),
+        Key(name: "cluster-members", isMutable: false, get: { $0.clusterMembers },
+            set: { c, v in c.clusterMembers = v; return ClusterMember.parse(v) != nil }),
+        Key(name: "cluster-etcd-endpoints", isMutable: false, get: { $0.clusterEtcdEndpoints },
+            set: { c, v in c.clusterEtcdEndpoints = v; return !v.isEmpty }),
+        Key(name: "cluster-port", isMutable: false, get: { String($0.clusterPort) },
+            set: { c, v in setInt(&c.clusterPort, v, 0...65535) }),
+        Key(name: "cluster-lease-ttl", isMutable: false, get: { String($0.clusterLeaseTTL) },
+            set: { c, v in setInt(&c.clusterLeaseTTL, v, 1...60) }),
+        Key(name: "cluster-quorum-timeout", isMutable: false, get: { String($0.clusterQuorumTimeout) },
+            set: { c, v in setInt(&c.clusterQuorumTimeout, v, 100...60_000) }),
+        Key(name: "cluster-shards", isMutable: false, get: { String($0.clusterShards) },
+            set: { c, v in setInt(&c.clusterShards, v, 1...1024) }),
     ]
+
+    static func setBool(_ target: inout Bool, _ text: String) -> Bool {
+        switch text.lowercased() {
+        case "yes": target = true
+        case "no": target = false
+        default: return false
+        }
+        return true
+    }
 
     /// The IDMP settings the storage thread gives new streams.
     public var idempotencyDefaults: IdempotencyDefaults {
@@ -184,5 +224,29 @@ extension StringProtocol {
         while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
         while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
         return String(slice)
+    }
+}
+
+/// One member of a cluster as `cluster-members` lists it: `name=host:port`.
+public struct ClusterMember: Sendable, Equatable {
+    public let name: String
+    public let host: String
+    public let port: Int
+
+    /// nil unless every comma-separated item is `name=host:port` with unique names; empty text
+    /// is an empty list.
+    public static func parse(_ text: String) -> [ClusterMember]? {
+        var members: [ClusterMember] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: true) {
+            let parts = item.trimmingCharacters(in: " ").split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, let colon = parts[1].lastIndex(of: ":") else { return nil }
+            let host = String(parts[1][..<colon])
+            guard !host.isEmpty, !host.contains(" "), let port = Int(parts[1][parts[1].index(after: colon)...]), (1...65535).contains(port) else {
+                return nil
+            }
+            members.append(ClusterMember(name: String(parts[0]), host: host, port: port))
+        }
+        guard Set(members.map(\.name)).count == members.count, members.count <= 64 else { return nil }
+        return members
     }
 }

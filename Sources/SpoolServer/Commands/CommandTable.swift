@@ -81,6 +81,10 @@ enum CommandTable {
                 subcommand("client|setname", 3, flags: connectionFlags, "Names the connection."),
                 subcommand("client|unblock", -3, flags: ["admin"] + connectionFlags, "Unblocks a client blocked in XREAD or XREADGROUP."),
             ]),
+        .init(name: "cluster", arity: -2, runs: .loop, flags: ["loading", "stale"], firstKey: 0, lastKey: 0, step: 0, summary: "Cluster mode: the slot map (SHARDS, SLOTS, NODES), this node (MYID, INFO) and key slots (KEYSLOT)."),
+        .init(name: "readonly", arity: 1, runs: .loop, flags: ["loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Cluster mode: lets the connection read committed data of shards this node replicates."),
+        .init(name: "readwrite", arity: 1, runs: .loop, flags: ["loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Cluster mode: ends READONLY."),
+        .init(name: "asking", arity: 1, runs: .loop, flags: ["fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Cluster mode: accepted (Spool does not migrate slots)."),
         .init(name: "select", arity: 2, runs: .loop, flags: ["loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Selects the database (0 to databases - 1) the connection's commands work in."),
         .init(name: "quit", arity: -1, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Closes the connection."),
         .init(

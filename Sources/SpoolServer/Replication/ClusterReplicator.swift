@@ -1,3 +1,4 @@
+import SpoolCluster
 import SpoolCore
 import SpoolProtocol
 import SpoolReplication
@@ -18,6 +19,8 @@ enum ClusterAction: Sendable {
     /// Give up the shard's leader key in etcd (this node stepped down, or won an epoch it had
     /// already seen: then etcd's revision is bumped first).
     case resign(shard: Int, epoch: UInt64, bump: Bool)
+    /// A new view from etcd, for the loop thread's topology.
+    case view(ClusterView)
 }
 
 /// A client waiting for its write to commit.

@@ -1,0 +1,265 @@
+import SpoolCluster
+import SpoolCore
+import SpoolProtocol
+import SpoolReplication
+import SpoolStorage
+import Synchronization
+
+/// What the cluster side of a node shares between threads: the bus to its peers, the etcd
+/// coordinator, and the way back into the storage engine and the loop. The storage engine's
+/// deliveries pass through `deliver` (flush and storage threads), frames from peers through
+/// `received` (the bus thread), new views through `viewChanged` (the coordinator's tasks).
+final class ClusterLink: Sendable {
+    let settings: ClusterReplicator.Settings
+    let members: [ClusterMember]
+    let transport: PeerTransport
+    let coordinator: ClusterCoordinator
+    let wakeup: LoopWakeup
+    private let engine = EngineSlot()
+
+    /// The storage engine, set once it exists (it is created after the link, which its deliveries
+    /// go through).
+    final class EngineSlot: Sendable {
+        private let engine = Mutex<StorageEngine<Executor>?>(nil)  // Guarded by itself.
+        func set(_ value: StorageEngine<Executor>) { engine.withLock { $0 = value } }
+        var current: StorageEngine<Executor>? { engine.withLock { $0 } }
+    }
+
+    init(config: ServerConfig, members: [ClusterMember], myIndex: Int, wakeup: LoopWakeup) throws {
+        settings = ClusterReplicator.Settings(
+            cluster: config.clusterName, myIndex: myIndex, clusterSize: members.count, shardCount: config.clusterShards,
+            quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000)
+        self.members = members
+        self.wakeup = wakeup
+        let cluster = config.clusterName
+        let size = members.count
+        var hello: [UInt8] = []
+        ReplicationWire.encodeHello(cluster: cluster, node: myIndex, into: &hello)
+        let engineBox = engine
+        transport = PeerTransport(
+            hello: hello, frameBytesMax: ReplicationWire.frameBytesMax,
+            acceptHello: { frame in
+                guard case .hello(let name, let node)? = try? frame.withUnsafeBytes({ try ReplicationWire.decode($0) }) else { return false }
+                return name == cluster && node < size && node != myIndex
+            },
+            onFrames: { frames in ClusterLink.received(frames, engine: engineBox) })
+        let me = members[myIndex]
+        let busPort = config.clusterPort != 0 ? config.clusterPort : me.port + 10_000
+        coordinator = try ClusterCoordinator(
+            configuration: ClusterConfiguration(
+                endpoints: config.clusterEtcdEndpoints.split(separator: ",").map { String($0) }, clusterName: cluster,
+                nodeID: me.name, clientAddress: "\(me.host):\(me.port)", busAddress: "\(me.host):\(busPort)", version: spoolVersion,
+                leaseTTLSeconds: Int64(config.clusterLeaseTTL), shardCount: config.clusterShards, memberNodeIDs: members.map(\.name)))
+        _ = try transport.listen(host: me.host, port: busPort)
+        for (index, member) in members.enumerated() where index != myIndex {
+            transport.setPeer(index, host: member.host, port: member.port + 10_000)
+        }
+    }
+
+    func attach(_ engine: StorageEngine<Executor>) {
+        self.engine.set(engine)
+    }
+
+    private func submit(_ jobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)]) {
+        engine.current?.submit(contentsOf: jobs)
+    }
+
+    /// The engine's deliveries: cluster work is done here, replies go to the loop.
+    func deliver(_ outcomes: [ServerOutcome]) {
+        var forLoop: [ServerOutcome] = []
+        forLoop.reserveCapacity(outcomes.count)
+        var jobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
+        for outcome in outcomes {
+            guard outcome.kind == .cluster, let action = outcome.action else {
+                forLoop.append(outcome)
+                continue
+            }
+            switch action {
+            case .send(let frames):
+                var byPeer: [Int: [UInt8]] = [:]
+                for frame in frames { byPeer[frame.peer, default: []].append(contentsOf: frame.bytes) }
+                for (peer, bytes) in byPeer { transport.send(to: peer, bytes) }
+            case .synced(let shard, let seq, let truncations):
+                jobs.append(
+                    ({ executor throws(WiredTigerError) in
+                        try executor.cluster?.synced(shard: shard, seq: seq, truncations: truncations)
+                        return .nothing
+                    }, { _ in .nothing }, 1))
+            case .resign(let shard, let epoch, let bump):
+                if bump {
+                    coordinator.bumpAndRecampaign(shard: shard, epoch: epoch, floor: epoch) { _ in }
+                } else {
+                    coordinator.resign(shard: shard, epoch: epoch) { _ in }
+                }
+            case .view:
+                forLoop.append(outcome)
+            }
+        }
+        if !jobs.isEmpty { submit(jobs) }
+        if !forLoop.isEmpty { wakeup.post(forLoop) }
+    }
+
+    /// Frames from peers, as one hand-over to the storage thread.
+    private static func received(_ frames: [[UInt8]], engine: EngineSlot) {
+        var jobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
+        for frame in frames {
+            guard case .message(let shard, let envelope)? = try? frame.withUnsafeBytes({ try ReplicationWire.decode($0) }) else { continue }
+            jobs.append(
+                ({ executor throws(WiredTigerError) in
+                    try executor.cluster?.receive(shard: shard, envelope)
+                    return .nothing
+                }, { _ in .nothing }, 1))
+        }
+        guard !jobs.isEmpty else { return }
+        engine.current?.submit(contentsOf: jobs)
+    }
+
+    /// A new view from etcd: the storage thread learns the leaders, the loop the topology.
+    func viewChanged(_ view: ClusterView) {
+        var leaders: [Int: (node: Int, epoch: UInt64)] = [:]
+        for (shard, leader) in view.leaders {
+            guard let index = members.firstIndex(where: { $0.name == leader.nodeID }) else { continue }
+            // Without a valid lease this node's leader keys may already be gone: it leads nothing.
+            if index == settings.myIndex && !view.leaseValid { continue }
+            leaders[shard] = (index, leader.epoch)
+        }
+        let snapshot = leaders.map { (shard: $0.key, node: $0.value.node, epoch: $0.value.epoch) }
+        submit([
+            ({ executor throws(WiredTigerError) in
+                var map: [Int: (node: Int, epoch: UInt64)] = [:]
+                for item in snapshot { map[item.shard] = (item.node, item.epoch) }
+                try executor.cluster?.leadersChanged(map)
+                return .nothing
+            }, { _ in .nothing }, 1)
+        ])
+        wakeup.post([.cluster(.view(view))])
+    }
+
+    func stop() {
+        let done = Mutex(false)
+        let condition = ConditionLock()
+        coordinator.stop {
+            condition.locked {
+                done.withLock { $0 = true }
+                condition.signal()
+            }
+        }
+        condition.locked {
+            while !done.withLock({ $0 }) { condition.waitLocked() }
+        }
+        transport.shutdown()
+    }
+}
+
+extension Server {
+    /// The topology a cluster node starts with: its members from the configuration, no leaders yet.
+    static func initialTopology(config: ServerConfig, members: [ClusterMember]) -> ClusterTopology {
+        let nodes = members.map { ClusterTopology.Node(name: $0.name, host: $0.host, clientPort: $0.port) }
+        let shards = (0..<config.clusterShards).map { _ in
+            ClusterTopology.Shard(leader: nil, replicas: nodes.map { ClusterTopology.Replica(node: $0, health: .online) })
+        }
+        return ClusterTopology(myName: config.clusterNodeID, nodes: nodes, shards: shards)
+    }
+
+    /// Loop thread: a new view from etcd becomes the topology commands are routed by.
+    func apply(_ view: ClusterView) {
+        guard var topology else { return }
+        for shard in 0..<topology.shardCount {
+            let leaderName = view.leaders[shard]?.nodeID
+            let leader = topology.nodes.first { $0.name == leaderName }
+            let replicas = topology.nodes.filter { $0.name != leaderName }.map {
+                ClusterTopology.Replica(node: $0, health: view.nodes[$0.name] != nil || $0.name == topology.myName ? .online : .failed)
+            }
+            topology.setShard(
+                ClusterTopology.Shard(leader: leader.map { ClusterTopology.Leader(node: $0, epoch: view.leaders[shard]!.epoch) }, replicas: replicas),
+                at: shard)
+        }
+        self.topology = topology
+    }
+
+    /// The keys a command names, for routing: its key positions, or XREAD's and XREADGROUP's
+    /// streams after STREAMS.
+    static func routingKeys(_ spec: CommandSpec, _ args: RequestArguments) -> [RequestArgument] {
+        if spec.name == "xread" || spec.name == "xreadgroup" {
+            guard let streams = args.indices.first(where: { args[$0].isKeyword("STREAMS") }) else { return [] }
+            let rest = args.count - streams - 1
+            return (0..<(rest / 2)).map { args[streams + 1 + $0] }
+        }
+        guard spec.firstKey > 0, args.count > spec.firstKey else { return [] }
+        let last = spec.lastKey < 0 ? args.count + spec.lastKey : min(spec.lastKey, args.count - 1)
+        guard last >= spec.firstKey else { return [] }
+        return stride(from: spec.firstKey, through: last, by: max(1, spec.step)).map { args[$0] }
+    }
+
+    /// Commands a cluster refuses: they work across databases or across every shard at once.
+    static let clusterRefused: [String: String] = [
+        "swapdb": "ERR SWAPDB is not allowed in cluster mode",
+        "move": "ERR MOVE is not allowed in cluster mode",
+        "flushall": "ERR FLUSHALL is not supported in cluster mode: delete the streams with DEL",
+        "flushdb": "ERR FLUSHDB is not supported in cluster mode: delete the streams with DEL",
+    ]
+
+    enum ClusterDecision {
+        /// Run as on a single node (reads this node may serve).
+        case local
+        /// Append to the shard's replicated log; answered once committed.
+        case propose(shard: Int)
+        case refuse(String)
+    }
+
+    /// Where a storage command runs in cluster mode.
+    func clusterDecision(_ spec: CommandSpec, _ args: RequestArguments, _ connection: Connection, topology: ClusterTopology) -> ClusterDecision {
+        if let refusal = Self.clusterRefused[spec.name] { return .refuse(refusal) }
+        let isWrite = spec.flags.contains("write")
+        let keys = Self.routingKeys(spec, args)
+        switch topology.route(keys: keys, isWrite: isWrite, connectionIsReadOnly: connection.isReadOnly) {
+        case .noKeys: return .local
+        case .crossSlot: return .refuse(ClusterError.crossSlot)
+        case .clusterDown: return .refuse(ClusterError.hashSlotNotServed)
+        case .moved(let slot, let address): return .refuse(ClusterError.moved(slot: slot, address: address))
+        case .local(let shard, _):
+            // A read after this connection's writes that have not committed yet goes through the
+            // log too, so it sees them (as on a single node).
+            if isWrite || (!connection.proposalSlots.isEmpty && topology.localRole(inShard: shard) == .leader) {
+                return .propose(shard: shard)
+            }
+            return .local
+        }
+    }
+
+    /// Sends a write to the storage thread to be proposed to its shard's log.
+    func submitProposal(shard: Int, body: [UInt8], replyCount: Int, _ connection: Connection, _ group: inout CommandGroup?) {
+        submit(&group)
+        let slot = connection.reserveSlot()
+        connection.proposalSlots.insert(slot)
+        let reply = PendingReply(connection: connection.id, slot: slot, version: connection.version, replyCount: replyCount)
+        let failure = Executor.failure(connection: connection.id, slot: slot, version: connection.version, replies: replyCount)
+        pendingJobs.append(
+            ({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in
+                guard let cluster = executor.cluster else { return failure(.shuttingDown) }
+                return try cluster.propose(shard: shard, body: body, reply: reply)
+            }, failure, 1))
+    }
+
+    /// CLUSTER …, on a cluster node or not.
+    func clusterCommand(_ args: [[UInt8]], into out: inout RESPWriter) {
+        guard let topology else { return out.error(ClusterError.clusterSupportDisabled) }
+        switch ClusterSubcommand.decode(args) {
+        case .failure(let error): out.error(error.text)
+        case .success(let subcommand):
+            switch subcommand {
+            case .help: ClusterTopology.writeHelp(into: &out)
+            case .info: topology.writeInfo(into: &out)
+            case .myID: topology.writeMyID(into: &out)
+            case .nodes: topology.writeNodes(into: &out)
+            case .slots: topology.writeSlots(into: &out)
+            case .shards: topology.writeShards(into: &out)
+            case .keySlot(let key): ClusterTopology.writeKeySlot(ofKey: key, into: &out)
+            // Counting a slot's keys would walk the whole catalog: Spool answers as a node that
+            // holds none of them, as a Redis replica may (redis-cli uses these only to migrate).
+            case .countKeysInSlot: ClusterTopology.writeKeyCount(0, into: &out)
+            case .getKeysInSlot: ClusterTopology.writeKeys([[UInt8]](), into: &out)
+            }
+        }
+    }
+}
