@@ -128,7 +128,7 @@ extension Executor {
     /// Notes that a stream changed in a way blocked readers must hear of now (appends, deletion,
     /// a destroyed group, a given-back entry).
     func streamChanged(_ key: [UInt8]) {
-        if !waiters.isEmpty { appendedStreams.insert(StreamKey(database: store.database, name: key)) }
+        if !waiters.isEmpty || cluster?.hasParkedReads == true { appendedStreams.insert(StreamKey(database: store.database, name: key)) }
     }
 
     // MARK: Counters (Redis 7.4's entries-read and lag)

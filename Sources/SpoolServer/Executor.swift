@@ -141,6 +141,7 @@ final class Executor: StorageContext {
         switch control {
         case .connectionClosed(let connection):
             waiters.removeAll { $0.connection == connection }
+            cluster?.forget(connection: connection)
         case .unblock(let connection, let withError):
             for waiter in waiters where waiter.connection == connection {
                 waiter.unblock = withError ? .error : .timeout

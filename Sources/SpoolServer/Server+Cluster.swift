@@ -44,7 +44,7 @@ final class ClusterLink: Sendable {
             },
             onFrames: { frames in ClusterLink.received(frames, engine: engineBox) })
         let me = members[myIndex]
-        let busPort = config.clusterPort != 0 ? config.clusterPort : me.port + 10_000
+        let busPort = me.busPort
         coordinator = try ClusterCoordinator(
             configuration: ClusterConfiguration(
                 endpoints: config.clusterEtcdEndpoints.split(separator: ",").map { String($0) }, clusterName: cluster,
@@ -52,7 +52,7 @@ final class ClusterLink: Sendable {
                 leaseTTLSeconds: Int64(config.clusterLeaseTTL), shardCount: config.clusterShards, memberNodeIDs: members.map(\.name)))
         _ = try transport.listen(host: me.host, port: busPort)
         for (index, member) in members.enumerated() where index != myIndex {
-            transport.setPeer(index, host: member.host, port: member.port + 10_000)
+            transport.setPeer(index, host: member.host, port: member.busPort)
         }
     }
 
@@ -154,7 +154,7 @@ final class ClusterLink: Sendable {
 extension Server {
     /// The topology a cluster node starts with: its members from the configuration, no leaders yet.
     static func initialTopology(config: ServerConfig, members: [ClusterMember]) -> ClusterTopology {
-        let nodes = members.map { ClusterTopology.Node(name: $0.name, host: $0.host, clientPort: $0.port) }
+        let nodes = members.map { ClusterTopology.Node(name: $0.name, host: $0.host, clientPort: $0.port, busPort: $0.busPort) }
         let shards = (0..<config.clusterShards).map { _ in
             ClusterTopology.Shard(leader: nil, replicas: nodes.map { ClusterTopology.Replica(node: $0, health: .online) })
         }
@@ -228,7 +228,8 @@ extension Server {
     }
 
     /// Sends a write to the storage thread to be proposed to its shard's log.
-    func submitProposal(shard: Int, body: [UInt8], replyCount: Int, _ connection: Connection, _ group: inout CommandGroup?) {
+    @discardableResult
+    func submitProposal(shard: Int, body: [UInt8], replyCount: Int, _ connection: Connection, _ group: inout CommandGroup?) -> UInt64 {
         submit(&group)
         let slot = connection.reserveSlot()
         connection.proposalSlots.insert(slot)
@@ -239,6 +240,7 @@ extension Server {
                 guard let cluster = executor.cluster else { return failure(.shuttingDown) }
                 return try cluster.propose(shard: shard, body: body, reply: reply)
             }, failure, 1))
+        return slot
     }
 
     /// CLUSTER …, on a cluster node or not.

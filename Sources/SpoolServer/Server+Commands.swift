@@ -78,7 +78,10 @@ extension Server {
                 case .refuse(let message): return reply(connection, &group) { $0.error(message) }
                 case .propose(let shard):
                     let body = ReplicatedRecord.encodeBody(version: connection.version, isTransaction: false, items: [.request(args)])
-                    return submitProposal(shard: shard, body: body, replyCount: 1, connection, &group)
+                    let slot = submitProposal(shard: shard, body: body, replyCount: 1, connection, &group)
+                    // Nothing after a blocking read runs until it is answered, as in Redis.
+                    if command.mayBlock { connection.blockedSlot = slot }
+                    return
                 }
             }
             appendToGroup(command, connection, &group)
@@ -533,14 +536,13 @@ extension Server {
             return out.error("ERR Invalid command specified")
         }
         let spec = found.command
-        guard spec.firstKey > 0 else { return out.error("ERR The command has no key arguments") }
+        let movable = spec.flags.contains("movablekeys")
+        guard spec.firstKey > 0 || movable else { return out.error("ERR The command has no key arguments") }
         guard spec.acceptsArgumentCount(commandArgs.count) else {
             return out.error("ERR Invalid number of arguments specified for command")
         }
-        let last = spec.lastKey < 0 ? commandArgs.count + spec.lastKey : spec.lastKey
-        let keys = stride(from: spec.firstKey, through: min(last, commandArgs.count - 1), by: spec.step).map {
-            commandArgs[$0]
-        }
+        let keys = Self.routingKeys(spec, RequestArguments(commandArgs)).map(\.bytes)
+        if movable && keys.isEmpty { return out.error("ERR Invalid arguments specified for command") }
         out.arrayHeader(keys.count)
         for key in keys { out.bulk(key) }
     }

@@ -46,11 +46,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var clusterName = "spool"
     /// This node's name; one of `clusterMembers`.
     public var clusterNodeID = ""
-    /// Every member: `name=host:port` (the client address), comma-separated, the same on every node.
+    /// Every member: `name=host:port[@busport]` (the client address, and the node-to-node port,
+    /// by default the client port + 10000 as Redis's cluster bus), comma-separated, the same on
+    /// every node.
     public var clusterMembers = ""
     public var clusterEtcdEndpoints = "http://127.0.0.1:2379"
-    /// The node-to-node port; 0: the client port + 10000, as Redis's cluster bus.
-    public var clusterPort = 0
     public var clusterLeaseTTL = 2
     public var clusterQuorumTimeout = 1_000
     public var clusterShards = 16
@@ -129,8 +129,6 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in c.clusterMembers = v; return ClusterMember.parse(v) != nil }),
         Key(name: "cluster-etcd-endpoints", isMutable: false, get: { $0.clusterEtcdEndpoints },
             set: { c, v in c.clusterEtcdEndpoints = v; return !v.isEmpty }),
-        Key(name: "cluster-port", isMutable: false, get: { String($0.clusterPort) },
-            set: { c, v in setInt(&c.clusterPort, v, 0...65535) }),
         Key(name: "cluster-lease-ttl", isMutable: false, get: { String($0.clusterLeaseTTL) },
             set: { c, v in setInt(&c.clusterLeaseTTL, v, 1...60) }),
         Key(name: "cluster-quorum-timeout", isMutable: false, get: { String($0.clusterQuorumTimeout) },
@@ -227,11 +225,12 @@ extension StringProtocol {
     }
 }
 
-/// One member of a cluster as `cluster-members` lists it: `name=host:port`.
+/// One member of a cluster as `cluster-members` lists it: `name=host:port[@busport]`.
 public struct ClusterMember: Sendable, Equatable {
     public let name: String
     public let host: String
     public let port: Int
+    public let busPort: Int
 
     /// nil unless every comma-separated item is `name=host:port` with unique names; empty text
     /// is an empty list.
@@ -239,12 +238,16 @@ public struct ClusterMember: Sendable, Equatable {
         var members: [ClusterMember] = []
         for item in text.split(separator: ",", omittingEmptySubsequences: true) {
             let parts = item.trimmingCharacters(in: " ").split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, !parts[0].isEmpty, let colon = parts[1].lastIndex(of: ":") else { return nil }
-            let host = String(parts[1][..<colon])
-            guard !host.isEmpty, !host.contains(" "), let port = Int(parts[1][parts[1].index(after: colon)...]), (1...65535).contains(port) else {
-                return nil
-            }
-            members.append(ClusterMember(name: String(parts[0]), host: host, port: port))
+            guard parts.count == 2, !parts[0].isEmpty else { return nil }
+            let addressAndBus = parts[1].split(separator: "@", maxSplits: 1)
+            guard let colon = addressAndBus[0].lastIndex(of: ":") else { return nil }
+            let host = String(addressAndBus[0][..<colon])
+            guard !host.isEmpty, !host.contains(" "), let port = Int(addressAndBus[0][addressAndBus[0].index(after: colon)...]),
+                (1...65535).contains(port)
+            else { return nil }
+            let busPort = addressAndBus.count == 2 ? Int(addressAndBus[1]) : port + 10_000
+            guard let busPort, (1...65535).contains(busPort) else { return nil }
+            members.append(ClusterMember(name: String(parts[0]), host: host, port: port, busPort: busPort))
         }
         guard Set(members.map(\.name)).count == members.count, members.count <= 64 else { return nil }
         return members

@@ -29,6 +29,19 @@ struct PendingReply: Sendable {
     let slot: UInt64
     let version: RESPVersion
     let replyCount: Int
+    /// XREADGROUP … BLOCK that found nothing and waits: when its BLOCK runs out (monotonic
+    /// nanoseconds; nil for BLOCK 0, forever), kept across the times it is proposed again.
+    var blockDeadline: UInt64?
+}
+
+/// XREADGROUP … BLOCK on a leader that found nothing: it waits here, outside the log, and is
+/// proposed again (a new record) when a record appends to one of its streams, so the delivery it
+/// then makes is replicated like any other.
+struct ParkedRead {
+    let shard: Int
+    let body: [UInt8]
+    var reply: PendingReply
+    let keys: [StreamKey]
 }
 
 /// A cluster node's side of replication, on the storage thread: one `ReplicaNode` per shard over
@@ -79,6 +92,7 @@ final class ClusterReplicator {
     private var actions: [ClusterAction] = []
     private var promiseChanged = false
     private var nextHeartbeat: UInt64 = 0
+    private var parked: [ParkedRead] = []
 
     init(settings: Settings, executor: Executor) throws(WiredTigerError) {
         self.settings = settings
@@ -178,7 +192,19 @@ final class ClusterReplicator {
     // MARK: Batches
 
     var nextDeadlineNanoseconds: UInt64? {
-        shards.contains { $0.node.isLeading } ? nextHeartbeat : nil
+        var earliest = shards.contains { $0.node.isLeading } ? nextHeartbeat : nil
+        for read in parked {
+            if let due = read.reply.blockDeadline { earliest = min(earliest ?? due, due) }
+        }
+        return earliest
+    }
+
+    var hasParkedReads: Bool { !parked.isEmpty }
+
+    /// The connection closed: its parked read goes (a read proposed already still applies; its
+    /// reply goes nowhere).
+    func forget(connection: UInt64) {
+        parked.removeAll { $0.reply.connection == connection }
     }
 
     /// Heartbeats and the leader's checks, the shards' applied seqs and promises, and everything
@@ -191,6 +217,7 @@ final class ClusterReplicator {
                 if shard.node.isServing { route(try shard.node.heartbeat(), shard: shard.index) }
             }
         }
+        try wakeParkedReads(now: now)
         var out: [DeferredOutcome<ServerOutcome>] = []
         let store = executor.store
         for shard in shards {
@@ -241,6 +268,10 @@ final class ClusterReplicator {
             }
             if let leader = shard.node.leader { failed.append(.cluster(.resign(shard: shard.index, epoch: leader.epoch, bump: false))) }
         }
+        for read in parked {
+            failed.append(Executor.failure(connection: read.reply.connection, slot: read.reply.slot, version: read.reply.version, replies: 1)(error))
+        }
+        parked = []
         immediateFrames = []
         durableFrames = []
         replies = []
@@ -254,6 +285,50 @@ final class ClusterReplicator {
     }
 
     // MARK: Internals
+
+    /// Parked reads whose streams got entries are proposed again; those whose BLOCK ran out get
+    /// the null reply XREADGROUP gives then.
+    private func wakeParkedReads(now: UInt64) throws(WiredTigerError) {
+        guard !parked.isEmpty else { return }
+        let appended = executor.appendedStreams
+        var waiting: [ParkedRead] = []
+        for read in parked {
+            if read.keys.contains(where: { appended.contains($0) }) {
+                let outcome = try propose(shard: read.shard, body: read.body, reply: read.reply)
+                if outcome.kind == .reply { replies.append(DeferredOutcome(outcome: outcome, minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing })) }
+            } else if let deadline = read.reply.blockDeadline, now >= deadline {
+                var out = RESPWriter(version: read.reply.version)
+                out.nullArray()
+                replies.append(
+                    DeferredOutcome(
+                        outcome: ServerOutcome(kind: .reply, connection: read.reply.connection, slot: read.reply.slot, bytes: out.bytes),
+                        minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing }))
+            } else {
+                waiting.append(read)
+            }
+        }
+        parked = waiting
+    }
+
+    /// Whether an applied record was an XREADGROUP … BLOCK that found nothing, for a client of
+    /// this node: then it parks instead of answering.
+    private func parkIfBlockedRead(_ shard: Shard, _ group: CommandGroup, _ record: ReplicatedRecord, reply: [UInt8], pending: PendingReply) -> Bool {
+        guard !record.isTransaction, group.commands.count == 1, case .xreadgroup(let read) = group.commands[0],
+            let block = read.block, shard.node.isServing
+        else { return false }
+        var empty = RESPWriter(version: record.version)
+        empty.nullArray()
+        guard reply == empty.bytes else { return false }
+        var waiting = pending
+        if waiting.blockDeadline == nil && block > 0 {
+            waiting.blockDeadline = monotonicNanoseconds() + UInt64(block) * 1_000_000
+        }
+        parked.append(
+            ParkedRead(
+                shard: shard.index, body: ReplicatedRecord.encodeBody(version: record.version, isTransaction: false, items: record.items),
+                reply: waiting, keys: read.keys.map { StreamKey(database: 0, name: $0) }))
+        return true
+    }
 
     private func checkQuorum(_ shard: Shard, now: UInt64) throws(WiredTigerError) {
         guard let leader = shard.node.leader, now - shard.leadingSince > settings.quorumTimeoutNanoseconds else { return }
@@ -290,9 +365,10 @@ final class ClusterReplicator {
                 guard let record = ReplicatedRecord.decode(entry.payload) else {
                     throw WiredTigerError.corrupt("shard \(shard.index) record \(next) does not decode")
                 }
-                let replyBytes = try executor.apply(group(record, pending), nowMilliseconds: record.nowMilliseconds)
+                let applied = group(record, pending)
+                let replyBytes = try executor.apply(applied, nowMilliseconds: record.nowMilliseconds)
                 shard.lastNowMilliseconds = max(shard.lastNowMilliseconds, record.nowMilliseconds)
-                if let pending {
+                if let pending, !parkIfBlockedRead(shard, applied, record, reply: replyBytes, pending: pending) {
                     let fail = Executor.failure(connection: pending.connection, slot: pending.slot, version: pending.version, replies: pending.replyCount)
                     replies.append(
                         DeferredOutcome(
@@ -338,7 +414,9 @@ final class ClusterReplicator {
     }
 
     private func failPending(_ shard: Shard, _ message: String) {
-        for (_, reply) in shard.pending {
+        let waiting = parked.filter { $0.shard == shard.index }.map(\.reply)
+        parked.removeAll { $0.shard == shard.index }
+        for reply in Array(shard.pending.values) + waiting {
             var out = RESPWriter(version: reply.version)
             for _ in 0..<reply.replyCount { out.error(message) }
             replies.append(
