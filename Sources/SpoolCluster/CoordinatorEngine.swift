@@ -1,6 +1,6 @@
 /// The coordinator's moving parts: the lease, the watch, the campaigns. An actor, so all of its
-/// state below is touched by one task at a time; its loops run as child tasks on Swift's
-/// concurrency pool and never block it (every wait is an `await` on NIO or a sleep).
+/// state below is touched by one task at a time; its loops run as tasks on Swift's concurrency
+/// pool and never block it (every wait is an `await` on NIO or a sleep).
 ///
 /// Four tasks:
 /// - the lease loop grants a lease and registers the node key, then renews every TTL/3; it also
@@ -36,6 +36,7 @@ actor CoordinatorEngine {
     private let watchBackoffMin: Duration = .milliseconds(50)
     private let watchBackoffMax: Duration = .seconds(1)
 
+    // Guarded by the actor: everything below.
     private var mirror: ClusterMirror
     private var mayCampaign: @Sendable (Int) -> Bool = { _ in false }
     private var publishHook: @Sendable (ClusterView) -> Void = { _ in }
@@ -104,22 +105,25 @@ actor CoordinatorEngine {
 
     private func runLeaseLoop() async {
         while !isStopped && !Task.isCancelled {
-            if lease == nil { await acquireLease() } else { await renewLease() }
+            // A failed keepalive is retried soon rather than a third of the TTL later: one
+            // slow answer (an etcd leader election) should not cost the lease.
+            let isRenewed = lease == nil ? await acquireLease() : await renewLease()
             // Delayed campaigns become due with time alone; this tick is their clock.
             requestCampaigns()
-            let pause = lease.map { $0.ttl / 3 } ?? leaseRetryInterval
+            let pause = isRenewed ? (lease.map { $0.ttl / 3 } ?? leaseRetryInterval) : leaseRetryInterval
             try? await Task.sleep(for: pause)
         }
     }
 
-    private func acquireLease() async {
+    /// Returns whether the node holds a lease afterwards.
+    private func acquireLease() async -> Bool {
         if let old = leaseToRevoke {
             do {
                 try await client.revoke(leaseID: old)
                 leaseToRevoke = nil
             } catch {
                 noteFailure(error)
-                if error.isUnavailability || error.isCancellation { return }
+                if error.isUnavailability || error.isCancellation { return false }
                 leaseToRevoke = nil  // etcd answered; whatever it said, the lease is unusable.
             }
         }
@@ -129,7 +133,7 @@ actor CoordinatorEngine {
             granted = try await client.grantLease(ttlSeconds: configuration.leaseTTLSeconds)
         } catch {
             noteFailure(error)
-            return
+            return false
         }
         let record = NodeRecord(
             addr: configuration.clientAddress, bus: configuration.busAddress, version: configuration.version)
@@ -139,7 +143,7 @@ actor CoordinatorEngine {
         } catch {
             noteFailure(error)
             leaseToRevoke = granted.id
-            return
+            return false
         }
         lease = ActiveLease(id: granted.id, ttl: .seconds(granted.ttl), renewedAt: sentAt)
         leasesGranted += 1
@@ -149,30 +153,33 @@ actor CoordinatorEngine {
         if leasesGranted > 1 { restartWatch() }
         publish()
         requestCampaigns()
+        return true
     }
 
-    private func renewLease() async {
-        guard let current = lease else { return }
+    /// Returns whether the lease was renewed.
+    private func renewLease() async -> Bool {
+        guard let current = lease else { return false }
         let sentAt = clock.now
         let ttl: Int64?
         do {
             ttl = try await client.keepAliveOnce(leaseID: current.id)
         } catch {
             noteFailure(error)
-            return
+            return false
         }
         noteReachable()
         // The watchdog may have given the lease up while the keepalive was in flight; a lost
         // lease stays lost (the node already stopped leading under it).
-        guard lease?.id == current.id else { return }
-        if let ttl {
-            lease?.renewedAt = sentAt
-            lease?.ttl = .seconds(ttl)
-        } else {
+        guard lease?.id == current.id else { return false }
+        guard let ttl else {
             // Expired: etcd has deleted its keys already, there is nothing to revoke.
             lease = nil
             publish()
+            return false
         }
+        lease?.renewedAt = sentAt
+        lease?.ttl = .seconds(ttl)
+        return true
     }
 
     private func runWatchdog() async {

@@ -267,15 +267,17 @@ public final class EtcdClient: Sendable {
     ) async throws -> Result {
         let timeout = configuration.requestTimeout
         do {
-            return try await withThrowingTaskGroup(of: Result?.self) { group in
+            // Whichever ends first wins; leaving the group cancels the other (AsyncHTTPClient
+            // then cancels the request and closes its connection).
+            return try await withThrowingTaskGroup(of: Result.self) { group in
                 group.addTask { try await operation() }
                 group.addTask {
                     try await Task.sleep(for: timeout)
                     throw DeadlineReached()
                 }
                 defer { group.cancelAll() }
-                guard let first = try await group.next(), let result = first else {
-                    preconditionFailure("the deadline task never returns")
+                guard let result = try await group.next() else {
+                    preconditionFailure("a task group with two tasks ended empty")
                 }
                 return result
             }

@@ -117,10 +117,12 @@ final class ClusterLink: Sendable {
     /// A new view from etcd: the storage thread learns the leaders, the loop the topology.
     func viewChanged(_ view: ClusterView) {
         var leaders: [Int: (node: Int, epoch: UInt64)] = [:]
+        let mine = view.leadership
         for (shard, leader) in view.leaders {
             guard let index = members.firstIndex(where: { $0.name == leader.nodeID }) else { continue }
-            // Without a valid lease this node's leader keys may already be gone: it leads nothing.
-            if index == settings.myIndex && !view.leaseValid { continue }
+            // This node leads only under its current, valid lease (`leadership`): a key left from
+            // a lease it lost dies with that lease.
+            if index == settings.myIndex && mine[shard] != leader.epoch { continue }
             leaders[shard] = (index, leader.epoch)
         }
         let snapshot = leaders.map { (shard: $0.key, node: $0.value.node, epoch: $0.value.epoch) }

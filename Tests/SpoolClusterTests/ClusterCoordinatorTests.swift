@@ -213,5 +213,37 @@ extension EtcdBacked {
             }
             await coordinator.stop()
         }
+
+        @Test func aPausedEtcdIsAnOutageAndTheWatchIsRenewedAfterItResumes() async throws {
+            let server = try await EtcdServer.start()
+            defer { server.remove() }
+            try await withCoordinators([makeConfiguration(server, nodeID: "a", members: ["a"], shardCount: 1)]) { coordinators in
+                let a = coordinators[0]
+                try await eventually("a leads shard 0") { a.currentView.leadership[0] != nil }
+                let before = a.currentView
+
+                // SIGSTOP: connections stay open and nothing answers, the watch included.
+                server.pause()
+                try await eventually("a reports etcd unreachable and its lease lost", timeout: .seconds(5)) {
+                    !a.currentView.etcdReachable && !a.currentView.leaseValid
+                }
+                #expect(a.currentView.leaders == before.leaders)
+                server.resume()
+
+                try await eventually("a leads shard 0 again under a new lease", timeout: .seconds(10)) {
+                    let view = a.currentView
+                    return view.etcdReachable && view.leaseValid && view.leaseID != before.leaseID
+                        && (view.leadership[0] ?? 0) > (before.leadership[0] ?? .max)
+                }
+                // The watch follows etcd again: a node registering now shows up in the view.
+                try await withClient(server) { client in
+                    let record = #"{"addr":"z.test:6379","bus":"z.test:7379","version":"x"}"#
+                    try await client.put(key: "/spool/v1/t/nodes/z", value: Array(record.utf8))
+                }
+                try await eventually("the new node appears through the watch") {
+                    a.currentView.nodes["z"] == ClusterView.Node(address: "z.test:6379", busAddress: "z.test:7379", version: "x")
+                }
+            }
+        }
     }
 }
