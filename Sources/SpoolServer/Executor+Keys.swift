@@ -147,6 +147,9 @@ extension Executor {
             text += "spool_producer_appends_parked:\(counters.parked)\r\n"
             text += "spool_producer_appends_waiting:\(queues.parkedCount)\r\n\r\n"
         }
+        if let cluster, sections.wants("shards", spoolOnly: true) || sections.wants("cluster") {
+            text += cluster.infoText()
+        }
         // "\r\n" is one Character in Swift.
         while text.hasSuffix("\r\n\r\n") { text.removeLast() }
         if out.version == .resp3 { out.verbatim(text) } else { out.bulk(text) }

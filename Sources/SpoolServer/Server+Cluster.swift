@@ -16,6 +16,8 @@ final class ClusterLink: Sendable {
     let coordinator: ClusterCoordinator
     let wakeup: LoopWakeup
     private let engine = EngineSlot()
+    /// The shards this node led in the last view that came from a reachable etcd.
+    private let ledWhileReachable = Mutex<[Int: UInt64]>([:])  // Guarded by itself.
 
     /// The storage engine, set once it exists (it is created after the link, which its deliveries
     /// go through).
@@ -117,7 +119,17 @@ final class ClusterLink: Sendable {
     /// A new view from etcd: the storage thread learns the leaders, the loop the topology.
     func viewChanged(_ view: ClusterView) {
         var leaders: [Int: (node: Int, epoch: UInt64)] = [:]
-        let mine = view.leadership
+        // While etcd does not answer (or the lease lapsed for want of an answer) this node keeps
+        // leading what it led: if etcd is down no one else can be elected, and if only this node
+        // is cut off from it, the newer leader's epoch fences this one (its followers refuse it)
+        // and a leader cut off from its followers steps down by itself. Safety never rests on the
+        // lease; only failover waits for etcd. Otherwise it leads what its current lease holds.
+        let healthy = view.etcdReachable && view.leaseValid
+        let mine = healthy ? view.leadership : ledWhileReachable.withLock { $0 }
+        if healthy { ledWhileReachable.withLock { $0 = mine } }
+        for (shard, epoch) in mine where view.leaders[shard] == nil {
+            leaders[shard] = (settings.myIndex, epoch)
+        }
         for (shard, leader) in view.leaders {
             guard let index = members.firstIndex(where: { $0.name == leader.nodeID }) else { continue }
             // This node leads only under its current, valid lease (`leadership`): a key left from

@@ -284,6 +284,22 @@ final class ClusterReplicator {
         return failed
     }
 
+    /// INFO's view of every shard on this node: its role and epoch, the log's tail, what is
+    /// synced, committed and applied, and writes waiting to commit.
+    func infoText() -> String {
+        var text = "# Shards\r\nspool_cluster_node_index:\(settings.myIndex)\r\nspool_cluster_shards:\(shards.count)\r\n"
+        text += "spool_cluster_shards_led:\(shards.filter { $0.node.isServing }.count)\r\n"
+        for shard in shards {
+            let node = shard.node
+            let role = node.isServing ? "leader" : node.isLeading ? "recovering" : node.following != nil ? "follower" : "idle"
+            let leader = node.leader?.epoch ?? node.following?.epoch ?? 0
+            text += "spool_cluster_shard\(shard.index):role=\(role),epoch=\(leader),max_epoch_seen=\(node.maxEpochSeen)"
+            text += ",tail=\(node.log.tail.seq),synced=\(node.log.syncedSeq),committed=\(node.commitSeq),applied=\(shard.appliedSeq)"
+            text += ",pending=\(shard.pending.count)\r\n"
+        }
+        return text + "\r\n"
+    }
+
     // MARK: Internals
 
     /// Parked reads whose streams got entries are proposed again; those whose BLOCK ran out get
