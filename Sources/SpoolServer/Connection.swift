@@ -26,6 +26,17 @@ final class Connection {
     var isReadOnly = false
     /// Cluster mode: reply slots of writes proposed to a shard's log and not answered yet.
     var proposalSlots: Set<UInt64> = []
+    /// Cluster mode: consecutive commands for one shard read in this loop iteration, proposed
+    /// together as one record (one log entry, one reply slot) when something else comes or the
+    /// read ends.
+    var openProposal: OpenProposal?
+
+    struct OpenProposal {
+        let shard: Int
+        let slot: UInt64
+        let version: RESPVersion
+        var items: [ReplicatedRecord.Item]
+    }
 
     /// Replies in request order. `slots[0]` has number `firstSlot`; nil means not ready yet.
     private(set) var slots = Deque<[UInt8]?>()

@@ -241,20 +241,44 @@ extension Server {
         }
     }
 
-    /// Sends a write to the storage thread to be proposed to its shard's log.
+    /// Adds a command for `shard` to the connection's open proposal (one record for consecutive
+    /// commands of one shard, as a group is on a single node), or starts one. A blocking read is
+    /// proposed alone, at once. Returns the reply slot.
     @discardableResult
-    func submitProposal(shard: Int, body: [UInt8], replyCount: Int, _ connection: Connection, _ group: inout CommandGroup?) -> UInt64 {
+    func propose(shard: Int, _ item: ReplicatedRecord.Item, blocking: Bool, _ connection: Connection, _ group: inout CommandGroup?) -> UInt64 {
         submit(&group)
+        if !blocking, var open = connection.openProposal, open.shard == shard, open.version == connection.version,
+            open.items.count < config.transactionCommandsMax
+        {
+            open.items.append(item)
+            connection.openProposal = open
+            return open.slot
+        }
+        flushProposal(connection)
         let slot = connection.reserveSlot()
         connection.proposalSlots.insert(slot)
+        connection.openProposal = Connection.OpenProposal(shard: shard, slot: slot, version: connection.version, items: [item])
+        if blocking { flushProposal(connection) }
+        return slot
+    }
+
+    /// Sends the connection's open proposal to the storage thread.
+    func flushProposal(_ connection: Connection) {
+        guard let open = connection.openProposal else { return }
+        connection.openProposal = nil
+        let body = ReplicatedRecord.encodeBody(version: open.version, isTransaction: false, items: open.items)
+        submitProposal(shard: open.shard, body: body, slot: open.slot, replyCount: open.items.count, connection)
+    }
+
+    /// Sends one record's commands to the storage thread to be proposed to its shard's log.
+    func submitProposal(shard: Int, body: [UInt8], slot: UInt64, replyCount: Int, _ connection: Connection) {
         let reply = PendingReply(connection: connection.id, slot: slot, version: connection.version, replyCount: replyCount)
         let failure = Executor.failure(connection: connection.id, slot: slot, version: connection.version, replies: replyCount)
         pendingJobs.append(
             ({ (executor: Executor) throws(WiredTigerError) -> ServerOutcome in
                 guard let cluster = executor.cluster else { return failure(.shuttingDown) }
                 return try cluster.propose(shard: shard, body: body, reply: reply)
-            }, failure, 1))
-        return slot
+            }, failure, replyCount))
     }
 
     /// CLUSTER …, on a cluster node or not.

@@ -77,8 +77,7 @@ extension Server {
                 case .local: break
                 case .refuse(let message): return reply(connection, &group) { $0.error(message) }
                 case .propose(let shard):
-                    let body = ReplicatedRecord.encodeBody(version: connection.version, isTransaction: false, items: [.request(args)])
-                    let slot = submitProposal(shard: shard, body: body, replyCount: 1, connection, &group)
+                    let slot = propose(shard: shard, .request(args), blocking: command.mayBlock, connection, &group)
                     // Nothing after a blocking read runs until it is answered, as in Redis.
                     if command.mayBlock { connection.blockedSlot = slot }
                     return
@@ -143,6 +142,7 @@ extension Server {
 
     /// Answers on the loop thread. The current group is submitted first so replies stay in order.
     func reply(_ connection: Connection, _ group: inout CommandGroup?, _ body: (inout RESPWriter) -> Void) {
+        flushProposal(connection)
         submit(&group)
         var out = RESPWriter(version: connection.version)
         body(&out)
@@ -236,8 +236,11 @@ extension Server {
         case .clusterDown: return reply(connection, &group) { $0.error(ClusterError.hashSlotNotServed) }
         case .moved(let slot, let address): return reply(connection, &group) { $0.error(ClusterError.moved(slot: slot, address: address)) }
         }
+        flushProposal(connection)
+        let slot = connection.reserveSlot()
+        connection.proposalSlots.insert(slot)
         let body = ReplicatedRecord.encodeBody(version: connection.version, isTransaction: true, items: items)
-        submitProposal(shard: shard, body: body, replyCount: 1, connection, &group)
+        submitProposal(shard: shard, body: body, slot: slot, replyCount: 1, connection)
     }
 
     private func hello(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {

@@ -341,6 +341,7 @@ public final class Server {
             statistics.totalCommands += 1
             dispatch(args, connection, &group)
         }
+        flushProposal(connection)
         submit(&group)
         if connection.decoder.bufferedByteCount > config.clientQueryBufferLimit && !connection.closeAfterWrite {
             var out = RESPWriter(version: connection.version)
@@ -381,6 +382,7 @@ public final class Server {
     /// Adds a storage command to the connection's current group, starting one if needed.
     func appendToGroup(_ command: Command, _ connection: Connection, _ group: inout CommandGroup?) {
         if group == nil {
+            flushProposal(connection)
             group = CommandGroup(
                 connection: connection.id, slot: connection.reserveSlot(), version: connection.version,
                 database: connection.database, commands: [])
