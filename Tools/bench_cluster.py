@@ -95,6 +95,17 @@ class Cluster:
             time.sleep(0.1)
         else:
             raise RuntimeError("the cluster did not elect leaders for every shard")
+        # Elected is not yet serving: each leader first collects its followers' promises.
+        while time.time() < deadline:
+            led = 0
+            for host in HOSTS:
+                info = redis.Redis(host=host, port=self.port).info("shards")
+                led += int(info.get("spool_cluster_shards_led", 0))
+            if led == shards:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the leaders did not start serving")
 
     def leader(self, key):
         r = redis.Redis(host=HOSTS[0], port=self.port)

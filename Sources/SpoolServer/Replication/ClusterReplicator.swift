@@ -72,6 +72,8 @@ final class ClusterReplicator {
         var leadingSince: UInt64 = 0
         var lastHeard: [Int: UInt64] = [:]
         var logAppended = false
+        /// Flushes this node is waiting for: (generation, the log's tail then, its truncations).
+        var unsynced: [(generation: UInt64, seq: UInt64, truncations: UInt64)] = []
 
         init(index: Int, node: ReplicaNode<StoredReplicaLog>, state: ReplicationTable.ShardState) {
             self.index = index
@@ -137,6 +139,7 @@ final class ClusterReplicator {
     func receive(shard index: Int, _ envelope: Envelope<[UInt8]>) throws(WiredTigerError) {
         guard index < shards.count, envelope.from < settings.clusterSize, envelope.from != settings.myIndex else { return }
         let shard = shards[index]
+        try catchUpSyncs(shard)
         let message = Envelope(from: envelope.from, to: settings.myIndex, message: envelope.message)
         if let leader = shard.node.leader {
             switch message.message {
@@ -156,11 +159,33 @@ final class ClusterReplicator {
         try take(output, shard)
     }
 
-    /// The flush covering the shard's log up to `seq` finished.
+    /// The flush covering the shard's log up to `seq` finished (the notice comes back through the
+    /// engine's delivery when nothing else brought the news first).
     func synced(shard index: Int, seq: UInt64, truncations: UInt64) throws(WiredTigerError) {
         let shard = shards[index]
+        try catchUpSyncs(shard)
         guard shard.node.log.truncations == truncations else { return }  // a later notice covers it
-        try take(shard.node.sync(through: seq), shard)
+        try noteSynced(shard, through: seq)
+    }
+
+    /// A follower's acknowledgement of this flush went out with it (`batchWillCommit`); a leader
+    /// may commit.
+    private func noteSynced(_ shard: Shard, through seq: UInt64) throws(WiredTigerError) {
+        let output = try shard.node.sync(through: seq)
+        if shard.node.isLeading { try take(output, shard) }
+    }
+
+    /// Tells the core what the flushes finished since the batch began have made durable: a
+    /// leader learns of its own flush from the watermark when a follower's acknowledgement comes,
+    /// without waiting for the notice.
+    private func catchUpSyncs(_ shard: Shard) throws(WiredTigerError) {
+        let durable = executor.store.durableGeneration
+        var synced: UInt64?
+        while let first = shard.unsynced.first, first.generation <= durable {
+            shard.unsynced.removeFirst()
+            if first.truncations == shard.node.log.truncations { synced = first.seq }
+        }
+        if let synced { try noteSynced(shard, through: synced) }
     }
 
     /// The leaders etcd holds, by shard: (member index, epoch). Shards missing have none.
@@ -230,6 +255,21 @@ final class ClusterReplicator {
             }
             if shard.logAppended {
                 shard.logAppended = false
+                let tail = shard.node.log.tail
+                shard.unsynced.append((store.currentGeneration, tail.seq, shard.node.log.truncations))
+                if !shard.node.isLeading, let following = shard.node.following {
+                    // The follower's acknowledgement, sent by whoever finishes this batch's flush:
+                    // straight after the fsync, without a trip back to this thread.
+                    var ack: [UInt8] = []
+                    ReplicationWire.encode(
+                        shard: shard.index,
+                        Envelope(from: settings.myIndex, to: following.leader, message: .replicateAck(epoch: following.epoch, syncedSeq: tail.seq, sum: tail.sum)),
+                        into: &ack)
+                    out.append(
+                        DeferredOutcome(
+                            outcome: .cluster(.send([ClusterAction.Frame(peer: following.leader, bytes: ack)])), minimumTag: store.currentGeneration,
+                            fail: { _ in .nothing }))
+                }
                 out.append(
                     DeferredOutcome(
                         outcome: .cluster(.synced(shard: shard.index, seq: shard.node.log.tail.seq, truncations: shard.node.log.truncations)),
