@@ -115,16 +115,25 @@ public struct ReplicaNode<Log: ReplicaLog> {
     public mutating func sync() throws(Log.Failure) -> Output<Payload> { try sync(through: log.tail.seq) }
 
     /// A serving leader's periodic message: followers learn the commit point and answer with what
-    /// they have synced. A follower that made no progress since the last heartbeat is sent again
-    /// everything it has not acknowledged (a message was lost, or it restarted).
+    /// they have synced. A follower that made no progress since the last heartbeat (a message was
+    /// lost, it restarted, it is paused) gets only a probe at the first entry it has not
+    /// acknowledged: its answer (an acknowledgement or a nack) makes the leader send it entries
+    /// again, one message per answer, so a follower that does not answer is not flooded.
     public mutating func heartbeat() throws(Log.Failure) -> [Envelope<Payload>] {
         guard var state = leader, state.isServing else { return [] }
         var out: [Envelope<Payload>] = []
         for peer in peers {
-            let stalled = !state.progressed.contains(peer)
-            if stalled { state.sent[peer] = nil }
+            if !state.progressed.contains(peer) {
+                state.sent[peer] = nil
+                let prev = min(state.next[peer] ?? 1, log.tail.seq + 1) - 1
+                out.append(
+                    Envelope(
+                        from: id, to: peer,
+                        message: .replicate(epoch: state.epoch, prevSeq: prev, prevSum: try log.sum(at: prev), entries: [], commitSeq: commitSeq)))
+                continue
+            }
             leader = state
-            if let envelope = try replicate(to: peer, pipelined: !stalled, force: true) { out.append(envelope) }
+            if let envelope = try replicate(to: peer, pipelined: true, force: true) { out.append(envelope) }
             state = leader!
         }
         state.progressed = []
@@ -182,11 +191,24 @@ public struct ReplicaNode<Log: ReplicaLog> {
                 leader = nil
             }
             following = (envelope.from, epoch)
-            guard prevSeq <= log.tail.seq, try log.sum(at: prevSeq) == prevSum else {
-                return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: min(log.tail.seq, prevSeq &- 1)))
+            guard prevSeq <= log.tail.seq else {
+                return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: log.tail.seq))
+            }
+            guard try log.sum(at: prevSeq) == prevSum else {
+                // Diverged before `prevSeq`: everything up to the commit point matches any leader
+                // (committed entries are in every later leader's log), so the leader goes back there
+                // at once rather than one entry per round trip.
+                return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: min(commitSeq, prevSeq &- 1)))
             }
             var seq = prevSeq
-            for entry in entries {
+            if let last = entries.last, last.seq == prevSeq + UInt64(entries.count), last.seq <= log.tail.seq,
+                try log.sum(at: last.seq) == last.sum
+            {
+                // Entries this node holds already (a resend): the chained sum of the last one
+                // vouches for every one before it.
+                seq = last.seq
+            }
+            for entry in entries where entry.seq > seq {
                 guard entry.seq == seq + 1, entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
                 seq += 1
                 if seq <= log.tail.seq {

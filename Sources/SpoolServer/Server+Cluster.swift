@@ -16,11 +16,25 @@ final class ClusterLink: Sendable {
     let coordinator: ClusterCoordinator
     let wakeup: LoopWakeup
     private let engine = EngineSlot()
+    /// When each peer was last heard (any frame, pings included; monotonic nanoseconds).
+    private let heard: PeerLiveness
     /// The shards this node led in the last view that came from a reachable etcd.
     private let ledWhileReachable = Mutex<[Int: UInt64]>([:])  // Guarded by itself.
 
     /// The storage engine, set once it exists (it is created after the link, which its deliveries
     /// go through).
+    final class PeerLiveness: Sendable {
+        private let lastHeard = Mutex<[Int: UInt64]>([:])  // Guarded by itself.
+        func note(_ node: Int) {
+            let now = monotonicNanoseconds()
+            lastHeard.withLock { $0[node] = now }
+        }
+        func heard(within nanoseconds: UInt64) -> Int {
+            let now = monotonicNanoseconds()
+            return lastHeard.withLock { $0.values.filter { now &- $0 <= nanoseconds }.count }
+        }
+    }
+
     final class EngineSlot: Sendable {
         private let engine = Mutex<StorageEngine<Executor>?>(nil)  // Guarded by itself.
         func set(_ value: StorageEngine<Executor>) { engine.withLock { $0 = value } }
@@ -38,13 +52,15 @@ final class ClusterLink: Sendable {
         var hello: [UInt8] = []
         ReplicationWire.encodeHello(cluster: cluster, node: myIndex, into: &hello)
         let engineBox = engine
+        let liveness = PeerLiveness()
+        heard = liveness
         transport = PeerTransport(
             hello: hello, frameBytesMax: ReplicationWire.frameBytesMax,
             acceptHello: { frame in
                 guard case .hello(let name, let node)? = try? frame.withUnsafeBytes({ try ReplicationWire.decode($0) }) else { return false }
                 return name == cluster && node < size && node != myIndex
             },
-            onFrames: { frames in ClusterLink.received(frames, engine: engineBox) })
+            onFrames: { frames in ClusterLink.received(frames, engine: engineBox, liveness: liveness) })
         let me = members[myIndex]
         let busPort = me.busPort
         coordinator = try ClusterCoordinator(
@@ -102,10 +118,13 @@ final class ClusterLink: Sendable {
     }
 
     /// Frames from peers, as one hand-over to the storage thread.
-    private static func received(_ frames: [[UInt8]], engine: EngineSlot) {
+    private static func received(_ frames: [[UInt8]], engine: EngineSlot, liveness: PeerLiveness) {
         var jobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
         for frame in frames {
-            guard case .message(let shard, let envelope)? = try? frame.withUnsafeBytes({ try ReplicationWire.decode($0) }) else { continue }
+            let decoded = try? frame.withUnsafeBytes({ try ReplicationWire.decode($0) })
+            if case .hello(_, let node)? = decoded { liveness.note(node) }
+            guard case .message(let shard, let envelope)? = decoded else { continue }
+            liveness.note(envelope.from)
             jobs.append(
                 ({ executor throws(WiredTigerError) in
                     try executor.cluster?.receive(shard: shard, envelope)
@@ -149,6 +168,13 @@ final class ClusterLink: Sendable {
         wakeup.post([.cluster(.view(view))])
     }
 
+    /// Whether this node hears a majority of the members (itself included) now: it campaigns only
+    /// then, so a node cut off from its peers but not from etcd does not win a shard it cannot
+    /// serve, again and again (Raft's pre-vote, in effect).
+    func hearsMajority() -> Bool {
+        heard.heard(within: settings.quorumTimeoutNanoseconds) + 1 >= settings.clusterSize / 2 + 1
+    }
+
     func stop() {
         let done = Mutex(false)
         let condition = ConditionLock()
@@ -179,13 +205,17 @@ extension Server {
     func apply(_ view: ClusterView) {
         guard var topology else { return }
         for shard in 0..<topology.shardCount {
-            let leaderName = view.leaders[shard]?.nodeID
+            // A shard between leaders keeps its last one in the slot map, as Redis keeps a failed
+            // master's slots: a client that caches the map (redis-py) then retries there and
+            // re-reads it, instead of finding the slots uncovered for good.
+            guard let current = view.leaders[shard] else { continue }
+            let leaderName = current.nodeID
             let leader = topology.nodes.first { $0.name == leaderName }
             let replicas = topology.nodes.filter { $0.name != leaderName }.map {
                 ClusterTopology.Replica(node: $0, health: view.nodes[$0.name] != nil || $0.name == topology.myName ? .online : .failed)
             }
             topology.setShard(
-                ClusterTopology.Shard(leader: leader.map { ClusterTopology.Leader(node: $0, epoch: view.leaders[shard]!.epoch) }, replicas: replicas),
+                ClusterTopology.Shard(leader: leader.map { ClusterTopology.Leader(node: $0, epoch: current.epoch) }, replicas: replicas),
                 at: shard)
         }
         self.topology = topology

@@ -154,7 +154,7 @@ public final class Server {
             return installed.withLock { $0! }
         }
         if case .failure(let error) = result { throw ServerStartError("cannot open the cluster's replication log: \(error)") }
-        link.coordinator.start(mayCampaign: { _ in true }, onChange: { view in link.viewChanged(view) })
+        link.coordinator.start(mayCampaign: { _ in link.hearsMajority() }, onChange: { view in link.viewChanged(view) })
     }
 
     static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> Server {

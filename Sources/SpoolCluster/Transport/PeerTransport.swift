@@ -7,7 +7,10 @@ import Synchronization
 /// the client loop. Each node sends on connections it opens and receives on connections it
 /// accepts. A connection's first frame is a hello the receiver checks (`acceptHello`: the cluster
 /// name); anything else, or a frame over the limit, closes it. Frames sent while a peer is not
-/// connected are dropped: the replication protocol resends what was not acknowledged.
+/// connected, or whose connection has more than `pendingBytesMax` not yet written (a peer that is
+/// paused or slow), are dropped: the replication protocol resends what was not acknowledged. The
+/// hello is sent again every `pingInterval` on every connection, so each node knows which peers
+/// it can hear whatever it leads.
 public final class PeerTransport: Sendable {
     public typealias FramesHandler = @Sendable ([[UInt8]]) -> Void
 
@@ -31,15 +34,25 @@ public final class PeerTransport: Sendable {
     private let frameBytesMax: Int
     private let state = Mutex(State())  // Guarded by itself.
 
-    /// `hello` is sent first on every connection this node opens.
+    /// Bytes a connection may hold unwritten before frames to that peer are dropped.
+    public static let pendingBytesMax = 8 << 20
+
+    /// `hello` is sent first on every connection this node opens, and again every `pingInterval`.
     public init(
-        hello: [UInt8], frameBytesMax: Int, acceptHello: @escaping @Sendable ([UInt8]) -> Bool, onFrames: @escaping FramesHandler
+        hello: [UInt8], frameBytesMax: Int, pingInterval: TimeAmount = .milliseconds(100),
+        acceptHello: @escaping @Sendable ([UInt8]) -> Bool, onFrames: @escaping FramesHandler
     ) {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.hello = hello
         self.frameBytesMax = frameBytesMax
         self.acceptHello = acceptHello
         self.onFrames = onFrames
+        group.next().scheduleRepeatedTask(initialDelay: pingInterval, delay: pingInterval) { [self] _ in
+            let channels = state.withLock { $0.stopped ? [] : $0.peers.values.compactMap(\.channel) }
+            for channel in channels where channel.isWritable {
+                channel.writeAndFlush(channel.allocator.buffer(bytes: hello), promise: nil)
+            }
+        }
     }
 
     /// Listens for peers; returns the bound port (for port 0).
@@ -81,6 +94,7 @@ public final class PeerTransport: Sendable {
             connect(index)
             return
         }
+        guard channel.isWritable else { return }  // the peer is not reading: drop, it will be resent
         channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
     }
 
@@ -106,6 +120,7 @@ public final class PeerTransport: Sendable {
         let hello = self.hello
         ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: Self.pendingBytesMax / 2, high: Self.pendingBytesMax))
             .connectTimeout(.milliseconds(500))
             .connect(host: host, port: port)
             .whenComplete { [self] result in

@@ -57,7 +57,7 @@ final class ClusterReplicator {
         var heartbeatNanoseconds: UInt64 = 50_000_000
         /// A leader that has not heard from a majority for this long steps down (Raft's CheckQuorum).
         var quorumTimeoutNanoseconds: UInt64 = 1_000_000_000
-        var entriesPerMessageMax = 1_000
+        var entriesPerMessageMax = 256
     }
 
     final class Shard {
@@ -95,6 +95,10 @@ final class ClusterReplicator {
     private var promiseChanged = false
     private var nextHeartbeat: UInt64 = 0
     private var parked: [ParkedRead] = []
+    /// Records applied in the batch in progress, and whether committed ones wait for the next.
+    private var appliedThisBatch = 0
+    private var backlog = false
+    static let appliedRecordsPerBatchMax = 256
 
     init(settings: Settings, executor: Executor) throws(WiredTigerError) {
         self.settings = settings
@@ -217,6 +221,7 @@ final class ClusterReplicator {
     // MARK: Batches
 
     var nextDeadlineNanoseconds: UInt64? {
+        if backlog { return 0 }  // more committed records to apply: another batch at once
         var earliest = shards.contains { $0.node.isLeading } ? nextHeartbeat : nil
         for read in parked {
             if let due = read.reply.blockDeadline { earliest = min(earliest ?? due, due) }
@@ -242,6 +247,11 @@ final class ClusterReplicator {
                 if shard.node.isServing { route(try shard.node.heartbeat(), shard: shard.index) }
             }
         }
+        if backlog {
+            backlog = false
+            for shard in shards where shard.appliedSeq < shard.node.commitSeq { try apply(shard, through: shard.node.commitSeq) }
+        }
+        appliedThisBatch = 0
         try wakeParkedReads(now: now)
         var out: [DeferredOutcome<ServerOutcome>] = []
         let store = executor.store
@@ -312,6 +322,8 @@ final class ClusterReplicator {
             failed.append(Executor.failure(connection: read.reply.connection, slot: read.reply.slot, version: read.reply.version, replies: 1)(error))
         }
         parked = []
+        backlog = false
+        appliedThisBatch = 0
         immediateFrames = []
         durableFrames = []
         replies = []
@@ -412,8 +424,18 @@ final class ClusterReplicator {
 
     /// Applies the shard's committed records up to `seq` through the executor, in order, and
     /// answers the clients that wrote them.
+    /// At most `appliedRecordsPerBatchMax` records a batch: a node catching up applies the rest in
+    /// the batches after (`batchWillCommit`), so reads and replication traffic queued behind it
+    /// wait for one batch's worth, not for the whole backlog.
     private func apply(_ shard: Shard, through seq: UInt64) throws(WiredTigerError) {
+        var budget = Self.appliedRecordsPerBatchMax - appliedThisBatch
         while shard.appliedSeq < seq {
+            guard budget > 0 else {
+                backlog = true
+                return
+            }
+            budget -= 1
+            appliedThisBatch += 1
             let next = shard.appliedSeq + 1
             let entry = try shard.node.log.entry(at: next)
             let pending = shard.pending.removeValue(forKey: next)
