@@ -78,6 +78,13 @@ extension Executor {
             ?? ProducerState(windowMax: 1, nowMilliseconds: now).decide(
                 epoch: requestedEpoch, sequence: sequence, queueMax: queueMax)
         let action = ProducerAppendAction.plan(decision, at: transaction ? .transaction : .group(maySetAside: maySetAside))
+        // A cluster applies the same records on every replica: an append that would wait for its
+        // SEQ's predecessor would wait by each replica's own clock, so it is refused instead (the
+        // producer resends in order; its appends on one connection are in order already).
+        if isApplying, case .park(let missing) = action {
+            refuse(ProducerError.gapInCluster(producerID, sequence: sequence, missing: missing))
+            return false
+        }
         // A transaction checks everything before it changes anything: a failed check discards it
         // whole, the claim included.
         if transaction {

@@ -121,6 +121,10 @@ enum ProducerError {
         "SEQGAP producer '\(printable(producer))' SEQ \(sequence) timed out after \(milliseconds) ms waiting for missing SEQ \(missing)"
     }
 
+    static func gapInCluster(_ producer: [UInt8], sequence: UInt64, missing: UInt64) -> String {
+        "SEQGAP producer '\(printable(producer))' SEQ \(sequence) arrived before SEQ \(missing); a cluster does not hold early SEQs: send SEQ \(missing) first"
+    }
+
     static func gapInTransaction(_ producer: [UInt8], sequence: UInt64, missing: UInt64) -> String {
         "SEQGAP producer '\(printable(producer))' SEQ \(sequence) cannot wait for missing SEQ \(missing) inside a transaction"
     }

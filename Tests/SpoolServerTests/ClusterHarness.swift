@@ -23,9 +23,14 @@ final class ClusterHarness: Sendable {
     private let replies = Mutex<[UInt64: [UInt8]]>([:])
     private let nextSlot = Atomic<UInt64>(1)
 
-    init(size: Int = 3, shards: Int = 2) throws {
+    /// A leader that hears no majority for `quorumTimeoutMilliseconds` steps down, and nothing here
+    /// elects another: tests that are not about it keep it long (a busy machine delays `pump`).
+    let quorumTimeoutNanoseconds: UInt64
+
+    init(size: Int = 3, shards: Int = 2, quorumTimeoutMilliseconds: UInt64 = 5_000) throws {
         self.size = size
         self.shards = shards
+        quorumTimeoutNanoseconds = quorumTimeoutMilliseconds * 1_000_000
         let base = NSTemporaryDirectory() + "spool-cluster-test-" + UUID().uuidString
         directories = (0..<size).map { "\(base)-n\($0)" }
         engines = Mutex(Array(repeating: nil, count: size))
@@ -36,7 +41,7 @@ final class ClusterHarness: Sendable {
     func start(_ node: Int) throws {
         let settings = ClusterReplicator.Settings(
             cluster: "test", myIndex: node, clusterSize: size, shardCount: shards, heartbeatNanoseconds: 20_000_000,
-            quorumTimeoutNanoseconds: 400_000_000, entriesPerMessageMax: 64)
+            quorumTimeoutNanoseconds: quorumTimeoutNanoseconds, entriesPerMessageMax: 64)
         let engine = try StorageEngine<Executor>(
             options: StorageOptions(directory: directories[node]),
             makeContext: { Executor(store: $0, limits: Executor.Limits(readCountMax: 1_000_000)) },

@@ -59,6 +59,21 @@ import SpoolProtocol
         #expect(cluster.read(0, ["XINFO", "GROUPS", "jobs"]) == cluster.read(2, ["XINFO", "GROUPS", "jobs"]))
     }
 
+    @Test func producersAreDeduplicatedAndAnEarlySeqIsRefusedOnEveryReplica() throws {
+        let cluster = try ClusterHarness()
+        defer { cluster.shutdown() }
+        cluster.setLeaders([0: (1, 3)])
+        #expect(cluster.pump(until: { cluster.isServing(1, shard: 0) }))
+        let early = cluster.propose(1, shard: 0, ["XADD", "pay", "PRODUCER", "p1", "SEQ", "2", "*", "n", "2"])
+        let first = cluster.propose(1, shard: 0, ["XADD", "pay", "PRODUCER", "p1", "SEQ", "1", "*", "n", "1"])
+        let retry = cluster.propose(1, shard: 0, ["XADD", "pay", "PRODUCER", "p1", "SEQ", "1", "*", "n", "1"])
+        #expect(cluster.pump(until: { [early, first, retry].allSatisfy { cluster.reply($0) != nil } }))
+        #expect(cluster.reply(early)?.text?.hasPrefix("SEQGAP") == true)
+        let id = cluster.reply(first)?.text
+        #expect(id != nil && cluster.reply(retry)?.text == id, "a resent SEQ gets the first append's id")
+        #expect(cluster.pump(until: { (0..<3).allSatisfy { Self.entries(cluster, $0, "pay") == [id!] } }))
+    }
+
     @Test func aFailoverLosesNothingAcknowledged() throws {
         let cluster = try ClusterHarness()
         defer { cluster.shutdown() }
@@ -81,11 +96,13 @@ import SpoolProtocol
         let leader = Self.entries(cluster, 1, "orders")
         #expect(Set(acked).isSubset(of: Set(leader)), "an acknowledged entry is missing after the failover")
         #expect(Set(leader).count == leader.count)
-        #expect(cluster.pump(until: { (0..<3).allSatisfy { Self.entries(cluster, $0, "orders") == leader } }), "the restarted node did not catch up")
+        let caughtUp = cluster.pump(until: { (0..<3).allSatisfy { Self.entries(cluster, $0, "orders") == leader } })
+        let states = (0..<3).map { node in cluster.onStorage(node) { $0.cluster?.infoText() ?? "" } ?? "" }
+        #expect(caughtUp, "the restarted node did not catch up: \(states)")
     }
 
     @Test func anIsolatedLeaderNeverAcknowledgesAndItsTailIsDropped() throws {
-        let cluster = try ClusterHarness()
+        let cluster = try ClusterHarness(quorumTimeoutMilliseconds: 400)
         defer { cluster.shutdown() }
         cluster.setLeaders([0: (0, 1)])
         #expect(cluster.pump(until: { cluster.isServing(0, shard: 0) }))
