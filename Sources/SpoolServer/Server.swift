@@ -85,7 +85,6 @@ public final class Server {
         options.batchCommandsMax = config.transactionCommandsMax
         options.checkpointIntervalSeconds = config.checkpointInterval
         options.checkpointWritesMax = config.checkpointWrites
-        options.storageThreadSyncsSmallBatches = !config.clusterEnabled
         let limits = Executor.Limits(
             readCountMax: config.streamReadCountMax, producers: ProducerLimits(config), nodes: config.streamNodeLimits,
             idempotency: config.idempotencyDefaults, databases: config.databases, streamCacheMax: config.streamCacheMax)

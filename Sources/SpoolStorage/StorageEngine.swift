@@ -380,7 +380,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// batch is written. (A synced commit, `commit_transaction(sync=on)`, waited less inside
     /// WiredTiger but lost acknowledged entries when the disk filled: the full-disk producer test.)
     private func willSyncOwnCommit(batchSize: Int) -> Bool {
-        guard options.commitMode == .groupCommit, options.storageThreadSyncsSmallBatches, batchSize <= Self.ownFlushJobsMax,
+        guard options.commitMode == .groupCommit, batchSize <= Self.ownFlushJobsMax,
             submitLock.locked({ submitted.isEmpty })
         else { return false }
         return durableLock.locked {

@@ -24,10 +24,6 @@ public struct StorageOptions: Sendable {
     public var commitMode: CommitMode = .groupCommit
     /// Create a new database when the directory holds none.
     public var createIfMissing = true
-    /// Whether the storage thread syncs a small batch itself when nothing is queued and the flush
-    /// thread is idle (one wake-up fewer per lone append). A cluster node turns it off: its
-    /// storage thread also carries replication traffic, which must not wait behind an fsync.
-    public var storageThreadSyncsSmallBatches = true
 
     public init(directory: String) {
         self.directory = directory

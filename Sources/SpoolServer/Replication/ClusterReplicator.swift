@@ -280,10 +280,15 @@ final class ClusterReplicator {
                             outcome: .cluster(.send([ClusterAction.Frame(peer: following.leader, bytes: ack)])), minimumTag: store.currentGeneration,
                             fail: { _ in .nothing }))
                 }
-                out.append(
-                    DeferredOutcome(
-                        outcome: .cluster(.synced(shard: shard.index, seq: shard.node.log.tail.seq, truncations: shard.node.log.truncations)),
-                        minimumTag: store.currentGeneration, fail: { _ in .nothing }))
+                // The flush's news comes back as a job only when something waits on it that no
+                // later message would bring: a leader's own writes (its followers may have acked
+                // first). Anything else learns it from the watermark with the next message.
+                if shard.node.isLeading {
+                    out.append(
+                        DeferredOutcome(
+                            outcome: .cluster(.synced(shard: shard.index, seq: tail.seq, truncations: shard.node.log.truncations)),
+                            minimumTag: store.currentGeneration, fail: { _ in .nothing }))
+                }
             }
         }
         let durableTag = store.batchDidWrite ? store.currentGeneration : 0
