@@ -200,24 +200,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
                 // at once rather than one entry per round trip.
                 return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: min(commitSeq, prevSeq &- 1)))
             }
-            var seq = prevSeq
-            if let last = entries.last, last.seq == prevSeq + UInt64(entries.count), last.seq <= log.tail.seq,
-                try log.sum(at: last.seq) == last.sum
-            {
-                // Entries this node holds already (a resend): the chained sum of the last one
-                // vouches for every one before it.
-                seq = last.seq
-            }
-            for entry in entries where entry.seq > seq {
-                guard entry.seq == seq + 1, entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
-                seq += 1
-                if seq <= log.tail.seq {
-                    if try log.sum(at: seq) == entry.sum { continue }
-                    // A divergent suffix (an older epoch's unsynced or uncommitted tail) goes.
-                    try log.truncate(after: seq - 1)
-                }
-                try log.append(entry)
-            }
+            let seq = try merge(entries, after: prevSeq)
             // What is known to match the leader's log: everything up to `seq`.
             var out = Output<Payload>()
             let committed = max(commitSeq, min(leaderCommit, seq))
@@ -291,16 +274,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
             // Not where this node's log agrees with it: from the start.
             return [Envelope(from: id, to: node, message: .fetch(epoch: epoch, from: 1))]
         }
-        var seq = prevSeq
-        for entry in entries {
-            guard entry.seq == seq + 1, entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
-            seq += 1
-            if seq <= log.tail.seq {
-                if try log.sum(at: seq) == entry.sum { continue }
-                try log.truncate(after: seq - 1)
-            }
-            try log.append(entry)
-        }
+        let seq = try merge(entries, after: prevSeq)
         if seq >= target.seq {
             guard try log.sum(at: target.seq) == target.sum else {
                 // The node's log changed since it promised (it cannot, unless it restarted): ask
@@ -317,6 +291,31 @@ public struct ReplicaNode<Log: ReplicaLog> {
             return try startServing()
         }
         return [Envelope(from: id, to: node, message: .fetch(epoch: epoch, from: seq + 1))]
+    }
+
+    /// Takes `entries` (the sender's, from `prevSeq` + 1 on; the entry at `prevSeq` matches) into
+    /// this node's log: entries it holds already are kept, a divergent suffix (an older epoch's
+    /// unsynced or uncommitted tail) is replaced, an entry that fails its checksum ends the merge.
+    /// Returns the last seq now known to match the sender's log.
+    private mutating func merge(_ entries: [Entry], after prevSeq: UInt64) throws(Log.Failure) -> UInt64 {
+        var seq = prevSeq
+        if let last = entries.last, last.seq == prevSeq + UInt64(entries.count), last.seq <= log.tail.seq,
+            try log.sum(at: last.seq) == last.sum
+        {
+            // Entries this node holds already (a resend): the chained sum of the last one vouches
+            // for every one before it.
+            return last.seq
+        }
+        for entry in entries {
+            guard entry.seq == seq + 1, entry.isIntact(previousSum: try log.sum(at: seq)) else { break }
+            seq += 1
+            if seq <= log.tail.seq {
+                if try log.sum(at: seq) == entry.sum { continue }
+                try log.truncate(after: seq - 1)
+            }
+            try log.append(entry)
+        }
+        return seq
     }
 
     private mutating func startServing() throws(Log.Failure) -> [Envelope<Payload>] {
