@@ -11,11 +11,13 @@ extension EtcdBacked {
             defer { server.remove() }
             let members = ["a", "b"]
             try await withCoordinators(
-                members.map { makeConfiguration(server, nodeID: $0, members: members, shardCount: 1) }
+                // A long lease: on a loaded machine (the whole suite runs in parallel) a 2 s lease
+                // can lapse between two looks, and this test is about the campaign, not leases.
+                members.map { makeConfiguration(server, nodeID: $0, members: members, shardCount: 1, leaseTTLSeconds: 10) }
             ) { coordinators in
                 try await eventually("both see the same leader of shard 0 and both nodes") {
                     let views = coordinators.map(\.currentView)
-                    return views.allSatisfy { $0.leaders[0] != nil && $0.nodes.count == 2 }
+                    return views.allSatisfy { $0.leaders[0] != nil && $0.nodes.count == 2 && $0.leaseValid }
                         && views[0].leaders[0] == views[1].leaders[0]
                 }
                 let views = coordinators.map(\.currentView)
