@@ -156,12 +156,10 @@ final class ClusterLink: Sendable {
             if index == settings.myIndex && mine[shard] != leader.epoch { continue }
             leaders[shard] = (index, leader.epoch)
         }
-        let snapshot = leaders.map { (shard: $0.key, node: $0.value.node, epoch: $0.value.epoch) }
+        let chosen = leaders
         submit([
             ({ executor throws(WiredTigerError) in
-                var map: [Int: (node: Int, epoch: UInt64)] = [:]
-                for item in snapshot { map[item.shard] = (item.node, item.epoch) }
-                try executor.cluster?.leadersChanged(map)
+                try executor.cluster?.leadersChanged(chosen)
                 return .nothing
             }, { _ in .nothing }, 1)
         ])
@@ -176,18 +174,33 @@ final class ClusterLink: Sendable {
     }
 
     func stop() {
-        let done = Mutex(false)
-        let condition = ConditionLock()
-        coordinator.stop {
-            condition.locked {
-                done.withLock { $0 = true }
-                condition.signal()
+        let stopped = Handoff<Void>()
+        coordinator.stop { stopped.put(()) }
+        stopped.wait()
+        transport.shutdown()
+    }
+}
+
+/// A value one thread hands to another that waits for it (a callback's result, on a thread
+/// outside Swift concurrency).
+final class Handoff<Value: Sendable>: Sendable {
+    private let value = Mutex<Value?>(nil)  // Guarded by itself; `condition` signals a change.
+    private let condition = ConditionLock()
+
+    func put(_ newValue: Value) {
+        condition.locked {
+            value.withLock { $0 = newValue }
+            condition.signal()
+        }
+    }
+
+    func wait() -> Value {
+        condition.locked {
+            while true {
+                if let ready = value.withLock({ $0 }) { return ready }
+                condition.waitLocked()
             }
         }
-        condition.locked {
-            while !done.withLock({ $0 }) { condition.waitLocked() }
-        }
-        transport.shutdown()
     }
 }
 
@@ -256,11 +269,10 @@ extension Server {
         if let refusal = Self.clusterRefused[spec.name] { return .refuse(refusal) }
         let isWrite = spec.flags.contains("write")
         let keys = Self.routingKeys(spec, args)
-        switch topology.route(keys: keys, isWrite: isWrite, connectionIsReadOnly: connection.isReadOnly) {
+        let route = topology.route(keys: keys, isWrite: isWrite, connectionIsReadOnly: connection.isReadOnly)
+        switch route {
         case .noKeys: return .local
-        case .crossSlot: return .refuse(ClusterError.crossSlot)
-        case .clusterDown: return .refuse(ClusterError.hashSlotNotServed)
-        case .moved(let slot, let address): return .refuse(ClusterError.moved(slot: slot, address: address))
+        case .crossSlot, .clusterDown, .moved: return .refuse(route.errorText!)
         case .local(let shard, _):
             // A read after this connection's writes that have not committed yet goes through the
             // log too, so it sees them (as on a single node).

@@ -175,25 +175,31 @@ extension Server {
         transaction.commands.reserveCapacity(queued.count)
         for args in queued {
             databases.append(connection.database)
-            guard case .success(let found) = CommandTable.resolve(args) else {
-                preconditionFailure("only resolved commands are queued")
-            }
-            var out = RESPWriter(version: connection.version)
-            if let name = found.top.storageName {
-                switch decode(name, args) {
-                case .success(let command):
-                    transaction.commands.append(command)
-                    continue
-                case .failure(let error): out.error(error.text)
-                }
-            } else {
-                answer(found.top, args.arrays, connection, into: &out)
-            }
-            transaction.commands.append(.answered(out))
+            transaction.commands.append(queuedCommand(args, resolved(args), connection))
         }
         if databases.contains(where: { $0 != transaction.database }) { transaction.commandDatabases = databases }
         var pending: CommandGroup? = transaction
         submit(&pending)
+    }
+
+    /// A queued command as EXEC runs it: a storage command decoded, or the reply of a loop command
+    /// or of a storage command whose options are wrong, answered now.
+    private func queuedCommand(_ args: RequestArguments, _ found: (top: CommandSpec, command: CommandSpec), _ connection: Connection) -> Command {
+        var out = RESPWriter(version: connection.version)
+        if let name = found.top.storageName {
+            switch decode(name, args) {
+            case .success(let command): return command
+            case .failure(let error): out.error(error.text)
+            }
+        } else {
+            answer(found.top, args.arrays, connection, into: &out)
+        }
+        return .answered(out)
+    }
+
+    private func resolved(_ args: RequestArguments) -> (top: CommandSpec, command: CommandSpec) {
+        guard case .success(let found) = CommandTable.resolve(args) else { preconditionFailure("only resolved commands are queued") }
+        return found
     }
 
     /// EXEC on a cluster node: the transaction's keys must share a slot this node leads; then the
@@ -203,28 +209,21 @@ extension Server {
         var isWrite = false
         var items: [ReplicatedRecord.Item] = []
         for args in queued {
-            guard case .success(let found) = CommandTable.resolve(args) else { preconditionFailure("only resolved commands are queued") }
+            let found = resolved(args)
             if let refusal = Self.clusterRefused[found.command.name] {
                 return reply(connection, &group) { $0.error(refusal) }
             }
             keys += Self.routingKeys(found.command, args)
             isWrite = isWrite || found.command.flags.contains("write")
-            if let name = found.top.storageName {
-                switch decode(name, args) {
-                case .success: items.append(.request(args))
-                case .failure(let error):
-                    var out = RESPWriter(version: connection.version)
-                    out.error(error.text)
-                    items.append(.answered(out.bytes))
-                }
-            } else {
-                var out = RESPWriter(version: connection.version)
-                answer(found.top, args.arrays, connection, into: &out)
+            if case .answered(let out) = queuedCommand(args, found, connection) {
                 items.append(.answered(out.bytes))
+            } else {
+                items.append(.request(args))
             }
         }
         let shard: Int
-        switch topology.route(keys: keys, isWrite: true, connectionIsReadOnly: false) {
+        let route = topology.route(keys: keys, isWrite: true, connectionIsReadOnly: false)
+        switch route {
         case .noKeys:
             guard !isWrite else { return reply(connection, &group) { $0.error("ERR a transaction in cluster mode needs a key") } }
             shard = 0
@@ -232,9 +231,7 @@ extension Server {
                 return reply(connection, &group) { $0.error(ClusterError.hashSlotNotServed) }
             }
         case .local(let found, _): shard = found
-        case .crossSlot: return reply(connection, &group) { $0.error(ClusterError.crossSlot) }
-        case .clusterDown: return reply(connection, &group) { $0.error(ClusterError.hashSlotNotServed) }
-        case .moved(let slot, let address): return reply(connection, &group) { $0.error(ClusterError.moved(slot: slot, address: address)) }
+        case .crossSlot, .clusterDown, .moved: return reply(connection, &group) { $0.error(route.errorText!) }
         }
         flushProposal(connection)
         let slot = connection.reserveSlot()

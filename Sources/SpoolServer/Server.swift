@@ -131,28 +131,20 @@ public final class Server {
     private func startCluster(_ link: ClusterLink) throws {
         link.attach(engine)
         let settings = link.settings
-        let installed = Mutex<Result<Void, WiredTigerError>?>(nil)
-        let condition = ConditionLock()
+        let installed = Handoff<Result<Void, StorageError>>()
         engine.submit(
             { executor throws(WiredTigerError) in
-                let result: Result<Void, WiredTigerError>
-                do throws(WiredTigerError) {
-                    executor.cluster = try ClusterReplicator(settings: settings, executor: executor)
-                    result = .success(())
-                } catch {
-                    result = .failure(error)
-                }
-                condition.locked {
-                    installed.withLock { $0 = result }
-                    condition.signal()
-                }
+                executor.cluster = try ClusterReplicator(settings: settings, executor: executor)
+                installed.put(.success(()))
                 return .nothing
-            }, onFailure: { _ in .nothing })
-        let result = condition.locked { () -> Result<Void, WiredTigerError> in
-            while installed.withLock({ $0 }) == nil { condition.waitLocked() }
-            return installed.withLock { $0! }
+            },
+            onFailure: { error in
+                installed.put(.failure(error))
+                return .nothing
+            })
+        if case .failure(let error) = installed.wait() {
+            throw ServerStartError("cannot open the cluster's replication log: \(error)")
         }
-        if case .failure(let error) = result { throw ServerStartError("cannot open the cluster's replication log: \(error)") }
         link.coordinator.start(mayCampaign: { _ in link.hearsMajority() }, onChange: { view in link.viewChanged(view) })
     }
 

@@ -126,12 +126,9 @@ final class ClusterHarness: Sendable {
 
     /// Tells every running node who leads which shard (node, epoch), as etcd's watch would.
     func setLeaders(_ leaders: [Int: (node: Int, epoch: UInt64)]) {
-        let snapshot = leaders.map { (shard: $0.key, node: $0.value.node, epoch: $0.value.epoch) }
         for node in 0..<size {
             engine(node)?.submit({ executor throws(WiredTigerError) in
-                var map: [Int: (node: Int, epoch: UInt64)] = [:]
-                for item in snapshot { map[item.shard] = (item.node, item.epoch) }
-                try executor.cluster?.leadersChanged(map)
+                try executor.cluster?.leadersChanged(leaders)
                 return .nothing
             }, onFailure: { _ in .nothing })
         }

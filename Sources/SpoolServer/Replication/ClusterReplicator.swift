@@ -99,6 +99,7 @@ final class ClusterReplicator {
     private var appliedThisBatch = 0
     private var backlog = false
     static let appliedRecordsPerBatchMax = 256
+    static let leadershipLost = "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied"
 
     init(settings: Settings, executor: Executor) throws(WiredTigerError) {
         self.settings = settings
@@ -123,11 +124,10 @@ final class ClusterReplicator {
     func propose(shard index: Int, body: [UInt8], reply: PendingReply) throws(WiredTigerError) -> ServerOutcome {
         let shard = shards[index]
         guard shard.node.isServing else {
-            var out = RESPWriter(version: reply.version)
-            for _ in 0..<reply.replyCount {
-                out.error(shard.node.isLeading ? "TRYAGAIN this node is taking over the shard; retry shortly" : "TRYAGAIN this node does not lead the shard (any more); retry")
-            }
-            return ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: out.bytes)
+            let message =
+                shard.node.isLeading
+                ? "TRYAGAIN this node is taking over the shard; retry shortly" : "TRYAGAIN this node does not lead the shard (any more); retry"
+            return ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: Self.errors(message, for: reply))
         }
         let now = max(wallClockMilliseconds(), shard.lastNowMilliseconds)
         shard.lastNowMilliseconds = now
@@ -157,7 +157,7 @@ final class ClusterReplicator {
         let output = try shard.node.receive(message)
         if shard.node.log.tail != before { shard.logAppended = true }
         if let wasLeading, shard.node.leader?.epoch != wasLeading {
-            failPending(shard, "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied")
+            failPending(shard, Self.leadershipLost)
             actions.append(.resign(shard: index, epoch: wasLeading, bump: false))
         }
         try take(output, shard)
@@ -212,7 +212,7 @@ final class ClusterReplicator {
                 if shard.node.isServing { shard.logAppended = true }
             } else if let current = shard.node.leader {
                 shard.node.stepDown()
-                failPending(shard, "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied")
+                failPending(shard, Self.leadershipLost)
                 if leader == nil { actions.append(.resign(shard: shard.index, epoch: current.epoch, bump: false)) }
             }
         }
@@ -349,8 +349,8 @@ final class ClusterReplicator {
         for shard in shards {
             let node = shard.node
             let role = node.isServing ? "leader" : node.isLeading ? "recovering" : node.following != nil ? "follower" : "idle"
-            let leader = node.leader?.epoch ?? node.following?.epoch ?? 0
-            text += "spool_cluster_shard\(shard.index):role=\(role),epoch=\(leader),max_epoch_seen=\(node.maxEpochSeen)"
+            let epoch = node.leader?.epoch ?? node.following?.epoch ?? 0
+            text += "spool_cluster_shard\(shard.index):role=\(role),epoch=\(epoch),max_epoch_seen=\(node.maxEpochSeen)"
             text += ",tail=\(node.log.tail.seq),synced=\(node.log.syncedSeq),committed=\(node.commitSeq),applied=\(shard.appliedSeq)"
             text += ",pending=\(shard.pending.count)\r\n"
         }
@@ -368,14 +368,11 @@ final class ClusterReplicator {
         for read in parked {
             if read.keys.contains(where: { appended.contains($0) }) {
                 let outcome = try propose(shard: read.shard, body: read.body, reply: read.reply)
-                if outcome.kind == .reply { replies.append(DeferredOutcome(outcome: outcome, minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing })) }
+                if outcome.kind == .reply { answer(read.reply, outcome.bytes) }
             } else if let deadline = read.reply.blockDeadline, now >= deadline {
                 var out = RESPWriter(version: read.reply.version)
                 out.nullArray()
-                replies.append(
-                    DeferredOutcome(
-                        outcome: ServerOutcome(kind: .reply, connection: read.reply.connection, slot: read.reply.slot, bytes: out.bytes),
-                        minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing }))
+                answer(read.reply, out.bytes)
             } else {
                 waiting.append(read)
             }
@@ -452,11 +449,7 @@ final class ClusterReplicator {
                 let replyBytes = try executor.apply(applied, nowMilliseconds: record.nowMilliseconds)
                 shard.lastNowMilliseconds = max(shard.lastNowMilliseconds, record.nowMilliseconds)
                 if let pending, !parkIfBlockedRead(shard, applied, record, reply: replyBytes, pending: pending) {
-                    let fail = Executor.failure(connection: pending.connection, slot: pending.slot, version: pending.version, replies: pending.replyCount)
-                    replies.append(
-                        DeferredOutcome(
-                            outcome: ServerOutcome(kind: .reply, connection: pending.connection, slot: pending.slot, bytes: replyBytes),
-                            minimumTag: 0, afterCommitOnly: true, fail: fail))
+                    answer(pending, replyBytes)
                 }
             }
             shard.appliedSeq = next
@@ -499,14 +492,25 @@ final class ClusterReplicator {
     private func failPending(_ shard: Shard, _ message: String) {
         let waiting = parked.filter { $0.shard == shard.index }.map(\.reply)
         parked.removeAll { $0.shard == shard.index }
-        for reply in Array(shard.pending.values) + waiting {
-            var out = RESPWriter(version: reply.version)
-            for _ in 0..<reply.replyCount { out.error(message) }
-            replies.append(
-                DeferredOutcome(
-                    outcome: ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: out.bytes), minimumTag: 0,
-                    afterCommitOnly: true, fail: { _ in .nothing }))
-        }
+        for reply in Array(shard.pending.values) + waiting { answer(reply, Self.errors(message, for: reply)) }
         shard.pending = [:]
+    }
+
+    /// Answers a waiting client once the batch commits: what it waited for is decided (durable on
+    /// a majority, or failed) whatever this batch's own flush. Should the batch roll back, the
+    /// client gets the storage error instead.
+    private func answer(_ reply: PendingReply, _ bytes: [UInt8]) {
+        replies.append(
+            DeferredOutcome(
+                outcome: ServerOutcome(kind: .reply, connection: reply.connection, slot: reply.slot, bytes: bytes), minimumTag: 0,
+                afterCommitOnly: true,
+                fail: Executor.failure(connection: reply.connection, slot: reply.slot, version: reply.version, replies: reply.replyCount)))
+    }
+
+    /// `message` once for each reply the client waits for.
+    private static func errors(_ message: String, for reply: PendingReply) -> [UInt8] {
+        var out = RESPWriter(version: reply.version)
+        for _ in 0..<reply.replyCount { out.error(message) }
+        return out.bytes
     }
 }
