@@ -54,9 +54,11 @@ final class Executor: StorageContext {
     func apply(_ group: CommandGroup, nowMilliseconds: UInt64) throws(WiredTigerError) -> [UInt8] {
         isApplying = true
         store.fixedNowMilliseconds = nowMilliseconds
+        store.writesAreDerived = true  // the record is durable on a majority: no fsync of its own
         defer {
             isApplying = false
             store.fixedNowMilliseconds = nil
+            store.writesAreDerived = false
         }
         return try run(group).bytes
     }

@@ -110,6 +110,14 @@ public final class LogStore {
     public internal(set) var durableGeneration: UInt64 = 0
     /// Whether the batch in progress wrote anything.
     public internal(set) var batchDidWrite = false
+    /// Whether it wrote something that must be synced before what depends on it is delivered:
+    /// every write but derived ones.
+    public internal(set) var batchNeedsSync = false
+    /// Set while writes rebuild state from a log that is already durable elsewhere (a cluster node
+    /// applying committed records, which a majority synced): they commit with the batch, ask for
+    /// no fsync of their own, and readers do not wait for one. After a crash the log applies them
+    /// again from the applied seq, which is written with them.
+    public var writesAreDerived = false
     /// The generation the job in progress must see durable before its outcome is delivered.
     public internal(set) var jobDurabilityTag: UInt64 = 0
     /// Entries appended in the batch in progress (statistics).
@@ -350,15 +358,19 @@ public final class LogStore {
     }
 
     func noteWrite(_ stream: StreamState) {
+        batchDidWrite = true
+        guard !writesAreDerived else { return }
         stream.lastWriteGeneration = currentGeneration
         jobDurabilityTag = currentGeneration
-        batchDidWrite = true
+        batchNeedsSync = true
     }
 
     /// Marks the job's reply as depending on this batch's commit (e.g. a write that changed no stream).
     public func noteDurableDependency() {
-        jobDurabilityTag = currentGeneration
         batchDidWrite = true
+        guard !writesAreDerived else { return }
+        jobDurabilityTag = currentGeneration
+        batchNeedsSync = true
     }
 
     public func createStream(_ name: [UInt8]) throws(WiredTigerError) -> StreamState {

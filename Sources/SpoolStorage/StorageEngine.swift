@@ -56,6 +56,15 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     /// The storage thread is syncing the log itself (it had nothing else to do and the flush
     /// thread was idle): the flush thread leaves this generation to it.
     private var storageIsFlushing = false  // Guarded by durableLock.
+    /// The flush thread took a generation to sync and has not finished.
+    private var flushThreadIsFlushing = false  // Guarded by durableLock.
+    /// The newest generation whose batch asked for an fsync (`LogStore.batchNeedsSync`). Batches
+    /// of derived writes alone (a cluster node applying committed records) commit without one:
+    /// they are synced with the next batch that needs it, when an outcome waits on them, or
+    /// `options.lazySyncMilliseconds` after the first of them committed, whichever comes first.
+    private var syncWantedGeneration: UInt64 = 0  // Guarded by durableLock.
+    /// When the oldest commit not yet synced that nobody asked to sync committed (monotonic).
+    private var lazyCommitSince: UInt64?  // Guarded by durableLock.
     /// The most jobs a batch may have for the storage thread to sync it itself (Tools/bench_xadd.py:
     /// at one client this saves a wake-up per append; at fifty, batches of tens of jobs overlap
     /// the fsync and are faster on the flush thread).
@@ -277,6 +286,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         store.currentGeneration = thisGeneration
         store.durableGeneration = durableWatermark.load(ordering: .acquiring)
         store.batchDidWrite = false
+        store.batchNeedsSync = false
         store.batchAppendCount = 0
         var results: [Awaiting] = []
         results.reserveCapacity(batch.count)
@@ -304,7 +314,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                         fail: deferred.fail, submittedAt: nil))
             }
             if store.batchDidWrite { try store.writeDirtyRecords() }
-            flushHere = store.batchDidWrite && willSyncOwnCommit(batchSize: batch.count)
+            flushHere = store.batchNeedsSync && willSyncOwnCommit(batchSize: batch.count)
             try store.session.commitTransaction()
         } catch {
             failure = error
@@ -333,9 +343,17 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var startCheckpoint = false
         let appends = UInt64(store.batchAppendCount)
         let values = context.takeRetired()  // freed here unless the flush thread has a fsync to do
+        var wakeFlushThread = false
         durableLock.locked {
             if store.batchDidWrite {
                 committedGeneration = thisGeneration
+                if store.batchNeedsSync {
+                    syncWantedGeneration = thisGeneration
+                    wakeFlushThread = !flushHere
+                } else if lazyCommitSince == nil {
+                    lazyCommitSince = monotonicNanoseconds()
+                    wakeFlushThread = true  // to start the lazy sync's clock
+                }
                 unflushedAppends += appends
                 statistics.commits += 1
                 statistics.appends += appends
@@ -359,8 +377,13 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 retired.append(batch)
                 if !values.isEmpty { retired.append(values) }
             }
+            // Outcomes wait on commits nobody asked to sync (a stream loaded after a rollback
+            // counts as changed by the last of them): the flush thread syncs them now.
+            if !awaiting.isEmpty && !flushHere && committedGeneration > max(flushedGeneration, syncWantedGeneration) {
+                wakeFlushThread = true
+            }
         }
-        if store.batchDidWrite && !flushHere { durableLock.signal() }  // after the unlock, as in `submit`
+        if wakeFlushThread { durableLock.signal() }  // after the unlock, as in `submit`
         if startCheckpoint {
             checkpointLock.locked {
                 checkpointWritesReached = true
@@ -384,7 +407,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             submitLock.locked({ submitted.isEmpty })
         else { return false }
         return durableLock.locked {
-            guard committedGeneration == flushedGeneration, !flushIsDelivering, failure == nil else { return false }
+            guard !flushThreadIsFlushing, syncWantedGeneration <= flushedGeneration, !flushIsDelivering, failure == nil else { return false }
             storageIsFlushing = true
             return true
         }
@@ -397,6 +420,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             store.durableGeneration = 0
             store.batchAppendCount = 0
             store.batchDidWrite = false
+            store.batchNeedsSync = false
             do throws(WiredTigerError) {
                 try store.session.beginTransaction()
                 store.beginJob()
@@ -484,10 +508,23 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             // Wait for something unflushed; when idle this returns the moment a commit lands, and
             // under load everything committed during the previous fsync rides this one.
             let target = durableLock.locked { () -> UInt64? in
-                while (committedGeneration == flushedGeneration || storageIsFlushing) && !storageThreadDone {
-                    durableLock.waitLocked()
+                while true {
+                    if storageIsFlushing && !storageThreadDone {
+                        durableLock.waitLocked()
+                        continue
+                    }
+                    guard committedGeneration > flushedGeneration, !storageIsFlushing else {
+                        if storageThreadDone { return nil }
+                        durableLock.waitLocked()
+                        continue
+                    }
+                    // Something asked for this sync, or waits on it, or the storage thread is gone.
+                    if syncWantedGeneration > flushedGeneration || !awaiting.isEmpty || storageThreadDone { break }
+                    let due = (lazyCommitSince ?? monotonicNanoseconds()) + options.lazySyncMilliseconds * 1_000_000
+                    if monotonicNanoseconds() >= due { break }
+                    durableLock.waitLocked(untilMonotonicNanoseconds: due)
                 }
-                if committedGeneration == flushedGeneration || storageIsFlushing { return nil }
+                flushThreadIsFlushing = true
                 return committedGeneration
             }
             guard let target else { break }
@@ -518,6 +555,8 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
         var garbage: [any Sendable] = []
         durableLock.locked {
             storageIsFlushing = false
+            flushThreadIsFlushing = false
+            if target >= committedGeneration { lazyCommitSince = nil }
             swap(&garbage, &retired)
             if let error {
                 failure = .flushFailed(error)

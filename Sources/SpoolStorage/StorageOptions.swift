@@ -22,6 +22,9 @@ public struct StorageOptions: Sendable {
     /// of about an fsync's time keeps the flush thread busy while the next one is written.
     public var batchCommandsMax: Int = 512
     public var commitMode: CommitMode = .groupCommit
+    /// How long commits of derived writes alone (`LogStore.writesAreDerived`) may wait for an
+    /// fsync that something else asks for before the flush thread syncs them anyway.
+    public var lazySyncMilliseconds: UInt64 = 200
     /// Create a new database when the directory holds none.
     public var createIfMissing = true
 

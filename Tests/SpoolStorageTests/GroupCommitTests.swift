@@ -241,3 +241,47 @@ private func eventually(_ condition: () -> Bool) async -> Bool {
     }
     return condition()
 }
+
+@Suite struct DerivedWriteTests {
+    private func derivedAppend(_ store: Store, _ stream: String) async throws -> UInt64 {
+        try await store.run { (log: LogStore) throws(WiredTigerError) -> UInt64 in
+            log.writesAreDerived = true
+            defer { log.writesAreDerived = false }
+            let s = try log.streamForWriting(creating: Array(stream.utf8))
+            let next = EntryID.generated(after: s.lastID, nowMilliseconds: wallClockMilliseconds())!
+            try log.append(s, id: next, fields: [Array("f".utf8), Array("v".utf8)])
+            return log.currentGeneration
+        }
+    }
+
+    /// Derived writes (a cluster node applying records a majority synced) commit and are read
+    /// back without an fsync of their own; the next write that needs one covers them.
+    @Test func derivedWritesCommitWithoutTheirOwnFsync() async throws {
+        let dir = TemporaryDirectory()
+        var options = StorageOptions(directory: dir.path)
+        options.lazySyncMilliseconds = 600_000  // nothing but a needed sync covers them here
+        let store = try Store.open(options)
+        defer { store.shutdown() }
+        _ = try await store.append("plain", ["a", "1"])
+        let fsyncs = store.statisticsSnapshot.fsyncs
+        var generation: UInt64 = 0
+        for _ in 0..<5 { generation = try await derivedAppend(store, "derived") }
+        #expect(store.durableGeneration < generation)
+        #expect(try await store.ids("derived").count == 5, "a reader waits for no fsync of derived writes")
+        #expect(store.statisticsSnapshot.fsyncs == fsyncs)
+        _ = try await store.append("plain", ["a", "2"])
+        #expect(store.durableGeneration > generation)
+        #expect(store.statisticsSnapshot.fsyncs > fsyncs)
+    }
+
+    /// With nothing else to sync them, derived writes are synced after `lazySyncMilliseconds`.
+    @Test func loneDerivedWritesAreSyncedAfterTheLazyDelay() async throws {
+        let dir = TemporaryDirectory()
+        var options = StorageOptions(directory: dir.path)
+        options.lazySyncMilliseconds = 20
+        let store = try Store.open(options)
+        defer { store.shutdown() }
+        let generation = try await derivedAppend(store, "derived")
+        #expect(await eventually { store.durableGeneration >= generation })
+    }
+}

@@ -259,7 +259,12 @@ final class ClusterReplicator {
             if shard.node.isServing, shard.logAppended { route(try shard.node.replicatePending(), shard: shard.index) }
             let state = ReplicationTable.ShardState(maxEpochSeen: shard.node.maxEpochSeen, appliedSeq: shard.appliedSeq)
             if state != shard.savedState {
-                if state.maxEpochSeen != shard.savedState.maxEpochSeen { promiseChanged = true }
+                // A promise must be synced before it is answered; the applied seq alone goes
+                // with the derived writes it counts (the log applies the rest again after a crash).
+                let promised = state.maxEpochSeen != shard.savedState.maxEpochSeen
+                if promised { promiseChanged = true }
+                store.writesAreDerived = !promised
+                defer { store.writesAreDerived = false }
                 try table.writeShardState(shard.index, state)
                 shard.savedState = state
             }
@@ -291,7 +296,7 @@ final class ClusterReplicator {
                 }
             }
         }
-        let durableTag = store.batchDidWrite ? store.currentGeneration : 0
+        let durableTag = store.batchNeedsSync ? store.currentGeneration : 0
         if !immediateFrames.isEmpty {
             // Entries go to followers once committed here, before their own fsync (they are
             // committed only when a majority synced them) unless this batch wrote a promise.
