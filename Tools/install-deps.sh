@@ -4,11 +4,11 @@
 # tests and benchmarks drive (redis-server, redis-cli, redis-benchmark, redis-py, hiredis, pytest,
 # and for Tests/integration/test_real_clients.py: node-redis with node, redis-rb with ruby, C
 # hiredis with a C compiler, FastStream's Redis broker), and for cluster mode etcd (coordination)
-# and iptables (the tests cut nodes off from each other).
+# iptables (the tests cut nodes off from each other) and faketime (Tools/chaos.py shifts a node's clock).
 set -euo pipefail
 
 packages=(libuv1-dev libwiredtiger-dev libjemalloc-dev pkg-config redis-server redis-tools
-          nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables)
+          nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables faketime)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

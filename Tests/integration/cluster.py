@@ -322,6 +322,9 @@ class Node:
         self.proc: Optional[subprocess.Popen] = None
         self.paused = False
         self.cgroup: Optional[Path] = None
+        # Put before spoold on its command line (e.g. `env LD_PRELOAD=…libfaketime…`; it must exec,
+        # keeping the PID).
+        self.prefix: List[str] = []
 
     @property
     def address(self) -> str:
@@ -333,7 +336,7 @@ class Node:
 
     def command_line(self) -> List[str]:
         c = self.cluster
-        return [
+        return self.prefix + [
             SPOOLD, "--bind", self.host, "--port", str(self.port), "--dir", str(self.data_dir),
             "--cluster-enabled", "yes", "--cluster-name", c.name, "--cluster-node-id", self.name,
             "--cluster-members", c.members_spec, "--cluster-etcd-endpoints", c.etcd.endpoint,
