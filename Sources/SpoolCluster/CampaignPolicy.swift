@@ -27,8 +27,11 @@ struct CampaignPolicy: Sendable, Equatable {
 
     /// The shards to campaign for now, preferred ones first, each list in shard order.
     /// `leaderlessFor` holds every shard without a leader key and how long it has had none;
-    /// `registered` the node ids with a node key, `seen` those ever seen with one.
-    func shardsDue(leaderlessFor: [Int: Duration], registered: Set<String>, seen: Set<String>) -> [Int] {
+    /// `registered` the node ids with a node key, `seen` those ever seen with one, `unheard` the
+    /// members this node does not hear over the cluster bus now: a preferred member that is
+    /// registered but unheard (cut off from its peers, still reaching etcd) cannot serve the
+    /// shard, so nobody waits for it.
+    func shardsDue(leaderlessFor: [Int: Duration], registered: Set<String>, seen: Set<String>, unheard: Set<String> = []) -> [Int] {
         guard isMember else { return [] }
         var preferred: [Int] = []
         var others: [Int] = []
@@ -36,7 +39,7 @@ struct CampaignPolicy: Sendable, Equatable {
             let owner = preferredMember(of: shard)
             if owner == nodeID {
                 preferred.append(shard)
-            } else if (seen.contains(owner) && !registered.contains(owner)) || leaderless >= nonPreferredDelay {
+            } else if (seen.contains(owner) && !registered.contains(owner)) || unheard.contains(owner) || leaderless >= nonPreferredDelay {
                 others.append(shard)
             }
         }

@@ -46,10 +46,15 @@ public final class ClusterCoordinator: Sendable {
     ///   - mayCampaign: whether this node may lead shard `s` now (it is a member and its copies
     ///     of the shard have no open gap). Called on the coordinator's tasks before each
     ///     campaign: it must be quick, thread-safe and must not block.
+    ///   - hears: whether this node hears member `id` over the cluster bus now. A shard's
+    ///     preferred member is waited for before others campaign for it only while it is heard
+    ///     (registered in etcd is not enough: a member cut off from its peers cannot serve).
+    ///     Same rules as `mayCampaign`.
     ///   - onChange: the new view, after every change to it. Called on the coordinator's tasks,
     ///     one call at a time, in order.
     public func start(
-        mayCampaign: @escaping @Sendable (Int) -> Bool, onChange: @escaping @Sendable (ClusterView) -> Void
+        mayCampaign: @escaping @Sendable (Int) -> Bool, hears: @escaping @Sendable (String) -> Bool = { _ in true },
+        onChange: @escaping @Sendable (ClusterView) -> Void
     ) {
         let isFirstStart = lifecycle.withLock { state in
             guard case .created = state else { return false }
@@ -59,7 +64,7 @@ public final class ClusterCoordinator: Sendable {
         precondition(isFirstStart, "ClusterCoordinator.start called twice or after stop")
         Task { [engine] in
             // Weak: the engine keeps the hook, and the coordinator keeps the engine.
-            await engine.start(mayCampaign: mayCampaign) { [weak self] view in
+            await engine.start(mayCampaign: mayCampaign, hears: hears) { [weak self] view in
                 self?.latestView.withLock { $0 = view }
                 onChange(view)
             }

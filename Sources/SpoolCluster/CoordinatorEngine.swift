@@ -39,6 +39,7 @@ actor CoordinatorEngine {
     // Guarded by the actor: everything below.
     private var mirror: ClusterMirror
     private var mayCampaign: @Sendable (Int) -> Bool = { _ in false }
+    private var hears: @Sendable (String) -> Bool = { _ in true }
     private var publishHook: @Sendable (ClusterView) -> Void = { _ in }
     private var lastPublished: ClusterView?
 
@@ -74,10 +75,14 @@ actor CoordinatorEngine {
 
     // MARK: Lifecycle
 
-    func start(mayCampaign: @escaping @Sendable (Int) -> Bool, publish: @escaping @Sendable (ClusterView) -> Void) {
+    func start(
+        mayCampaign: @escaping @Sendable (Int) -> Bool, hears: @escaping @Sendable (String) -> Bool,
+        publish: @escaping @Sendable (ClusterView) -> Void
+    ) {
         guard !isStopped, !isStarted else { return }
         isStarted = true
         self.mayCampaign = mayCampaign
+        self.hears = hears
         publishHook = publish
         refreshLeaderless()
         leaseTask = Task { await self.runLeaseLoop() }
@@ -316,8 +321,9 @@ actor CoordinatorEngine {
         for (shard, since) in leaderlessSince where mirror.leaders[shard] == nil && mayCampaign(shard) {
             leaderlessFor[shard] = since.duration(to: now)
         }
+        let unheard = Set(configuration.memberNodeIDs.filter { $0 != configuration.nodeID && !hears($0) })
         return policy.shardsDue(
-            leaderlessFor: leaderlessFor, registered: Set(mirror.nodes.keys), seen: mirror.nodesSeen)
+            leaderlessFor: leaderlessFor, registered: Set(mirror.nodes.keys), seen: mirror.nodesSeen, unheard: unheard)
     }
 
     /// The campaign txn of REPLICATION.md section 6: create the leader key under this node's

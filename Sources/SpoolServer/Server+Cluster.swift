@@ -33,6 +33,10 @@ final class ClusterLink: Sendable {
             let now = monotonicNanoseconds()
             return lastHeard.withLock { $0.values.filter { now &- $0 <= nanoseconds }.count }
         }
+        func heard(node: Int, within nanoseconds: UInt64) -> Bool {
+            let now = monotonicNanoseconds()
+            return lastHeard.withLock { $0[node].map { now &- $0 <= nanoseconds } ?? false }
+        }
     }
 
     final class EngineSlot: Sendable {
@@ -171,6 +175,12 @@ final class ClusterLink: Sendable {
     /// serve, again and again (Raft's pre-vote, in effect).
     func hearsMajority() -> Bool {
         heard.heard(within: settings.quorumTimeoutNanoseconds) + 1 >= settings.clusterSize / 2 + 1
+    }
+
+    /// Whether this node heard member `name` over the bus within the quorum timeout.
+    func hears(_ name: String) -> Bool {
+        guard let index = members.firstIndex(where: { $0.name == name }) else { return false }
+        return index == settings.myIndex || heard.heard(node: index, within: settings.quorumTimeoutNanoseconds)
     }
 
     func stop() {

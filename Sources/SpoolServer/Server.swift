@@ -145,7 +145,8 @@ public final class Server {
         if case .failure(let error) = installed.wait() {
             throw ServerStartError("cannot open the cluster's replication log: \(error)")
         }
-        link.coordinator.start(mayCampaign: { _ in link.hearsMajority() }, onChange: { view in link.viewChanged(view) })
+        link.coordinator.start(
+            mayCampaign: { _ in link.hearsMajority() }, hears: { link.hears($0) }, onChange: { view in link.viewChanged(view) })
     }
 
     static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> Server {

@@ -111,6 +111,9 @@ import Foundation
         #expect(policy.shardsDue(leaderlessFor: all, registered: ["a", "b", "c"], seen: ["a", "b", "c"]) == [1, 4, 5])
         // a left (seen, now gone): its shard 0 is taken at once. c never registered: wait.
         #expect(policy.shardsDue(leaderlessFor: all, registered: ["b"], seen: ["a", "b"]) == [1, 4, 0, 5])
+        // c is registered but cut off from b (unheard on the bus): its shard 2 is taken at once.
+        #expect(
+            policy.shardsDue(leaderlessFor: all, registered: ["a", "b", "c"], seen: ["a", "b", "c"], unheard: ["c"]) == [1, 4, 2, 5])
     }
 
     @Test func policyNeverCampaignsForANonMember() {

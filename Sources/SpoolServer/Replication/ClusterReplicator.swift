@@ -153,12 +153,16 @@ final class ClusterReplicator {
             }
         }
         let wasLeading = shard.node.leader?.epoch
+        let wasServing = shard.node.isServing
         let before = shard.node.log.tail
         let output = try shard.node.receive(message)
         if shard.node.log.tail != before { shard.logAppended = true }
         if let wasLeading, shard.node.leader?.epoch != wasLeading {
+            logEvent("cluster: shard \(index): epoch \(wasLeading) superseded (a peer saw epoch \(shard.node.maxEpochSeen)); stepping down")
             failPending(shard, Self.leadershipLost)
             actions.append(.resign(shard: index, epoch: wasLeading, bump: false))
+        } else if !wasServing, shard.node.isServing, let leader = shard.node.leader {
+            logEvent("cluster: shard \(index): serving as leader in epoch \(leader.epoch), log at \(shard.node.log.tail.seq)")
         }
         try take(output, shard)
     }
@@ -200,6 +204,7 @@ final class ClusterReplicator {
                 if let current = shard.node.leader, current.epoch >= leader.epoch { continue }
                 let messages = try shard.node.becomeLeader(epoch: leader.epoch)
                 guard shard.node.isLeading else {
+                    logEvent("cluster: shard \(shard.index): won epoch \(leader.epoch) but has seen \(shard.node.maxEpochSeen); asking etcd for a higher one")
                     // An epoch this node already saw (etcd restored from an old backup): bump
                     // etcd's revision and campaign again (REPLICATION.md 5.2, floor check).
                     actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: true))
@@ -209,8 +214,11 @@ final class ClusterReplicator {
                 shard.lastHeard = [:]
                 promiseChanged = true
                 route(messages, shard: shard.index)
+                logEvent("cluster: shard \(shard.index): leading in epoch \(leader.epoch); collecting a majority's tails")
                 if shard.node.isServing { shard.logAppended = true }
             } else if let current = shard.node.leader {
+                let successor = leader.map { "node \($0.node) leads epoch \($0.epoch)" } ?? "no leader"
+                logEvent("cluster: shard \(shard.index): etcd says \(successor); giving up epoch \(current.epoch)")
                 shard.node.stepDown()
                 failPending(shard, Self.leadershipLost)
                 if leader == nil { actions.append(.resign(shard: shard.index, epoch: current.epoch, bump: false)) }
@@ -321,6 +329,7 @@ final class ClusterReplicator {
     /// The batch rolled back: what is in memory may be ahead of the disk. Every shard is read
     /// again, leaderships are given up, waiting writes fail.
     func batchDidRollBack(_ error: StorageError) -> [ServerOutcome] {
+        logEvent("cluster: a storage batch rolled back (\(error)); giving up leaderships and reloading every shard")
         var failed: [ServerOutcome] = []
         for shard in shards {
             for (_, reply) in shard.pending {
@@ -410,6 +419,10 @@ final class ClusterReplicator {
         let heard = shard.lastHeard.values.filter { now - $0 <= settings.quorumTimeoutNanoseconds }.count
         guard heard + 1 < shard.node.majority || !leader.isServing else { return }
         // Cut off from a majority (or unable to finish taking over): someone else should lead.
+        logEvent(
+            "cluster: shard \(shard.index): stepping down from epoch \(leader.epoch): "
+                + (leader.isServing ? "heard \(heard) of \(settings.clusterSize - 1) peers" : "could not take over")
+                + " within \(settings.quorumTimeoutNanoseconds / 1_000_000) ms")
         shard.node.stepDown()
         failPending(shard, "CLUSTERDOWN this node lost contact with a majority of the shard; the write may or may not have been applied")
         actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
