@@ -272,6 +272,14 @@ extension Executor {
         nextClaimAt: inout Int64?
     ) throws(WiredTigerError) -> Bool {
         let now = nowMilliseconds
+        // New entries past a backfill's unfilled part: TRYAGAIN, before anything changes.
+        for (key, position) in zip(keys, positions) where position == nil {
+            guard let stream = try store.streamForReading(key), let group = stream.groups[request.group] else { continue }
+            if let refusal = backfillRefusal(stream, from: group.lastDeliveredID.successor ?? .max, to: .max) {
+                out.error(refusal)
+                return true
+            }
+        }
         var found: [([UInt8], RESPWriter)] = []
         for (key, position) in zip(keys, positions) {
             guard let stream = try store.streamForReading(key), let group = stream.groups[request.group] else { continue }

@@ -249,6 +249,10 @@ extension Executor {
             return .refused
         }
         let lastID = existing?.lastID ?? .zero
+        if parsed.trim != nil, let existing, let refusal = backfillRefusal(existing, from: .zero, to: .max) {
+            out.error(refusal)
+            return .refused
+        }
         if parsed.append.isConditional,
             let failure = parsed.append.conditionFailure(lastID: lastID, version: existing?.entriesAdded ?? 0)
         {
@@ -353,6 +357,7 @@ extension Executor {
     /// on an existing stream is a null reply, as in Redis.
     func xrange(_ range: Command.XRange, _ out: inout RESPWriter) throws(WiredTigerError) {
         guard let stream = try store.streamForReading(range.key) else { return out.arrayHeader(0) }
+        if let refusal = backfillRefusal(stream, from: range.start, to: range.end) { return out.error(refusal) }
         guard range.count > 0 else { return out.nullArray() }
         _ = try writeRange(
             stream, from: range.start, to: range.end, direction: range.reverse ? .backward : .forward,
@@ -393,6 +398,13 @@ extension Executor {
                 }
             }
         }
+        for (key, id) in zip(read.keys, ids) {
+            guard let stream = try store.streamForReading(key), let from = id.successor else { continue }
+            if let refusal = backfillRefusal(stream, from: from, to: .max) {
+                out.error(refusal)
+                return nil
+            }
+        }
         var reply = RESPWriter(version: out.version)
         if try writeStreams(read.keys, after: ids, count: count, into: &reply) {
             out.append(contentsOf: reply)
@@ -428,6 +440,8 @@ extension Executor {
         var found: [([UInt8], RESPWriter)] = []
         for (key, id) in zip(keys, ids) {
             guard let stream = try store.streamForReading(key), stream.lastID > id, let from = id.successor else { continue }
+            // A waiting reader whose stream began a backfill meanwhile waits until it ends.
+            if backfillRefusal(stream, from: from, to: .max) != nil { continue }
             var items = RESPWriter(version: out.version)
             if try writeRange(stream, from: from, count: count, into: &items) > 0 { found.append((key, items)) }
         }
@@ -438,6 +452,9 @@ extension Executor {
 
     func xdel(key: [UInt8], ids: [EntryID], _ out: inout RESPWriter) throws(WiredTigerError) {
         guard let stream = try store.streamForWriting(key) else { return out.integer(0) }
+        for id in ids {
+            if let refusal = backfillRefusal(stream, from: id, to: id) { return out.error(refusal) }
+        }
         var deleted: Int64 = 0
         for id in ids where try store.delete(stream, id: id) { deleted += 1 }
         out.integer(deleted)
@@ -454,6 +471,9 @@ extension Executor {
     func xdelex(_ request: Command.ReferencedDelete, _ out: inout RESPWriter) throws(WiredTigerError) {
         guard let stream = try store.streamForWriting(request.key) else { return answerNoneFound(request.count, &out) }
         guard let ids = request.ids else { return out.error(CommandError.invalidStreamID) }
+        for id in ids {
+            if let refusal = backfillRefusal(stream, from: id, to: id) { return out.error(refusal) }
+        }
         out.arrayHeader(ids.count)
         for id in ids {
             if request.policy == .acknowledged, try isReferenced(stream, id) {
@@ -475,6 +495,9 @@ extension Executor {
             return answerNoneFound(request.count, &out)
         }
         guard let ids = request.ids else { return out.error(CommandError.invalidStreamID) }
+        for id in ids {
+            if let refusal = backfillRefusal(stream, from: id, to: id) { return out.error(refusal) }
+        }
         out.arrayHeader(ids.count)
         for id in ids {
             guard try store.removePending(stream, group, id: id) else {
@@ -495,7 +518,77 @@ extension Executor {
 
     func xtrim(_ key: [UInt8], _ spec: TrimSpec, _ out: inout RESPWriter) throws(WiredTigerError) {
         guard let stream = try store.streamForWriting(key) else { return out.integer(0) }
+        if let refusal = backfillRefusal(stream, from: .zero, to: .max) { return out.error(refusal) }
         out.integer(Int64(try trim(stream, spec)))
+    }
+
+    // MARK: Backfill
+
+    /// TRYAGAIN for a read or change that reaches ids from `from` to `to` where a backfill has not
+    /// copied every entry in yet (`BackfillGap`): never an answer with a hole in it.
+    func backfillRefusal(_ stream: StreamState, from: EntryID, to: EntryID) -> String? {
+        guard let gap = stream.backfillGap, gap.overlaps(from: from, to: to) else { return nil }
+        return "TRYAGAIN the stream is being backfilled: entries after \(gap.filledThrough) up to \(gap.through) "
+            + "are not all here yet"
+    }
+
+    static let xbackfillHelp = [
+        "BEGIN <key> <through-id>",
+        "    Start copying in a stream's history up to <through-id>, below every entry it holds (creates the stream).",
+        "    Until END, reads and deletions that reach the part not copied yet get TRYAGAIN, and XADD goes above it.",
+        "ADD <key> <id> <field> <value> [<field> <value> ...]", "    Copy in one entry, oldest first.",
+        "END <key>", "    The history is complete.",
+        "STATUS <key>", "    Show the backfill in progress (filled-through, through), or null.",
+    ]
+
+    /// XBACKFILL BEGIN | ADD | END | STATUS | HELP (Spool): history copied in below a stream's live
+    /// entries, into the backfill table (`spool mirror`).
+    func xbackfill(_ request: Command.XBackfill, _ out: inout RESPWriter) throws(WiredTigerError) {
+        func rejected(_ rejection: LogStore.BackfillGapRejection) {
+            switch rejection {
+            case .alreadyOpen(let gap):
+                out.error("ERR a backfill is already open on this stream (through \(gap.through), filled through \(gap.filledThrough))")
+            case .entriesAtOrBelow(let id):
+                out.error("ERR the stream holds entries at or below the backfill's end (\(id)): history goes below every entry")
+            case .notOpen: out.error("ERR no backfill is open on this stream (XBACKFILL BEGIN first)")
+            case .outside(let gap):
+                out.error(
+                    "ERR the id must be above the last one added (\(gap.filledThrough)) and at most the backfill's end (\(gap.through)), "
+                        + "and not taken")
+            }
+        }
+        switch request.action {
+        case .help:
+            CommandHelp.write([Array("XBACKFILL".utf8)], Self.xbackfillHelp, into: &out)
+        case .begin(let through):
+            let stream = try store.streamForWriting(creating: request.key)
+            switch try store.openBackfillGap(stream, through: through) {
+            case .success: out.simpleString("OK")
+            case .failure(let rejection): rejected(rejection)
+            }
+        case .add(let id, let fields):
+            guard let stream = try store.streamForWriting(request.key) else { return out.error(CommandError.noSuchKey) }
+            switch try store.fillBackfillGap(stream, id: id, fields: fields) {
+            case .success: out.bulk(id)
+            case .failure(let rejection): rejected(rejection)
+            }
+        case .end:
+            guard let stream = try store.streamForWriting(request.key) else { return out.error(CommandError.noSuchKey) }
+            switch store.closeBackfillGap(stream) {
+            case .success:
+                streamChanged(request.key)  // readers waiting across the gap read now
+                out.simpleString("OK")
+            case .failure(let rejection): rejected(rejection)
+            }
+        case .status:
+            guard let stream = try store.streamForReading(request.key) else { return out.error(CommandError.noSuchKey) }
+            guard let gap = stream.backfillGap else { return out.nullBulk() }
+            out.mapHeader(2)
+            out.bulk(Array("filled-through".utf8))
+            out.bulk(gap.filledThrough)
+            out.bulk(Array("through".utf8))
+            out.bulk(gap.through)
+        }
     }
 
     /// XCFGSET key [IDMP-DURATION seconds] [IDMP-MAXSIZE count] (Redis 8.6): a stream's idempotency
@@ -566,6 +659,7 @@ extension Executor {
         var full = false
         var count = 10
         if case .full(let given) = detail {
+            if let refusal = backfillRefusal(stream, from: .zero, to: .max) { return out.error(refusal) }
             full = true
             // Redis: negative means the default, 0 means every entry (here: up to the read limit).
             if let value = given { count = value < 0 ? 10 : value == 0 ? limits.readCountMax : min(Int(value), limits.readCountMax) }

@@ -135,6 +135,7 @@ final class Executor: StorageContext {
         case .xnack(let key, let group, let options): try xnack(key: key, group: group, options, &out)
         case .xgroup(let request): try xgroup(request, &out)
         case .xinfo(let request): try xinfo(request, &out)
+        case .xbackfill(let request): try xbackfill(request, &out)
         }
     }
 

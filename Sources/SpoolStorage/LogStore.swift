@@ -519,7 +519,7 @@ public final class LogStore {
 
     /// Appends to the backfill table an entry that arrived from elsewhere (catch-up, import) for an
     /// id below every live entry.
-    public func appendBackfill(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws
+    public func appendBackfill(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws(WiredTigerError)
         -> Result<Void, BackfillRejection>
     {
         if let firstLive = try firstLiveID(stream), id >= firstLive {
@@ -540,6 +540,53 @@ public final class LogStore {
         if id > stream.record.lastID { stream.record.lastID = id }
         markDirty(stream)
         batchAppendCount += 1
+        return .success(())
+    }
+
+    public enum BackfillGapRejection: Error, Sendable, Equatable {
+        /// BEGIN on a stream that already has one.
+        case alreadyOpen(BackfillGap)
+        /// BEGIN below entries the stream already holds: history goes under every entry.
+        case entriesAtOrBelow(EntryID)
+        /// ADD or END without a BEGIN.
+        case notOpen
+        /// ADD out of order (at or below what was filled) or above the gap.
+        case outside(BackfillGap)
+    }
+
+    /// Opens a gap for history up to `through` (XBACKFILL BEGIN): the stream's last id becomes at
+    /// least `through`, so nothing appended from now on can land inside it.
+    public func openBackfillGap(_ stream: StreamState, through: EntryID) throws(WiredTigerError) -> Result<Void, BackfillGapRejection> {
+        if let gap = stream.record.backfillGap { return .failure(.alreadyOpen(gap)) }
+        if let first = try firstEntry(stream), first.id <= through {
+            return .failure(.entriesAtOrBelow(first.id))
+        }
+        noteWrite(stream)
+        stream.record.backfillGap = BackfillGap(filledThrough: .zero, through: through)
+        if stream.record.lastID < through { stream.record.lastID = through }
+        markDirty(stream)
+        return .success(())
+    }
+
+    /// Copies one entry of the history in, oldest first (XBACKFILL ADD).
+    public func fillBackfillGap(_ stream: StreamState, id: EntryID, fields: [[UInt8]]) throws(WiredTigerError) -> Result<Void, BackfillGapRejection> {
+        guard var gap = stream.record.backfillGap else { return .failure(.notOpen) }
+        guard id > gap.filledThrough, id <= gap.through else { return .failure(.outside(gap)) }
+        switch try appendBackfill(stream, id: id, fields: fields) {
+        case .success: break
+        case .failure: return .failure(.outside(gap))  // not below the live entries, or there already
+        }
+        gap.filledThrough = id
+        stream.record.backfillGap = gap
+        return .success(())
+    }
+
+    /// The history is complete (XBACKFILL END): readers see the whole stream again.
+    public func closeBackfillGap(_ stream: StreamState) -> Result<Void, BackfillGapRejection> {
+        guard stream.record.backfillGap != nil else { return .failure(.notOpen) }
+        noteWrite(stream)
+        stream.record.backfillGap = nil
+        markDirty(stream)
         return .success(())
     }
 

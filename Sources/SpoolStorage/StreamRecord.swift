@@ -12,16 +12,21 @@ import SpoolCore
 ///     maxDeletedID   2×UInt64 the greatest id removed by XDEL (Redis's max-deleted-entry-id; trimming leaves it)
 ///     entriesAdded   UInt64   every entry ever added; also the dense number of the newest entry
 ///     length         UInt64   entries present now
-///     extension      rest     opaque bytes owned by the server layer (consumer groups etc.)
+///     then tagged fields, each a tag byte and its value; a reader keeps tags it does not know:
+///       1  backfill gap  4×UInt64  filledThrough (ms, seq), through (ms, seq): `BackfillGap`
+///     extension      rest     opaque bytes (no tag is defined after an unknown one)
 public struct StreamRecord: Sendable, Equatable {
     public var streamNumber: UInt64
     public var lastID: EntryID
     public var maxDeletedID: EntryID
     public var entriesAdded: UInt64
     public var length: UInt64
+    /// History being copied in below the live entries (XBACKFILL), while it is.
+    public var backfillGap: BackfillGap?
     public var extensionBytes: [UInt8]
 
     static let version: UInt8 = 1
+    static let backfillGapTag: UInt8 = 1
 
     public init(streamNumber: UInt64) {
         self.streamNumber = streamNumber
@@ -29,6 +34,7 @@ public struct StreamRecord: Sendable, Equatable {
         self.maxDeletedID = .zero
         self.entriesAdded = 0
         self.length = 0
+        self.backfillGap = nil
         self.extensionBytes = []
     }
 
@@ -43,6 +49,13 @@ public struct StreamRecord: Sendable, Equatable {
         appendLittleEndian(maxDeletedID.sequence, to: &out)
         appendLittleEndian(entriesAdded, to: &out)
         appendLittleEndian(length, to: &out)
+        if let gap = backfillGap {
+            out.append(Self.backfillGapTag)
+            appendLittleEndian(gap.filledThrough.milliseconds, to: &out)
+            appendLittleEndian(gap.filledThrough.sequence, to: &out)
+            appendLittleEndian(gap.through.milliseconds, to: &out)
+            appendLittleEndian(gap.through.sequence, to: &out)
+        }
         out.append(contentsOf: extensionBytes)
         return out
     }
@@ -58,6 +71,37 @@ public struct StreamRecord: Sendable, Equatable {
             sequence: readLittleEndian(UInt64.self, bytes, at: 33))
         entriesAdded = readLittleEndian(UInt64.self, bytes, at: 41)
         length = readLittleEndian(UInt64.self, bytes, at: 49)
-        extensionBytes = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[57...]))
+        var offset = 57
+        backfillGap = nil
+        if bytes.count >= offset + 33, bytes[offset] == Self.backfillGapTag {
+            backfillGap = BackfillGap(
+                filledThrough: EntryID(
+                    milliseconds: readLittleEndian(UInt64.self, bytes, at: offset + 1),
+                    sequence: readLittleEndian(UInt64.self, bytes, at: offset + 9)),
+                through: EntryID(
+                    milliseconds: readLittleEndian(UInt64.self, bytes, at: offset + 17),
+                    sequence: readLittleEndian(UInt64.self, bytes, at: offset + 25)))
+            offset += 33
+        }
+        extensionBytes = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+    }
+}
+
+/// History a stream is being given below its live entries (XBACKFILL, e.g. a mirror of a Redis
+/// stream copying what was there before it started tailing): entries with ids above
+/// `filledThrough` and up to `through` may not be here yet. It is filled oldest first, so what is
+/// at or below `filledThrough` is complete.
+public struct BackfillGap: Sendable, Equatable {
+    public var filledThrough: EntryID
+    public var through: EntryID
+
+    public init(filledThrough: EntryID, through: EntryID) {
+        self.filledThrough = filledThrough
+        self.through = through
+    }
+
+    /// Whether ids from `low` to `high` (both included) reach into what may still be missing.
+    public func overlaps(from low: EntryID, to high: EntryID) -> Bool {
+        low <= through && high > filledThrough && filledThrough < through
     }
 }

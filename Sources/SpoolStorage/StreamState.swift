@@ -51,6 +51,7 @@ public final class StreamState {
     public var length: UInt64 { record.length }
     public var entriesAdded: UInt64 { record.entriesAdded }
     public var maxDeletedID: EntryID { record.maxDeletedID }
+    public var backfillGap: BackfillGap? { record.backfillGap }
 
     /// Opaque bytes the server keeps with the stream (consumer groups); persisted with the record.
     public var extensionBytes: [UInt8] { record.extensionBytes }

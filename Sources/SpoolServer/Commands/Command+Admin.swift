@@ -14,6 +14,7 @@ extension Command {
         case xnack(key: [UInt8], group: [UInt8], options: Result<Nack, CommandErrorText>)
         case xgroup(XGroup)
         case xinfo(XInfo)
+        case xbackfill(XBackfill)
 
         var name: CommandName {
             switch self {
@@ -23,6 +24,7 @@ extension Command {
             case .xnack: return .xnack
             case .xgroup: return .xgroup
             case .xinfo: return .xinfo
+            case .xbackfill: return .xbackfill
             }
         }
     }
@@ -33,6 +35,20 @@ extension Command {
         let id: EntryID
         let entriesAdded: UInt64?
         let maxDeleted: EntryID?
+    }
+
+    /// XBACKFILL BEGIN key through-id | ADD key id field value … | END key | STATUS key | HELP
+    struct XBackfill: Sendable {
+        let key: [UInt8]
+        let action: Action
+
+        enum Action: Sendable {
+            case begin(through: EntryID)
+            case add(id: EntryID, fields: [[UInt8]])
+            case end
+            case status
+            case help
+        }
     }
 
     /// XCFGSET's IDMP-DURATION (seconds) and IDMP-MAXSIZE (entries); at least one is given.
@@ -125,8 +141,29 @@ extension Command {
         case .xnack: return admin(.xnack(key: args[1], group: args[2], options: parseNack(args)))
         case .xgroup: return decodeXGroup(args).map { .admin(.xgroup($0)) }
         case .xinfo: return admin(.xinfo(decodeXInfo(args)))
+        case .xbackfill: return decodeXBackfill(args).map { .admin(.xbackfill($0)) }
         default: preconditionFailure("\(name) is not decoded here")
         }
+    }
+
+    private static func decodeXBackfill(_ args: [[UInt8]]) -> Result<XBackfill, CommandErrorText> {
+        let sub = args[1]
+        if sub.isKeyword("HELP") { return .success(XBackfill(key: [], action: .help)) }
+        let key = args[2]
+        if sub.isKeyword("BEGIN") {
+            guard let through = EntryID(parsing: args[3], missingSequence: .max) else { return .failure(CommandError.invalidStreamID) }
+            guard through != .zero else { return .failure("ERR the backfill's end must be above 0-0") }
+            return .success(XBackfill(key: key, action: .begin(through: through)))
+        }
+        if sub.isKeyword("ADD") {
+            guard args.count % 2 == 0 else { return .failure(CommandError.arity("xbackfill|add")) }
+            guard let id = EntryID(parsing: args[3], missingSequence: .zero), id != .zero else {
+                return .failure(CommandError.invalidStreamID)
+            }
+            return .success(XBackfill(key: key, action: .add(id: id, fields: Array(args[4...]))))
+        }
+        if sub.isKeyword("END") { return .success(XBackfill(key: key, action: .end)) }
+        return .success(XBackfill(key: key, action: .status))
     }
 
     private static func decodeXSetID(_ args: [[UInt8]]) -> Result<XSetID, CommandErrorText> {

@@ -6,7 +6,7 @@ import SpoolProtocol
 enum CommandName: String, Sendable {
     case info, dbsize, del, unlink, exists, type, keys, scan, swapdb, move, flushdb, flushall
     case xadd, xrange, xrevrange, xlen, xread, xdel, xdelex, xackdel, xtrim, xcfgset, xproducers, xsetid
-    case xreadgroup, xack, xnack, xpending, xclaim, xautoclaim, xgroup, xinfo
+    case xreadgroup, xack, xnack, xpending, xclaim, xautoclaim, xgroup, xinfo, xbackfill
 
     /// Commands a conditional transaction may run before its savepoint: they change nothing.
     var changesNothing: Bool {
@@ -185,7 +185,7 @@ enum Command: Sendable {
         case .xautoclaim: return decodeXAutoClaim(args)
         case .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move:
             return decodeKeys(name, args, databases: databases)
-        case .xsetid, .xcfgset, .xproducers, .xnack, .xgroup, .xinfo:
+        case .xsetid, .xcfgset, .xproducers, .xnack, .xgroup, .xinfo, .xbackfill:
             return decodeAdmin(name, args)
         }
     }

@@ -157,6 +157,16 @@ enum CommandTable {
                 subcommand("xgroup|setpolicy", -5, .storage, flags: ["write"], key: 2, "Sets a group's maximum deliveries and dead-letter stream."),
             ]),
         .init(
+            name: "xbackfill", arity: -2, runs: .storage, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "Copies a stream's history in below its entries (Spool; spool mirror uses it).",
+            subcommands: [
+                subcommand("xbackfill|add", -6, .storage, flags: ["write", "denyoom"], key: 2, "Copies in one entry of the history, oldest first."),
+                subcommand("xbackfill|begin", 4, .storage, flags: ["write", "denyoom"], key: 2, "Opens a backfill of history up to an id."),
+                subcommand("xbackfill|end", 3, .storage, flags: ["write"], key: 2, "Ends a backfill: the history is complete."),
+                subcommand("xbackfill|help", 2, .storage, flags: ["loading", "stale"], "Shows the XBACKFILL subcommands."),
+                subcommand("xbackfill|status", 3, .storage, flags: ["readonly"], key: 2, "Shows a backfill in progress."),
+            ]),
+        .init(
             name: "xinfo", arity: -2, runs: .storage, flags: [], firstKey: 0, lastKey: 0, step: 0,
             summary: "Returns information about a stream.",
             subcommands: [
