@@ -118,7 +118,7 @@ def plain(node: Node, timeout: float = 2.0) -> redis.Redis:
                        retry=Retry(NoBackoff(), 0), single_connection_client=True)
 
 
-def producer(cluster: Cluster, run: Run, index: int, stream: bytes, depth: int) -> None:
+def producer(cluster: Cluster, run: Run, index: int, stream: bytes, depth: int, rate: float) -> None:
     """SEQs 1, 2, …; `unacked` holds those sent and not yet acknowledged, resent in order after
     any failure."""
     name = f"pr{index}"
@@ -126,7 +126,13 @@ def producer(cluster: Cluster, run: Run, index: int, stream: bytes, depth: int) 
     unacked: List[int] = []
     node: Optional[Node] = None
     client: Optional[redis.Redis] = None
+    started = time.monotonic()
     while not run.stop.is_set():
+        # At most `rate` new SEQs a second (resends are not held back).
+        ahead = (next_seq - 1) / rate - (time.monotonic() - started)
+        if ahead > 0 and len(unacked) == 0:
+            time.sleep(min(ahead, 0.1))
+            continue
         if client is None:
             node = leader_for(cluster, stream)
             if node is None:
@@ -177,6 +183,8 @@ def producer(cluster: Cluster, run: Run, index: int, stream: bytes, depth: int) 
 
 
 def reader(cluster: Cluster, run: Run, node: Node, streams: List[bytes]) -> None:
+    """XREAD of each stream in turn (one slot per command: a cluster refuses CROSSSLOT reads) from
+    this node over READONLY, remembering every entry shown."""
     last = {s: b"0-0" for s in streams}
     client: Optional[redis.Redis] = None
     while not run.stop.is_set():
@@ -186,27 +194,31 @@ def reader(cluster: Cluster, run: Run, node: Node, streams: List[bytes]) -> None
                 client = None
             time.sleep(0.1)
             continue
+        got = 0
         try:
             if client is None:
                 client = node.client(readonly=True, timeout=2.0)
-            reply = client.xread(last, count=200, block=200)
-        except (redis.RedisError, OSError):
-            run.error("reader")
+            for stream in streams:
+                reply = client.xread({stream: last[stream]}, count=500)
+                with run.lock:
+                    seen = run.seen[node.name]
+                    for _, entries in reply or []:
+                        for entry_id, fields in entries:
+                            entry_id = bytes(entry_id)
+                            if parse_id(entry_id) <= parse_id(last[stream]):
+                                run.reader_problems.append(f"{node.name} {stream!r}: {entry_id!r} after {last[stream]!r}")
+                            seen[(stream, entry_id)] = fields.get(b"p", b"")
+                            last[stream] = entry_id
+                            got += 1
+        except (redis.RedisError, OSError) as exc:
+            run.error(f"reader {type(exc).__name__}")
             if client is not None:
                 client.close()
             client = None
             time.sleep(0.1)
             continue
-        with run.lock:
-            seen = run.seen[node.name]
-            for stream, entries in reply or []:
-                stream = bytes(stream)
-                for entry_id, fields in entries:
-                    entry_id = bytes(entry_id)
-                    if parse_id(entry_id) <= parse_id(last[stream]):
-                        run.reader_problems.append(f"{node.name} {stream!r}: {entry_id!r} after {last[stream]!r}")
-                    seen[(stream, entry_id)] = fields.get(b"p", b"")
-                    last[stream] = entry_id
+        if got == 0:
+            time.sleep(0.05)
     if client is not None:
         client.close()
 
@@ -450,6 +462,8 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--streams-per-shard", type=int, default=1)
     parser.add_argument("--depth", type=int, default=4, help="entries each producer has in flight")
+    parser.add_argument("--rate", type=float, default=300, help="new entries a second per producer (the checker reads "
+                        "everything back from every node, so a long run at full speed takes long to check)")
     parser.add_argument("--lease-ttl", type=int, default=2)
     parser.add_argument("--dir", default=None, help="where the nodes' data and logs go (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep data and logs even if the run passes")
@@ -481,7 +495,7 @@ def main() -> int:
             cluster.retrying(lambda: setup.xgroup_create(stream, GROUP, id="0", mkstream=True), setup)
         setup.close()
         for n, stream in enumerate(streams):
-            threads.append(threading.Thread(target=producer, args=(cluster, run, n, stream, args.depth), daemon=True))
+            threads.append(threading.Thread(target=producer, args=(cluster, run, n, stream, args.depth, args.rate), daemon=True))
         consumers = [threading.Thread(target=consumer, args=(cluster, run, n, s, final), daemon=True)
                      for n, s in enumerate(streams)]
         readers = [threading.Thread(target=reader, args=(cluster, run, node, streams), daemon=True) for node in cluster.nodes]
@@ -522,6 +536,7 @@ def main() -> int:
                 f"max {recovered[-1]:.2f} s; longest outage of a stream: median {outages[len(rows) // 2]:.2f} s, "
                 f"max {outages[-1]:.2f} s")
         say(f"errors seen by clients: {dict(run.errors.most_common(8))}")
+        say(f"entries seen by readers: {', '.join(f'{name} {len(seen)}' for name, seen in sorted(run.seen.items()))}")
         say(f"dirty reads {counts.get('dirty', 0)}, undelivered to groups {counts.get('undelivered', 0)}, "
             f"unknown payloads {counts.get('unknown', 0)}, failures {run.failures}")
         passed = not run.failures and all(counts.get(k, 0) == 0 for k in
