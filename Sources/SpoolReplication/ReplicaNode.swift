@@ -57,6 +57,16 @@ public struct ReplicaNode<Log: ReplicaLog> {
 
     // MARK: Events
 
+    /// Refuses every epoch below `epoch` from now on, as if it had been promised: a node that lost
+    /// its promises (a new or wiped data directory) takes the current leaders' epochs from the
+    /// coordinator before it answers anyone, so a deposed leader it once refused cannot win it
+    /// over now.
+    public mutating func raiseEpochFloor(to epoch: Epoch) {
+        guard epoch > maxEpochSeen, leader == nil else { return }
+        maxEpochSeen = epoch
+        if let following, following.epoch < epoch { self.following = nil }
+    }
+
     /// The coordinator made this node leader of `epoch` (higher than any it handed out before).
     /// Returns nothing if the epoch is not above every epoch this node has seen (the caller then
     /// asks the coordinator for a newer one).

@@ -163,7 +163,7 @@ final class ClusterLink: Sendable {
         let chosen = leaders
         submit([
             ({ executor throws(WiredTigerError) in
-                try executor.cluster?.leadersChanged(chosen)
+                try executor.cluster?.leadersChanged(chosen, fromEtcd: healthy)
                 return .nothing
             }, { _ in .nothing }, 1)
         ])

@@ -70,6 +70,13 @@ final class ClusterHarness: Sendable {
         engine?.shutdown()
     }
 
+    /// Stops the node and deletes its data directory (a disk replaced); `start` then opens an
+    /// empty one.
+    func wipe(_ node: Int) {
+        stop(node)
+        try? FileManager.default.removeItem(atPath: directories[node])
+    }
+
     func shutdown() {
         for node in 0..<size { stop(node) }
         for directory in directories { try? FileManager.default.removeItem(atPath: directory) }
@@ -124,9 +131,10 @@ final class ClusterHarness: Sendable {
         return delivered
     }
 
-    /// Tells every running node who leads which shard (node, epoch), as etcd's watch would.
-    func setLeaders(_ leaders: [Int: (node: Int, epoch: UInt64)]) {
-        for node in 0..<size {
+    /// Tells every running node (or those in `nodes`) who leads which shard (node, epoch), as
+    /// etcd's watch would.
+    func setLeaders(_ leaders: [Int: (node: Int, epoch: UInt64)], nodes: [Int]? = nil) {
+        for node in nodes ?? Array(0..<size) {
             engine(node)?.submit({ executor throws(WiredTigerError) in
                 try executor.cluster?.leadersChanged(leaders)
                 return .nothing

@@ -101,6 +101,38 @@ import SpoolProtocol
         #expect(caughtUp, "the restarted node did not catch up: \(states)")
     }
 
+    /// A node whose data directory was replaced has forgotten the epochs it promised: until etcd
+    /// tells it the current leaders' epochs it answers nobody, and from then on it refuses lower
+    /// ones, so a deposed leader it once refused cannot commit with it (REPLICATION.md F8 + F3).
+    @Test func aWipedNodeTakesItsEpochFloorFromEtcdBeforeAnsweringADeposedLeader() throws {
+        let cluster = try ClusterHarness()
+        defer { cluster.shutdown() }
+        cluster.setLeaders([0: (0, 1)])
+        #expect(cluster.pump(until: { cluster.isServing(0, shard: 0) }))
+        let first = cluster.propose(0, shard: 0, ["XADD", "log", "*", "n", "epoch-1"])
+        #expect(cluster.pump(until: { cluster.reply(first) != nil }))
+        // Node 0 is cut off and never hears that node 1 now leads in epoch 2 with node 2.
+        cluster.cut.withLock { $0 = [[0, 1], [1, 0], [0, 2], [2, 0]] }
+        cluster.setLeaders([0: (1, 2)], nodes: [1, 2])
+        #expect(cluster.pump(until: { cluster.isServing(1, shard: 0) }))
+        let second = cluster.propose(1, shard: 0, ["XADD", "log", "*", "n", "epoch-2"])
+        #expect(cluster.pump(until: { cluster.reply(second) != nil }))
+        #expect(Self.acknowledgedIDs(cluster, [second]).count == 1)
+        // Node 2's disk is replaced; node 1 is cut off; the deposed node 0 reaches node 2.
+        cluster.wipe(2)
+        try cluster.start(2)
+        cluster.cut.withLock { $0 = [[1, 0], [0, 1], [1, 2], [2, 1]] }
+        let beforeFloor = cluster.propose(0, shard: 0, ["XADD", "log", "*", "n", "deposed-before-floor"])
+        _ = cluster.pump(until: { false }, seconds: 0.5)
+        #expect(cluster.reply(beforeFloor) == nil, "a node with no state answered before learning the epoch floor")
+        cluster.setLeaders([0: (1, 2)], nodes: [2])
+        let afterFloor = cluster.propose(0, shard: 0, ["XADD", "log", "*", "n", "deposed-after-floor"])
+        _ = cluster.pump(until: { false }, seconds: 1)
+        #expect(Self.acknowledgedIDs(cluster, [beforeFloor, afterFloor]).isEmpty, "the deposed leader committed with the wiped node")
+        let state = cluster.onStorage(2) { $0.cluster?.infoText() ?? "" } ?? ""
+        #expect(state.contains("max_epoch_seen=2"), "\(state)")
+    }
+
     @Test func anIsolatedLeaderNeverAcknowledgesAndItsTailIsDropped() throws {
         let cluster = try ClusterHarness(quorumTimeoutMilliseconds: 400)
         defer { cluster.shutdown() }

@@ -98,6 +98,10 @@ final class ClusterReplicator {
     /// Records applied in the batch in progress, and whether committed ones wait for the next.
     private var appliedThisBatch = 0
     private var backlog = false
+    /// No shard has any replication state here (a new or wiped data directory): the node may have
+    /// promised epochs it no longer remembers, so it answers no peer until etcd, reachable, has
+    /// told it the current leaders' epochs (`leadersChanged`), which become its floor.
+    private(set) var awaitsEpochFloor = false
     static let appliedRecordsPerBatchMax = 256
     static let leadershipLost = "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied"
 
@@ -106,6 +110,7 @@ final class ClusterReplicator {
         self.executor = executor
         table = try executor.store.openReplicationTable()
         for index in 0..<settings.shardCount { shards.append(try loadShard(index)) }
+        awaitsEpochFloor = shards.allSatisfy { $0.savedState == ReplicationTable.ShardState() && $0.node.log.tail.seq == 0 }
     }
 
     private func loadShard(_ index: Int) throws(WiredTigerError) -> Shard {
@@ -141,7 +146,8 @@ final class ClusterReplicator {
 
     /// A frame from a peer.
     func receive(shard index: Int, _ envelope: Envelope<[UInt8]>) throws(WiredTigerError) {
-        guard index < shards.count, envelope.from < settings.clusterSize, envelope.from != settings.myIndex else { return }
+        guard index < shards.count, envelope.from < settings.clusterSize, envelope.from != settings.myIndex, !awaitsEpochFloor
+        else { return }
         let shard = shards[index]
         try catchUpSyncs(shard)
         let message = Envelope(from: envelope.from, to: settings.myIndex, message: envelope.message)
@@ -197,7 +203,18 @@ final class ClusterReplicator {
     }
 
     /// The leaders etcd holds, by shard: (member index, epoch). Shards missing have none.
-    func leadersChanged(_ leaders: [Int: (node: Int, epoch: UInt64)]) throws(WiredTigerError) {
+    /// `fromEtcd`: etcd answered and the lease is valid (else these are the last ones known).
+    func leadersChanged(_ leaders: [Int: (node: Int, epoch: UInt64)], fromEtcd: Bool = true) throws(WiredTigerError) {
+        if awaitsEpochFloor {
+            guard fromEtcd else { return }
+            for shard in shards {
+                // (An epoch this node won itself came after it lost its state.)
+                if let leader = leaders[shard.index], leader.node != settings.myIndex { shard.node.raiseEpochFloor(to: leader.epoch) }
+            }
+            awaitsEpochFloor = false
+            promiseChanged = true
+            logEvent("cluster: no replication state here (new or wiped data directory): refusing epochs below etcd's current leaders'")
+        }
         for shard in shards {
             let leader = leaders[shard.index]
             if let leader, leader.node == settings.myIndex {
