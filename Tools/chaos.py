@@ -24,6 +24,13 @@ takes writes again (the recovery time):
   partition  cut a node off from its peers' bus (iptables + cgroup), still reaching etcd and clients
   etcd       stop etcd (SIGKILL), start it again on its data
   clock      restart a node with its wall clock 30-90 s behind or ahead (libfaketime), then back
+  replace    kill -9 a node, delete its data directory (a disk replaced) and start it empty: it
+             takes its epoch floor from etcd and catches up from its peers' logs; the next fault
+             waits until it has
+  corrupt    stop a node, flip bytes in its entry and replication-log tables, start it, and read
+             every stream from it: WiredTiger's block checksums must catch what was read (the
+             node then answers IOERR and reports aof_last_write_status:err, never the bad data);
+             a node that caught it is replaced as above (the dirty-read check covers the rest)
 
 Checker, after healing and draining:
   lost        acknowledged entries missing (from any node) or not at their acknowledged id
@@ -65,7 +72,7 @@ from cluster import Cluster, Node, keys_for_shards  # noqa: E402
 from helpers import parse_id, wait_until  # noqa: E402
 
 FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
-ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock"]
+ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock", "replace", "corrupt"]
 GROUP = b"chaos"
 
 
@@ -317,6 +324,45 @@ class Nemesis:
             time.sleep(hold)
             cluster.start_etcd()
             return "etcd down"
+        if fault == "replace":
+            node = self.pick_node()
+            cluster.kill(node)
+            import shutil
+            shutil.rmtree(node.data_dir)
+            node.data_dir.mkdir(parents=True)
+            time.sleep(hold)
+            cluster.restart(node, wait=False)
+            self.wait_caught_up(node)
+            return f"replace {node.name}"
+        if fault == "corrupt":
+            node = self.pick_node()
+            node.stop()
+            flipped = []
+            for name in ("spool-live.wt", "spool-replog.wt"):
+                path = node.data_dir / name
+                size = path.stat().st_size if path.exists() else 0
+                if size <= 8192:
+                    continue
+                with open(path, "r+b") as f:
+                    for _ in range(4):
+                        offset = self.rng.randrange(4096, size)
+                        f.seek(offset)
+                        byte = f.read(1)
+                        f.seek(offset)
+                        f.write(bytes([byte[0] ^ (1 << self.rng.randrange(8))]))
+                        flipped.append(f"{name}@{offset}")
+            node.start(wait=False)
+            time.sleep(hold)
+            outcome = self.detect_corruption(node)
+            if outcome != "unnoticed":
+                say(f"{node.name}: corruption {outcome}; replacing its disk")
+                self.cluster.kill(node)
+                import shutil
+                shutil.rmtree(node.data_dir)
+                node.data_dir.mkdir(parents=True)
+                self.cluster.restart(node, wait=False)
+                self.wait_caught_up(node)
+            return f"corrupt {node.name} ({outcome}: {', '.join(flipped)})"
         if fault == "clock":
             node = self.pick_node()
             offset = self.rng.choice([-1, 1]) * self.rng.randint(30, 90)
@@ -329,6 +375,90 @@ class Nemesis:
             node.start(wait=False)
             return f"clock {offset:+d}s on {node.name}"
         raise ValueError(fault)
+
+    def detect_corruption(self, node: Node) -> str:
+        """Reads every stream from `node`; how the corruption showed: "exited", "refused"
+        (IOERR, the store stopped), or "unnoticed" (no block read was damaged)."""
+        def failed_store() -> bool:
+            client = node.client(timeout=5.0)
+            try:
+                return str(client.info("persistence").get("aof_last_write_status")) == "err"
+            finally:
+                client.close()
+
+        try:
+            wait_until(lambda: not node.is_running() or node.answers_ping(), timeout=30, what=f"{node.name} to start")
+        except AssertionError:
+            return "hung"
+        if not node.is_running():
+            return "exited"
+        client = node.client(readonly=True, timeout=10.0)
+        try:
+            for stream in self.streams:
+                start = b"-"
+                while True:
+                    page = client.xrange(stream, start, b"+", count=5000)
+                    if len(page) < 5000:
+                        break
+                    start = b"(" + bytes(page[-1][0])
+        except redis.ResponseError as exc:
+            if "IOERR" in str(exc) or "panic" in str(exc).lower():
+                return "refused"
+            raise
+        except (redis.ConnectionError, redis.TimeoutError):
+            return "exited" if not node.is_running() else "refused"
+        finally:
+            client.close()
+        return "refused" if failed_store() else "unnoticed"
+
+    def replace_failed_stores(self) -> None:
+        """A node whose store stopped (a damaged block read later) gets a new disk, as an
+        operator would give it."""
+        for node in self.cluster.nodes:
+            try:
+                client = node.client(timeout=5.0)
+                try:
+                    failed = str(client.info("persistence").get("aof_last_write_status")) == "err"
+                finally:
+                    client.close()
+            except (redis.RedisError, OSError):
+                failed = not node.is_running()
+            if failed:
+                say(f"{node.name}: its store has stopped (damaged data found); replacing its disk")
+                if node.is_running():
+                    self.cluster.kill(node)
+                import shutil
+                shutil.rmtree(node.data_dir)
+                node.data_dir.mkdir(parents=True)
+                self.cluster.restart(node, wait=False)
+                self.wait_caught_up(node)
+
+    def wait_caught_up(self, node: Node, timeout: float = 300.0) -> None:
+        """Until `node` has applied every shard's log as far as that shard's leader has committed
+        (INFO shards on each)."""
+        def shard_fields(n: Node) -> Dict[str, Dict[str, str]]:
+            client = n.client(timeout=2.0)
+            try:
+                info = client.info("shards")
+            finally:
+                client.close()
+            out = {}
+            for k, v in info.items():
+                if k.startswith("spool_cluster_shard") and k[len("spool_cluster_shard"):].isdigit():
+                    out[k] = dict(part.split("=", 1) for part in str(v).split(","))
+            return out
+
+        def caught_up() -> bool:
+            mine = shard_fields(node)
+            for other in self.cluster.nodes:
+                if other is node:
+                    continue
+                for shard, fields in shard_fields(other).items():
+                    if fields.get("role") == "leader" and int(mine[shard]["applied"]) < int(fields["committed"]) - 50:
+                        return False
+            return bool(mine)
+
+        wait_until(caught_up, timeout=timeout, interval=0.2, what=f"{node.name} to catch up after its disk was replaced")
 
     def recovered_after(self, healed: float, timeout: float = 60.0) -> float:
         """Seconds from `healed` until every stream got an acknowledged write sent after it."""
@@ -512,6 +642,7 @@ def main() -> int:
                 node.send_signal(signal.SIGCONT)
             if not node.is_running():
                 cluster.restart(node, wait=False)
+        nemesis.replace_failed_stores()
         run.stop.set()
         for thread in threads:
             thread.join(timeout=30)
