@@ -445,7 +445,8 @@ class Nemesis:
             out = {}
             for k, v in info.items():
                 if k.startswith("spool_cluster_shard") and k[len("spool_cluster_shard"):].isdigit():
-                    out[k] = dict(part.split("=", 1) for part in str(v).split(","))
+                    # redis-py already splits "role=leader,epoch=3,…" into a dict.
+                    out[k] = v if isinstance(v, dict) else dict(part.split("=", 1) for part in str(v).split(","))
             return out
 
         def caught_up() -> bool:
