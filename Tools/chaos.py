@@ -356,7 +356,8 @@ class Nemesis:
             outcome = self.detect_corruption(node)
             if outcome != "unnoticed":
                 say(f"{node.name}: corruption {outcome}; replacing its disk")
-                self.cluster.kill(node)
+                if node.is_running():
+                    self.cluster.kill(node)
                 import shutil
                 shutil.rmtree(node.data_dir)
                 node.data_dir.mkdir(parents=True)

@@ -102,28 +102,35 @@ public final class Server {
             link = nil
         }
         clusterLink = link
-        engine = try StorageEngine<Executor>(
-            options: options,
-            makeContext: { Executor(store: $0, limits: limits) },
-            deliver: { outcomes in
-                if let link { link.deliver(outcomes) } else { wakeup.post(outcomes) }
-            },
-            release: { wakeup.release($0) })
-        loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        try checkUV(
-            uv_async_init(loop, asyncHandle) { handle in
-                Server.from(handle!.pointee.loop).drainOutcomes()
-            }, "uv_async_init")
-        try checkUV(uv_check_init(loop, checkHandle), "uv_check_init")
-        try checkUV(
-            uv_check_start(checkHandle) { handle in
-                let server = Server.from(handle!.pointee.loop)
-                server.submitPendingJobs()
-                server.statistics.sample(nowNanoseconds: monotonicNanoseconds())
-            }, "uv_check_start")
-        try bind()
-        for signal in [SIGTERM, SIGINT] { try watch(signal) }
-        if let link { try startCluster(link) }
+        do {
+            engine = try StorageEngine<Executor>(
+                options: options,
+                makeContext: { Executor(store: $0, limits: limits) },
+                deliver: { outcomes in
+                    if let link { link.deliver(outcomes) } else { wakeup.post(outcomes) }
+                },
+                release: { wakeup.release($0) })
+            loop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+            try checkUV(
+                uv_async_init(loop, asyncHandle) { handle in
+                    Server.from(handle!.pointee.loop).drainOutcomes()
+                }, "uv_async_init")
+            try checkUV(uv_check_init(loop, checkHandle), "uv_check_init")
+            try checkUV(
+                uv_check_start(checkHandle) { handle in
+                    let server = Server.from(handle!.pointee.loop)
+                    server.submitPendingJobs()
+                    server.statistics.sample(nowNanoseconds: monotonicNanoseconds())
+                }, "uv_check_start")
+            try bind()
+            for signal in [SIGTERM, SIGINT] { try watch(signal) }
+            if let link { try startCluster(link) }
+        } catch {
+            // The coordinator's HTTP client and the bus must be shut down, not just dropped (a
+            // start that fails, e.g. on a damaged data directory, then exits with its message).
+            link?.stop()
+            throw error
+        }
     }
 
     /// Installs the replicator on the storage thread (it reads every shard's log and state), then
