@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -326,13 +327,7 @@ class Nemesis:
             return "etcd down"
         if fault == "replace":
             node = self.pick_node()
-            cluster.kill(node)
-            import shutil
-            shutil.rmtree(node.data_dir)
-            node.data_dir.mkdir(parents=True)
-            time.sleep(hold)
-            cluster.restart(node, wait=False)
-            self.wait_caught_up(node)
+            self.replace_disk(node, hold)
             return f"replace {node.name}"
         if fault == "corrupt":
             node = self.pick_node()
@@ -356,13 +351,7 @@ class Nemesis:
             outcome = self.detect_corruption(node)
             if outcome != "unnoticed":
                 say(f"{node.name}: corruption {outcome}; replacing its disk")
-                if node.is_running():
-                    self.cluster.kill(node)
-                import shutil
-                shutil.rmtree(node.data_dir)
-                node.data_dir.mkdir(parents=True)
-                self.cluster.restart(node, wait=False)
-                self.wait_caught_up(node)
+                self.replace_disk(node)
             return f"corrupt {node.name} ({outcome}: {', '.join(flipped)})"
         if fault == "clock":
             node = self.pick_node()
@@ -426,13 +415,17 @@ class Nemesis:
                 failed = not node.is_running()
             if failed:
                 say(f"{node.name}: its store has stopped (damaged data found); replacing its disk")
-                if node.is_running():
-                    self.cluster.kill(node)
-                import shutil
-                shutil.rmtree(node.data_dir)
-                node.data_dir.mkdir(parents=True)
-                self.cluster.restart(node, wait=False)
-                self.wait_caught_up(node)
+                self.replace_disk(node)
+
+    def replace_disk(self, node: Node, hold: float = 0.0) -> None:
+        """kill -9 (if it runs), an empty data directory, start, and wait until it caught up."""
+        if node.is_running():
+            self.cluster.kill(node)
+        shutil.rmtree(node.data_dir)
+        node.data_dir.mkdir(parents=True)
+        time.sleep(hold)
+        self.cluster.restart(node, wait=False)
+        self.wait_caught_up(node)
 
     def wait_caught_up(self, node: Node, timeout: float = 300.0) -> None:
         """Until `node` has applied every shard's log as far as that shard's leader has committed

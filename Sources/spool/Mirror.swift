@@ -162,23 +162,31 @@ struct StreamMirror: Sendable {
         while true {
             let page = try await source.range(stream, from: after == .zero ? .start : .after(after), to: .id(through), count: settings.batch)
             if page.isEmpty { break }
-            var commands: [RESPCommand] = []
-            for entry in page {
-                var command = RESPCommand("XBACKFILL", "ADD", stream, entry.id.description)
-                for field in entry.fields { command.append(field) }
-                commands.append(command)
-            }
-            for (entry, reply) in zip(page, try await target.pipeline(commands)) {
-                if case .error(let message) = reply {
-                    throw CLIFailure(message: "\(stream): XBACKFILL ADD \(entry.id) failed: \(message)", code: CLIFailure.serverError)
-                }
-            }
+            try await write(page, to: target, as: ["XBACKFILL", "ADD", stream])
             copied += page.count
             after = page.last!.id
             if page.count < settings.batch { break }
         }
         try await target.execute(RESPCommand("XBACKFILL", "END", stream))
         return copied
+    }
+
+    /// Sends `entries` to Spool in one pipeline, each as `command` + its id and fields; the
+    /// first error ends the mirror with it.
+    private func write(_ entries: [Entry], to target: SpoolClient, as command: [String]) async throws {
+        var commands: [RESPCommand] = []
+        for entry in entries {
+            var request = RESPCommand(arguments: command.map { Array($0.utf8) })
+            request.append(entry.id)
+            for field in entry.fields { request.append(field) }
+            commands.append(request)
+        }
+        for (entry, reply) in zip(entries, try await target.pipeline(commands)) {
+            if case .error(let message) = reply {
+                let name = command.prefix(command.count - 1).joined(separator: " ")
+                throw CLIFailure(message: "\(stream): \(name) \(entry.id) failed: \(message)", code: CLIFailure.serverError)
+            }
+        }
     }
 
     /// Appends what Redis gets after `after` to Spool with the same ids, for ever (or, with
@@ -196,17 +204,7 @@ struct StreamMirror: Sendable {
             let reply = try await source.execute(read)
             let entries = reply.streamEntries?.first?.entries ?? []
             if !entries.isEmpty {
-                var commands: [RESPCommand] = []
-                for entry in entries {
-                    var command = RESPCommand("XADD", stream, entry.id.description)
-                    for field in entry.fields { command.append(field) }
-                    commands.append(command)
-                }
-                for (entry, reply) in zip(entries, try await target.pipeline(commands)) {
-                    if case .error(let message) = reply {
-                        throw CLIFailure(message: "\(stream): XADD \(entry.id) failed: \(message)", code: CLIFailure.serverError)
-                    }
-                }
+                try await write(entries, to: target, as: ["XADD", stream])
                 appended += entries.count
                 after = entries.last!.id
             }
