@@ -14,6 +14,6 @@ struct Spool: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Publish.self, Tail.self, Replay.self, Group.self, Streams.self, Stats.self, Bench.self, Mirror.self,
+            Publish.self, Tail.self, Replay.self, Group.self, Streams.self, Stats.self, Bench.self, Mirror.self, Cluster.self,
         ])
 }

@@ -352,3 +352,35 @@ def test_single_node_without_cluster_config_reports_cluster_disabled(start_serve
         with pytest.raises(ResponseError) as err:
             client.execute_command(*command)
         assert str(err.value) == "This instance has cluster support disabled", command
+
+
+def test_spool_cluster_shows_members_leaders_and_lag(cluster: Cluster, rc, name: str) -> None:
+    """`spool cluster`: every member up, one leader per shard (the one CLUSTER SHARDS names), the
+    slots each shard covers, and every node's lag settling at 0 once writes stop."""
+    import json
+
+    from cli import SPOOL
+    for key in keys_for_shards(name, cluster.shard_count):
+        cluster.retrying(lambda: rc.xadd(key, {"n": 1}), rc)
+    node = cluster.nodes[1]
+
+    def report() -> Dict[str, Any]:
+        out = subprocess.run([SPOOL, "cluster", "--json", "--host", node.host, "--port", str(node.port)],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    settled = wait_until(lambda: (lambda r: r if all(v == 0 for s in r["shards"] for v in s["lag"].values()) else None)(report()),
+                         timeout=20, what="every node's lag to reach 0")
+    assert sorted(n["address"] for n in settled["nodes"]) == sorted(n.address for n in cluster.nodes)
+    assert all(n["up"] for n in settled["nodes"])
+    assert sum(n["leads"] for n in settled["nodes"]) == cluster.shard_count
+    leaders = cluster.leaders()
+    for shard in settled["shards"]:
+        first, last = slot_range(shard["shard"], cluster.shard_count)
+        assert shard["slots"] == f"{first}-{last}"
+        assert shard["leader"] == leaders[shard["shard"]].address
+        assert shard["epoch"] > 0 and shard["committed"] > 0
+    text = subprocess.run([SPOOL, "cluster", "--host", node.host, "--port", str(node.port)], capture_output=True, text=True,
+                          timeout=30)
+    assert text.returncode == 0 and "LAG " + cluster.nodes[0].address in text.stdout, text.stdout

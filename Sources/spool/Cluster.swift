@@ -1,0 +1,127 @@
+import ArgumentParser
+import SpoolClient
+
+/// `spool cluster`: a cluster's nodes and shards as its members report them.
+struct Cluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a cluster's nodes, and each shard's slots, leader, epoch and every node's lag.",
+        discussion: """
+            Asks the node given with --host/--port for the members (CLUSTER NODES), then every member \
+            for its replication state (INFO shards). LAG is how many committed records of the shard \
+            a node has not applied yet (0: up to date; '-': the node does not answer). A node that \
+            does not answer is shown as down; the command fails only if the first one does not.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var format: FormatOptions
+
+    struct Member {
+        var id: String
+        var address: String
+        var flags: String
+        /// INFO shards of the member, by shard: role, epoch, tail, synced, committed, applied…
+        var shards: [Int: [String: String]]?
+    }
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            guard let nodesText = try await client.execute(RESPCommand("CLUSTER", "NODES"), isRead: true).text else {
+                throw CLIFailure(message: "CLUSTER NODES gave no text", code: CLIFailure.serverError)
+            }
+            var members: [Member] = []
+            for line in nodesText.split(separator: "\n") {
+                let fields = line.split(separator: " ")
+                guard fields.count >= 3 else { continue }
+                let address = fields[1].split(separator: "@").first.map(String.init) ?? String(fields[1])
+                members.append(Member(id: String(fields[0]), address: address, flags: String(fields[2]), shards: nil))
+            }
+            members.sort { $0.address < $1.address }
+            for index in members.indices {
+                members[index].shards = await shardsOf(members[index].address)
+            }
+            report(members)
+        }
+    }
+
+    /// INFO shards of the node at `address`, nil when it does not answer (one attempt, no wait).
+    private func shardsOf(_ address: String) async -> [Int: [String: String]]? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        var configuration = connection.configuration
+        configuration.host = String(address[..<colon])
+        configuration.port = port
+        configuration.reconnect = ReconnectPolicy(initialDelay: .milliseconds(100), maximumDelay: .milliseconds(100), attemptsMax: 1)
+        guard let client = try? await SpoolClient.connect(configuration) else { return nil }
+        defer { client.close() }
+        guard let info = try? await client.info(["shards"]) else { return nil }
+        var shards: [Int: [String: String]] = [:]
+        for section in info.sections {
+            for (key, value) in section.fields where key.hasPrefix("spool_cluster_shard") {
+                guard let shard = Int(key.dropFirst("spool_cluster_shard".count)) else { continue }
+                var fields: [String: String] = [:]
+                for part in value.split(separator: ",") {
+                    let pair = part.split(separator: "=", maxSplits: 1)
+                    if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+                }
+                shards[shard] = fields
+            }
+        }
+        return shards
+    }
+
+    private func report(_ members: [Member]) {
+        let shardCount = members.compactMap { $0.shards?.count }.max() ?? 0
+        func leader(of shard: Int) -> (member: Member, fields: [String: String])? {
+            for member in members {
+                if let fields = member.shards?[shard], fields["role"] == "leader" { return (member, fields) }
+            }
+            return nil
+        }
+        func lag(_ member: Member, _ shard: Int) -> Int64? {
+            guard let committed = leader(of: shard).flatMap({ Int64($0.fields["committed"] ?? "") }),
+                let applied = member.shards?[shard]?["applied"].flatMap({ Int64($0) })
+            else { return nil }
+            return max(0, committed - applied)
+        }
+        func slots(_ shard: Int) -> String {
+            "\(shard * 16384 / shardCount)-\((shard + 1) * 16384 / shardCount - 1)"
+        }
+        let output = Output.standardOutput
+        if format.json {
+            let nodes = members.map { member in
+                JSON.object([
+                    ("id", .string(member.id)), ("address", .string(member.address)), ("up", .bool(member.shards != nil)),
+                    ("flags", .string(member.flags)),
+                    ("leads", .int((0..<shardCount).filter { member.shards?[$0]?["role"] == "leader" }.count)),
+                ])
+            }
+            let shards = (0..<shardCount).map { shard in
+                let lead = leader(of: shard)
+                return JSON.object([
+                    ("shard", .int(shard)), ("slots", .string(slots(shard))), ("leader", .optional(lead?.member.address)),
+                    ("epoch", .optional(lead?.fields["epoch"].flatMap { Int($0) })),
+                    ("committed", .optional(lead?.fields["committed"].flatMap { Int($0) })),
+                    ("lag", .object(members.map { ($0.address, lag($0, shard).map { JSON.int($0) } ?? .null) })),
+                ])
+            }
+            output.writeLine(JSON.object([("nodes", .array(nodes)), ("shards", .array(shards))]).text)
+            output.flush()
+            return
+        }
+        var nodes = Table("NODE", "ADDRESS", "STATE", "LEADS")
+        for member in members {
+            let leads = (0..<shardCount).filter { member.shards?[$0]?["role"] == "leader" }.count
+            nodes.add([String(member.id.prefix(8)), member.address, member.shards == nil ? "down" : "up", String(leads)])
+        }
+        output.writeLine(nodes.text)
+        var shards = Table(headers: ["SHARD", "SLOTS", "LEADER", "EPOCH", "COMMITTED"] + members.map { "LAG \($0.address)" })
+        for shard in 0..<shardCount {
+            let lead = leader(of: shard)
+            shards.add(
+                [String(shard), slots(shard), lead?.member.address ?? "(none)", lead?.fields["epoch"] ?? "-", lead?.fields["committed"] ?? "-"]
+                    + members.map { lag($0, shard).map { String($0) } ?? "-" })
+        }
+        output.writeLine("")
+        output.writeLine(shards.text)
+        output.flush()
+    }
+}
