@@ -384,3 +384,38 @@ def test_spool_cluster_shows_members_leaders_and_lag(cluster: Cluster, rc, name:
     text = subprocess.run([SPOOL, "cluster", "--host", node.host, "--port", str(node.port)], capture_output=True, text=True,
                           timeout=30)
     assert text.returncode == 0 and "LAG " + cluster.nodes[0].address in text.stdout, text.stdout
+
+
+def test_xbackfill_is_replicated_and_every_node_refuses_reads_into_the_gap(cluster: Cluster, rc, name: str) -> None:
+    """XBACKFILL goes through the shard's log like any write: the backfill's state and the
+    copied entries are the same on every node, and every node answers TRYAGAIN for the part not
+    copied yet (READONLY reads on followers too)."""
+    key = f"{name}:history".encode()
+    cluster.retrying(lambda: rc.execute_command("XBACKFILL", "BEGIN", key, "1000-0", target_nodes=rc.get_node_from_key(key)), rc)
+    rc.xadd(key, {"live": 1}, id="2000-0")
+    for n in range(1, 4):
+        rc.execute_command("XBACKFILL", "ADD", key, f"{n * 100}-0", "n", str(n), target_nodes=rc.get_node_from_key(key))
+    readers = cluster.readonly_clients()
+
+    def refused_everywhere() -> bool:
+        for client in readers.values():
+            try:
+                client.xrange(key)
+                return False
+            except redis.exceptions.TryAgainError:
+                continue
+        return True
+
+    assert refused_everywhere()
+    wait_until(lambda: all(c.xrange(key, "-", "300-0") == [(f"{n * 100}-0".encode(), {b"n": str(n).encode()}) for n in range(1, 4)]
+                           for c in readers.values()), what="the copied entries on every node")
+    def status(client: redis.Redis) -> Dict[bytes, bytes]:
+        reply = client.execute_command("XBACKFILL", "STATUS", key)  # a map: a dict in RESP3, pairs in RESP2
+        return reply if isinstance(reply, dict) else dict(zip(reply[::2], reply[1::2]))
+
+    statuses = {n.name: status(c) for n, c in readers.items()}
+    assert all(v == {b"filled-through": b"300-0", b"through": b"1000-0"} for v in statuses.values()), statuses
+    rc.execute_command("XBACKFILL", "END", key, target_nodes=rc.get_node_from_key(key))
+    expected = [b"100-0", b"200-0", b"300-0", b"2000-0"]
+    wait_until(lambda: all([i for i, _ in c.xrange(key)] == expected for c in readers.values()),
+               what="the whole stream on every node after END")

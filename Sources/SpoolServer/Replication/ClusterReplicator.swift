@@ -110,7 +110,12 @@ final class ClusterReplicator {
         self.executor = executor
         table = try executor.store.openReplicationTable()
         for index in 0..<settings.shardCount { shards.append(try loadShard(index)) }
-        awaitsEpochFloor = shards.allSatisfy { $0.savedState == ReplicationTable.ShardState() && $0.node.log.tail.seq == 0 }
+        awaitsEpochFloor = hasNoState
+    }
+
+    /// Whether no shard holds any replication state (see `awaitsEpochFloor`).
+    private var hasNoState: Bool {
+        shards.allSatisfy { $0.savedState == ReplicationTable.ShardState() && $0.node.log.tail.seq == 0 }
     }
 
     private func loadShard(_ index: Int) throws(WiredTigerError) -> Shard {
@@ -366,6 +371,7 @@ final class ClusterReplicator {
         actions = []
         do {
             shards = try (0..<settings.shardCount).map { index throws(WiredTigerError) in try loadShard(index) }
+            if hasNoState { awaitsEpochFloor = true }  // the floor's own batch may be what rolled back
         } catch {
             // The store has failed for good (the engine refuses every batch from now on).
         }
