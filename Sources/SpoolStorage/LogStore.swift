@@ -358,11 +358,8 @@ public final class LogStore {
     }
 
     func noteWrite(_ stream: StreamState) {
-        batchDidWrite = true
-        guard !writesAreDerived else { return }
-        stream.lastWriteGeneration = currentGeneration
-        jobDurabilityTag = currentGeneration
-        batchNeedsSync = true
+        if !writesAreDerived { stream.lastWriteGeneration = currentGeneration }
+        noteDurableDependency()
     }
 
     /// Marks the job's reply as depending on this batch's commit (e.g. a write that changed no stream).
