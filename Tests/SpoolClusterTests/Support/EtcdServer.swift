@@ -92,8 +92,29 @@ final class EtcdServer: Sendable {
     }
 
     /// SIGSTOP: etcd keeps its sockets but answers nothing.
+    /// Stops etcd with SIGSTOP and returns once every one of its threads is stopped: the signal is
+    /// only queued when kill returns, and a thread running on the other core can still answer a
+    /// request sent right after.
     func pause() {
-        if let running = pid.withLock({ $0 }) { _ = Glibc.kill(running, SIGSTOP) }
+        guard let running = pid.withLock({ $0 }) else { return }
+        _ = Glibc.kill(running, SIGSTOP)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        while ContinuousClock.now < deadline, !Self.everyThreadStopped(running) {
+            usleep(1_000)
+        }
+    }
+
+    private static func everyThreadStopped(_ pid: pid_t) -> Bool {
+        let tasks = "/proc/\(pid)/task"
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: tasks), !threads.isEmpty else {
+            return true
+        }
+        return threads.allSatisfy { thread in
+            guard let stat = try? String(contentsOfFile: "\(tasks)/\(thread)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return true }
+            let state = stat[stat.index(after: close)...].drop(while: { $0 == " " }).first
+            return state == "T" || state == "t"
+        }
     }
 
     func resume() {
