@@ -91,10 +91,9 @@ final class EtcdServer: Sendable {
         while waitpid(running, &status, 0) == -1 && errno == EINTR {}
     }
 
-    /// SIGSTOP: etcd keeps its sockets but answers nothing.
-    /// Stops etcd with SIGSTOP and returns once every one of its threads is stopped: the signal is
-    /// only queued when kill returns, and a thread running on the other core can still answer a
-    /// request sent right after.
+    /// SIGSTOP: etcd keeps its sockets but answers nothing. Returns once every one of its threads
+    /// is stopped: the signal is only queued when kill returns, and a thread running on the other
+    /// core can still answer a request sent right after.
     func pause() {
         guard let running = pid.withLock({ $0 }) else { return }
         _ = Glibc.kill(running, SIGSTOP)
