@@ -121,9 +121,14 @@ def leader_for(cluster: Cluster, stream: bytes) -> Optional[Node]:
     return None
 
 
-def plain(node: Node, timeout: float = 2.0) -> redis.Redis:
-    return redis.Redis(host=node.host, port=node.port, socket_timeout=timeout, socket_connect_timeout=timeout,
-                       retry=Retry(NoBackoff(), 0), single_connection_client=True)
+def plain(node: Node, timeout: float = 2.0) -> Optional[redis.Redis]:
+    """A client of one node, or None when the node does not take the connection now (it is being
+    restarted): a single-connection client connects as it is made."""
+    try:
+        return redis.Redis(host=node.host, port=node.port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                           retry=Retry(NoBackoff(), 0), single_connection_client=True)
+    except (redis.ConnectionError, redis.TimeoutError):
+        return None
 
 
 def producer(cluster: Cluster, run: Run, index: int, stream: bytes, depth: int, rate: float) -> None:
@@ -147,6 +152,9 @@ def producer(cluster: Cluster, run: Run, index: int, stream: bytes, depth: int, 
                 time.sleep(0.05)
                 continue
             client = plain(node)
+            if client is None:
+                time.sleep(0.05)
+                continue
         while len(unacked) < depth:
             unacked.append(next_seq)
             next_seq += 1
@@ -246,6 +254,9 @@ def consumer(cluster: Cluster, run: Run, index: int, stream: bytes, final: threa
                 time.sleep(0.05)
                 continue
             client = plain(node, timeout=3.0)
+            if client is None:
+                time.sleep(0.05)
+                continue
         try:
             got: List[bytes] = []
             reply = client.xreadgroup(GROUP, name, {stream: b">"}, count=100, block=100)

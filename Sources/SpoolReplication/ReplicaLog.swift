@@ -104,8 +104,23 @@ public struct LogTail: Sendable, Equatable {
     }
 }
 
+/// Entries a node took its place in the log without (`ReplicaLog.openGap`): it joined at the
+/// leader's commit point and fills them from peers, oldest first. `next` is the first one it lacks;
+/// of `end`, the last, it knows only the position.
+public struct LogGap: Sendable, Equatable {
+    public var next: UInt64
+    public let end: LogTail
+
+    public init(next: UInt64, end: LogTail) {
+        self.next = next
+        self.end = end
+    }
+
+    public func contains(_ seq: UInt64) -> Bool { seq >= next && seq <= end.seq }
+}
+
 /// A node's copy of the log, as the replication core sees it: the simulator keeps it in an array,
-/// the server in WiredTiger. Seqs start at 1 and are dense.
+/// the server in WiredTiger. Seqs start at 1 and are dense, except for an open gap.
 public protocol ReplicaLog {
     associatedtype Payload: ReplicaPayload
     /// What reading or writing the log can throw (the simulator's: nothing; the server's: a
@@ -113,9 +128,11 @@ public protocol ReplicaLog {
     associatedtype Failure: Error
     /// The last entry's position (`.empty` for an empty log).
     var tail: LogTail { get }
-    /// Entries up to here are on disk.
+    /// Entries up to here are on disk (with the gap below it, if there is one).
     var syncedSeq: UInt64 { get }
-    /// The entry at `seq` (1...tail.seq).
+    /// The entries this node lacks below its tail, if any.
+    var gap: LogGap? { get }
+    /// The entry at `seq` (1...tail.seq, outside the gap).
     func entry(at seq: UInt64) throws(Failure) -> ReplicatedEntry<Payload>
     /// Entries from `seq` on, at most `limit` of them.
     func entries(from seq: UInt64, limit: Int) throws(Failure) -> [ReplicatedEntry<Payload>]
@@ -125,16 +142,28 @@ public protocol ReplicaLog {
     mutating func truncate(after seq: UInt64) throws(Failure)
     /// Everything up to `seq` is on disk.
     mutating func markSynced(through seq: UInt64)
+    /// Places the tail at `end`, past entries this node does not hold (they become the gap):
+    /// unsynced until `markSynced` reaches `end`.
+    mutating func openGap(through end: LogTail) throws(Failure)
+    /// Stores the gap's first missing entry (checked by the caller against the chain); the gap
+    /// closes with its last one.
+    mutating func fill(_ entry: ReplicatedEntry<Payload>) throws(Failure)
 }
 
 extension ReplicaLog {
     public var lastSeq: UInt64 { tail.seq }
 
+    /// The chained sum at `seq` (0 before the first entry). Not for a seq inside the gap, except
+    /// its end.
     public func sum(at seq: UInt64) throws(Failure) -> UInt64 {
         if seq == 0 { return 0 }
         if seq == tail.seq { return tail.sum }
+        if let gap, seq == gap.end.seq { return gap.end.sum }
         return try entry(at: seq).sum
     }
+
+    /// The last seq up to which this node holds every entry.
+    public var heldThrough: UInt64 { gap.map { $0.next - 1 } ?? tail.seq }
 }
 
 /// A log whose crash can be simulated.
@@ -146,41 +175,84 @@ public protocol CrashableReplicaLog: ReplicaLog {
 /// The simulator's log: an array, with a crash that drops what was not synced.
 public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, Sendable {
     public typealias Failure = Never
-    public private(set) var all: [ReplicatedEntry<Payload>] = []
+    /// nil for the seqs of a gap.
+    public private(set) var all: [ReplicatedEntry<Payload>?] = []
     public private(set) var syncedSeq: UInt64 = 0
+    public private(set) var gap: LogGap?
+    public private(set) var tail: LogTail = .empty
+    /// Where the last gap opened: a crash before it was synced goes back there.
+    private var gapOpenedAfter: UInt64 = 0
 
     public init() {}
 
-    public var tail: LogTail {
-        guard let last = all.last else { return .empty }
-        return LogTail(seq: last.seq, epoch: last.epoch, sum: last.sum)
+    public func entry(at seq: UInt64) -> ReplicatedEntry<Payload> {
+        guard let entry = all[Int(seq) - 1] else { preconditionFailure("entry \(seq) is in the gap \(gap.map { "\($0.next)...\($0.end.seq)" } ?? "")") }
+        return entry
     }
-
-    public func entry(at seq: UInt64) -> ReplicatedEntry<Payload> { all[Int(seq) - 1] }
 
     public func entries(from seq: UInt64, limit: Int) -> [ReplicatedEntry<Payload>] {
         guard seq >= 1, seq <= UInt64(all.count) else { return [] }
         let start = Int(seq) - 1
-        return Array(all[start..<min(all.count, start + limit)])
+        var found: [ReplicatedEntry<Payload>] = []
+        for entry in all[start..<min(all.count, start + limit)] {
+            guard let entry else { break }
+            found.append(entry)
+        }
+        return found
     }
 
     public mutating func append(_ entry: ReplicatedEntry<Payload>) {
         precondition(entry.seq == UInt64(all.count) + 1, "appends are dense")
         all.append(entry)
+        tail = LogTail(seq: entry.seq, epoch: entry.epoch, sum: entry.sum)
     }
 
     public mutating func truncate(after seq: UInt64) {
         guard seq < UInt64(all.count) else { return }
+        precondition(gap.map { seq >= $0.end.seq } ?? true, "truncating into the gap")
         all.removeLast(all.count - Int(seq))
         syncedSeq = min(syncedSeq, seq)
+        if seq == 0 {
+            tail = .empty
+        } else if let gap, seq == gap.end.seq {
+            tail = gap.end
+        } else {
+            let last = entry(at: seq)
+            tail = LogTail(seq: last.seq, epoch: last.epoch, sum: last.sum)
+        }
     }
 
     public mutating func markSynced(through seq: UInt64) {
         syncedSeq = max(syncedSeq, min(seq, UInt64(all.count)))
     }
 
-    /// A crash: what was not synced is gone.
+    public mutating func openGap(through end: LogTail) {
+        precondition(gap == nil && end.seq > tail.seq)
+        gapOpenedAfter = tail.seq
+        gap = LogGap(next: tail.seq + 1, end: end)
+        all += Array(repeating: nil, count: Int(end.seq - tail.seq))
+        tail = end
+    }
+
+    public mutating func fill(_ entry: ReplicatedEntry<Payload>) {
+        guard var gap, entry.seq == gap.next else { preconditionFailure("a fill outside the gap's next entry") }
+        all[Int(entry.seq) - 1] = entry
+        gap.next += 1
+        self.gap = gap.next > gap.end.seq ? nil : gap
+    }
+
+    /// A crash: what was not synced is gone (a gap whose opening was not synced with it; what
+    /// filled it is kept with the opening).
     public mutating func dropUnsynced() {
+        if let gap, syncedSeq < gap.end.seq {
+            self.gap = nil
+            syncedSeq = min(syncedSeq, gapOpenedAfter)
+        }
         all.removeLast(all.count - Int(syncedSeq))
+        if let last = all.last {
+            tail = last.map { LogTail(seq: $0.seq, epoch: $0.epoch, sum: $0.sum) } ?? gap!.end
+        } else {
+            tail = .empty
+        }
     }
 }

@@ -13,6 +13,12 @@
 /// once it and an entry of the leader's own epoch at or after it are synced on a majority (Raft's
 /// rule: entries of older epochs are committed only indirectly). Clients hear of a write when it
 /// commits.
+///
+/// A follower far behind (new, wiped, or back from a long outage) joins at the leader's commit
+/// point at once (`installGap`): its tail becomes that committed entry, it acknowledges what follows
+/// like any follower, and it fills the entries it skipped (the gap) from any peer, oldest first
+/// (`backfill`), checked against the chain. Entries are handed on for applying only in order, so a
+/// node applies nothing after its gap until the gap is filled; it never leads with one open.
 public struct ReplicaNode<Log: ReplicaLog> {
     public typealias NodeID = Int
     public typealias Epoch = UInt64
@@ -22,8 +28,11 @@ public struct ReplicaNode<Log: ReplicaLog> {
     public let id: NodeID
     public let clusterSize: Int
     public var majority: Int { clusterSize / 2 + 1 }
-    /// Entries one `replicate` or `fetchReply` carries at most.
+    /// Entries one `replicate`, `fetchReply` or `backfillReply` carries at most.
     public let entriesPerMessageMax: Int
+    /// A follower this many committed entries behind joins with a gap instead of being sent them
+    /// (0: never).
+    public let gapThreshold: UInt64
 
     // Durable state.
     public private(set) var log: Log
@@ -32,25 +41,36 @@ public struct ReplicaNode<Log: ReplicaLog> {
     public private(set) var maxEpochSeen: Epoch
 
     // Volatile state: lost in a crash.
-    /// The highest seq this node knows to be committed (readers see up to here).
+    /// The highest seq this node knows to be committed.
     public private(set) var commitSeq: UInt64
+    /// The last committed seq handed on for applying (`Output.committed`): committed and held, with
+    /// every entry before it (readers see up to here).
+    public private(set) var deliveredSeq: UInt64
     public private(set) var leader: LeaderState?
     /// The leader this node last accepted entries from, and its epoch: synced entries are
     /// acknowledged to it.
     public private(set) var following: (leader: NodeID, epoch: Epoch)?
 
     /// `commitSeq` is a seq known to be committed (the server's applied point), 0 if none.
-    public init(id: NodeID, clusterSize: Int, log: Log, maxEpochSeen: Epoch = 0, commitSeq: UInt64 = 0, entriesPerMessageMax: Int = 1_000) {
+    public init(
+        id: NodeID, clusterSize: Int, log: Log, maxEpochSeen: Epoch = 0, commitSeq: UInt64 = 0, entriesPerMessageMax: Int = 1_000,
+        gapThreshold: UInt64 = 0
+    ) {
         precondition(clusterSize >= 1 && id >= 0 && id < clusterSize)
-        precondition(commitSeq <= log.tail.seq, "a committed seq beyond the log")
+        precondition(commitSeq <= log.heldThrough, "a committed seq beyond what the log holds")
         precondition(entriesPerMessageMax >= 1)
         self.id = id
         self.clusterSize = clusterSize
         self.log = log
         self.maxEpochSeen = maxEpochSeen
         self.commitSeq = commitSeq
+        self.deliveredSeq = commitSeq
         self.entriesPerMessageMax = entriesPerMessageMax
+        self.gapThreshold = gapThreshold
     }
+
+    /// Whether this node lacks entries below its tail (and so may not lead).
+    public var hasGap: Bool { log.gap != nil }
 
     public var isServing: Bool { leader?.isServing ?? false }
     public var isLeading: Bool { leader != nil }
@@ -70,8 +90,9 @@ public struct ReplicaNode<Log: ReplicaLog> {
     /// The coordinator made this node leader of `epoch` (higher than any it handed out before).
     /// Returns nothing if the epoch is not above every epoch this node has seen (the caller then
     /// asks the coordinator for a newer one).
+    /// A node with a gap refuses too (it must not campaign).
     public mutating func becomeLeader(epoch: Epoch) throws(Log.Failure) -> [Envelope<Payload>] {
-        guard epoch > maxEpochSeen else { return [] }
+        guard epoch > maxEpochSeen, log.gap == nil else { return [] }
         maxEpochSeen = epoch
         log.markSynced(through: log.tail.seq)  // the promise is written with everything before it
         var state = LeaderState(epoch: epoch)
@@ -181,7 +202,8 @@ public struct ReplicaNode<Log: ReplicaLog> {
             guard epoch == maxEpochSeen, leader == nil, following == nil else {
                 return reply(to: envelope.from, .reject(epoch: epoch, maxEpochSeen: maxEpochSeen))
             }
-            let start = max(1, min(from, log.tail.seq + 1))
+            var start = max(1, min(from, log.tail.seq + 1))
+            if let gap = log.gap, gap.contains(start) { start = gap.end.seq + 1 }  // what this node holds after it
             return reply(
                 to: envelope.from,
                 .fetchReply(
@@ -201,6 +223,12 @@ public struct ReplicaNode<Log: ReplicaLog> {
                 leader = nil
             }
             following = (envelope.from, epoch)
+            if let gap = log.gap, prevSeq < gap.end.seq {
+                // From before the point this node joined at (sent before the leader heard of it):
+                // its acknowledgement of the gap moves the leader on.
+                guard log.syncedSeq >= gap.end.seq else { return Output() }
+                return reply(to: envelope.from, .replicateAck(epoch: epoch, syncedSeq: log.syncedSeq, sum: try log.sum(at: log.syncedSeq)))
+            }
             guard prevSeq <= log.tail.seq else {
                 return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: log.tail.seq))
             }
@@ -213,11 +241,8 @@ public struct ReplicaNode<Log: ReplicaLog> {
             let seq = try merge(entries, after: prevSeq)
             // What is known to match the leader's log: everything up to `seq`.
             var out = Output<Payload>()
-            let committed = max(commitSeq, min(leaderCommit, seq))
-            if committed > commitSeq {
-                out.committed = (commitSeq + 1)..<(committed + 1)
-                commitSeq = committed
-            }
+            commitSeq = max(commitSeq, min(leaderCommit, seq))
+            out.committed = deliverable()
             if log.syncedSeq >= prevSeq {
                 // Already synced up to here (a duplicate or an empty heartbeat): say so again.
                 let synced = min(log.syncedSeq, seq)
@@ -242,6 +267,15 @@ public struct ReplicaNode<Log: ReplicaLog> {
 
         case .replicateNack(let epoch, let hint):
             guard var state = leader, state.epoch == epoch, state.isServing else { return Output() }
+            if gapThreshold > 0, hint < commitSeq, commitSeq - hint > gapThreshold, !state.gapRefused.contains(envelope.from) {
+                // Far behind: it joins at the commit point and fills the rest itself.
+                let end = try log.entry(at: commitSeq)
+                return reply(
+                    to: envelope.from,
+                    .installGap(
+                        epoch: epoch, probeSeq: hint, probeSum: try log.sum(at: hint), end: LogTail(seq: end.seq, epoch: end.epoch, sum: end.sum),
+                        commitSeq: commitSeq))
+            }
             state.next[envelope.from] = min(state.next[envelope.from] ?? 1, hint + 1)
             state.sent[envelope.from] = nil
             leader = state
@@ -253,7 +287,67 @@ public struct ReplicaNode<Log: ReplicaLog> {
             maxEpochSeen = max(maxEpochSeen, newer)
             leader = nil
             return Output()
+
+        case .installGap(let epoch, let probeSeq, let probeSum, let end, let leaderCommit):
+            guard epoch >= maxEpochSeen else {
+                return reply(to: envelope.from, .reject(epoch: epoch, maxEpochSeen: maxEpochSeen))
+            }
+            if epoch > maxEpochSeen || leader != nil {
+                maxEpochSeen = epoch
+                leader = nil
+            }
+            following = (envelope.from, epoch)
+            // Only past a log that is all the leader's (so nothing this node holds is given up), and
+            // once: a second gap is refused, and the leader sends entries instead.
+            guard log.gap == nil, end.seq > log.tail.seq, end.seq <= leaderCommit else {
+                return reply(to: envelope.from, .gapRefused(epoch: epoch))
+            }
+            // The log changed since the leader probed it: probe again at the tail.
+            guard probeSeq == log.tail.seq else { return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: log.tail.seq)) }
+            guard try log.sum(at: probeSeq) == probeSum else { return reply(to: envelope.from, .gapRefused(epoch: epoch)) }
+            try log.openGap(through: end)
+            commitSeq = max(commitSeq, end.seq)
+            return Output()  // acknowledged once synced (`sync`)
+
+        case .gapRefused(let epoch):
+            guard var state = leader, state.epoch == epoch, state.isServing else { return Output() }
+            state.gapRefused.insert(envelope.from)
+            leader = state
+            return Output(messages: try replicate(to: envelope.from, pipelined: false, force: true).map { [$0] } ?? [])
+
+        case .backfill(let from):
+            // Committed entries are the same on every node: anyone who holds them answers.
+            let upTo = min(commitSeq, log.heldThrough)
+            guard from >= 1, from <= upTo else { return reply(to: envelope.from, .backfillReply(prevSeq: from &- 1, entries: [])) }
+            let entries = try log.entries(from: from, limit: min(entriesPerMessageMax, Int(upTo - from + 1)))
+            return reply(to: envelope.from, .backfillReply(prevSeq: from - 1, entries: entries))
+
+        case .backfillReply(let prevSeq, let entries):
+            guard let gap = log.gap, prevSeq == gap.next - 1 else { return Output() }
+            var previous = try log.sum(at: prevSeq)
+            for entry in entries {
+                guard let open = log.gap, entry.seq == open.next, entry.isIntact(previousSum: previous) else { break }
+                if entry.seq == open.end.seq, entry.sum != open.end.sum || entry.epoch != open.end.epoch { break }
+                try log.fill(entry)
+                previous = entry.sum
+            }
+            return Output(committed: deliverable())
         }
+    }
+
+    /// The request for the next entries of this node's gap, to `peer` (the driver paces them: one
+    /// outstanding, throttled against live traffic). nil without a gap.
+    public func backfillRequest(to peer: NodeID) -> Envelope<Payload>? {
+        guard let gap = log.gap, peer != id else { return nil }
+        return Envelope(from: id, to: peer, message: .backfill(from: gap.next))
+    }
+
+    /// The committed entries not yet handed on that this node now holds in order.
+    private mutating func deliverable() -> Range<UInt64>? {
+        let upTo = min(commitSeq, log.heldThrough)
+        guard upTo > deliveredSeq else { return nil }
+        defer { deliveredSeq = upTo }
+        return (deliveredSeq + 1)..<(upTo + 1)
     }
 
     // MARK: Leader
@@ -269,6 +363,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
             // entries are the same on every node).
             state.fetchingFrom = bestNode
             state.fetchTarget = bestTail
+            state.fetchedFromStart = false
             leader = state
             let from = min(commitSeq, log.tail.seq) + 1
             return [Envelope(from: id, to: bestNode, message: .fetch(epoch: state.epoch, from: from))]
@@ -280,8 +375,22 @@ public struct ReplicaNode<Log: ReplicaLog> {
         guard var state = leader, state.epoch == epoch, !state.isServing, state.fetchingFrom == node,
             let target = state.fetchTarget
         else { return [] }
-        guard prevSeq <= log.tail.seq, try log.sum(at: prevSeq) == prevSum else {
+        // Asked from the start and still not where this node's log agrees: the node skipped
+        // entries (a gap) this one needs.
+        var skipped = false
+        if state.fetchedFromStart && prevSeq > 0 { skipped = try log.sum(at: min(prevSeq, log.tail.seq)) != prevSum }
+        guard prevSeq <= log.tail.seq, !(entries.isEmpty && prevSeq < target.seq), !skipped else {
+            // The node has a gap where this one needs entries, or no longer holds what it promised
+            // (its data directory was replaced since): it cannot help; another may.
+            state.fetchingFrom = nil
+            state.tails[node] = nil
+            leader = state
+            return try finishRecoveryIfReady()
+        }
+        guard try log.sum(at: prevSeq) == prevSum else {
             // Not where this node's log agrees with it: from the start.
+            state.fetchedFromStart = true
+            leader = state
             return [Envelope(from: id, to: node, message: .fetch(epoch: epoch, from: 1))]
         }
         let seq = try merge(entries, after: prevSeq)
@@ -374,10 +483,9 @@ public struct ReplicaNode<Log: ReplicaLog> {
         synced.sort(by: >)
         let candidate = synced[majority - 1]
         guard candidate > commitSeq, candidate >= state.markSeq else { return Output() }
-        let range = (commitSeq + 1)..<(candidate + 1)
         commitSeq = candidate
         // Followers learn the commit point with the next message (sent now, so readers on them move).
-        var out = Output<Payload>(committed: range)
+        var out = Output<Payload>(committed: deliverable())
         for peer in peers { if let envelope = try replicate(to: peer, pipelined: true, force: true) { out.messages.append(envelope) } }
         return out
     }
@@ -392,6 +500,7 @@ extension ReplicaNode where Log: CrashableReplicaLog {
     public mutating func crash() {
         log.dropUnsynced()
         commitSeq = 0
+        deliveredSeq = 0
         leader = nil
         following = nil
     }
@@ -405,6 +514,7 @@ public struct LeaderState: Sendable {
     var tails: [Int: LogTail] = [:]
     var fetchingFrom: Int?
     var fetchTarget: LogTail?
+    var fetchedFromStart = false
     /// Serving: this epoch's mark; the next seq to send each follower, what each has synced of
     /// this log, the last seq sent to each (pipelining), and who acknowledged something new since
     /// the last heartbeat.
@@ -413,6 +523,8 @@ public struct LeaderState: Sendable {
     public internal(set) var matched: [Int: UInt64] = [:]
     var sent: [Int: UInt64] = [:]
     var progressed: Set<Int> = []
+    /// Followers that refused to join with a gap in this epoch: they are sent entries.
+    var gapRefused: Set<Int> = []
 
     init(epoch: UInt64) { self.epoch = epoch }
 }
@@ -426,6 +538,13 @@ public enum Message<Payload: ReplicaPayload>: Sendable {
     case replicateAck(epoch: UInt64, syncedSeq: UInt64, sum: UInt64)
     case replicateNack(epoch: UInt64, hint: UInt64)
     case reject(epoch: UInt64, maxEpochSeen: UInt64)
+    /// Leader → a follower far behind whose log ends at `probeSeq` with `probeSum`: join at `end`,
+    /// a committed entry, leaving a gap before it.
+    case installGap(epoch: UInt64, probeSeq: UInt64, probeSum: UInt64, end: LogTail, commitSeq: UInt64)
+    case gapRefused(epoch: UInt64)
+    /// A node with a gap → any peer: committed entries from `from` on.
+    case backfill(from: UInt64)
+    case backfillReply(prevSeq: UInt64, entries: [ReplicatedEntry<Payload>])
 }
 
 public struct Envelope<Payload: ReplicaPayload>: Sendable {

@@ -13,6 +13,8 @@ extension Array: ReplicaPayload where Element == UInt8 {
 ///       beginEpoch epoch | epochState epoch seq epoch sum | fetch epoch from
 ///       fetchReply epoch prevSeq prevSum entries | replicate epoch prevSeq prevSum commitSeq entries
 ///       replicateAck epoch synced sum | replicateNack epoch hint | reject epoch maxEpochSeen
+///       and 9…12: installGap epoch probeSeq probeSum seq epoch sum commitSeq | gapRefused epoch
+///       backfill from | backfillReply prevSeq entries
 ///     entries := count (u32 BE), each: seq epoch sum (u64 BE) kind (u8) length (u32 BE) payload
 ///
 /// A frame that does not decode is the peer's bug or another program on the port: the connection
@@ -49,6 +51,10 @@ public enum ReplicationWire {
         case .replicateAck: kind = 6
         case .replicateNack: kind = 7
         case .reject: kind = 8
+        case .installGap: kind = 9
+        case .gapRefused: kind = 10
+        case .backfill: kind = 11
+        case .backfillReply: kind = 12
         }
         let start = beginFrame(kind: kind, into: &out)
         put(UInt32(shard), &out)
@@ -84,6 +90,19 @@ public enum ReplicationWire {
         case .reject(let epoch, let maxEpochSeen):
             put(epoch, &out)
             put(maxEpochSeen, &out)
+        case .installGap(let epoch, let probeSeq, let probeSum, let end, let commitSeq):
+            put(epoch, &out)
+            put(probeSeq, &out)
+            put(probeSum, &out)
+            put(end.seq, &out)
+            put(end.epoch, &out)
+            put(end.sum, &out)
+            put(commitSeq, &out)
+        case .gapRefused(let epoch): put(epoch, &out)
+        case .backfill(let from): put(from, &out)
+        case .backfillReply(let prevSeq, let entries):
+            put(prevSeq, &out)
+            put(entries, &out)
         }
         endFrame(start, &out)
     }
@@ -177,6 +196,15 @@ public enum ReplicationWire {
         case 6: message = .replicateAck(epoch: try reader.u64(), syncedSeq: try reader.u64(), sum: try reader.u64())
         case 7: message = .replicateNack(epoch: try reader.u64(), hint: try reader.u64())
         case 8: message = .reject(epoch: try reader.u64(), maxEpochSeen: try reader.u64())
+        case 9:
+            let epoch = try reader.u64()
+            let probeSeq = try reader.u64()
+            let probeSum = try reader.u64()
+            let end = LogTail(seq: try reader.u64(), epoch: try reader.u64(), sum: try reader.u64())
+            message = .installGap(epoch: epoch, probeSeq: probeSeq, probeSum: probeSum, end: end, commitSeq: try reader.u64())
+        case 10: message = .gapRefused(epoch: try reader.u64())
+        case 11: message = .backfill(from: try reader.u64())
+        case 12: message = .backfillReply(prevSeq: try reader.u64(), entries: try reader.entries())
         default: throw .malformed("unknown message kind \(kind)")
         }
         try reader.finish()

@@ -20,6 +20,8 @@ final class ClusterLink: Sendable {
     private let heard: PeerLiveness
     /// The shards this node led in the last view that came from a reachable etcd.
     private let ledWhileReachable = Mutex<[Int: UInt64]>([:])  // Guarded by itself.
+    /// The shards whose log has a gap here: no campaigns for them.
+    private let gapped = Mutex<Set<Int>>([])  // Guarded by itself.
 
     /// The storage engine, set once it exists (it is created after the link, which its deliveries
     /// go through).
@@ -48,7 +50,7 @@ final class ClusterLink: Sendable {
     init(config: ServerConfig, members: [ClusterMember], myIndex: Int, wakeup: LoopWakeup) throws {
         settings = ClusterReplicator.Settings(
             cluster: config.clusterName, myIndex: myIndex, clusterSize: members.count, shardCount: config.clusterShards,
-            quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000)
+            quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000, gapThreshold: UInt64(config.clusterGapThreshold))
         self.members = members
         self.wakeup = wakeup
         let cluster = config.clusterName
@@ -115,6 +117,9 @@ final class ClusterLink: Sendable {
                 }
             case .view:
                 forLoop.append(outcome)
+            case .gaps(let shards):
+                gapped.withLock { $0 = shards }
+                forLoop.append(outcome)
             }
         }
         if !jobs.isEmpty { submit(jobs) }
@@ -177,6 +182,12 @@ final class ClusterLink: Sendable {
         heard.heard(within: settings.quorumTimeoutNanoseconds) + 1 >= settings.clusterSize / 2 + 1
     }
 
+    /// Whether this node may campaign for `shard`: it hears a majority, and its log of the shard
+    /// has no gap (REPLICATION.md 5.5: a node with a gap never leads).
+    func mayCampaign(_ shard: Int) -> Bool {
+        hearsMajority() && !gapped.withLock { $0.contains(shard) }
+    }
+
     /// Whether this node heard member `name` over the bus within the quorum timeout.
     func hears(_ name: String) -> Bool {
         guard let index = members.firstIndex(where: { $0.name == name }) else { return false }
@@ -224,22 +235,29 @@ extension Server {
         return ClusterTopology(myName: config.clusterNodeID, nodes: nodes, shards: shards)
     }
 
-    /// Loop thread: a new view from etcd becomes the topology commands are routed by.
+    /// Loop thread: a new view from etcd becomes the topology commands are routed by. This
+    /// node's own copy of a shard whose log has a gap here (`localGaps`) is `loading`: reads of it
+    /// go to the leader (MOVED) until the gap is filled.
     func apply(_ view: ClusterView) {
         guard var topology else { return }
+        lastClusterView = view
         for shard in 0..<topology.shardCount {
             // A shard between leaders keeps its last one in the slot map, as Redis keeps a failed
             // master's slots: a client that caches the map (redis-py) then retries there and
             // re-reads it, instead of finding the slots uncovered for good.
-            guard let current = view.leaders[shard] else { continue }
-            let leaderName = current.nodeID
-            let leader = topology.nodes.first { $0.name == leaderName }
-            let replicas = topology.nodes.filter { $0.name != leaderName }.map {
-                ClusterTopology.Replica(node: $0, health: view.nodes[$0.name] != nil || $0.name == topology.myName ? .online : .failed)
+            var entry = topology.shards[shard]
+            if let current = view.leaders[shard] {
+                let leaderName = current.nodeID
+                let leader = topology.nodes.first { $0.name == leaderName }
+                let replicas = topology.nodes.filter { $0.name != leaderName }.map {
+                    ClusterTopology.Replica(node: $0, health: view.nodes[$0.name] != nil || $0.name == topology.myName ? .online : .failed)
+                }
+                entry = ClusterTopology.Shard(leader: leader.map { ClusterTopology.Leader(node: $0, epoch: current.epoch) }, replicas: replicas)
             }
-            topology.setShard(
-                ClusterTopology.Shard(leader: leader.map { ClusterTopology.Leader(node: $0, epoch: current.epoch) }, replicas: replicas),
-                at: shard)
+            for index in entry.replicas.indices where entry.replicas[index].node.name == topology.myName {
+                entry.replicas[index].health = localGaps.contains(shard) ? .loading : .online
+            }
+            topology.setShard(entry, at: shard)
         }
         self.topology = topology
     }

@@ -1,4 +1,5 @@
 import CLibUV
+import SpoolCluster
 import SpoolCore
 import SpoolProtocol
 import SpoolStorage
@@ -30,6 +31,9 @@ public final class Server {
     /// Cluster mode: the link to peers and etcd, and what the loop routes by. Loop thread.
     let clusterLink: ClusterLink?
     var topology: ClusterTopology?
+    /// Cluster mode: the last view from etcd, and the shards whose log has a gap here.
+    var lastClusterView: ClusterView?
+    var localGaps: Set<Int> = []
 
     var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -153,7 +157,7 @@ public final class Server {
             throw ServerStartError("cannot open the cluster's replication log: \(error)")
         }
         link.coordinator.start(
-            mayCampaign: { _ in link.hearsMajority() }, hears: { link.hears($0) }, onChange: { view in link.viewChanged(view) })
+            mayCampaign: { link.mayCampaign($0) }, hears: { link.hears($0) }, onChange: { view in link.viewChanged(view) })
     }
 
     static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> Server {
@@ -397,6 +401,11 @@ public final class Server {
         for outcome in outcomes {
             if outcome.kind == .cluster, case .view(let view)? = outcome.action {
                 apply(view)
+                continue
+            }
+            if outcome.kind == .cluster, case .gaps(let shards)? = outcome.action {
+                localGaps = shards
+                if let view = lastClusterView { apply(view) }
                 continue
             }
             guard let connection = connections[outcome.connection], !connection.isClosing else { continue }

@@ -53,6 +53,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var clusterEtcdEndpoints = "http://127.0.0.1:2379"
     public var clusterLeaseTTL = 2
     public var clusterQuorumTimeout = 1_000
+    /// A follower this many committed records behind joins at the leader's commit point with a
+    /// gap and fills it in the background, instead of being sent every record before it counts.
+    public var clusterGapThreshold = 10_000
     public var clusterShards = 16
     /// The config file read at start-up ("" without one); INFO's config_file. Not a key.
     public var configFile = ""
@@ -133,6 +136,8 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.clusterLeaseTTL, v, 1...60) }),
         Key(name: "cluster-quorum-timeout", isMutable: false, get: { String($0.clusterQuorumTimeout) },
             set: { c, v in setInt(&c.clusterQuorumTimeout, v, 100...60_000) }),
+        Key(name: "cluster-gap-threshold", isMutable: false, get: { String($0.clusterGapThreshold) },
+            set: { c, v in setInt(&c.clusterGapThreshold, v, 1...1_000_000_000) }),
         Key(name: "cluster-shards", isMutable: false, get: { String($0.clusterShards) },
             set: { c, v in setInt(&c.clusterShards, v, 1...1024) }),
     ]

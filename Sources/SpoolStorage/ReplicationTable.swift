@@ -4,7 +4,9 @@
 ///   kind (1), payload: each shard's log, dense seqs from 1, written in the batch's transaction
 ///   and durable with its flush.
 /// - `table:spool-shards` — shard (4 bytes BE) → the highest epoch the node promised (8 LE) and
-///   the last seq it applied to its streams (8 LE). The promise is what lets a replica refuse a
+///   the last seq it applied to its streams (8 LE), then, while the node's log has a gap (it
+///   joined at a leader's commit point and is filling what it skipped), the first seq missing and
+///   the seq, epoch and sum of the last one (4 × 8 LE). The promise is what lets a replica refuse a
 ///   stale leader after a restart; the applied seq is written in the transaction that applies, so
 ///   after a crash the node applies again exactly what it had not.
 ///
@@ -34,9 +36,25 @@ public final class ReplicationTable {
     public struct ShardState: Sendable, Equatable {
         public var maxEpochSeen: UInt64 = 0
         public var appliedSeq: UInt64 = 0
-        public init(maxEpochSeen: UInt64 = 0, appliedSeq: UInt64 = 0) {
+        public var gap: StoredGap?
+        public init(maxEpochSeen: UInt64 = 0, appliedSeq: UInt64 = 0, gap: StoredGap? = nil) {
             self.maxEpochSeen = maxEpochSeen
             self.appliedSeq = appliedSeq
+            self.gap = gap
+        }
+    }
+
+    /// A log's open gap as stored: the first seq missing, and the last one's seq, epoch and sum.
+    public struct StoredGap: Sendable, Equatable {
+        public var next: UInt64
+        public var endSeq: UInt64
+        public var endEpoch: UInt64
+        public var endSum: UInt64
+        public init(next: UInt64, endSeq: UInt64, endEpoch: UInt64, endSum: UInt64) {
+            self.next = next
+            self.endSeq = endSeq
+            self.endEpoch = endEpoch
+            self.endSum = endSum
         }
     }
 
@@ -139,8 +157,16 @@ public final class ReplicationTable {
         appendBigEndian(UInt32(shard), to: &key)
         guard try shards.search(key: key) else { return ShardState() }
         guard let state = try shards.withValue({ value -> ShardState? in
-            guard value.count == 16 else { return nil }
-            return ShardState(maxEpochSeen: readLittleEndian(UInt64.self, value, at: 0), appliedSeq: readLittleEndian(UInt64.self, value, at: 8))
+            guard value.count == 16 || value.count == 48 else { return nil }
+            var state = ShardState(maxEpochSeen: readLittleEndian(UInt64.self, value, at: 0), appliedSeq: readLittleEndian(UInt64.self, value, at: 8))
+            if value.count == 48 {
+                let gap = StoredGap(
+                    next: readLittleEndian(UInt64.self, value, at: 16), endSeq: readLittleEndian(UInt64.self, value, at: 24),
+                    endEpoch: readLittleEndian(UInt64.self, value, at: 32), endSum: readLittleEndian(UInt64.self, value, at: 40))
+                guard gap.next >= 1, gap.next <= gap.endSeq, state.appliedSeq < gap.next else { return nil }
+                state.gap = gap
+            }
+            return state
         }) else {
             throw WiredTigerError.corrupt("shard row \(shard)")
         }
@@ -153,6 +179,9 @@ public final class ReplicationTable {
         var value = [UInt8]()
         appendLittleEndian(state.maxEpochSeen, to: &value)
         appendLittleEndian(state.appliedSeq, to: &value)
+        if let gap = state.gap {
+            for word in [gap.next, gap.endSeq, gap.endEpoch, gap.endSum] { appendLittleEndian(word, to: &value) }
+        }
         try shards.insert(key: key, value: value)
         store.noteDurableDependency()
     }

@@ -23,6 +23,11 @@ import Testing
         .replicateAck(epoch: 812, syncedSeq: 5, sum: 99),
         .replicateNack(epoch: 812, hint: 1),
         .reject(epoch: 3, maxEpochSeen: 812),
+        .installGap(epoch: 812, probeSeq: 4, probeSum: 0xfeed, end: LogTail(seq: 90_000, epoch: 811, sum: 0xbeef), commitSeq: 90_002),
+        .gapRefused(epoch: 812),
+        .backfill(from: 5),
+        .backfillReply(prevSeq: 0, entries: entries(4)),
+        .backfillReply(prevSeq: 9, entries: []),
     ]
 
     static func text(_ message: Message<[UInt8]>) -> String { String(describing: message) }

@@ -21,6 +21,9 @@ enum ClusterAction: Sendable {
     case resign(shard: Int, epoch: UInt64, bump: Bool)
     /// A new view from etcd, for the loop thread's topology.
     case view(ClusterView)
+    /// The shards whose log has a gap on this node now: it serves no reads of them and does not
+    /// campaign for them.
+    case gaps(Set<Int>)
 }
 
 /// A client waiting for its write to commit.
@@ -58,6 +61,10 @@ final class ClusterReplicator {
         /// A leader that has not heard from a majority for this long steps down (Raft's CheckQuorum).
         var quorumTimeoutNanoseconds: UInt64 = 1_000_000_000
         var entriesPerMessageMax = 256
+        /// Followers this many committed records behind join with a gap (`ReplicaNode`).
+        var gapThreshold: UInt64 = 10_000
+        /// A backfill request not answered within this goes to another peer.
+        var backfillTimeoutNanoseconds: UInt64 = 1_000_000_000
     }
 
     final class Shard {
@@ -74,6 +81,11 @@ final class ClusterReplicator {
         var logAppended = false
         /// Flushes this node is waiting for: (generation, the log's tail then, its truncations).
         var unsynced: [(generation: UInt64, seq: UInt64, truncations: UInt64)] = []
+        /// Filling a gap: the peer asked, when (nil: no request out), and when to ask again after
+        /// a peer had nothing to give.
+        var backfillPeer: Int?
+        var backfillSentAt: UInt64?
+        var backfillRetryAt: UInt64 = 0
 
         init(index: Int, node: ReplicaNode<StoredReplicaLog>, state: ReplicationTable.ShardState) {
             self.index = index
@@ -98,6 +110,8 @@ final class ClusterReplicator {
     /// Records applied in the batch in progress, and whether committed ones wait for the next.
     private var appliedThisBatch = 0
     private var backlog = false
+    /// The shards with a gap the loop thread and the coordinator last heard of.
+    private var announcedGaps: Set<Int> = []
     /// No shard has any replication state here (a new or wiped data directory): the node may have
     /// promised epochs it no longer remembers, so it answers no peer until etcd, reachable, has
     /// told it the current leaders' epochs (`leadersChanged`), which become its floor.
@@ -120,10 +134,11 @@ final class ClusterReplicator {
 
     private func loadShard(_ index: Int) throws(WiredTigerError) -> Shard {
         let state = try table.shardState(index)
-        let log = try StoredReplicaLog(table: table, shard: index)
+        let log = try StoredReplicaLog(table: table, shard: index, gap: state.gap)
         let node = ReplicaNode(
             id: settings.myIndex, clusterSize: settings.clusterSize, log: log, maxEpochSeen: state.maxEpochSeen,
-            commitSeq: min(state.appliedSeq, log.tail.seq), entriesPerMessageMax: settings.entriesPerMessageMax)
+            commitSeq: min(state.appliedSeq, log.heldThrough), entriesPerMessageMax: settings.entriesPerMessageMax,
+            gapThreshold: settings.gapThreshold)
         return Shard(index: index, node: node, state: state)
     }
 
@@ -158,16 +173,31 @@ final class ClusterReplicator {
         let message = Envelope(from: envelope.from, to: settings.myIndex, message: envelope.message)
         if let leader = shard.node.leader {
             switch message.message {
-            case .epochState(let epoch, _), .replicateAck(let epoch, _, _), .replicateNack(let epoch, _), .fetchReply(let epoch, _, _, _):
+            case .epochState(let epoch, _), .replicateAck(let epoch, _, _), .replicateNack(let epoch, _), .fetchReply(let epoch, _, _, _),
+                .gapRefused(let epoch):
                 if epoch == leader.epoch { shard.lastHeard[message.from] = monotonicNanoseconds() }
             default: break
             }
         }
+        if case .backfillReply(_, let entries) = message.message, message.from == shard.backfillPeer {
+            shard.backfillSentAt = nil
+            if entries.isEmpty {
+                // Nothing to give (behind, or a gap of its own): another peer, a little later.
+                shard.backfillPeer = nextPeer(after: message.from)
+                shard.backfillRetryAt = monotonicNanoseconds() + 100_000_000
+            }
+        }
+        let gapBefore = shard.node.log.gap
         let wasLeading = shard.node.leader?.epoch
         let wasServing = shard.node.isServing
         let before = shard.node.log.tail
         let output = try shard.node.receive(message)
         if shard.node.log.tail != before { shard.logAppended = true }
+        if gapBefore == nil, let gap = shard.node.log.gap {
+            logEvent("cluster: shard \(index): joined at the leader's commit point \(gap.end.seq) with a gap from \(gap.next); filling it from peers")
+        } else if let gapBefore, shard.node.log.gap == nil {
+            logEvent("cluster: shard \(index): gap \(gapBefore.next)...\(gapBefore.end.seq) filled")
+        }
         if let wasLeading, shard.node.leader?.epoch != wasLeading {
             logEvent("cluster: shard \(index): epoch \(wasLeading) superseded (a peer saw epoch \(shard.node.maxEpochSeen)); stepping down")
             failPending(shard, Self.leadershipLost)
@@ -224,6 +254,12 @@ final class ClusterReplicator {
             let leader = leaders[shard.index]
             if let leader, leader.node == settings.myIndex {
                 if let current = shard.node.leader, current.epoch >= leader.epoch { continue }
+                if let gap = shard.node.log.gap {
+                    // (It does not campaign with one; a campaign that raced the gap's opening.)
+                    logEvent("cluster: shard \(shard.index): won epoch \(leader.epoch) with a gap from \(gap.next); giving it up")
+                    actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
+                    continue
+                }
                 let messages = try shard.node.becomeLeader(epoch: leader.epoch)
                 guard shard.node.isLeading else {
                     logEvent("cluster: shard \(shard.index): won epoch \(leader.epoch) but has seen \(shard.node.maxEpochSeen); asking etcd for a higher one")
@@ -253,6 +289,10 @@ final class ClusterReplicator {
     var nextDeadlineNanoseconds: UInt64? {
         if backlog { return 0 }  // more committed records to apply: another batch at once
         var earliest = shards.contains { $0.node.isLeading } ? nextHeartbeat : nil
+        for shard in shards where shard.node.hasGap {
+            let due = shard.backfillSentAt.map { $0 + settings.backfillTimeoutNanoseconds } ?? shard.backfillRetryAt
+            earliest = min(earliest ?? due, due)
+        }
         for read in parked {
             if let due = read.reply.blockDeadline { earliest = min(earliest ?? due, due) }
         }
@@ -279,19 +319,22 @@ final class ClusterReplicator {
         }
         if backlog {
             backlog = false
-            for shard in shards where shard.appliedSeq < shard.node.commitSeq { try apply(shard, through: shard.node.commitSeq) }
+            for shard in shards where shard.appliedSeq < shard.node.deliveredSeq { try apply(shard, through: shard.node.deliveredSeq) }
         }
+        requestBackfill(now: now)
         appliedThisBatch = 0
         try wakeParkedReads(now: now)
         var out: [DeferredOutcome<ServerOutcome>] = []
         let store = executor.store
         for shard in shards {
             if shard.node.isServing, shard.logAppended { route(try shard.node.replicatePending(), shard: shard.index) }
-            let state = ReplicationTable.ShardState(maxEpochSeen: shard.node.maxEpochSeen, appliedSeq: shard.appliedSeq)
+            let state = ReplicationTable.ShardState(
+                maxEpochSeen: shard.node.maxEpochSeen, appliedSeq: shard.appliedSeq, gap: shard.node.log.storedGap)
             if state != shard.savedState {
-                // A promise must be synced before it is answered; the applied seq alone goes
-                // with the derived writes it counts (the log applies the rest again after a crash).
-                let promised = state.maxEpochSeen != shard.savedState.maxEpochSeen
+                // A promise must be synced before it is answered, and so must a gap's opening (it
+                // is acknowledged); the applied seq and a gap's progress go with the derived
+                // writes they count (the log applies the rest again after a crash).
+                let promised = state.maxEpochSeen != shard.savedState.maxEpochSeen || state.gap?.endSeq != shard.savedState.gap?.endSeq
                 if promised { promiseChanged = true }
                 store.writesAreDerived = !promised
                 defer { store.writesAreDerived = false }
@@ -340,6 +383,11 @@ final class ClusterReplicator {
             out.append(DeferredOutcome(outcome: .cluster(.send(durableFrames)), minimumTag: durableTag, fail: { _ in .nothing }))
             durableFrames = []
         }
+        let gaps = Set(shards.filter { $0.node.hasGap }.map(\.index))
+        if gaps != announcedGaps {
+            announcedGaps = gaps
+            actions.append(.gaps(gaps))
+        }
         for action in actions { out.append(DeferredOutcome(outcome: .cluster(action), minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing })) }
         actions = []
         promiseChanged = false
@@ -364,6 +412,7 @@ final class ClusterReplicator {
         }
         parked = []
         backlog = false
+        announcedGaps = []
         appliedThisBatch = 0
         immediateFrames = []
         durableFrames = []
@@ -389,7 +438,9 @@ final class ClusterReplicator {
             let epoch = node.leader?.epoch ?? node.following?.epoch ?? 0
             text += "spool_cluster_shard\(shard.index):role=\(role),epoch=\(epoch),max_epoch_seen=\(node.maxEpochSeen)"
             text += ",tail=\(node.log.tail.seq),synced=\(node.log.syncedSeq),committed=\(node.commitSeq),applied=\(shard.appliedSeq)"
-            text += ",pending=\(shard.pending.count)\r\n"
+            text += ",pending=\(shard.pending.count)"
+            if let gap = node.log.gap { text += ",gap=\(gap.next)-\(gap.end.seq)" }
+            text += "\r\n"
         }
         return text + "\r\n"
     }
@@ -435,6 +486,32 @@ final class ClusterReplicator {
                 shard: shard.index, body: ReplicatedRecord.encodeBody(version: record.version, isTransaction: false, items: record.items),
                 reply: waiting, keys: read.keys.map { StreamKey(database: 0, name: $0) }))
         return true
+    }
+
+    /// Each shard with a gap asks one peer at a time for its next committed records: the leader
+    /// it follows first, another when a peer has nothing to give or does not answer. A request
+    /// goes out after the batch's flush, so backfill runs at most one message per flush, behind
+    /// live traffic.
+    private func requestBackfill(now: UInt64) {
+        for shard in shards where shard.node.hasGap {
+            if let sent = shard.backfillSentAt {
+                guard now >= sent + settings.backfillTimeoutNanoseconds else { continue }
+                shard.backfillPeer = nextPeer(after: shard.backfillPeer ?? settings.myIndex)
+            } else if now < shard.backfillRetryAt {
+                continue
+            }
+            let peer = shard.backfillPeer ?? shard.node.following?.leader ?? nextPeer(after: settings.myIndex)
+            guard let request = shard.node.backfillRequest(to: peer) else { continue }
+            shard.backfillPeer = peer
+            shard.backfillSentAt = now
+            route([request], shard: shard.index)
+        }
+        for shard in shards where !shard.node.hasGap { shard.backfillPeer = nil }
+    }
+
+    private func nextPeer(after node: Int) -> Int {
+        let next = (node + 1) % settings.clusterSize
+        return next == settings.myIndex ? (next + 1) % settings.clusterSize : next
     }
 
     private func checkQuorum(_ shard: Shard, now: UInt64) throws(WiredTigerError) {
