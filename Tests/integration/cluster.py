@@ -342,7 +342,7 @@ class Node:
             "--cluster-members", c.members_spec, "--cluster-etcd-endpoints", c.etcd.endpoint,
             "--cluster-shards", str(c.shard_count), "--cluster-lease-ttl", str(c.lease_ttl),
             "--cluster-quorum-timeout", str(c.quorum_timeout_ms),
-        ]
+        ] + (["--cluster-gap-threshold", str(c.gap_threshold)] if c.gap_threshold is not None else [])
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -431,9 +431,10 @@ class IptablesUnavailable(AssertionError):
 class Cluster:
     def __init__(
         self, base_dir: Path, size: int = 3, shards: int = 4, lease_ttl: int = 2, quorum_timeout_ms: int = 1000,
-        seed: Optional[int] = None,
+        seed: Optional[int] = None, gap_threshold: Optional[int] = None,
     ) -> None:
         self.base_dir = Path(base_dir)
+        self.gap_threshold = gap_threshold
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.shard_count = shards
         self.lease_ttl = lease_ttl
@@ -624,6 +625,13 @@ class Cluster:
         node.send_signal(sig)
         log(f"sent {signal.Signals(sig).name} to {node.name} (pid {node.pid})")
         return at
+
+    def replace_disk(self, node: Node) -> None:
+        """Kills the node and gives it an empty data directory (a new disk); it stays stopped."""
+        self.kill(node)
+        shutil.rmtree(node.data_dir)
+        node.data_dir.mkdir()
+        log(f"replaced {node.name}'s data directory with an empty one")
 
     def restart(self, node: Node, wait: bool = True) -> None:
         """Starts the node again on its data directory (stopping it first if it runs)."""

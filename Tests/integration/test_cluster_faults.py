@@ -495,3 +495,45 @@ def test_xacked_entries_are_never_redelivered_after_leader_failover(make_cluster
     cluster.check({stream: list(zip(ids, [str(i).encode() for i in range(60)]))}, None, field=b"n")
     workload.wait_acks(100)
     finish(cluster, workload)
+
+
+# --------------------------------------------------------------------------------------------
+# F8: disk replaced under load: the node joins with a gap
+# --------------------------------------------------------------------------------------------
+
+
+def test_replaced_follower_joins_with_a_gap_takes_part_in_quorums_and_backfills(make_cluster) -> None:
+    # Two shards on three nodes: the third node leads nothing. A gap threshold of 50 records makes
+    # a node whose disk was replaced after a few hundred writes join at the commit point.
+    cluster = make_cluster(shards=2, gap_threshold=50)
+    led = {n.name: cluster.shards_led_by(n) for n in cluster.nodes}
+    followers = [n for n in cluster.nodes if not led[n.name]]
+    assert followers, f"every node leads a shard: {led}"
+    victim = followers[0]
+    workload = start_load(cluster, "f8", warmup=400)
+    cluster.replace_disk(victim)
+    workload.wait_acks(200)
+    cluster.restart(victim)
+    # One leader stops answering at once: the other's shard can commit only with the new node.
+    leaders = [n for n in cluster.nodes if n is not victim]
+    stopped, kept = leaders[0], leaders[1]
+    kept_streams = streams_led_by(cluster, workload, kept)
+    kept_shards = cluster.shards_led_by(kept)
+    at = cluster.kill(stopped, signal.SIGSTOP)
+    try:
+        seconds = workload.wait_first_ack_after(at + 0.5, kept_streams, timeout=20)
+        workload.wait_acks(50, streams=kept_streams, timeout=20)
+    finally:
+        stopped.send_signal(signal.SIGCONT)
+    report_availability("F8 disk replaced, joins with a gap (writes with only the joiner)", seconds)
+    joined = [f"shard {s}: joined at the leader's commit point" for s in kept_shards]
+    wait_until(lambda: all(line in victim.log_path.read_text() for line in joined), timeout=20,
+               what=f"{victim.name} joining {kept_shards} with a gap")
+    wait_until(lambda: victim.log_path.read_text().count(" filled") >= len(kept_shards), timeout=60,
+               what=f"{victim.name} filling its gaps")
+    for line in victim.log_path.read_text().splitlines():
+        if "gap" in line:
+            log(f"{victim.name}: {line}")
+    workload.wait_acks(100)
+    report = finish(cluster, workload)
+    assert report["acked"] > 700
