@@ -68,7 +68,7 @@ def free_port_pair():
 class Cluster:
     """etcd and three spoold nodes on 127.0.0.5-7, files in a temporary directory."""
 
-    def __init__(self, spoold, shards=16):
+    def __init__(self, spoold, shards=16, extra=()):
         self.dir = tempfile.mkdtemp(prefix="bench-cluster-")
         self.port = free_port_pair()
         etcd_port = self.port + 1
@@ -79,13 +79,14 @@ class Cluster:
              "--initial-cluster", f"b=http://127.0.0.1:{etcd_port + 1}", "--heartbeat-interval", "50", "--election-timeout", "500"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         members = ",".join(f"n{i + 1}={h}:{self.port}" for i, h in enumerate(HOSTS))
-        self.nodes = []
-        for i, host in enumerate(HOSTS):
-            self.nodes.append(subprocess.Popen(
-                [spoold, "--bind", host, "--port", str(self.port), "--dir", os.path.join(self.dir, f"n{i + 1}"),
-                 "--cluster-enabled", "yes", "--cluster-node-id", f"n{i + 1}", "--cluster-members", members,
-                 "--cluster-shards", str(shards), "--cluster-etcd-endpoints", f"http://127.0.0.1:{etcd_port}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.argv = [
+            [spoold, "--bind", host, "--port", str(self.port), "--dir", os.path.join(self.dir, f"n{i + 1}"),
+             "--cluster-enabled", "yes", "--cluster-node-id", f"n{i + 1}", "--cluster-members", members,
+             "--cluster-shards", str(shards), "--cluster-etcd-endpoints", f"http://127.0.0.1:{etcd_port}"] + list(extra)
+            for i, host in enumerate(HOSTS)]
+        self.nodes = [None] * len(HOSTS)
+        for i in range(len(HOSTS)):
+            self.start_node(i)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -109,6 +110,19 @@ class Cluster:
         else:
             raise RuntimeError("the leaders did not start serving")
 
+    def log_path(self, index):
+        return os.path.join(self.dir, f"n{index + 1}.log")
+
+    def start_node(self, index):
+        with open(self.log_path(index), "ab") as out:
+            self.nodes[index] = subprocess.Popen(self.argv[index], stdout=subprocess.DEVNULL, stderr=out)
+
+    def replace_disk(self, index):
+        """Kills node `index` and empties its data directory (a new disk); it stays stopped."""
+        self.nodes[index].send_signal(signal.SIGKILL)
+        self.nodes[index].wait()
+        shutil.rmtree(self.argv[index][self.argv[index].index("--dir") + 1], ignore_errors=True)
+
     def leader(self, key):
         r = redis.Redis(host=HOSTS[0], port=self.port)
         slot = r.execute_command("CLUSTER", "KEYSLOT", key)
@@ -118,11 +132,12 @@ class Cluster:
         raise RuntimeError(f"no leader for {key}")
 
     def cpu_seconds(self):
-        return sum(cpu_of(p.pid) for p in self.nodes + [self.etcd])
+        return sum(cpu_of(p.pid) for p in self.nodes + [self.etcd] if p.poll() is None)
 
     def stop(self):
         for p in self.nodes:
-            p.send_signal(signal.SIGTERM)
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
         for p in self.nodes:
             try:
                 p.wait(timeout=30)

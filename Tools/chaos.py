@@ -25,8 +25,9 @@ takes writes again (the recovery time):
   etcd       stop etcd (SIGKILL), start it again on its data
   clock      restart a node with its wall clock 30-90 s behind or ahead (libfaketime), then back
   replace    kill -9 a node, delete its data directory (a disk replaced) and start it empty: it
-             takes its epoch floor from etcd and catches up from its peers' logs; the next fault
-             waits until it has
+             takes its epoch floor from etcd and joins every shard more than --gap-threshold
+             records long at its leader's commit point, filling the gap from its peers (shorter
+             ones it is sent); the next fault waits until it has caught up
   corrupt    stop a node, flip bytes in its entry and replication-log tables, start it, and read
              every stream from it: WiredTiger's block checksums must catch what was read (the
              node then answers IOERR and reports aof_last_write_status:err, never the bad data);
@@ -52,6 +53,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import signal
 import sys
@@ -601,6 +603,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=300, help="new entries a second per producer (the checker reads "
                         "everything back from every node, so a long run at full speed takes long to check)")
     parser.add_argument("--lease-ttl", type=int, default=2)
+    parser.add_argument("--gap-threshold", type=int, default=300,
+                        help="records behind at which a node joins with a gap (cluster-gap-threshold): low, so that "
+                             "replaced disks and long outages join that way")
     parser.add_argument("--dir", default=None, help="where the nodes' data and logs go (default: a new temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep data and logs even if the run passes")
     args = parser.parse_args()
@@ -615,7 +620,7 @@ def main() -> int:
     import tempfile
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="spool-chaos-"))
     rng = random.Random(args.seed)
-    cluster = Cluster(base, size=3, shards=args.shards, lease_ttl=args.lease_ttl, seed=args.seed)
+    cluster = Cluster(base, size=3, shards=args.shards, lease_ttl=args.lease_ttl, seed=args.seed, gap_threshold=args.gap_threshold)
     run = Run()
     streams = keys_for_shards("chaos", args.shards, per_shard=args.streams_per_shard)
     nemesis = Nemesis(cluster, run, rng, faults, args.lease_ttl, streams)
@@ -672,6 +677,28 @@ def main() -> int:
             say(f"  {kind}: {len(rows)}x, writes on every stream after healing: median {recovered[len(rows) // 2]:.2f} s, "
                 f"max {recovered[-1]:.2f} s; longest outage of a stream: median {outages[len(rows) // 2]:.2f} s, "
                 f"max {outages[-1]:.2f} s")
+        joins = fills = 0
+        for node in cluster.nodes:
+            text = node.log_path.read_text(errors="replace")
+            joins += text.count("joined at the leader's commit point")
+            fills += len(re.findall(r"cluster: shard \d+: gap filled", text))
+        say(f"joins with a gap: {joins}, gaps filled: {fills}")
+
+        def open_gaps() -> List[str]:
+            found = []
+            for node in cluster.running():
+                client = node.client(timeout=2.0)
+                try:
+                    for key, value in client.info("shards").items():
+                        if "gap" in (value if isinstance(value, dict) else {}):
+                            found.append(f"{node.name} {key} gap {value['gap']}")
+                finally:
+                    client.close()
+            return found
+        try:
+            wait_until(lambda: not open_gaps(), timeout=60, interval=0.5, what="every gap to be filled")
+        except AssertionError:
+            run.failures.append(f"gaps still open: {open_gaps()}")
         say(f"errors seen by clients: {dict(run.errors.most_common(8))}")
         say(f"entries seen by readers: {', '.join(f'{name} {len(seen)}' for name, seen in sorted(run.seen.items()))}")
         say(f"dirty reads {counts.get('dirty', 0)}, undelivered to groups {counts.get('undelivered', 0)}, "

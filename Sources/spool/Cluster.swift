@@ -4,12 +4,15 @@ import SpoolClient
 /// `spool cluster`: a cluster's nodes and shards as its members report them.
 struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a cluster's nodes, and each shard's slots, leader, epoch and every node's lag.",
+        abstract: "Show a cluster's nodes, and each shard's slots, leader, epoch and every node's lag and gap.",
         discussion: """
             Asks the node given with --host/--port for the members (CLUSTER NODES), then every member \
             for its replication state (INFO shards). LAG is how many committed records of the shard \
-            a node has not applied yet (0: up to date; '-': the node does not answer). A node that \
-            does not answer is shown as down; the command fails only if the first one does not.
+            a node has not applied yet (0: up to date; '-': the node does not answer); 'gap FIRST-LAST' \
+            follows it while the node joined the shard at a commit point and is still filling the \
+            records FIRST to LAST from its peers (it serves no reads of the shard and does not lead \
+            it until then). A node that does not answer is shown as down; the command fails only if \
+            the first one does not.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -82,6 +85,11 @@ struct Cluster: AsyncParsableCommand {
             else { return nil }
             return max(0, committed - applied)
         }
+        func gap(_ member: Member, _ shard: Int) -> String? { member.shards?[shard]?["gap"] }
+        func lagText(_ member: Member, _ shard: Int) -> String {
+            let lagged = lag(member, shard).map { String($0) } ?? "-"
+            return gap(member, shard).map { "\(lagged) gap \($0)" } ?? lagged
+        }
         func slots(_ shard: Int) -> String {
             "\(shard * 16384 / shardCount)-\((shard + 1) * 16384 / shardCount - 1)"
         }
@@ -101,6 +109,7 @@ struct Cluster: AsyncParsableCommand {
                     ("epoch", .optional(lead?.fields["epoch"].flatMap { Int($0) })),
                     ("committed", .optional(lead?.fields["committed"].flatMap { Int($0) })),
                     ("lag", .object(members.map { ($0.address, lag($0, shard).map { JSON.int($0) } ?? .null) })),
+                    ("gaps", .object(members.map { ($0.address, .optional(gap($0, shard))) })),
                 ])
             }
             output.writeLine(JSON.object([("nodes", .array(nodes)), ("shards", .array(shards))]).text)
@@ -118,7 +127,7 @@ struct Cluster: AsyncParsableCommand {
             let lead = leader(of: shard)
             shards.add(
                 [String(shard), slots(shard), lead?.member.address ?? "(none)", lead?.fields["epoch"] ?? "-", lead?.fields["committed"] ?? "-"]
-                    + members.map { lag($0, shard).map { String($0) } ?? "-" })
+                    + members.map { lagText($0, shard) })
         }
         output.writeLine("")
         output.writeLine(shards.text)

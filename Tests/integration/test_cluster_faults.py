@@ -511,6 +511,14 @@ def test_replaced_follower_joins_with_a_gap_takes_part_in_quorums_and_backfills(
     assert followers, f"every node leads a shard: {led}"
     victim = followers[0]
     workload = start_load(cluster, "f8", warmup=400)
+    # A consumer group with delivered, acknowledged and pending entries before the disk goes: the
+    # joiner must show the same group state once its gap is filled.
+    rc = cluster.client()
+    jobs = b"f8:{jobs}"
+    ids = [rc.xadd(jobs, {b"n": str(i).encode()}) for i in range(40)]
+    assert rc.xgroup_create(jobs, b"g", id="0") is True
+    got = [bytes(e[0]) for e in rc.xreadgroup(b"g", b"c1", {jobs: ">"}, count=25)[0][1]]
+    assert rc.xack(jobs, b"g", *got[:10]) == 10
     cluster.replace_disk(victim)
     workload.wait_acks(200)
     cluster.restart(victim)
@@ -529,7 +537,7 @@ def test_replaced_follower_joins_with_a_gap_takes_part_in_quorums_and_backfills(
     joined = [f"shard {s}: joined at the leader's commit point" for s in kept_shards]
     wait_until(lambda: all(line in victim.log_path.read_text() for line in joined), timeout=20,
                what=f"{victim.name} joining {kept_shards} with a gap")
-    wait_until(lambda: victim.log_path.read_text().count(" filled") >= len(kept_shards), timeout=60,
+    wait_until(lambda: all(f"shard {s}: gap filled" in victim.log_path.read_text() for s in kept_shards), timeout=60,
                what=f"{victim.name} filling its gaps")
     for line in victim.log_path.read_text().splitlines():
         if "gap" in line:
@@ -537,3 +545,16 @@ def test_replaced_follower_joins_with_a_gap_takes_part_in_quorums_and_backfills(
     workload.wait_acks(100)
     report = finish(cluster, workload)
     assert report["acked"] > 700
+    clients = cluster.readonly_clients()
+
+    def groups(client: redis.Redis) -> Any:
+        return ([(p["message_id"], p["consumer"], p["times_delivered"])
+                 for p in client.xpending_range(jobs, b"g", min="-", max="+", count=1000)],
+                [(g["pending"], g["last-delivered-id"], g["entries-read"], g["lag"]) for g in client.xinfo_groups(jobs)])
+
+    wait_until(lambda: len({repr(groups(c)) for c in clients.values()}) == 1, timeout=20,
+               what=f"every node to show the same group state: { {n.name: groups(c) for n, c in clients.items()} }")
+    pending, info = groups(clients[victim])
+    assert [p[0] for p in pending] == got[10:]
+    assert info == [(15, got[-1], 25, 15)]
+    cluster.check({jobs: list(zip(ids, [str(i).encode() for i in range(40)]))}, None, field=b"n")

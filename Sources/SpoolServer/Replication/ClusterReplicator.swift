@@ -86,6 +86,9 @@ final class ClusterReplicator {
         var backfillPeer: Int?
         var backfillSentAt: UInt64?
         var backfillRetryAt: UInt64 = 0
+        /// Records (and their bytes) this node filled its gaps with since it started.
+        var backfilledRecords: UInt64 = 0
+        var backfilledBytes: UInt64 = 0
 
         init(index: Int, node: ReplicaNode<StoredReplicaLog>, state: ReplicationTable.ShardState) {
             self.index = index
@@ -193,10 +196,17 @@ final class ClusterReplicator {
         let before = shard.node.log.tail
         let output = try shard.node.receive(message)
         if shard.node.log.tail != before { shard.logAppended = true }
+        if let gapBefore, case .backfillReply(_, let entries) = message.message {
+            let filledTo = shard.node.log.gap?.next ?? gapBefore.end.seq + 1
+            for entry in entries where entry.seq >= gapBefore.next && entry.seq < filledTo {
+                shard.backfilledRecords += 1
+                shard.backfilledBytes += UInt64(entry.payload.count)
+            }
+        }
         if gapBefore == nil, let gap = shard.node.log.gap {
             logEvent("cluster: shard \(index): joined at the leader's commit point \(gap.end.seq) with a gap from \(gap.next); filling it from peers")
         } else if let gapBefore, shard.node.log.gap == nil {
-            logEvent("cluster: shard \(index): gap \(gapBefore.next)...\(gapBefore.end.seq) filled")
+            logEvent("cluster: shard \(index): gap filled through \(gapBefore.end.seq)")
         }
         if let wasLeading, shard.node.leader?.epoch != wasLeading {
             logEvent("cluster: shard \(index): epoch \(wasLeading) superseded (a peer saw epoch \(shard.node.maxEpochSeen)); stepping down")
@@ -440,6 +450,7 @@ final class ClusterReplicator {
             text += ",tail=\(node.log.tail.seq),synced=\(node.log.syncedSeq),committed=\(node.commitSeq),applied=\(shard.appliedSeq)"
             text += ",pending=\(shard.pending.count)"
             if let gap = node.log.gap { text += ",gap=\(gap.next)-\(gap.end.seq)" }
+            if shard.backfilledRecords > 0 { text += ",backfilled=\(shard.backfilledRecords),backfilled_bytes=\(shard.backfilledBytes)" }
             text += "\r\n"
         }
         return text + "\r\n"
