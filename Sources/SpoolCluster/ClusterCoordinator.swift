@@ -82,6 +82,23 @@ public final class ClusterCoordinator: Sendable {
         Task { [engine] in await engine.requestCampaigns() }
     }
 
+    /// Records in etcd, once for good, that this node holds data (`/history/<node>`). Returns true
+    /// when the record was there already: a node that starts with no state then knows it lost
+    /// some (a replaced disk) rather than being new, and must not vote until it caught up.
+    /// Retries until etcd answers; `completion` runs on the coordinator's tasks.
+    public func registerHistory(completion: @escaping @Sendable (Bool) -> Void) {
+        Task { [engine] in
+            while !Task.isCancelled {
+                if let existed = try? await engine.registerHistory() {
+                    completion(existed)
+                    return
+                }
+                if case .stopped = lifecycle.withLock({ $0 }) { return }
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
     /// Deletes shard `shard`'s leader key only if it was created at `epoch`, so a node never
     /// deletes a newer leader's key. Returns whether it deleted it.
     public func resign(shard: Int, epoch: UInt64) async throws(EtcdError) -> Bool {

@@ -11,6 +11,7 @@ import Foundation
 /// /spool/v1/<cluster>/nodes/<nodeId>       {"addr","bus","version"}   under the node's lease
 /// /spool/v1/<cluster>/shards/<s>/leader    {"node","addr","bus"}      under the leader's lease
 /// /spool/v1/<cluster>/bump                 empty                      raises the revision (floor check)
+/// /spool/v1/<cluster>/history/<nodeId>     {}                         the node has held data (no lease)
 /// ```
 struct ClusterKeyspace: Sendable {
     /// `/spool/v1/<cluster>/`.
@@ -23,6 +24,7 @@ struct ClusterKeyspace: Sendable {
     func nodeKey(_ nodeID: String) -> String { prefix + "nodes/" + nodeID }
     func leaderKey(shard: Int) -> String { prefix + "shards/\(shard)/leader" }
     var bumpKey: String { prefix + "bump" }
+    func historyKey(_ nodeID: String) -> String { prefix + "history/" + nodeID }
 
     enum Entry: Equatable {
         case node(String)

@@ -2,6 +2,10 @@
 public protocol ReplicaPayload: Sendable, Equatable {
     /// An empty payload (an epoch mark's).
     static var empty: Self { get }
+    /// A join mark's payload: the incarnation of the node it was appended for.
+    init(incarnation: UInt64)
+    /// The incarnation a join mark's payload names (nil if it is not one).
+    var incarnation: UInt64? { get }
     func mix(into sum: inout ChainSum)
 }
 
@@ -38,6 +42,8 @@ public struct ChainSum: Sendable {
 
 extension UInt64: ReplicaPayload {
     public static var empty: UInt64 { 0 }
+    public init(incarnation: UInt64) { self = incarnation }
+    public var incarnation: UInt64? { self }
     public func mix(into sum: inout ChainSum) { sum.mix(self) }
 }
 
@@ -48,6 +54,9 @@ public struct ReplicatedEntry<Payload: ReplicaPayload>: Sendable, Equatable {
         /// The first entry of a leader's epoch (Raft's no-op): committing it commits everything
         /// before it.
         case epochMark = 2
+        /// A no-op the leader appends for a node that lost its state (its payload names the
+        /// node's incarnation): everything that node's former self acknowledged is before it.
+        case joinMark = 3
     }
     public let seq: UInt64
     public let epoch: UInt64

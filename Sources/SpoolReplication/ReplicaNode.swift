@@ -19,6 +19,15 @@
 /// like any follower, and it fills the entries it skipped (the gap) from any peer, oldest first
 /// (`backfill`), checked against the chain. Entries are handed on for applying only in order, so a
 /// node applies nothing after its gap until the gap is filled; it never leads with one open.
+///
+/// A node that lost its state (a new or replaced disk) is a learner until it holds everything its
+/// former self may have acknowledged: it acknowledges entries (they count towards commits: it
+/// holds them) but promises no epoch and never leads, since a leader counted its former self's
+/// acknowledgements, some perhaps sent just before the disk went, and a recovery that counted the
+/// empty newcomer instead could miss them. It tells the leader (`learner`), which appends a join
+/// mark naming its incarnation after everything it holds; once the newcomer holds its log up to
+/// that mark, on disk and with no gap (or up to the mark of an epoch begun since it lost its
+/// state, whose recovery it took no part in), it votes again.
 public struct ReplicaNode<Log: ReplicaLog> {
     public typealias NodeID = Int
     public typealias Epoch = UInt64
@@ -26,7 +35,10 @@ public struct ReplicaNode<Log: ReplicaLog> {
     public typealias Entry = ReplicatedEntry<Payload>
 
     public let id: NodeID
-    public let clusterSize: Int
+    /// The members of the configuration this node last heard of (the coordinator's); a leader uses
+    /// the one it was elected with (`LeaderState.members`) until its epoch ends.
+    public private(set) var members: [NodeID]
+    public var clusterSize: Int { (leader?.members ?? members).count }
     public var majority: Int { clusterSize / 2 + 1 }
     /// Entries one `replicate`, `fetchReply` or `backfillReply` carries at most.
     public let entriesPerMessageMax: Int
@@ -50,23 +62,53 @@ public struct ReplicaNode<Log: ReplicaLog> {
     /// The leader this node last accepted entries from, and its epoch: synced entries are
     /// acknowledged to it.
     public private(set) var following: (leader: NodeID, epoch: Epoch)?
+    /// Durable: set while this node is a learner (its state was lost).
+    public private(set) var learner: Learner?
+    /// A learner's progress: what it has looked through for its mark, where the mark is, and the
+    /// epoch whose leader it last told it is one.
+    private var learnerScannedThrough: UInt64 = 0
+    private var learnerMarkSeq: UInt64?
+    private var learnerAnnouncedIn: Epoch?
 
     /// `commitSeq` is a seq known to be committed (the server's applied point), 0 if none.
     public init(
         id: NodeID, clusterSize: Int, log: Log, maxEpochSeen: Epoch = 0, commitSeq: UInt64 = 0, entriesPerMessageMax: Int = 1_000,
-        gapThreshold: UInt64 = 0
+        gapThreshold: UInt64 = 0, learner: Learner? = nil
     ) {
         precondition(clusterSize >= 1 && id >= 0 && id < clusterSize)
+        self.init(
+            id: id, members: Array(0..<clusterSize), log: log, maxEpochSeen: maxEpochSeen, commitSeq: commitSeq,
+            entriesPerMessageMax: entriesPerMessageMax, gapThreshold: gapThreshold, learner: learner)
+    }
+
+    /// `members`: the configuration's node ids (this node need not be one: a node being added
+    /// learns it is a member with `reconfigure`).
+    public init(
+        id: NodeID, members: [NodeID], log: Log, maxEpochSeen: Epoch = 0, commitSeq: UInt64 = 0, entriesPerMessageMax: Int = 1_000,
+        gapThreshold: UInt64 = 0, learner: Learner? = nil
+    ) {
+        precondition(!members.isEmpty && Set(members).count == members.count && id >= 0)
         precondition(commitSeq <= log.heldThrough, "a committed seq beyond what the log holds")
         precondition(entriesPerMessageMax >= 1)
         self.id = id
-        self.clusterSize = clusterSize
+        self.members = members.sorted()
         self.log = log
         self.maxEpochSeen = maxEpochSeen
         self.commitSeq = commitSeq
         self.deliveredSeq = commitSeq
         self.entriesPerMessageMax = entriesPerMessageMax
         self.gapThreshold = gapThreshold
+        self.learner = learner
+    }
+
+    /// This node lost its state (a new or wiped disk): a learner from now on, as `Learner` says.
+    /// `since` is the epoch floor it took from the coordinator.
+    public mutating func becomeLearner(incarnation: UInt64, since: Epoch) {
+        guard leader == nil else { return }
+        learner = Learner(incarnation: incarnation, since: since)
+        learnerScannedThrough = 0
+        learnerMarkSeq = nil
+        learnerAnnouncedIn = nil
     }
 
     /// Whether this node lacks entries below its tail (and so may not lead).
@@ -90,12 +132,15 @@ public struct ReplicaNode<Log: ReplicaLog> {
     /// The coordinator made this node leader of `epoch` (higher than any it handed out before).
     /// Returns nothing if the epoch is not above every epoch this node has seen (the caller then
     /// asks the coordinator for a newer one).
-    /// A node with a gap refuses too (it must not campaign).
-    public mutating func becomeLeader(epoch: Epoch) throws(Log.Failure) -> [Envelope<Payload>] {
-        guard epoch > maxEpochSeen, log.gap == nil else { return [] }
+    /// A node with a gap refuses too (it must not campaign), and so does one that is not a member.
+    /// `members`: the configuration the coordinator elected it under (the last one it heard of if
+    /// nil); promises and commits count majorities of it for the whole epoch.
+    public mutating func becomeLeader(epoch: Epoch, members elected: [NodeID]? = nil) throws(Log.Failure) -> [Envelope<Payload>] {
+        if let elected { members = elected.sorted() }
+        guard epoch > maxEpochSeen, log.gap == nil, learner == nil, members.contains(id) else { return [] }
         maxEpochSeen = epoch
         log.markSynced(through: log.tail.seq)  // the promise is written with everything before it
-        var state = LeaderState(epoch: epoch)
+        var state = LeaderState(epoch: epoch, members: members)
         state.tails[id] = log.tail
         leader = state
         following = nil
@@ -134,6 +179,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
         guard seq > log.syncedSeq else { return Output() }
         log.markSynced(through: seq)
         if leader != nil { return try advanceCommit() }
+        try checkLearner()
         guard let following else { return Output() }
         let synced = log.syncedSeq
         return Output(messages: [
@@ -172,6 +218,28 @@ public struct ReplicaNode<Log: ReplicaLog> {
         return out
     }
 
+    /// The coordinator's configuration changed (one member added or removed). A leader keeps the
+    /// one it was elected with until its epoch ends; the coordinator lets a configuration change
+    /// only once every shard's leader has committed an entry under the current one, and the next
+    /// epoch (a campaign under the new one) starts at once. One member at a time, any majority of
+    /// the old configuration meets any majority of the new: a leader of the old one cannot commit
+    /// past a promise the new one collected.
+    public mutating func reconfigure(members new: [NodeID]) {
+        precondition(!new.isEmpty && Set(new).count == new.count)
+        members = new.sorted()
+    }
+
+    /// Whether every node of `nodes` holds this leader's whole committed log, as far as it knows
+    /// (itself, or a follower that acknowledged the commit point): a member may be removed only
+    /// while every remaining one does. A node behind (a gap it is filling, or records it has not
+    /// been sent yet, after a new disk) would otherwise leave committed entries on fewer nodes
+    /// than the smaller configuration's majorities need (REPLICATION.md 5.5, stronger than the
+    /// gap-only rule: a new disk caught up by records is behind without a gap).
+    public func holdsCommittedLog(_ nodes: [NodeID]) -> Bool {
+        guard let state = leader, state.isServing else { return false }
+        return nodes.allSatisfy { $0 == id || (state.matched[$0] ?? 0) >= commitSeq }
+    }
+
     /// A leader that lost its lease (or sees a higher epoch, or no majority) stops serving.
     public mutating func stepDown() {
         leader = nil
@@ -180,7 +248,54 @@ public struct ReplicaNode<Log: ReplicaLog> {
     // MARK: Messages
 
     public mutating func receive(_ envelope: Envelope<Payload>) throws(Log.Failure) -> Output<Payload> {
+        var output = try handle(envelope)
+        if let learner {
+            try checkLearner()
+            if self.learner != nil, let following, learnerAnnouncedIn != following.epoch {
+                learnerAnnouncedIn = following.epoch
+                output.messages.append(
+                    Envelope(from: id, to: following.leader, message: .learner(epoch: following.epoch, incarnation: learner.incarnation)))
+            }
+        }
+        return output
+    }
+
+    /// A learner whose log holds its mark, on disk and with nothing missing before it, votes again.
+    private mutating func checkLearner() throws(Log.Failure) {
+        guard let learner else { return }
+        if learnerScannedThrough > log.heldThrough {
+            // (Truncated: a divergent suffix went, perhaps with what was seen of it.)
+            learnerScannedThrough = log.heldThrough
+            if let mark = learnerMarkSeq, mark > log.heldThrough { learnerMarkSeq = nil }
+        }
+        while learnerMarkSeq == nil && learnerScannedThrough < log.heldThrough {
+            let batch = try log.entries(from: learnerScannedThrough + 1, limit: 1_024)
+            guard !batch.isEmpty else { break }
+            for entry in batch {
+                learnerScannedThrough = entry.seq
+                let joined = entry.kind == .joinMark && entry.payload.incarnation == learner.incarnation
+                if joined || (entry.kind == .epochMark && entry.epoch > learner.since) {
+                    learnerMarkSeq = entry.seq
+                    break
+                }
+            }
+        }
+        if let mark = learnerMarkSeq, log.syncedSeq >= mark, log.heldThrough >= mark {
+            self.learner = nil
+            learnerMarkSeq = nil
+        }
+    }
+
+    private mutating func handle(_ envelope: Envelope<Payload>) throws(Log.Failure) -> Output<Payload> {
         switch envelope.message {
+        case .beginEpoch(let epoch) where learner != nil:
+            // A learner promises nothing; it only refuses older epochs from now on.
+            if epoch > maxEpochSeen {
+                maxEpochSeen = epoch
+                following = nil
+            }
+            return Output()
+
         case .beginEpoch(let epoch):
             guard epoch > maxEpochSeen || (epoch == maxEpochSeen && leader == nil && following?.epoch != epoch) else {
                 return reply(to: envelope.from, .reject(epoch: epoch, maxEpochSeen: maxEpochSeen))
@@ -192,7 +307,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
             return reply(to: envelope.from, .epochState(epoch: epoch, tail: log.tail))
 
         case .epochState(let epoch, let tail):
-            guard var state = leader, state.epoch == epoch, !state.isServing else { return Output() }
+            guard var state = leader, state.epoch == epoch, !state.isServing, state.members.contains(envelope.from) else { return Output() }
             state.tails[envelope.from] = tail
             leader = state
             return Output(messages: try finishRecoveryIfReady())
@@ -252,7 +367,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
             return out
 
         case .replicateAck(let epoch, let syncedSeq, let ackSum):
-            guard var state = leader, state.epoch == epoch, state.isServing else { return Output() }
+            guard var state = leader, state.epoch == epoch, state.isServing, state.members.contains(envelope.from) else { return Output() }
             // Counted only if the follower's prefix is this leader's (same chained sum).
             guard syncedSeq <= log.tail.seq, try log.sum(at: syncedSeq) == ackSum else { return Output() }
             if syncedSeq > (state.matched[envelope.from] ?? 0) {
@@ -266,10 +381,14 @@ public struct ReplicaNode<Log: ReplicaLog> {
             return out
 
         case .replicateNack(let epoch, let hint):
-            guard var state = leader, state.epoch == epoch, state.isServing else { return Output() }
+            guard var state = leader, state.epoch == epoch, state.isServing, state.members.contains(envelope.from) else { return Output() }
             if gapThreshold > 0, hint < commitSeq, commitSeq - hint > gapThreshold, !state.gapRefused.contains(envelope.from) {
-                // Far behind: it joins at the commit point and fills the rest itself.
+                // Far behind: it joins at the commit point and fills the rest itself; what follows
+                // goes from there once it acknowledges (nothing sent before is still on its way).
                 let end = try log.entry(at: commitSeq)
+                state.next[envelope.from] = commitSeq + 1
+                state.sent[envelope.from] = nil
+                leader = state
                 return reply(
                     to: envelope.from,
                     .installGap(
@@ -297,14 +416,12 @@ public struct ReplicaNode<Log: ReplicaLog> {
                 leader = nil
             }
             following = (envelope.from, epoch)
-            // Only past a log that is all the leader's (so nothing this node holds is given up), and
-            // once: a second gap is refused, and the leader sends entries instead.
-            guard log.gap == nil, end.seq > log.tail.seq, end.seq <= leaderCommit else {
-                return reply(to: envelope.from, .gapRefused(epoch: epoch))
-            }
-            // The log changed since the leader probed it: probe again at the tail.
-            guard probeSeq == log.tail.seq else { return reply(to: envelope.from, .replicateNack(epoch: epoch, hint: log.tail.seq)) }
-            guard try log.sum(at: probeSeq) == probeSum else { return reply(to: envelope.from, .gapRefused(epoch: epoch)) }
+            // Only right past a log that is all the leader's (so nothing this node holds is given
+            // up: the probe is at its tail and matches), and once: otherwise the leader sends
+            // entries, which find where the logs part.
+            guard log.gap == nil, end.seq > log.tail.seq, end.seq <= leaderCommit, probeSeq == log.tail.seq,
+                try log.sum(at: probeSeq) == probeSum
+            else { return reply(to: envelope.from, .gapRefused(epoch: epoch)) }
             try log.openGap(through: end)
             commitSeq = max(commitSeq, end.seq)
             return Output()  // acknowledged once synced (`sync`)
@@ -321,6 +438,15 @@ public struct ReplicaNode<Log: ReplicaLog> {
             guard from >= 1, from <= upTo else { return reply(to: envelope.from, .backfillReply(prevSeq: from &- 1, entries: [])) }
             let entries = try log.entries(from: from, limit: min(entriesPerMessageMax, Int(upTo - from + 1)))
             return reply(to: envelope.from, .backfillReply(prevSeq: from - 1, entries: entries))
+
+        case .learner(let epoch, let incarnation):
+            guard var state = leader, state.epoch == epoch, state.isServing, state.members.contains(envelope.from),
+                !state.joinMarked.contains(incarnation)
+            else { return Output() }
+            state.joinMarked.insert(incarnation)
+            leader = state
+            try append(payload: Payload(incarnation: incarnation), epoch: epoch, kind: .joinMark)
+            return Output(messages: try replicatePending())
 
         case .backfillReply(let prevSeq, let entries):
             guard let gap = log.gap, prevSeq == gap.next - 1 else { return Output() }
@@ -352,7 +478,8 @@ public struct ReplicaNode<Log: ReplicaLog> {
 
     // MARK: Leader
 
-    private var peers: [NodeID] { (0..<clusterSize).filter { $0 != id } }
+    /// The other members of the configuration this node leads under.
+    private var peers: [NodeID] { (leader?.members ?? members).filter { $0 != id } }
 
     private mutating func finishRecoveryIfReady() throws(Log.Failure) -> [Envelope<Payload>] {
         guard var state = leader, !state.isServing, state.fetchingFrom == nil, state.tails.count >= majority else { return [] }
@@ -503,11 +630,28 @@ extension ReplicaNode where Log: CrashableReplicaLog {
         deliveredSeq = 0
         leader = nil
         following = nil
+        learnerScannedThrough = 0
+        learnerMarkSeq = nil
+        learnerAnnouncedIn = nil
+    }
+}
+
+/// A node that lost its state: `incarnation` names this life of it (random), `since` is the epoch
+/// floor it took when it started again.
+public struct Learner: Sendable, Equatable {
+    public let incarnation: UInt64
+    public let since: UInt64
+
+    public init(incarnation: UInt64, since: UInt64) {
+        self.incarnation = incarnation
+        self.since = since
     }
 }
 
 public struct LeaderState: Sendable {
     public let epoch: UInt64
+    /// The configuration this epoch counts majorities of.
+    public let members: [Int]
     public internal(set) var isServing = false
     /// Recovery: the log tails of the nodes that promised this epoch, and the node whose log this
     /// one is fetching (the most advanced of them) up to its tail.
@@ -525,8 +669,13 @@ public struct LeaderState: Sendable {
     var progressed: Set<Int> = []
     /// Followers that refused to join with a gap in this epoch: they are sent entries.
     var gapRefused: Set<Int> = []
+    /// Learners' incarnations a join mark was appended for in this epoch.
+    var joinMarked: Set<UInt64> = []
 
-    init(epoch: UInt64) { self.epoch = epoch }
+    init(epoch: UInt64, members: [Int]) {
+        self.epoch = epoch
+        self.members = members
+    }
 }
 
 public enum Message<Payload: ReplicaPayload>: Sendable {
@@ -545,6 +694,8 @@ public enum Message<Payload: ReplicaPayload>: Sendable {
     /// A node with a gap → any peer: committed entries from `from` on.
     case backfill(from: UInt64)
     case backfillReply(prevSeq: UInt64, entries: [ReplicatedEntry<Payload>])
+    /// A learner → the leader it follows: append a join mark for `incarnation`.
+    case learner(epoch: UInt64, incarnation: UInt64)
 }
 
 public struct Envelope<Payload: ReplicaPayload>: Sendable {

@@ -1,6 +1,11 @@
 /// A server's log payload: the bytes of one replicated record.
 extension Array: ReplicaPayload where Element == UInt8 {
     public static var empty: [UInt8] { [] }
+    public init(incarnation: UInt64) { self = Swift.withUnsafeBytes(of: incarnation.littleEndian) { Array($0) } }
+    public var incarnation: UInt64? {
+        guard count == 8 else { return nil }
+        return withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
     public func mix(into sum: inout ChainSum) { sum.mix(bytes: self) }
 }
 
@@ -14,7 +19,7 @@ extension Array: ReplicaPayload where Element == UInt8 {
 ///       fetchReply epoch prevSeq prevSum entries | replicate epoch prevSeq prevSum commitSeq entries
 ///       replicateAck epoch synced sum | replicateNack epoch hint | reject epoch maxEpochSeen
 ///       and 9…12: installGap epoch probeSeq probeSum seq epoch sum commitSeq | gapRefused epoch
-///       backfill from | backfillReply prevSeq entries
+///       backfill from | backfillReply prevSeq entries, and 13: learner epoch incarnation
 ///     entries := count (u32 BE), each: seq epoch sum (u64 BE) kind (u8) length (u32 BE) payload
 ///
 /// A frame that does not decode is the peer's bug or another program on the port: the connection
@@ -55,6 +60,7 @@ public enum ReplicationWire {
         case .gapRefused: kind = 10
         case .backfill: kind = 11
         case .backfillReply: kind = 12
+        case .learner: kind = 13
         }
         let start = beginFrame(kind: kind, into: &out)
         put(UInt32(shard), &out)
@@ -103,6 +109,9 @@ public enum ReplicationWire {
         case .backfillReply(let prevSeq, let entries):
             put(prevSeq, &out)
             put(entries, &out)
+        case .learner(let epoch, let incarnation):
+            put(epoch, &out)
+            put(incarnation, &out)
         }
         endFrame(start, &out)
     }
@@ -205,6 +214,7 @@ public enum ReplicationWire {
         case 10: message = .gapRefused(epoch: try reader.u64())
         case 11: message = .backfill(from: try reader.u64())
         case 12: message = .backfillReply(prevSeq: try reader.u64(), entries: try reader.entries())
+        case 13: message = .learner(epoch: try reader.u64(), incarnation: try reader.u64())
         default: throw .malformed("unknown message kind \(kind)")
         }
         try reader.finish()

@@ -20,8 +20,9 @@ final class ClusterLink: Sendable {
     private let heard: PeerLiveness
     /// The shards this node led in the last view that came from a reachable etcd.
     private let ledWhileReachable = Mutex<[Int: UInt64]>([:])  // Guarded by itself.
-    /// The shards whose log has a gap here: no campaigns for them.
-    private let gapped = Mutex<Set<Int>>([])  // Guarded by itself.
+    /// The shards whose log has a gap here, or this node is a learner of: no campaigns for them.
+    /// Every shard until the storage thread first says (it may not know yet what it lost).
+    private let catchingUp: Mutex<Set<Int>>  // Guarded by itself.
 
     /// The storage engine, set once it exists (it is created after the link, which its deliveries
     /// go through).
@@ -53,6 +54,7 @@ final class ClusterLink: Sendable {
             quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000, gapThreshold: UInt64(config.clusterGapThreshold))
         self.members = members
         self.wakeup = wakeup
+        catchingUp = Mutex(Set(0..<config.clusterShards))
         let cluster = config.clusterName
         let size = members.count
         var hello: [UInt8] = []
@@ -117,8 +119,8 @@ final class ClusterLink: Sendable {
                 }
             case .view:
                 forLoop.append(outcome)
-            case .gaps(let shards):
-                gapped.withLock { $0 = shards }
+            case .catchingUp(let gaps, let learners):
+                catchingUp.withLock { $0 = gaps.union(learners) }
                 forLoop.append(outcome)
             }
         }
@@ -142,6 +144,18 @@ final class ClusterLink: Sendable {
         }
         guard !jobs.isEmpty else { return }
         engine.current?.submit(contentsOf: jobs)
+    }
+
+    /// Records in etcd that this node holds data, and tells the storage thread whether the record
+    /// was there already (a node with no state then lost it, and is a learner until it caught up).
+    func registerHistory() {
+        coordinator.registerHistory { [engine] existed in
+            engine.current?.submit(
+                { executor throws(WiredTigerError) in
+                    try executor.cluster?.formerLifeKnown(existed)
+                    return .nothing
+                }, onFailure: { _ in .nothing })
+        }
     }
 
     /// A new view from etcd: the storage thread learns the leaders, the loop the topology.
@@ -168,7 +182,7 @@ final class ClusterLink: Sendable {
         let chosen = leaders
         submit([
             ({ executor throws(WiredTigerError) in
-                try executor.cluster?.leadersChanged(chosen, fromEtcd: healthy)
+                try executor.cluster?.leadersChanged(chosen, fromEtcd: healthy, revision: UInt64(max(0, view.revision)))
                 return .nothing
             }, { _ in .nothing }, 1)
         ])
@@ -182,10 +196,10 @@ final class ClusterLink: Sendable {
         heard.heard(within: settings.quorumTimeoutNanoseconds) + 1 >= settings.clusterSize / 2 + 1
     }
 
-    /// Whether this node may campaign for `shard`: it hears a majority, and its log of the shard
-    /// has no gap (REPLICATION.md 5.5: a node with a gap never leads).
+    /// Whether this node may campaign for `shard`: it hears a majority, its log of the shard has
+    /// no gap (REPLICATION.md 5.5: a node with a gap never leads) and it is no learner of it.
     func mayCampaign(_ shard: Int) -> Bool {
-        hearsMajority() && !gapped.withLock { $0.contains(shard) }
+        hearsMajority() && !catchingUp.withLock { $0.contains(shard) }
     }
 
     /// Whether this node heard member `name` over the bus within the quorum timeout.
@@ -245,20 +259,17 @@ extension Server {
             // A shard between leaders keeps its last one in the slot map, as Redis keeps a failed
             // master's slots: a client that caches the map (redis-py) then retries there and
             // re-reads it, instead of finding the slots uncovered for good.
-            var entry = topology.shards[shard]
-            if let current = view.leaders[shard] {
-                let leaderName = current.nodeID
-                let leader = topology.nodes.first { $0.name == leaderName }
-                let replicas = topology.nodes.filter { $0.name != leaderName }.map {
-                    ClusterTopology.Replica(node: $0, health: view.nodes[$0.name] != nil || $0.name == topology.myName ? .online : .failed)
-                }
-                entry = ClusterTopology.Shard(leader: leader.map { ClusterTopology.Leader(node: $0, epoch: current.epoch) }, replicas: replicas)
+            guard let current = view.leaders[shard] else { continue }
+            let leaderName = current.nodeID
+            let leader = topology.nodes.first { $0.name == leaderName }
+            let replicas = topology.nodes.filter { $0.name != leaderName }.map {
+                ClusterTopology.Replica(node: $0, health: view.nodes[$0.name] != nil || $0.name == topology.myName ? .online : .failed)
             }
-            for index in entry.replicas.indices where entry.replicas[index].node.name == topology.myName {
-                entry.replicas[index].health = localGaps.contains(shard) ? .loading : .online
-            }
-            topology.setShard(entry, at: shard)
+            topology.setShard(
+                ClusterTopology.Shard(leader: leader.map { ClusterTopology.Leader(node: $0, epoch: current.epoch) }, replicas: replicas),
+                at: shard)
         }
+        topology.setLocalCopies(loading: localGaps)
         self.topology = topology
     }
 

@@ -158,6 +158,7 @@ public final class Server {
         }
         link.coordinator.start(
             mayCampaign: { link.mayCampaign($0) }, hears: { link.hears($0) }, onChange: { view in link.viewChanged(view) })
+        link.registerHistory()
     }
 
     static func from(_ loop: UnsafeMutablePointer<uv_loop_t>?) -> Server {
@@ -403,7 +404,7 @@ public final class Server {
                 apply(view)
                 continue
             }
-            if outcome.kind == .cluster, case .gaps(let shards)? = outcome.action {
+            if outcome.kind == .cluster, case .catchingUp(let shards, _)? = outcome.action {
                 localGaps = shards
                 if let view = lastClusterView { apply(view) }
                 continue

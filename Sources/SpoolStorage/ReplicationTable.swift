@@ -4,9 +4,11 @@
 ///   kind (1), payload: each shard's log, dense seqs from 1, written in the batch's transaction
 ///   and durable with its flush.
 /// - `table:spool-shards` — shard (4 bytes BE) → the highest epoch the node promised (8 LE) and
-///   the last seq it applied to its streams (8 LE), then, while the node's log has a gap (it
-///   joined at a leader's commit point and is filling what it skipped), the first seq missing and
-///   the seq, epoch and sum of the last one (4 × 8 LE). The promise is what lets a replica refuse a
+///   the last seq it applied to its streams (8 LE), then tagged sections: 1, while the node's log
+///   has a gap (it joined at a leader's commit point and is filling what it skipped), the first
+///   seq missing and the seq, epoch and sum of the last one (4 × 8 LE); 2, while the node is a
+///   learner (it lost its state and does not vote yet), its incarnation and the epoch floor it
+///   started from (2 × 8 LE). The promise is what lets a replica refuse a
 ///   stale leader after a restart; the applied seq is written in the transaction that applies, so
 ///   after a crash the node applies again exactly what it had not.
 ///
@@ -37,10 +39,20 @@ public final class ReplicationTable {
         public var maxEpochSeen: UInt64 = 0
         public var appliedSeq: UInt64 = 0
         public var gap: StoredGap?
-        public init(maxEpochSeen: UInt64 = 0, appliedSeq: UInt64 = 0, gap: StoredGap? = nil) {
+        /// While a learner: its incarnation and the epoch floor it started from.
+        public var learner: (incarnation: UInt64, since: UInt64)?
+        public init(
+            maxEpochSeen: UInt64 = 0, appliedSeq: UInt64 = 0, gap: StoredGap? = nil, learner: (incarnation: UInt64, since: UInt64)? = nil
+        ) {
             self.maxEpochSeen = maxEpochSeen
             self.appliedSeq = appliedSeq
             self.gap = gap
+            self.learner = learner
+        }
+
+        public static func == (a: ShardState, b: ShardState) -> Bool {
+            a.maxEpochSeen == b.maxEpochSeen && a.appliedSeq == b.appliedSeq && a.gap == b.gap
+                && a.learner?.incarnation == b.learner?.incarnation && a.learner?.since == b.learner?.since
         }
     }
 
@@ -157,14 +169,25 @@ public final class ReplicationTable {
         appendBigEndian(UInt32(shard), to: &key)
         guard try shards.search(key: key) else { return ShardState() }
         guard let state = try shards.withValue({ value -> ShardState? in
-            guard value.count == 16 || value.count == 48 else { return nil }
+            guard value.count >= 16 else { return nil }
             var state = ShardState(maxEpochSeen: readLittleEndian(UInt64.self, value, at: 0), appliedSeq: readLittleEndian(UInt64.self, value, at: 8))
-            if value.count == 48 {
-                let gap = StoredGap(
-                    next: readLittleEndian(UInt64.self, value, at: 16), endSeq: readLittleEndian(UInt64.self, value, at: 24),
-                    endEpoch: readLittleEndian(UInt64.self, value, at: 32), endSum: readLittleEndian(UInt64.self, value, at: 40))
-                guard gap.next >= 1, gap.next <= gap.endSeq, state.appliedSeq < gap.next else { return nil }
-                state.gap = gap
+            var offset = 16
+            while offset < value.count {
+                let tag = value[offset]
+                offset += 1
+                switch tag {
+                case 1 where state.gap == nil && offset + 32 <= value.count:
+                    let gap = StoredGap(
+                        next: readLittleEndian(UInt64.self, value, at: offset), endSeq: readLittleEndian(UInt64.self, value, at: offset + 8),
+                        endEpoch: readLittleEndian(UInt64.self, value, at: offset + 16), endSum: readLittleEndian(UInt64.self, value, at: offset + 24))
+                    guard gap.next >= 1, gap.next <= gap.endSeq, state.appliedSeq < gap.next else { return nil }
+                    state.gap = gap
+                    offset += 32
+                case 2 where state.learner == nil && offset + 16 <= value.count:
+                    state.learner = (readLittleEndian(UInt64.self, value, at: offset), readLittleEndian(UInt64.self, value, at: offset + 8))
+                    offset += 16
+                default: return nil
+                }
             }
             return state
         }) else {
@@ -180,7 +203,13 @@ public final class ReplicationTable {
         appendLittleEndian(state.maxEpochSeen, to: &value)
         appendLittleEndian(state.appliedSeq, to: &value)
         if let gap = state.gap {
+            value.append(1)
             for word in [gap.next, gap.endSeq, gap.endEpoch, gap.endSum] { appendLittleEndian(word, to: &value) }
+        }
+        if let learner = state.learner {
+            value.append(2)
+            appendLittleEndian(learner.incarnation, to: &value)
+            appendLittleEndian(learner.since, to: &value)
         }
         try shards.insert(key: key, value: value)
         store.noteDurableDependency()

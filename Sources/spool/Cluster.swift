@@ -11,8 +11,9 @@ struct Cluster: AsyncParsableCommand {
             a node has not applied yet (0: up to date; '-': the node does not answer); 'gap FIRST-LAST' \
             follows it while the node joined the shard at a commit point and is still filling the \
             records FIRST to LAST from its peers (it serves no reads of the shard and does not lead \
-            it until then). A node that does not answer is shown as down; the command fails only if \
-            the first one does not.
+            it until then); 'learner' while a node that lost its state does not vote yet (until it \
+            holds everything it may have acknowledged before). A node that does not answer is shown \
+            as down; the command fails only if the first one does not.
             """)
 
     @OptionGroup var connection: ConnectionOptions
@@ -87,8 +88,10 @@ struct Cluster: AsyncParsableCommand {
         }
         func gap(_ member: Member, _ shard: Int) -> String? { member.shards?[shard]?["gap"] }
         func lagText(_ member: Member, _ shard: Int) -> String {
-            let lagged = lag(member, shard).map { String($0) } ?? "-"
-            return gap(member, shard).map { "\(lagged) gap \($0)" } ?? lagged
+            var text = lag(member, shard).map { String($0) } ?? "-"
+            if let gap = gap(member, shard) { text += " gap \(gap)" }
+            if member.shards?[shard]?["learner"] != nil { text += " learner" }
+            return text
         }
         func slots(_ shard: Int) -> String {
             "\(shard * 16384 / shardCount)-\((shard + 1) * 16384 / shardCount - 1)"
@@ -110,6 +113,7 @@ struct Cluster: AsyncParsableCommand {
                     ("committed", .optional(lead?.fields["committed"].flatMap { Int($0) })),
                     ("lag", .object(members.map { ($0.address, lag($0, shard).map { JSON.int($0) } ?? .null) })),
                     ("gaps", .object(members.map { ($0.address, .optional(gap($0, shard))) })),
+                    ("learners", .array(members.filter { $0.shards?[shard]?["learner"] != nil }.map { .string($0.address) })),
                 ])
             }
             output.writeLine(JSON.object([("nodes", .array(nodes)), ("shards", .array(shards))]).text)

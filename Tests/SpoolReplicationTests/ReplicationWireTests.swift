@@ -28,6 +28,7 @@ import Testing
         .backfill(from: 5),
         .backfillReply(prevSeq: 0, entries: entries(4)),
         .backfillReply(prevSeq: 9, entries: []),
+        .learner(epoch: 812, incarnation: 0xfeed_f00d_dead_beef),
     ]
 
     static func text(_ message: Message<[UInt8]>) -> String { String(describing: message) }

@@ -20,6 +20,8 @@ final class ClusterHarness: Sendable {
     /// Links that drop what is sent over them (both directions are listed separately).
     let cut = Mutex<Set<[Int]>>([])
     let resigned = Mutex<[(node: Int, shard: Int, epoch: UInt64)]>([])
+    /// etcd's history records: the nodes that held data once (`ClusterLink.registerHistory`).
+    private let history = Mutex<Set<Int>>([])
     private let replies = Mutex<[UInt64: [UInt8]]>([:])
     private let nextSlot = Atomic<UInt64>(1)
 
@@ -57,6 +59,11 @@ final class ClusterHarness: Sendable {
         })
         while installed.withLock({ $0 }) == nil { usleep(1_000) }
         engines.withLock { $0[node] = engine }
+        let existed = history.withLock { nodes in nodes.insert(node).inserted == false }
+        engine.submit({ executor throws(WiredTigerError) in
+            try executor.cluster?.formerLifeKnown(existed)
+            return .nothing
+        }, onFailure: { _ in .nothing })
     }
 
     /// kill -9 as far as the cluster can tell: the node stops taking part at once (nothing more

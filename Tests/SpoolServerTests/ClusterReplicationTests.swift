@@ -131,6 +131,17 @@ import SpoolProtocol
         #expect(Self.acknowledgedIDs(cluster, [beforeFloor, afterFloor]).isEmpty, "the deposed leader committed with the wiped node")
         let state = cluster.onStorage(2) { $0.cluster?.infoText() ?? "" } ?? ""
         #expect(state.contains("max_epoch_seen=2"), "\(state)")
+        // It held data before (etcd's history record says so): a learner, no votes, until it holds
+        // what its former self may have acknowledged. Node 1, the leader, reaches it again and
+        // appends a join mark for it; once node 2 holds that, it votes again.
+        #expect(state.contains("learner=1"), "\(state)")
+        cluster.cut.withLock { $0 = [[0, 1], [1, 0], [0, 2], [2, 0]] }
+        func shard0(_ node: Int) -> String {
+            (cluster.onStorage(node) { $0.cluster?.infoText() ?? "" } ?? "").split(separator: "\r\n").first { $0.hasPrefix("spool_cluster_shard0:") }
+                .map(String.init) ?? "learner (no answer)"
+        }
+        #expect(cluster.pump(until: { !shard0(2).contains("learner") }), "\(shard0(2))")
+        #expect(Self.entries(cluster, 2, "log") == Self.entries(cluster, 1, "log"))
     }
 
     @Test func anIsolatedLeaderNeverAcknowledgesAndItsTailIsDropped() throws {

@@ -159,6 +159,22 @@ enum ClusterFixture {
         #expect(topology.localRole(inShard: 2) == .notServing)
     }
 
+    /// A shard whose log has a gap on this node: its copy is loading, so READONLY reads of it go
+    /// to the leader (MOVED) until the gap is filled; other shards are served here.
+    @Test func aLocalCopyWithAGapSendsReadsToTheLeader() {
+        var topology = ClusterFixture.topology(me: "spool-a")
+        let key = Array(ClusterFixture.keyInShard1.utf8)
+        #expect(topology.route(keys: [key], isWrite: false, connectionIsReadOnly: true) == .local(shard: 1, slot: 9842))
+        topology.setLocalCopies(loading: [1])
+        #expect(topology.localRole(inShard: 1) == .notServing)
+        #expect(topology.shards[1].replicas.first { $0.node == ClusterFixture.a }?.health == .loading)
+        #expect(topology.route(keys: [key], isWrite: false, connectionIsReadOnly: true) == .moved(slot: 9842, address: "10.0.0.2:7002"))
+        #expect(topology.localRole(inShard: 0) == .leader, "a shard this node leads is not a copy")
+        #expect(topology.localRole(inShard: 2) == .servingReplica)
+        topology.setLocalCopies(loading: [])
+        #expect(topology.localRole(inShard: 1) == .servingReplica)
+    }
+
     @Test func healthIsSpelledAsRedisWritesIt() {
         #expect(ClusterTopology.Health.online.wireName == "online")
         #expect(ClusterTopology.Health.failed.wireName == "fail")

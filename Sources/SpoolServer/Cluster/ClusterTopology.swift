@@ -70,6 +70,24 @@ struct ClusterTopology: Sendable, Equatable {
         localRoles[index] = localRole(of: shard)
     }
 
+    /// This node's own copy of every shard in `loading` is `loading` (its log has a gap: it joined at
+    /// a commit point and is still filling what it skipped), of every other shard `online`: reads of
+    /// a loading copy go to the leader.
+    mutating func setLocalCopies(loading: Set<Int>) {
+        for index in shards.indices {
+            var shard = shards[index]
+            var changed = false
+            for replica in shard.replicas.indices where shard.replicas[replica].node.name == myName {
+                let health: Health = loading.contains(index) ? .loading : .online
+                if shard.replicas[replica].health != health {
+                    shard.replicas[replica].health = health
+                    changed = true
+                }
+            }
+            if changed { setShard(shard, at: index) }
+        }
+    }
+
     /// This node's role in shard `index`.
     func localRole(inShard index: Int) -> LocalRole {
         localRoles[index]

@@ -21,9 +21,9 @@ enum ClusterAction: Sendable {
     case resign(shard: Int, epoch: UInt64, bump: Bool)
     /// A new view from etcd, for the loop thread's topology.
     case view(ClusterView)
-    /// The shards whose log has a gap on this node now: it serves no reads of them and does not
-    /// campaign for them.
-    case gaps(Set<Int>)
+    /// The shards whose log has a gap on this node now (it serves no reads of them), and those it
+    /// is a learner of (it lost its state and does not vote yet): it campaigns for neither.
+    case catchingUp(gaps: Set<Int>, learners: Set<Int>)
 }
 
 /// A client waiting for its write to commit.
@@ -113,12 +113,18 @@ final class ClusterReplicator {
     /// Records applied in the batch in progress, and whether committed ones wait for the next.
     private var appliedThisBatch = 0
     private var backlog = false
-    /// The shards with a gap the loop thread and the coordinator last heard of.
-    private var announcedGaps: Set<Int> = []
+    /// The shards with a gap, and those this node is a learner of (or every shard while it awaits
+    /// its floor), as the loop thread and the coordinator last heard (nil: never told).
+    private var announced: (gaps: Set<Int>, learners: Set<Int>)?
     /// No shard has any replication state here (a new or wiped data directory): the node may have
     /// promised epochs it no longer remembers, so it answers no peer until etcd, reachable, has
     /// told it the current leaders' epochs (`leadersChanged`), which become its floor.
     private(set) var awaitsEpochFloor = false
+    /// Whether etcd's record says this node held data before (`ClusterLink.registerHistory`); nil
+    /// until it answered. With no state here, it decides between a new node and a lost disk.
+    private var formerLife: Bool?
+    /// The last leaders etcd gave while the floor was awaited, and its revision then.
+    private var leadersAwaitingFloor: (leaders: [Int: (node: Int, epoch: UInt64)], revision: UInt64)?
     static let appliedRecordsPerBatchMax = 256
     static let leadershipLost = "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied"
 
@@ -141,7 +147,7 @@ final class ClusterReplicator {
         let node = ReplicaNode(
             id: settings.myIndex, clusterSize: settings.clusterSize, log: log, maxEpochSeen: state.maxEpochSeen,
             commitSeq: min(state.appliedSeq, log.heldThrough), entriesPerMessageMax: settings.entriesPerMessageMax,
-            gapThreshold: settings.gapThreshold)
+            gapThreshold: settings.gapThreshold, learner: state.learner.map { Learner(incarnation: $0.incarnation, since: $0.since) })
         return Shard(index: index, node: node, state: state)
     }
 
@@ -191,6 +197,7 @@ final class ClusterReplicator {
             }
         }
         let gapBefore = shard.node.log.gap
+        let wasLearner = shard.node.learner != nil
         let wasLeading = shard.node.leader?.epoch
         let wasServing = shard.node.isServing
         let before = shard.node.log.tail
@@ -208,6 +215,7 @@ final class ClusterReplicator {
         } else if let gapBefore, shard.node.log.gap == nil {
             logEvent("cluster: shard \(index): gap filled through \(gapBefore.end.seq)")
         }
+        if wasLearner, shard.node.learner == nil { logEvent("cluster: shard \(index): holds its join mark; votes again") }
         if let wasLeading, shard.node.leader?.epoch != wasLeading {
             logEvent("cluster: shard \(index): epoch \(wasLeading) superseded (a peer saw epoch \(shard.node.maxEpochSeen)); stepping down")
             failPending(shard, Self.leadershipLost)
@@ -249,16 +257,29 @@ final class ClusterReplicator {
 
     /// The leaders etcd holds, by shard: (member index, epoch). Shards missing have none.
     /// `fromEtcd`: etcd answered and the lease is valid (else these are the last ones known).
-    func leadersChanged(_ leaders: [Int: (node: Int, epoch: UInt64)], fromEtcd: Bool = true) throws(WiredTigerError) {
+    /// `revision`: etcd's revision with these leaders (every epoch handed out so far is at or below it).
+    func leadersChanged(_ leaders: [Int: (node: Int, epoch: UInt64)], fromEtcd: Bool = true, revision: UInt64 = 0) throws(WiredTigerError) {
         if awaitsEpochFloor {
             guard fromEtcd else { return }
+            leadersAwaitingFloor = (leaders, revision)
+            guard let formerLife else { return }  // (etcd's history record decides what this node is)
             for shard in shards {
                 // (An epoch this node won itself came after it lost its state.)
-                if let leader = leaders[shard.index], leader.node != settings.myIndex { shard.node.raiseEpochFloor(to: leader.epoch) }
+                let floor = leaders[shard.index].flatMap { $0.node != settings.myIndex ? $0.epoch : nil } ?? 0
+                shard.node.raiseEpochFloor(to: floor)
+                // A node that held data before and has none now (a replaced disk) is a learner of
+                // every shard until it holds what its former self may have acknowledged; a new
+                // node votes at once (a new cluster's nodes all start empty).
+                if formerLife { shard.node.becomeLearner(incarnation: UInt64.random(in: 1...UInt64.max), since: max(floor, revision)) }
             }
             awaitsEpochFloor = false
+            leadersAwaitingFloor = nil
             promiseChanged = true
-            logEvent("cluster: no replication state here (new or wiped data directory): refusing epochs below etcd's current leaders'")
+            logEvent(
+                formerLife
+                    ? "cluster: this node held data before and has none now (a replaced disk): refusing epochs below etcd's current "
+                        + "leaders', and a learner of every shard (no votes, never leads) until it holds what it may have acknowledged before"
+                    : "cluster: a new node (no replication state): refusing epochs below etcd's current leaders'")
         }
         for shard in shards {
             let leader = leaders[shard.index]
@@ -291,6 +312,14 @@ final class ClusterReplicator {
                 failPending(shard, Self.leadershipLost)
                 if leader == nil { actions.append(.resign(shard: shard.index, epoch: current.epoch, bump: false)) }
             }
+        }
+    }
+
+    /// etcd's history record answered: `existed` when this node held data before.
+    func formerLifeKnown(_ existed: Bool) throws(WiredTigerError) {
+        formerLife = existed
+        if awaitsEpochFloor, let waiting = leadersAwaitingFloor {
+            try leadersChanged(waiting.leaders, fromEtcd: true, revision: waiting.revision)
         }
     }
 
@@ -339,12 +368,15 @@ final class ClusterReplicator {
         for shard in shards {
             if shard.node.isServing, shard.logAppended { route(try shard.node.replicatePending(), shard: shard.index) }
             let state = ReplicationTable.ShardState(
-                maxEpochSeen: shard.node.maxEpochSeen, appliedSeq: shard.appliedSeq, gap: shard.node.log.storedGap)
+                maxEpochSeen: shard.node.maxEpochSeen, appliedSeq: shard.appliedSeq, gap: shard.node.log.storedGap,
+                learner: shard.node.learner.map { ($0.incarnation, $0.since) })
             if state != shard.savedState {
                 // A promise must be synced before it is answered, and so must a gap's opening (it
                 // is acknowledged); the applied seq and a gap's progress go with the derived
                 // writes they count (the log applies the rest again after a crash).
-                let promised = state.maxEpochSeen != shard.savedState.maxEpochSeen || state.gap?.endSeq != shard.savedState.gap?.endSeq
+                let promised =
+                    state.maxEpochSeen != shard.savedState.maxEpochSeen || state.gap?.endSeq != shard.savedState.gap?.endSeq
+                    || (state.learner != nil && shard.savedState.learner == nil)
                 if promised { promiseChanged = true }
                 store.writesAreDerived = !promised
                 defer { store.writesAreDerived = false }
@@ -394,9 +426,10 @@ final class ClusterReplicator {
             durableFrames = []
         }
         let gaps = Set(shards.filter { $0.node.hasGap }.map(\.index))
-        if gaps != announcedGaps {
-            announcedGaps = gaps
-            actions.append(.gaps(gaps))
+        let learners = awaitsEpochFloor ? Set(shards.map(\.index)) : Set(shards.filter { $0.node.learner != nil }.map(\.index))
+        if announced?.gaps != gaps || announced?.learners != learners {
+            announced = (gaps, learners)
+            actions.append(.catchingUp(gaps: gaps, learners: learners))
         }
         for action in actions { out.append(DeferredOutcome(outcome: .cluster(action), minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing })) }
         actions = []
@@ -422,7 +455,7 @@ final class ClusterReplicator {
         }
         parked = []
         backlog = false
-        announcedGaps = []
+        announced = nil
         appliedThisBatch = 0
         immediateFrames = []
         durableFrames = []
@@ -450,6 +483,7 @@ final class ClusterReplicator {
             text += ",tail=\(node.log.tail.seq),synced=\(node.log.syncedSeq),committed=\(node.commitSeq),applied=\(shard.appliedSeq)"
             text += ",pending=\(shard.pending.count)"
             if let gap = node.log.gap { text += ",gap=\(gap.next)-\(gap.end.seq)" }
+            if node.learner != nil { text += ",learner=1" }
             if shard.backfilledRecords > 0 { text += ",backfilled=\(shard.backfilledRecords),backfilled_bytes=\(shard.backfilledBytes)" }
             text += "\r\n"
         }
