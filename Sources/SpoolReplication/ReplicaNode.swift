@@ -329,15 +329,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
             return Output(messages: try adoptFetched(from: envelope.from, epoch: epoch, prevSeq: prevSeq, prevSum: prevSum, entries: entries))
 
         case .replicate(let epoch, let prevSeq, let prevSum, let entries, let leaderCommit):
-            guard epoch >= maxEpochSeen else {
-                return reply(to: envelope.from, .reject(epoch: epoch, maxEpochSeen: maxEpochSeen))
-            }
-            if epoch > maxEpochSeen || leader != nil {
-                // A newer leader's entries: whatever this node led is over.
-                maxEpochSeen = epoch
-                leader = nil
-            }
-            following = (envelope.from, epoch)
+            if let refusal = follow(envelope.from, epoch) { return refusal }
             if let gap = log.gap, prevSeq < gap.end.seq {
                 // From before the point this node joined at (sent before the leader heard of it):
                 // its acknowledgement of the gap moves the leader on.
@@ -408,14 +400,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
             return Output()
 
         case .installGap(let epoch, let probeSeq, let probeSum, let end, let leaderCommit):
-            guard epoch >= maxEpochSeen else {
-                return reply(to: envelope.from, .reject(epoch: epoch, maxEpochSeen: maxEpochSeen))
-            }
-            if epoch > maxEpochSeen || leader != nil {
-                maxEpochSeen = epoch
-                leader = nil
-            }
-            following = (envelope.from, epoch)
+            if let refusal = follow(envelope.from, epoch) { return refusal }
             // Only right past a log that is all the leader's (so nothing this node holds is given
             // up: the probe is at its tail and matches), and once: otherwise the leader sends
             // entries, which find where the logs part.
@@ -459,6 +444,18 @@ public struct ReplicaNode<Log: ReplicaLog> {
             }
             return Output(committed: deliverable())
         }
+    }
+
+    /// A leader's message of `epoch`: this node follows it, or (an older epoch) refuses it.
+    private mutating func follow(_ node: NodeID, _ epoch: Epoch) -> Output<Payload>? {
+        guard epoch >= maxEpochSeen else { return reply(to: node, .reject(epoch: epoch, maxEpochSeen: maxEpochSeen)) }
+        if epoch > maxEpochSeen || leader != nil {
+            // A newer leader's entries: whatever this node led is over.
+            maxEpochSeen = epoch
+            leader = nil
+        }
+        following = (node, epoch)
+        return nil
     }
 
     /// The request for the next entries of this node's gap, to `peer` (the driver paces them: one

@@ -357,40 +357,47 @@ struct Simulation {
 @Suite struct ReplicationSimulationTests {
     /// Thousands of seeded runs: loss, duplication, reordering, crashes that drop unsynced
     /// entries, and leaders of stale epochs; no acknowledged write is ever lost or changed.
-    @Test func noAcknowledgedWriteIsLostUnderFaults() {
+    /// What seeded runs under faults added up to.
+    struct Totals {
         var acked = 0
-        for seed in UInt64(1)...2_000 {
-            var simulation = Simulation(seed: seed)
+        var gaps = 0
+        var wipes = 0
+        var changes = 0
+        var refused = 0
+    }
+
+    /// One run per seed of `make(seed)`: node 0 elected, 800 steps with faults, healed. A run that
+    /// finds a violation is reported with its seed and ends the series.
+    static func faultRuns(_ seeds: ClosedRange<UInt64>, _ make: (UInt64) -> Simulation) -> Totals {
+        var totals = Totals()
+        for seed in seeds {
+            var simulation = make(seed)
             simulation.elect(0)
             for _ in 0..<800 { simulation.step(faults: true) }
             simulation.heal()
             #expect(simulation.violations.isEmpty, "seed \(seed): \(simulation.violations.prefix(3))")
-            if !simulation.violations.isEmpty { return }
-            acked += simulation.writesAcked
+            if !simulation.violations.isEmpty { break }
+            totals.acked += simulation.writesAcked
+            totals.gaps += simulation.gapsOpened
+            totals.wipes += simulation.wipes
+            totals.changes += simulation.configChanges
+            totals.refused += simulation.removalsRefused
         }
-        #expect(acked > 20_000, "the runs acknowledged too few writes (\(acked)) to mean anything")
+        return totals
+    }
+
+    @Test func noAcknowledgedWriteIsLostUnderFaults() {
+        let totals = Self.faultRuns(1...2_000) { Simulation(seed: $0) }
+        #expect(totals.acked > 20_000, "the runs acknowledged too few writes (\(totals.acked)) to mean anything")
     }
 
     /// The same with gaps: followers far behind join at the commit point, nodes are wiped and
     /// rejoin, gaps are filled from any peer; nothing acknowledged is lost, nothing is applied out
     /// of order or from a gap, and every gap is filled once the cluster is quiet.
     @Test func joinersWithGapsLoseNothingUnderFaults() {
-        var acked = 0
-        var gaps = 0
-        var wipes = 0
-        for seed in UInt64(1)...2_000 {
-            var simulation = Simulation(seed: seed, gapThreshold: 3)
-            simulation.elect(0)
-            for _ in 0..<800 { simulation.step(faults: true) }
-            simulation.heal()
-            #expect(simulation.violations.isEmpty, "seed \(seed): \(simulation.violations.prefix(3))")
-            if !simulation.violations.isEmpty { return }
-            acked += simulation.writesAcked
-            gaps += simulation.gapsOpened
-            wipes += simulation.wipes
-        }
-        #expect(acked > 10_000, "the runs acknowledged too few writes (\(acked)) to mean anything")
-        #expect(gaps > 300 && wipes > 1_000, "too few gaps (\(gaps)) or wipes (\(wipes)) to mean anything")
+        let totals = Self.faultRuns(1...2_000) { Simulation(seed: $0, gapThreshold: 3) }
+        #expect(totals.acked > 10_000, "the runs acknowledged too few writes (\(totals.acked)) to mean anything")
+        #expect(totals.gaps > 300 && totals.wipes > 1_000, "too few gaps (\(totals.gaps)) or wipes (\(totals.wipes)) to mean anything")
     }
 
     /// Membership changes one member at a time (a fourth node slot added and members removed, a
@@ -398,22 +405,11 @@ struct Simulation {
     /// only once the latest leader committed under the current configuration) with gaps, wipes
     /// and every other fault: nothing acknowledged is lost.
     @Test func membershipChangesOneAtATimeLoseNothing() {
-        var acked = 0
-        var changes = 0
-        var refused = 0
-        for seed in UInt64(1)...2_000 {
-            var simulation = Simulation(seed: seed, slots: 4, gapThreshold: 3, reconfiguration: .oneAtATime)
-            simulation.elect(0)
-            for _ in 0..<800 { simulation.step(faults: true) }
-            simulation.heal()
-            #expect(simulation.violations.isEmpty, "seed \(seed): \(simulation.violations.prefix(3))")
-            if !simulation.violations.isEmpty { return }
-            acked += simulation.writesAcked
-            changes += simulation.configChanges
-            refused += simulation.removalsRefused
-        }
-        #expect(acked > 10_000, "the runs acknowledged too few writes (\(acked)) to mean anything")
-        #expect(changes > 400 && refused > 0, "too few membership changes (\(changes)) or refused removals (\(refused))")
+        let totals = Self.faultRuns(1...2_000) { Simulation(seed: $0, slots: 4, gapThreshold: 3, reconfiguration: .oneAtATime) }
+        #expect(totals.acked > 10_000, "the runs acknowledged too few writes (\(totals.acked)) to mean anything")
+        #expect(
+            totals.changes > 400 && totals.refused > 0,
+            "too few membership changes (\(totals.changes)) or refused removals (\(totals.refused))")
     }
 
     /// The checker catches what the one-at-a-time rule prevents: swapping a member for another in
