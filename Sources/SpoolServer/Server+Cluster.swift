@@ -51,7 +51,8 @@ final class ClusterLink: Sendable {
     init(config: ServerConfig, members: [ClusterMember], myIndex: Int, wakeup: LoopWakeup) throws {
         settings = ClusterReplicator.Settings(
             cluster: config.clusterName, myIndex: myIndex, clusterSize: members.count, shardCount: config.clusterShards,
-            quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000, gapThreshold: UInt64(config.clusterGapThreshold))
+            quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000, gapThreshold: UInt64(config.clusterGapThreshold),
+            backfillBytesPerSecond: UInt64(config.clusterBackfillRate) * 1_000_000)
         self.members = members
         self.wakeup = wakeup
         catchingUp = Mutex(Set(0..<config.clusterShards))

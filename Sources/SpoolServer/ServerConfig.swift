@@ -56,6 +56,9 @@ public struct ServerConfig: Sendable, Equatable {
     /// A follower this many committed records behind joins at the leader's commit point with a
     /// gap and fills it in the background, instead of being sent every record before it counts.
     public var clusterGapThreshold = 10_000
+    /// Megabytes a second of records a node fills a gap with at most (0: as fast as flushes go),
+    /// so that live writes keep their latency while a joiner catches up.
+    public var clusterBackfillRate = 16
     public var clusterShards = 16
     /// The config file read at start-up ("" without one); INFO's config_file. Not a key.
     public var configFile = ""
@@ -138,6 +141,8 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.clusterQuorumTimeout, v, 100...60_000) }),
         Key(name: "cluster-gap-threshold", isMutable: false, get: { String($0.clusterGapThreshold) },
             set: { c, v in setInt(&c.clusterGapThreshold, v, 1...1_000_000_000) }),
+        Key(name: "cluster-backfill-rate", isMutable: false, get: { String($0.clusterBackfillRate) },
+            set: { c, v in setInt(&c.clusterBackfillRate, v, 0...100_000) }),
         Key(name: "cluster-shards", isMutable: false, get: { String($0.clusterShards) },
             set: { c, v in setInt(&c.clusterShards, v, 1...1024) }),
     ]

@@ -65,6 +65,8 @@ final class ClusterReplicator {
         var gapThreshold: UInt64 = 10_000
         /// A backfill request not answered within this goes to another peer.
         var backfillTimeoutNanoseconds: UInt64 = 1_000_000_000
+        /// Bytes a second of records a gap is filled with at most (0: no limit).
+        var backfillBytesPerSecond: UInt64 = 16_000_000
     }
 
     final class Shard {
@@ -205,10 +207,15 @@ final class ClusterReplicator {
         if shard.node.log.tail != before { shard.logAppended = true }
         if let gapBefore, case .backfillReply(_, let entries) = message.message {
             let filledTo = shard.node.log.gap?.next ?? gapBefore.end.seq + 1
+            var bytes: UInt64 = 0
             for entry in entries where entry.seq >= gapBefore.next && entry.seq < filledTo {
                 shard.backfilledRecords += 1
-                shard.backfilledBytes += UInt64(entry.payload.count)
+                bytes += UInt64(entry.payload.count)
             }
+            shard.backfilledBytes += bytes
+            // Paced: the next request waits as long as these bytes take at the backfill rate.
+            let rate = settings.backfillBytesPerSecond
+            if rate > 0 { shard.backfillRetryAt = max(shard.backfillRetryAt, monotonicNanoseconds() + bytes * 1_000_000_000 / rate) }
         }
         if gapBefore == nil, let gap = shard.node.log.gap {
             logEvent("cluster: shard \(index): joined at the leader's commit point \(gap.end.seq) with a gap from \(gap.next); filling it from peers")
