@@ -442,7 +442,8 @@ class Nemesis:
 
     def wait_caught_up(self, node: Node, timeout: float = 300.0) -> None:
         """Until `node` has applied every shard's log as far as that shard's leader has committed
-        (INFO shards on each)."""
+        (INFO shards on each), with no gap and no shard it is still a learner of: a second disk
+        replaced before that would be a second failure at once."""
         def shard_fields(n: Node) -> Dict[str, Dict[str, str]]:
             client = n.client(timeout=2.0)
             try:
@@ -458,6 +459,8 @@ class Nemesis:
 
         def caught_up() -> bool:
             mine = shard_fields(node)
+            if any("learner" in fields or "gap" in fields for fields in mine.values()):
+                return False  # (it votes again only once it holds its join mark)
             for other in self.cluster.nodes:
                 if other is node:
                     continue
