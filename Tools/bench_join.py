@@ -17,7 +17,8 @@ load, and a fresh replica started `--join-after` seconds in: the time until its 
 
 Medians of `--runs`.
 
-usage: Tools/bench_join.py [--runs 3] [--history 400000] [--rate 2000] [--duration 12]
+usage: Tools/bench_join.py [--runs 3] [--history 400000] [--rate 2000] [--duration 12] [--backfill-rate MB/s]
+                          [--only redis,cluster]
 """
 import argparse
 import datetime
@@ -54,7 +55,10 @@ def open_loop(spool, host, port, rate, duration, result):
 
 
 def spool_run(args, join):
-    cluster = Cluster(args.spoold, shards=4, extra=["--cluster-gap-threshold", "1000"])
+    extra = ["--cluster-gap-threshold", "1000"]
+    if args.backfill_rate is not None:
+        extra += ["--cluster-backfill-rate", str(args.backfill_rate)]
+    cluster = Cluster(args.spoold, shards=4, extra=extra)
     try:
         host, port = cluster.leader(STREAM)
         redis_benchmark(host, port, 50, 16, args.history, STREAM)
@@ -157,12 +161,16 @@ def main():
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--duration", type=int, default=12)
     parser.add_argument("--join-after", type=float, default=3.0)
+    parser.add_argument("--backfill-rate", type=int, default=None, help="spoold's cluster-backfill-rate, MB/s (default: its own)")
+    parser.add_argument("--only", default="redis,cluster", help="which of redis,cluster to run")
     parser.add_argument("--spoold", default=os.path.join(ROOT, ".build/release/spoold"))
     parser.add_argument("--spool", default=os.path.join(ROOT, ".build/release/spool"))
     args = parser.parse_args()
     results = {}
     for run in range(args.runs):
         for name, fn in (("redis", redis_run), ("cluster", spool_run)):
+            if name not in args.only.split(","):
+                continue
             for join in (False, True):
                 row = fn(args, join)
                 results.setdefault((name, join), []).append(row)
