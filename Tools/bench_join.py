@@ -15,6 +15,9 @@ load, and a fresh replica started `--join-after` seconds in: the time until its 
 (`master_link_status:up`, the full sync done) and the bytes the master sent it
 (what the replica read, from /proc), and the master's p99 during the sync.
 
+Server CPU per live request: every server process (Spool: the three nodes, the joiner from its
+restart on, and etcd; Redis: the master and the replica) from /proc, divided by the live requests.
+
 Medians of `--runs`.
 
 usage: Tools/bench_join.py [--runs 3] [--history 400000] [--rate 2000] [--duration 12] [--backfill-rate MB/s]
@@ -36,7 +39,7 @@ import redis
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_cluster import HOSTS, Cluster, find_latency, redis_benchmark, spool_open  # noqa: E402
-from bench_common import ROOT, Peer, free_port, print_table, wait_ready  # noqa: E402
+from bench_common import CLOCK_TICKS, ROOT, Peer, free_port, print_table, wait_ready  # noqa: E402
 
 # The history and the live load: two streams of one slot, so on Spool the joiner's gap holds the
 # history and its acknowledgements count for the live writes.
@@ -66,6 +69,7 @@ def spool_run(args, join):
         if join:
             cluster.replace_disk(victim)
         result = {}
+        cpu_before = cluster.cpu_seconds()
         load = threading.Thread(target=open_loop, args=(args.spool, host, port, args.rate, args.duration, result))
         load.start()
         row = {}
@@ -99,6 +103,8 @@ def spool_run(args, join):
         latency = find_latency(result["report"])
         row["p50"] = float(latency["p50_us"])
         row["p99"] = float(latency["p99_us"])
+        # Every server process's CPU (the joiner's from its restart on) per live request.
+        row["cpu"] = (cluster.cpu_seconds() - cpu_before) / latency["count"] * 1e6
         return row
     finally:
         cluster.stop()
@@ -111,6 +117,7 @@ def redis_run(args, join):
     try:
         redis_benchmark("127.0.0.1", master.port, 50, 16, args.history, STREAM)
         result = {}
+        cpu_before = master.cpu_seconds()
         load = threading.Thread(target=open_loop, args=(args.spool, "127.0.0.1", master.port, args.rate, args.duration, result))
         load.start()
         row = {}
@@ -144,6 +151,12 @@ def redis_run(args, join):
         latency = find_latency(result["report"])
         row["p50"] = float(latency["p50_us"])
         row["p99"] = float(latency["p99_us"])
+        cpu = master.cpu_seconds() - cpu_before
+        if replica:
+            with open(f"/proc/{replica.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        row["cpu"] = cpu / latency["count"] * 1e6
         return row
     finally:
         if replica:
@@ -183,7 +196,7 @@ def main():
     table = []
     for (name, join), rows in results.items():
         what = ("redis-server replica full sync" if name == "redis" else "spoold node joins with a gap") if join else "no join"
-        cells = [name, what, f"{median(rows, 'p50'):.0f}", f"{median(rows, 'p99'):.0f}"]
+        cells = [name, what, f"{median(rows, 'p50'):.0f}", f"{median(rows, 'p99'):.0f}", f"{median(rows, 'cpu'):.1f}"]
         if join:
             join_s, fill_s, mb = median(rows, "join_s"), median(rows, "fill_s"), median(rows, "mb")
             cells += [f"{join_s:.2f}", f"{fill_s:.2f}", f"{median(rows, 'backfilled'):.0f}", f"{mb:.1f}",
@@ -193,7 +206,7 @@ def main():
         table.append(cells)
     print(f"\n{args.history} XADDs of history, {args.rate} XADD/s of live load for {args.duration} s, join {args.join_after} s in; "
           f"medians of {args.runs}")
-    print_table(["server", "run", "live p50 us", "live p99 us", "joined after s", "filled after s", "records", "MB",
+    print_table(["server", "run", "live p50 us", "live p99 us", "server CPU us/req", "joined after s", "filled after s", "records", "MB",
                  "MB/s"], table)
 
 
