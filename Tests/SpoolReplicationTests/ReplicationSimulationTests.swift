@@ -252,6 +252,17 @@ struct Simulation {
         }
     }
 
+    /// Delivers everything in order, every node but `cut` syncing after each message; what goes to
+    /// or from `cut` is dropped.
+    mutating func drainSyncing(cut: Int? = nil) {
+        for _ in 0..<100_000 where !network.isEmpty {
+            let envelope = network.removeFirst()
+            if envelope.to == cut || envelope.from == cut { continue }
+            take(nodes[envelope.to].receive(envelope), at: envelope.to)
+            for node in nodes.indices where node != cut { take(nodes[node].sync(), at: node) }
+        }
+    }
+
     /// Every node with a gap asks a peer for its next entries until no gap is left.
     mutating func backfillAll() {
         for _ in 0..<10_000 {
@@ -386,6 +397,20 @@ struct Simulation {
         return totals
     }
 
+    /// How many runs of a broken variant (`make(seed)`: node 0 elected, `steps` steps with faults,
+    /// healed) the checker fails.
+    static func failingRuns(_ seeds: ClosedRange<UInt64>, steps: Int, _ make: (UInt64) -> Simulation) -> Int {
+        var failures = 0
+        for seed in seeds {
+            var simulation = make(seed)
+            simulation.elect(0)
+            for _ in 0..<steps { simulation.step(faults: true) }
+            simulation.heal()
+            if !simulation.violations.isEmpty { failures += 1 }
+        }
+        return failures
+    }
+
     @Test func noAcknowledgedWriteIsLostUnderFaults() {
         let totals = Self.faultRuns(1...2_000) { Simulation(seed: $0) }
         #expect(totals.acked > 20_000, "the runs acknowledged too few writes (\(totals.acked)) to mean anything")
@@ -415,14 +440,7 @@ struct Simulation {
     /// The checker catches what the one-at-a-time rule prevents: swapping a member for another in
     /// one step lets an old majority and a new one miss each other, and acknowledged writes are lost.
     @Test func theCheckerCatchesTwoMembersChangedAtOnce() {
-        var failures = 0
-        for seed in UInt64(1)...300 {
-            var simulation = Simulation(seed: seed, slots: 5, reconfiguration: .twoAtOnce)
-            simulation.elect(0)
-            for _ in 0..<800 { simulation.step(faults: true) }
-            simulation.heal()
-            if !simulation.violations.isEmpty { failures += 1 }
-        }
+        let failures = Self.failingRuns(1...300, steps: 800) { Simulation(seed: $0, slots: 5, reconfiguration: .twoAtOnce) }
         #expect(failures > 5, "only \(failures) of 300 runs with two members changed at once failed the check")
     }
 
@@ -432,21 +450,13 @@ struct Simulation {
     @Test func aWipedFollowerJoinsAtTheCommitPointAndBackfills() {
         var simulation = Simulation(seed: 7, gapThreshold: 10)
         simulation.elect(0)
-        func drain(_ simulation: inout Simulation, cut: Int? = nil) {
-            for _ in 0..<100_000 where !simulation.network.isEmpty {
-                let envelope = simulation.network.removeFirst()
-                if envelope.to == cut || envelope.from == cut { continue }
-                simulation.take(simulation.nodes[envelope.to].receive(envelope), at: envelope.to)
-                for node in simulation.nodes.indices { simulation.take(simulation.nodes[node].sync(), at: node) }
-            }
-        }
-        drain(&simulation)
+        simulation.drainSyncing()
         for payload in UInt64(1)...200 {
             guard let (_, messages) = simulation.nodes[0].write(payload: payload) else { Issue.record("no leader"); return }
             simulation.network += messages
-            if payload % 10 == 0 { drain(&simulation) }
+            if payload % 10 == 0 { simulation.drainSyncing() }
         }
-        drain(&simulation)
+        simulation.drainSyncing()
         let committed = simulation.nodes[0].commitSeq
         #expect(committed > 200 && simulation.writesAcked == 200)
         simulation.wipe(2)
@@ -454,10 +464,10 @@ struct Simulation {
         guard let (seq, messages) = simulation.nodes[0].write(payload: 1_000) else { Issue.record("no leader"); return }
         simulation.network += messages
         for _ in 0..<20 {
-            drain(&simulation, cut: 1)
+            simulation.drainSyncing(cut: 1)
             simulation.take(Output(messages: simulation.nodes[0].heartbeat()), at: 0)
         }
-        drain(&simulation, cut: 1)
+        simulation.drainSyncing(cut: 1)
         let joiner = simulation.nodes[2]
         #expect(joiner.log.gap?.next == 1, "the joiner did not open a gap from the start")
         #expect(joiner.log.gap?.end.seq == committed)
@@ -490,14 +500,7 @@ struct Simulation {
     /// commit what a crash then loses, and the simulator finds acknowledged writes lost or
     /// overwritten.
     @Test func theCheckerCatchesFollowersThatAcknowledgeBeforeSyncing() {
-        var failures = 0
-        for seed in UInt64(1)...300 {
-            var simulation = Simulation(seed: seed, forgedAcks: true)
-            simulation.elect(0)
-            for _ in 0..<600 { simulation.step(faults: true) }
-            simulation.heal()
-            if !simulation.violations.isEmpty { failures += 1 }
-        }
+        let failures = Self.failingRuns(1...300, steps: 600) { Simulation(seed: $0, forgedAcks: true) }
         #expect(failures > 10, "only \(failures) of 300 runs with lying followers failed the check")
     }
 
@@ -506,20 +509,11 @@ struct Simulation {
     @Test func aStaleLeaderNeverAcknowledgesAfterANewerEpoch() {
         var simulation = Simulation(seed: 1)
         simulation.elect(0)
-        /// Delivers everything, syncing after each message, except what goes to or from `cut`.
-        func drain(_ simulation: inout Simulation, cut: Int? = nil) {
-            for _ in 0..<1_000 where !simulation.network.isEmpty {
-                let envelope = simulation.network.removeFirst()
-                if envelope.to == cut || envelope.from == cut { continue }
-                simulation.take(simulation.nodes[envelope.to].receive(envelope), at: envelope.to)
-                for node in simulation.nodes.indices where node != cut { simulation.take(simulation.nodes[node].sync(), at: node) }
-            }
-        }
-        drain(&simulation)
+        simulation.drainSyncing()
         #expect(simulation.nodes[0].isServing)
         // Node 1 becomes leader of epoch 2 with node 2's promise; node 0 (paused) hears nothing.
         simulation.network += simulation.nodes[1].becomeLeader(epoch: 2)
-        drain(&simulation, cut: 0)
+        simulation.drainSyncing(cut: 0)
         #expect(simulation.nodes[1].isServing)
         let before = simulation.writesAcked
         guard let (_, messages) = simulation.nodes[0].write(payload: 999) else {
@@ -528,7 +522,7 @@ struct Simulation {
         }
         simulation.network += messages
         simulation.take(simulation.nodes[0].sync(), at: 0)
-        drain(&simulation)
+        simulation.drainSyncing()
         #expect(simulation.writesAcked == before, "a stale leader's write was acknowledged")
         #expect(!simulation.nodes[0].isServing, "the stale leader did not step down on rejection")
         #expect(simulation.violations.isEmpty)
