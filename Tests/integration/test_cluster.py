@@ -380,6 +380,9 @@ def test_spool_cluster_shows_members_leaders_and_lag(cluster: Cluster, rc, name:
     assert sorted(n["address"] for n in settled["nodes"]) == sorted(n.address for n in cluster.nodes)
     assert all(n["up"] for n in settled["nodes"])
     assert sum(n["leads"] for n in settled["nodes"]) == cluster.shard_count
+    # A healthy cluster of nodes that never lost their data: no gaps, no learners.
+    assert all(gap is None for s in settled["shards"] for gap in s["gaps"].values()), settled["shards"]
+    assert all(s["learners"] == [] for s in settled["shards"]), settled["shards"]
     leaders = cluster.leaders()
     for shard in settled["shards"]:
         first, last = slot_range(shard["shard"], cluster.shard_count)
