@@ -342,7 +342,8 @@ class Node:
             "--cluster-members", c.members_spec, "--cluster-etcd-endpoints", c.etcd.endpoint,
             "--cluster-shards", str(c.shard_count), "--cluster-lease-ttl", str(c.lease_ttl),
             "--cluster-quorum-timeout", str(c.quorum_timeout_ms),
-        ] + (["--cluster-gap-threshold", str(c.gap_threshold)] if c.gap_threshold is not None else [])
+        ] + (["--cluster-gap-threshold", str(c.gap_threshold)] if c.gap_threshold is not None else []) \
+          + (["--cluster-backfill-rate", str(c.backfill_rate)] if c.backfill_rate is not None else [])
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -431,10 +432,11 @@ class IptablesUnavailable(AssertionError):
 class Cluster:
     def __init__(
         self, base_dir: Path, size: int = 3, shards: int = 4, lease_ttl: int = 2, quorum_timeout_ms: int = 1000,
-        seed: Optional[int] = None, gap_threshold: Optional[int] = None,
+        seed: Optional[int] = None, gap_threshold: Optional[int] = None, backfill_rate: Optional[int] = None,
     ) -> None:
         self.base_dir = Path(base_dir)
         self.gap_threshold = gap_threshold
+        self.backfill_rate = backfill_rate
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.shard_count = shards
         self.lease_ttl = lease_ttl
