@@ -363,7 +363,6 @@ actor CoordinatorEngine {
 
     // MARK: Requests from the node
 
-    /// Deletes shard `shard`'s leader key if it is still the incarnation created at `epoch`.
     /// Records that this node holds (or is about to hold) data, once and for good: true when the
     /// record was there already, so a node that finds itself with no state knows it lost some.
     func registerHistory() async throws(EtcdError) -> Bool {
@@ -380,6 +379,7 @@ actor CoordinatorEngine {
         return !result.succeeded
     }
 
+    /// Deletes shard `shard`'s leader key if it is still the incarnation created at `epoch`.
     func resign(shard: Int, epoch: UInt64) async throws(EtcdError) -> Bool {
         guard let createRevision = Int64(exactly: epoch) else { return false }
         let key = keyspace.leaderKey(shard: shard)

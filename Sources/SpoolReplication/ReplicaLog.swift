@@ -87,6 +87,9 @@ public struct ReplicatedEntry<Payload: ReplicaPayload>: Sendable, Equatable {
         self.sum = storedSum
     }
 
+    /// Where the entry is in the log: a tail that ends at it.
+    public var position: LogTail { LogTail(seq: seq, epoch: epoch, sum: sum) }
+
     /// Whether the stored sum is what the entry's contents and its predecessor's sum give.
     public func isIntact(previousSum: UInt64) -> Bool {
         ReplicatedEntry(seq: seq, epoch: epoch, payload: payload, kind: kind, previousSum: previousSum).sum == sum
@@ -188,11 +191,16 @@ public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, 
     public private(set) var all: [ReplicatedEntry<Payload>?] = []
     public private(set) var syncedSeq: UInt64 = 0
     public private(set) var gap: LogGap?
-    public private(set) var tail: LogTail = .empty
     /// Where the last gap opened: a crash before it was synced goes back there.
     private var gapOpenedAfter: UInt64 = 0
 
     public init() {}
+
+    /// The last entry's position, or the gap's end while nothing follows the gap.
+    public var tail: LogTail {
+        guard let last = all.last else { return .empty }
+        return last?.position ?? gap!.end
+    }
 
     public func entry(at seq: UInt64) -> ReplicatedEntry<Payload> {
         guard let entry = all[Int(seq) - 1] else { preconditionFailure("entry \(seq) is in the gap \(gap.map { "\($0.next)...\($0.end.seq)" } ?? "")") }
@@ -213,7 +221,6 @@ public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, 
     public mutating func append(_ entry: ReplicatedEntry<Payload>) {
         precondition(entry.seq == UInt64(all.count) + 1, "appends are dense")
         all.append(entry)
-        tail = LogTail(seq: entry.seq, epoch: entry.epoch, sum: entry.sum)
     }
 
     public mutating func truncate(after seq: UInt64) {
@@ -221,14 +228,6 @@ public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, 
         precondition(gap.map { seq >= $0.end.seq } ?? true, "truncating into the gap")
         all.removeLast(all.count - Int(seq))
         syncedSeq = min(syncedSeq, seq)
-        if seq == 0 {
-            tail = .empty
-        } else if let gap, seq == gap.end.seq {
-            tail = gap.end
-        } else {
-            let last = entry(at: seq)
-            tail = LogTail(seq: last.seq, epoch: last.epoch, sum: last.sum)
-        }
     }
 
     public mutating func markSynced(through seq: UInt64) {
@@ -240,7 +239,6 @@ public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, 
         gapOpenedAfter = tail.seq
         gap = LogGap(next: tail.seq + 1, end: end)
         all += Array(repeating: nil, count: Int(end.seq - tail.seq))
-        tail = end
     }
 
     public mutating func fill(_ entry: ReplicatedEntry<Payload>) {
@@ -258,10 +256,5 @@ public struct InMemoryReplicaLog<Payload: ReplicaPayload>: CrashableReplicaLog, 
             syncedSeq = min(syncedSeq, gapOpenedAfter)
         }
         all.removeLast(all.count - Int(syncedSeq))
-        if let last = all.last {
-            tail = last.map { LogTail(seq: $0.seq, epoch: $0.epoch, sum: $0.sum) } ?? gap!.end
-        } else {
-            tail = .empty
-        }
     }
 }

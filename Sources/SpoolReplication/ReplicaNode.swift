@@ -384,7 +384,7 @@ public struct ReplicaNode<Log: ReplicaLog> {
                 return reply(
                     to: envelope.from,
                     .installGap(
-                        epoch: epoch, probeSeq: hint, probeSum: try log.sum(at: hint), end: LogTail(seq: end.seq, epoch: end.epoch, sum: end.sum),
+                        epoch: epoch, probeSeq: hint, probeSum: try log.sum(at: hint), end: end.position,
                         commitSeq: commitSeq))
             }
             state.next[envelope.from] = min(state.next[envelope.from] ?? 1, hint + 1)

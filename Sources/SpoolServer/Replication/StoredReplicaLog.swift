@@ -59,6 +59,10 @@ struct StoredReplicaLog: ReplicaLog {
         return ReplicatedEntry(seq: stored.seq, epoch: stored.epoch, payload: stored.payload, kind: kind, storedSum: stored.sum)
     }
 
+    static func stored(_ entry: ReplicatedEntry<[UInt8]>) -> ReplicationTable.StoredEntry {
+        ReplicationTable.StoredEntry(seq: entry.seq, epoch: entry.epoch, sum: entry.sum, kind: entry.kind.rawValue, payload: entry.payload)
+    }
+
     func entry(at seq: UInt64) throws(WiredTigerError) -> ReplicatedEntry<[UInt8]> {
         if let index = recentIndex(seq) { return recent[index] }
         if let gap, gap.contains(seq) {
@@ -94,10 +98,8 @@ struct StoredReplicaLog: ReplicaLog {
 
     mutating func append(_ entry: ReplicatedEntry<[UInt8]>) throws(WiredTigerError) {
         precondition(entry.seq == tail.seq + 1, "appends are dense")
-        try table.append(
-            shard: shard,
-            ReplicationTable.StoredEntry(seq: entry.seq, epoch: entry.epoch, sum: entry.sum, kind: entry.kind.rawValue, payload: entry.payload))
-        tail = LogTail(seq: entry.seq, epoch: entry.epoch, sum: entry.sum)
+        try table.append(shard: shard, Self.stored(entry))
+        tail = entry.position
         recent.append(entry)
         if recent.count - recentStart > Self.recentMax {
             recentStart += 1
@@ -119,8 +121,7 @@ struct StoredReplicaLog: ReplicaLog {
         } else if let gap, seq == gap.end.seq {
             tail = gap.end
         } else {
-            let last = try entry(at: seq)
-            tail = LogTail(seq: last.seq, epoch: last.epoch, sum: last.sum)
+            tail = try entry(at: seq).position
         }
         syncedSeq = min(syncedSeq, seq)
         truncations += 1
@@ -141,9 +142,7 @@ struct StoredReplicaLog: ReplicaLog {
 
     mutating func fill(_ entry: ReplicatedEntry<[UInt8]>) throws(WiredTigerError) {
         guard var gap, entry.seq == gap.next else { preconditionFailure("a fill outside the gap's next entry") }
-        try table.append(
-            shard: shard,
-            ReplicationTable.StoredEntry(seq: entry.seq, epoch: entry.epoch, sum: entry.sum, kind: entry.kind.rawValue, payload: entry.payload))
+        try table.append(shard: shard, Self.stored(entry))
         gap.next += 1
         self.gap = gap.next > gap.end.seq ? nil : gap
     }
