@@ -268,13 +268,18 @@ public struct ReplicaNode<Log: ReplicaLog> {
             learnerScannedThrough = log.heldThrough
             if let mark = learnerMarkSeq, mark > log.heldThrough { learnerMarkSeq = nil }
         }
+        if let mark = learnerMarkSeq, !(learner.isMarked(by: try log.entry(at: mark))) {
+            // (A divergent suffix was replaced, and the mark with it, even though the log grew back
+            // past it: look again from there.)
+            learnerMarkSeq = nil
+            learnerScannedThrough = mark - 1
+        }
         while learnerMarkSeq == nil && learnerScannedThrough < log.heldThrough {
             let batch = try log.entries(from: learnerScannedThrough + 1, limit: 1_024)
             guard !batch.isEmpty else { break }
             for entry in batch {
                 learnerScannedThrough = entry.seq
-                let joined = entry.kind == .joinMark && entry.payload.incarnation == learner.incarnation
-                if joined || (entry.kind == .epochMark && entry.epoch > learner.since) {
+                if learner.isMarked(by: entry) {
                     learnerMarkSeq = entry.seq
                     break
                 }
@@ -642,6 +647,12 @@ public struct Learner: Sendable, Equatable {
     public init(incarnation: UInt64, since: UInt64) {
         self.incarnation = incarnation
         self.since = since
+    }
+
+    /// Whether holding everything up to `entry` makes this learner a voter: the join mark for its
+    /// incarnation, or the mark of an epoch begun since it lost its state.
+    func isMarked<Payload>(by entry: ReplicatedEntry<Payload>) -> Bool {
+        (entry.kind == .joinMark && entry.payload.incarnation == incarnation) || (entry.kind == .epochMark && entry.epoch > since)
     }
 }
 
