@@ -4,11 +4,12 @@
 # tests and benchmarks drive (redis-server, redis-cli, redis-benchmark, redis-py, hiredis, pytest,
 # and for Tests/integration/test_real_clients.py: node-redis with node, redis-rb with ruby, C
 # hiredis with a C compiler, FastStream's Redis broker), and for cluster mode etcd (coordination)
-# iptables (the tests cut nodes off from each other) and faketime (Tools/chaos.py shifts a node's clock).
+# iptables (the tests cut nodes off from each other) and faketime (Tools/chaos.py shifts a node's clock),
+# and libfuse2 with fusepy for Tools/lazyfs.py (power loss: writes not yet fsync'd are dropped).
 set -euo pipefail
 
 packages=(libuv1-dev libwiredtiger-dev libjemalloc-dev pkg-config redis-server redis-tools
-          nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables faketime)
+          nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables faketime libfuse2)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -28,6 +29,7 @@ python3 -c "import redis, sys; sys.exit(tuple(map(int, redis.__version__.split('
 python3 -c "import hiredis" 2>/dev/null || python_missing+=(hiredis)
 python3 -c "import pytest" 2>/dev/null || python_missing+=(pytest)
 python3 -c "import faststream.redis" 2>/dev/null || python_missing+=("faststream[redis]")
+python3 -c "from fuse import FUSE" 2>/dev/null || python_missing+=(fusepy)
 if ((${#python_missing[@]})); then
     echo "installing python packages: ${python_missing[*]}" >&2
     python3 -m pip install -q "${python_missing[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true
