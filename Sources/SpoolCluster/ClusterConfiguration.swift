@@ -18,9 +18,16 @@ public struct ClusterConfiguration: Sendable {
     public var leaseTTLSeconds: Int64
     /// Number of shards (S in REPLICATION.md 5.1).
     public var shardCount: Int
-    /// The fixed member list, in the same order on every node: a node's index in it decides the
-    /// shards it campaigns for first (see `CampaignPolicy`).
+    /// The seed member list, in the same order on every node: the cluster's first configuration
+    /// when etcd holds none yet (then etcd's `members` key is the list, changed one member at a
+    /// time). A member's position in it decides the shards it campaigns for first (see
+    /// `CampaignPolicy`).
     public var memberNodeIDs: [String]
+    /// Addresses of the seed members (client, bus), in the same order; empty: unknown.
+    public var memberAddresses: [(addr: String, bus: String)]
+    /// This node's bus index: its position in its own seed list (a node being added lists
+    /// itself after every member). nil: its position in `memberNodeIDs`.
+    public var nodeIndex: Int?
     /// A random delay of up to this long before each round of campaigns, so that nodes that see
     /// a shard become leaderless at the same moment do not all send their campaign at once.
     public var campaignJitter: Duration
@@ -39,6 +46,7 @@ public struct ClusterConfiguration: Sendable {
     public init(
         endpoints: [String], clusterName: String, nodeID: String, clientAddress: String, busAddress: String,
         version: String = "", leaseTTLSeconds: Int64 = 2, shardCount: Int, memberNodeIDs: [String],
+        memberAddresses: [(addr: String, bus: String)] = [], nodeIndex: Int? = nil,
         campaignJitter: Duration = .milliseconds(50), nonPreferredCampaignDelay: Duration? = nil,
         leaseMargin: Duration = .milliseconds(500), requestTimeout: Duration = .seconds(1),
         bumpWritesMax: Int = 100_000
@@ -52,6 +60,8 @@ public struct ClusterConfiguration: Sendable {
         self.leaseTTLSeconds = leaseTTLSeconds
         self.shardCount = shardCount
         self.memberNodeIDs = memberNodeIDs
+        self.memberAddresses = memberAddresses
+        self.nodeIndex = nodeIndex
         self.campaignJitter = campaignJitter
         self.nonPreferredCampaignDelay = nonPreferredCampaignDelay
         self.leaseMargin = leaseMargin
@@ -79,10 +89,29 @@ public struct ClusterConfiguration: Sendable {
         try check(shardCount >= 1, "shard count \(shardCount) is below 1")
         try check(!memberNodeIDs.isEmpty, "no member node ids")
         try check(Set(memberNodeIDs).count == memberNodeIDs.count, "member node ids \(memberNodeIDs) repeat")
+        try check(memberNodeIDs.count <= MemberConfig.indexLimit, "more than \(MemberConfig.indexLimit) members")
+        try check(memberAddresses.isEmpty || memberAddresses.count == memberNodeIDs.count, "member addresses do not match the member ids")
+        try check(
+            (0..<MemberConfig.indexLimit).contains(effectiveNodeIndex), "node index \(effectiveNodeIndex) is not below \(MemberConfig.indexLimit)")
         try check(campaignJitter >= .zero, "negative campaign jitter")
         try check((nonPreferredCampaignDelay ?? .zero) >= .zero, "negative non-preferred campaign delay")
         try check(requestTimeout > .zero, "request timeout is not positive")
         try check(bumpWritesMax >= 1, "bumpWritesMax is below 1")
+    }
+
+    /// This node's bus index.
+    public var effectiveNodeIndex: Int {
+        nodeIndex ?? memberNodeIDs.firstIndex(of: nodeID) ?? memberNodeIDs.count
+    }
+
+    /// The configuration a cluster starts with: the seed list, indices by position.
+    var seedConfig: MemberConfig {
+        MemberConfig(
+            version: 1,
+            members: memberNodeIDs.enumerated().map { index, name in
+                let address = index < memberAddresses.count ? memberAddresses[index] : (addr: "", bus: "")
+                return MemberConfig.Member(name: name, index: index, addr: address.addr, bus: address.bus)
+            })
     }
 
     var effectiveNonPreferredDelay: Duration {

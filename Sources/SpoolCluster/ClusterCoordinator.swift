@@ -146,6 +146,27 @@ public final class ClusterCoordinator: Sendable {
         }
     }
 
+    /// Makes one membership change (see `CoordinatorEngine.changeMembers`); `completion` runs on
+    /// the coordinator's tasks with the new configuration, or why not.
+    public func changeMembers(
+        _ change: MembershipChange, timeout: Duration = .seconds(10),
+        completion: @escaping @Sendable (Result<MemberConfig, MembershipError>) -> Void
+    ) {
+        Task { [engine] in
+            do throws(MembershipError) {
+                completion(.success(try await engine.changeMembers(change, timeout: timeout)))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+
+    /// A shard leader's answer to the membership change under way (`MemberApproval`), written
+    /// while this node still holds the shard's leader key created at `epoch`. Best effort.
+    public func approve(shard: Int, epoch: UInt64, _ approval: MemberApproval) {
+        Task { [engine] in try? await engine.approve(shard: shard, epoch: epoch, approval) }
+    }
+
     /// Stops the tasks, revokes the lease (best effort) and shuts the HTTP client down. Later
     /// calls return at once. No `onChange` call follows.
     public func stop() async {

@@ -16,6 +16,13 @@ struct ClusterMirror: Sendable {
     /// Node ids seen registered since the mirror was created; with `nodes`, tells a node that
     /// left (its lease ended) from one that has not registered yet.
     private(set) var nodesSeen: Set<String> = []
+    /// The configuration and the mod revision of its key (a change compares it), the change under
+    /// way and its key's mod revision, and the leaders' answers.
+    private(set) var members: MemberConfig?
+    private(set) var membersRevision: Int64 = 0
+    private(set) var proposal: MemberProposal?
+    private(set) var proposalRevision: Int64 = 0
+    private(set) var approvals: [Int: MemberApproval] = [:]
 
     /// The revision each key's state (present or deleted) was observed at.
     private var keyRevisions: [String: Int64] = [:]
@@ -32,6 +39,11 @@ struct ClusterMirror: Sendable {
     mutating func load(_ range: EtcdRangeResult) {
         nodes = [:]
         leaders = [:]
+        members = nil
+        membersRevision = 0
+        proposal = nil
+        proposalRevision = 0
+        approvals = [:]
         keyRevisions = [:]
         loadedRevision = range.revision
         revision = max(revision, range.revision)
@@ -66,6 +78,14 @@ struct ClusterMirror: Sendable {
         switch keyspace.classify(key) {
         case .node(let nodeID): return nodes.removeValue(forKey: nodeID) != nil
         case .leader(let shard): return leaders.removeValue(forKey: shard) != nil
+        case .members:
+            // (Never deleted by Spool; a configuration deleted by hand leaves the last one known.)
+            return false
+        case .proposal:
+            proposalRevision = 0
+            defer { proposal = nil }
+            return proposal != nil
+        case .approval(let shard): return approvals.removeValue(forKey: shard) != nil
         case .other: return false
         }
     }
@@ -80,7 +100,7 @@ struct ClusterMirror: Sendable {
         case .node(let nodeID):
             let record = ClusterKeyspace.decode(NodeRecord.self, from: keyValue.value)
             let node = ClusterView.Node(
-                address: record?.addr ?? "", busAddress: record?.bus ?? "", version: record?.version ?? "")
+                address: record?.addr ?? "", busAddress: record?.bus ?? "", version: record?.version ?? "", index: record?.index)
             nodesSeen.insert(nodeID)
             if nodes[nodeID] == node { return false }
             nodes[nodeID] = node
@@ -91,9 +111,27 @@ struct ClusterMirror: Sendable {
             // create_revision is positive for an existing key; a negative one would be etcd's bug.
             let leader = ClusterView.Leader(
                 nodeID: record?.node ?? "", address: record?.addr ?? "", busAddress: record?.bus ?? "",
-                epoch: UInt64(clamping: keyValue.createRevision), leaseID: keyValue.lease)
+                epoch: UInt64(clamping: keyValue.createRevision), leaseID: keyValue.lease, configVersion: record?.config,
+                members: record?.members)
             if leaders[shard] == leader { return false }
             leaders[shard] = leader
+            return true
+        case .members:
+            guard let config = ClusterKeyspace.decode(MemberConfig.self, from: keyValue.value), config.isWellFormed else { return false }
+            membersRevision = keyValue.modRevision
+            if members == config { return false }
+            members = config
+            return true
+        case .proposal:
+            proposalRevision = keyValue.modRevision
+            let decoded = ClusterKeyspace.decode(MemberProposal.self, from: keyValue.value)
+            if proposal == decoded { return false }
+            proposal = decoded
+            return true
+        case .approval(let shard):
+            let decoded = ClusterKeyspace.decode(MemberApproval.self, from: keyValue.value)
+            if approvals[shard] == decoded { return false }
+            approvals[shard] = decoded
             return true
         case .other:
             return false

@@ -8,11 +8,14 @@ public struct ClusterView: Sendable, Equatable {
         /// host:port for the replication bus.
         public var busAddress: String
         public var version: String
+        /// The bus index it uses (nil: not announced).
+        public var index: Int?
 
-        public init(address: String, busAddress: String, version: String) {
+        public init(address: String, busAddress: String, version: String, index: Int? = nil) {
             self.address = address
             self.busAddress = busAddress
             self.version = version
+            self.index = index
         }
     }
 
@@ -27,13 +30,21 @@ public struct ClusterView: Sendable, Equatable {
         public var epoch: UInt64
         /// The lease the key lives under (the leader's node lease).
         public var leaseID: Int64
+        /// The configuration it was elected under: its version and member indices (nil: unknown).
+        public var configVersion: Int?
+        public var members: [Int]?
 
-        public init(nodeID: String, address: String, busAddress: String, epoch: UInt64, leaseID: Int64) {
+        public init(
+            nodeID: String, address: String, busAddress: String, epoch: UInt64, leaseID: Int64, configVersion: Int? = nil,
+            members: [Int]? = nil
+        ) {
             self.nodeID = nodeID
             self.address = address
             self.busAddress = busAddress
             self.epoch = epoch
             self.leaseID = leaseID
+            self.configVersion = configVersion
+            self.members = members
         }
     }
 
@@ -53,11 +64,20 @@ public struct ClusterView: Sendable, Equatable {
     public var etcdReachable: Bool
     /// The etcd revision the view reflects (at least).
     public var revision: Int64
+    /// The cluster's configuration (nil until read, or while etcd holds none this version can use).
+    public var members: MemberConfig?
+    /// A membership change under way, and the shard leaders' answers to it, by shard.
+    public var proposal: MemberProposal?
+    public var approvals: [Int: MemberApproval]
 
     public init(
         nodeID: String, nodes: [String: Node] = [:], leaders: [Int: Leader] = [:], leaseID: Int64 = 0,
-        leaseValid: Bool = false, etcdReachable: Bool = false, revision: Int64 = 0
+        leaseValid: Bool = false, etcdReachable: Bool = false, revision: Int64 = 0, members: MemberConfig? = nil,
+        proposal: MemberProposal? = nil, approvals: [Int: MemberApproval] = [:]
     ) {
+        self.members = members
+        self.proposal = proposal
+        self.approvals = approvals
         self.nodeID = nodeID
         self.nodes = nodes
         self.leaders = leaders

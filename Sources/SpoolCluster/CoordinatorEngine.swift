@@ -26,7 +26,6 @@ actor CoordinatorEngine {
     let configuration: ClusterConfiguration
     let client: EtcdClient
     private let keyspace: ClusterKeyspace
-    private let policy: CampaignPolicy
     private let clock = ContinuousClock()
 
     /// Pause between attempts to get a lease while there is none.
@@ -67,9 +66,6 @@ actor CoordinatorEngine {
         client = EtcdClient(
             configuration: .init(endpoints: configuration.endpoints, requestTimeout: configuration.requestTimeout))
         keyspace = ClusterKeyspace(clusterName: configuration.clusterName)
-        policy = CampaignPolicy(
-            nodeID: configuration.nodeID, memberNodeIDs: configuration.memberNodeIDs,
-            nonPreferredDelay: configuration.effectiveNonPreferredDelay)
         mirror = ClusterMirror(keyspace: keyspace, shardCount: configuration.shardCount)
     }
 
@@ -141,10 +137,16 @@ actor CoordinatorEngine {
             return false
         }
         let record = NodeRecord(
-            addr: configuration.clientAddress, bus: configuration.busAddress, version: configuration.version)
+            addr: configuration.clientAddress, bus: configuration.busAddress, version: configuration.version,
+            index: configuration.effectiveNodeIndex)
         do {
             try await client.put(
                 key: keyspace.nodeKey(configuration.nodeID), value: ClusterKeyspace.encode(record), lease: granted.id)
+            // The cluster's first start: the seed list becomes the configuration (the first node
+            // to get here writes it; the others find it there).
+            _ = try await client.txn(
+                compare: [.isAbsent(keyspace.membersKey)],
+                success: [.put(key: keyspace.membersKey, value: ClusterKeyspace.encode(configuration.seedConfig), lease: 0)])
         } catch {
             noteFailure(error)
             leaseToRevoke = granted.id
@@ -290,6 +292,13 @@ actor CoordinatorEngine {
 
     // MARK: Campaigns
 
+    /// Who campaigns for what: by the configuration in etcd (the seed list until it is read).
+    private var policy: CampaignPolicy {
+        CampaignPolicy(
+            nodeID: configuration.nodeID, memberNodeIDs: mirror.members?.names ?? configuration.memberNodeIDs,
+            nonPreferredDelay: configuration.effectiveNonPreferredDelay)
+    }
+
     func requestCampaigns() {
         guard !isStopped, isStarted else { return }
         isCampaignRequested = true
@@ -321,7 +330,8 @@ actor CoordinatorEngine {
         for (shard, since) in leaderlessSince where mirror.leaders[shard] == nil && mayCampaign(shard) {
             leaderlessFor[shard] = since.duration(to: now)
         }
-        let unheard = Set(configuration.memberNodeIDs.filter { $0 != configuration.nodeID && !hears($0) })
+        let policy = self.policy
+        let unheard = Set(policy.memberNodeIDs.filter { $0 != configuration.nodeID && !hears($0) })
         return policy.shardsDue(
             leaderlessFor: leaderlessFor, registered: Set(mirror.nodes.keys), seen: mirror.nodesSeen, unheard: unheard)
     }
@@ -330,15 +340,22 @@ actor CoordinatorEngine {
     /// lease if it does not exist, else read it. Returns the epoch when this node holds the key
     /// under its current lease afterwards (won now, or by an earlier attempt whose answer was
     /// lost), nil when another node holds it or there is no lease.
+    ///
+    /// The epoch is bound to the configuration this node knows: the transaction also checks that
+    /// the `members` key is the one it read (else it fails, and the watch brings the new one), and
+    /// the leader key names that configuration's version and members.
     private func campaign(shard: Int) async throws(EtcdError) -> UInt64? {
-        guard let current = lease else { return nil }
+        guard let current = lease, let config = mirror.members, config.member(named: configuration.nodeID) != nil else { return nil }
         let key = keyspace.leaderKey(shard: shard)
         let value = ClusterKeyspace.encode(
-            LeaderRecord(node: configuration.nodeID, addr: configuration.clientAddress, bus: configuration.busAddress))
+            LeaderRecord(
+                node: configuration.nodeID, addr: configuration.clientAddress, bus: configuration.busAddress, config: config.version,
+                members: config.indices))
         let result: EtcdTxnResult
         do {
             result = try await client.txn(
-                compare: [.isAbsent(key)], success: [.put(key: key, value: value, lease: current.id)],
+                compare: [.isAbsent(key), EtcdCompare(key: keyspace.membersKey, .equal, .modRevision(mirror.membersRevision))],
+                success: [.put(key: key, value: value, lease: current.id)],
                 failure: [.range(key: key)])
         } catch {
             noteFailure(error)
@@ -353,9 +370,11 @@ actor CoordinatorEngine {
             if mirror.put(keyValue, observedAt: result.revision) { mirrorChanged() }
             return UInt64(result.revision)
         }
-        guard case .range(let holder)? = result.responses.first, let holderKey = holder.keyValues.first else {
+        guard case .range(let holder)? = result.responses.first else {
             throw .malformedResponse(call: "/v3/kv/txn", detail: "a lost campaign without the holder's key")
         }
+        // No holder: the configuration changed since it was read (the watch brings it).
+        guard let holderKey = holder.keyValues.first else { return nil }
         if mirror.put(holderKey, observedAt: result.revision) { mirrorChanged() }
         guard holderKey.lease == lease?.id else { return nil }
         return UInt64(holderKey.createRevision)
@@ -416,13 +435,123 @@ actor CoordinatorEngine {
         return try await campaign(shard: shard)
     }
 
+    // MARK: Membership
+
+    /// A shard leader's answer to the change under way: written only while this node's lease is
+    /// valid and its leader key for the shard is still the one created at `epoch`.
+    func approve(shard: Int, epoch: UInt64, _ approval: MemberApproval) async throws(EtcdError) {
+        guard let current = lease, let createRevision = Int64(exactly: epoch) else { return }
+        let key = keyspace.approvalKey(shard: shard)
+        let value = ClusterKeyspace.encode(approval)
+        let result: EtcdTxnResult
+        do {
+            result = try await client.txn(
+                compare: [.wasCreated(keyspace.leaderKey(shard: shard), at: createRevision)],
+                success: [.put(key: key, value: value, lease: current.id)])
+        } catch {
+            noteFailure(error)
+            throw error
+        }
+        noteReachable()
+        guard result.succeeded else { return }
+        let keyValue = EtcdKeyValue(
+            key: key, value: value, createRevision: result.revision, modRevision: result.revision, version: 1, lease: current.id)
+        if mirror.put(keyValue, observedAt: result.revision) { mirrorChanged() }
+    }
+
+    /// Makes one membership change (REPLICATION.md 5.5): proposes it, waits until every shard's
+    /// leader, elected under the current configuration, has answered that it is safe (its epoch
+    /// began under this configuration and committed there; for a removal, every remaining member
+    /// holds its committed log), then writes the new configuration in one transaction that
+    /// checks nothing moved meanwhile: the configuration, the proposal, and each shard's leader
+    /// key still the one that answered. Gives up after `timeout`, withdrawing the proposal.
+    func changeMembers(_ change: MembershipChange, timeout: Duration) async throws(MembershipError) -> MemberConfig {
+        guard let current = mirror.members, lease != nil, isEtcdReachable == true else {
+            throw .unavailable("CLUSTERDOWN this node does not reach etcd (or has not read the configuration yet); retry")
+        }
+        let membersRevision = mirror.membersRevision
+        let next: MemberConfig
+        switch current.applying(change, registered: mirror.nodes) {
+        case .success(let config): next = config
+        case .failure(let error): throw error
+        }
+        guard let leaseID = lease?.id else { throw .unavailable("CLUSTERDOWN this node holds no lease; retry") }
+        let proposal = MemberProposal(
+            from: current.version, next: next, removing: { if case .remove(let name) = change { name } else { nil } }())
+        let proposalValue = ClusterKeyspace.encode(proposal)
+        let proposed: EtcdTxnResult
+        do {
+            proposed = try await client.txn(
+                compare: [.isAbsent(keyspace.proposalKey), EtcdCompare(key: keyspace.membersKey, .equal, .modRevision(membersRevision))],
+                success: [.put(key: keyspace.proposalKey, value: proposalValue, lease: leaseID)])
+        } catch {
+            noteFailure(error)
+            throw .unavailable("CLUSTERDOWN etcd did not answer (\(error)); retry")
+        }
+        guard proposed.succeeded else {
+            throw .busy("ERR another membership change is under way (or the configuration just changed); retry when it is done")
+        }
+        let proposalRevision = proposed.revision
+        let withdraw = { [client, keyspace] () async in
+            _ = try? await client.txn(
+                compare: [EtcdCompare(key: keyspace.proposalKey, .equal, .modRevision(proposalRevision))],
+                success: [.deleteRange(key: keyspace.proposalKey)])
+        }
+        let deadline = clock.now + timeout
+        var lastReasons: [String] = []
+        while clock.now < deadline && !isStopped {
+            var ready: [(shard: Int, epoch: UInt64)] = []
+            var reasons: [String] = []
+            for shard in 0..<configuration.shardCount {
+                guard let leader = mirror.leaders[shard] else {
+                    reasons.append("shard \(shard) has no leader")
+                    continue
+                }
+                guard let approval = mirror.approvals[shard], approval.version == next.version, approval.epoch == leader.epoch else {
+                    reasons.append("shard \(shard)'s leader \(leader.nodeID) has not answered")
+                    continue
+                }
+                guard approval.ok else {
+                    reasons.append("shard \(shard): \(approval.reason)")
+                    continue
+                }
+                ready.append((shard, leader.epoch))
+            }
+            lastReasons = reasons
+            if reasons.isEmpty {
+                var compare: [EtcdCompare] = [
+                    EtcdCompare(key: keyspace.membersKey, .equal, .modRevision(membersRevision)),
+                    EtcdCompare(key: keyspace.proposalKey, .equal, .modRevision(proposalRevision)),
+                ]
+                var success: [EtcdRequest] = [
+                    .put(key: keyspace.membersKey, value: ClusterKeyspace.encode(next), lease: 0), .deleteRange(key: keyspace.proposalKey),
+                ]
+                for (shard, epoch) in ready {
+                    compare.append(.wasCreated(keyspace.leaderKey(shard: shard), at: Int64(clamping: epoch)))
+                    success.append(.deleteRange(key: keyspace.approvalKey(shard: shard)))
+                }
+                do {
+                    let committed = try await client.txn(compare: compare, success: success)
+                    if committed.succeeded { return next }
+                } catch {
+                    noteFailure(error)
+                }
+                // A leader changed between its answer and the write: wait for the new one's.
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        await withdraw()
+        throw .refused("ERR membership change '\(change)' refused: " + lastReasons.joined(separator: "; "))
+    }
+
     // MARK: Publishing
 
     private func publish() {
         guard !isStopped, isStarted else { return }
         let view = ClusterView(
             nodeID: configuration.nodeID, nodes: mirror.nodes, leaders: mirror.leaders, leaseID: lease?.id ?? 0,
-            leaseValid: lease != nil, etcdReachable: isEtcdReachable == true, revision: mirror.revision)
+            leaseValid: lease != nil, etcdReachable: isEtcdReachable == true, revision: mirror.revision, members: mirror.members,
+            proposal: mirror.proposal, approvals: mirror.approvals)
         guard view != lastPublished else { return }
         lastPublished = view
         publishHook(view)

@@ -32,10 +32,6 @@ final class ClusterLink: Sendable {
             let now = monotonicNanoseconds()
             lastHeard.withLock { $0[node] = now }
         }
-        func heard(within nanoseconds: UInt64) -> Int {
-            let now = monotonicNanoseconds()
-            return lastHeard.withLock { $0.values.filter { now &- $0 <= nanoseconds }.count }
-        }
         func heard(node: Int, within nanoseconds: UInt64) -> Bool {
             let now = monotonicNanoseconds()
             return lastHeard.withLock { $0[node].map { now &- $0 <= nanoseconds } ?? false }
@@ -48,16 +44,40 @@ final class ClusterLink: Sendable {
         var current: StorageEngine<Executor>? { engine.withLock { $0 } }
     }
 
+    /// The cluster's configuration as this node last heard it, for the bus threads (hellos) and
+    /// the coordinator's (campaign checks). Version 0: the seed list, until etcd's is read.
+    final class Membership: Sendable {
+        private let config: Mutex<MemberConfig>  // Guarded by itself.
+        init(_ initial: MemberConfig) { config = Mutex(initial) }
+        var current: MemberConfig { config.withLock { $0 } }
+        /// Installs `next` if it is newer; returns the one it replaced, nil if it did not.
+        func replace(with next: MemberConfig) -> MemberConfig? {
+            config.withLock { current in
+                guard next.version > current.version, next != current else { return nil }
+                defer { current = next }
+                return current
+            }
+        }
+    }
+
+    let membership: Membership
+
     init(config: ServerConfig, members: [ClusterMember], myIndex: Int, wakeup: LoopWakeup) throws {
+        let seed = MemberConfig(
+            version: 0,
+            members: members.enumerated().map { index, member in
+                MemberConfig.Member(name: member.name, index: index, addr: "\(member.host):\(member.port)", bus: "\(member.host):\(member.busPort)")
+            })
         settings = ClusterReplicator.Settings(
-            cluster: config.clusterName, myIndex: myIndex, clusterSize: members.count, shardCount: config.clusterShards,
+            cluster: config.clusterName, myIndex: myIndex, seedMembers: seed, shardCount: config.clusterShards,
             quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000, gapThreshold: UInt64(config.clusterGapThreshold),
             backfillBytesPerSecond: UInt64(config.clusterBackfillRate) * 1_000_000)
         self.members = members
         self.wakeup = wakeup
         catchingUp = Mutex(Set(0..<config.clusterShards))
         let cluster = config.clusterName
-        let size = members.count
+        let membership = Membership(seed)
+        self.membership = membership
         var hello: [UInt8] = []
         ReplicationWire.encodeHello(cluster: cluster, node: myIndex, into: &hello)
         let engineBox = engine
@@ -67,7 +87,8 @@ final class ClusterLink: Sendable {
             hello: hello, frameBytesMax: ReplicationWire.frameBytesMax,
             acceptHello: { frame in
                 guard case .hello(let name, let node)? = try? frame.withUnsafeBytes({ try ReplicationWire.decode($0) }) else { return false }
-                return name == cluster && node < size && node != myIndex
+                // Members only: a node not added yet, or removed, is not heard.
+                return name == cluster && node != myIndex && membership.current.member(at: node) != nil
             },
             onFrames: { frames in ClusterLink.received(frames, engine: engineBox, liveness: liveness) })
         let me = members[myIndex]
@@ -76,11 +97,36 @@ final class ClusterLink: Sendable {
             configuration: ClusterConfiguration(
                 endpoints: config.clusterEtcdEndpoints.split(separator: ",").map { String($0) }, clusterName: cluster,
                 nodeID: me.name, clientAddress: "\(me.host):\(me.port)", busAddress: "\(me.host):\(busPort)", version: spoolVersion,
-                leaseTTLSeconds: Int64(config.clusterLeaseTTL), shardCount: config.clusterShards, memberNodeIDs: members.map(\.name)))
+                leaseTTLSeconds: Int64(config.clusterLeaseTTL), shardCount: config.clusterShards, memberNodeIDs: members.map(\.name),
+                memberAddresses: seed.members.map { ($0.addr, $0.bus) }, nodeIndex: myIndex))
         _ = try transport.listen(host: me.host, port: busPort)
         for (index, member) in members.enumerated() where index != myIndex {
             transport.setPeer(index, host: member.host, port: member.busPort)
         }
+    }
+
+    /// A configuration from etcd newer than the one in use: peers added and removed on the bus,
+    /// and the storage thread told (before the leaders of the same view).
+    private func membersChanged(_ next: MemberConfig) {
+        guard let previous = membership.replace(with: next) else { return }
+        logEvent("cluster: configuration \(next.version): members \(next.members.map { "\($0.name)#\($0.index)" }.joined(separator: ", "))")
+        for member in next.members where member.index != settings.myIndex {
+            guard let (host, port) = Self.split(member.bus) else { continue }
+            transport.setPeer(member.index, host: host, port: port)
+        }
+        for member in previous.members where next.member(at: member.index) == nil { transport.removePeer(member.index) }
+        submit([
+            ({ executor throws(WiredTigerError) in
+                try executor.cluster?.membersChanged(next)
+                return .nothing
+            }, { _ in .nothing }, 1)
+        ])
+    }
+
+    /// `host:port` split at its last colon.
+    static func split(_ address: String) -> (String, Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        return (String(address[..<colon]), port)
     }
 
     func attach(_ engine: StorageEngine<Executor>) {
@@ -123,6 +169,8 @@ final class ClusterLink: Sendable {
             case .catchingUp(let gaps, let learners):
                 catchingUp.withLock { $0 = gaps.union(learners) }
                 forLoop.append(outcome)
+            case .approve(let shard, let epoch, let approval):
+                coordinator.approve(shard: shard, epoch: epoch, approval)
             }
         }
         if !jobs.isEmpty { submit(jobs) }
@@ -161,7 +209,9 @@ final class ClusterLink: Sendable {
 
     /// A new view from etcd: the storage thread learns the leaders, the loop the topology.
     func viewChanged(_ view: ClusterView) {
-        var leaders: [Int: (node: Int, epoch: UInt64)] = [:]
+        if let next = view.members { membersChanged(next) }
+        let config = membership.current
+        var leaders: [Int: ClusterReplicator.Elected] = [:]
         // While etcd does not answer (or the lease lapsed for want of an answer) this node keeps
         // leading what it led: if etcd is down no one else can be elected, and if only this node
         // is cut off from it, the newer leader's epoch fences this one (its followers refuse it)
@@ -171,19 +221,22 @@ final class ClusterLink: Sendable {
         let mine = healthy ? view.leadership : ledWhileReachable.withLock { $0 }
         if healthy { ledWhileReachable.withLock { $0 = mine } }
         for (shard, epoch) in mine where view.leaders[shard] == nil {
-            leaders[shard] = (settings.myIndex, epoch)
+            leaders[shard] = ClusterReplicator.Elected(node: settings.myIndex, epoch: epoch)
         }
         for (shard, leader) in view.leaders {
-            guard let index = members.firstIndex(where: { $0.name == leader.nodeID }) else { continue }
+            guard let index = config.member(named: leader.nodeID)?.index ?? (leader.nodeID == coordinator.configuration.nodeID ? settings.myIndex : nil)
+            else { continue }
             // This node leads only under its current, valid lease (`leadership`): a key left from
             // a lease it lost dies with that lease.
             if index == settings.myIndex && mine[shard] != leader.epoch { continue }
-            leaders[shard] = (index, leader.epoch)
+            leaders[shard] = ClusterReplicator.Elected(node: index, epoch: leader.epoch, configVersion: leader.configVersion, members: leader.members)
         }
         let chosen = leaders
+        let proposal = view.etcdReachable ? view.proposal : nil
         submit([
             ({ executor throws(WiredTigerError) in
                 try executor.cluster?.leadersChanged(chosen, fromEtcd: healthy, revision: UInt64(max(0, view.revision)))
+                executor.cluster?.proposalChanged(proposal)
                 return .nothing
             }, { _ in .nothing }, 1)
         ])
@@ -194,7 +247,9 @@ final class ClusterLink: Sendable {
     /// then, so a node cut off from its peers but not from etcd does not win a shard it cannot
     /// serve, again and again (Raft's pre-vote, in effect).
     func hearsMajority() -> Bool {
-        heard.heard(within: settings.quorumTimeoutNanoseconds) + 1 >= settings.clusterSize / 2 + 1
+        let others = membership.current.indices.filter { $0 != settings.myIndex }
+        let heardCount = others.filter { heard.heard(node: $0, within: settings.quorumTimeoutNanoseconds) }.count
+        return heardCount + 1 >= (others.count + 1) / 2 + 1
     }
 
     /// Whether this node may campaign for `shard`: it hears a majority, its log of the shard has
@@ -205,7 +260,7 @@ final class ClusterLink: Sendable {
 
     /// Whether this node heard member `name` over the bus within the quorum timeout.
     func hears(_ name: String) -> Bool {
-        guard let index = members.firstIndex(where: { $0.name == name }) else { return false }
+        guard let index = membership.current.member(named: name)?.index else { return false }
         return index == settings.myIndex || heard.heard(node: index, within: settings.quorumTimeoutNanoseconds)
     }
 
@@ -256,6 +311,7 @@ extension Server {
     func apply(_ view: ClusterView) {
         guard var topology else { return }
         lastClusterView = view
+        if let members = view.members { topology = Self.topology(topology, withMembers: members) }
         for shard in 0..<topology.shardCount {
             // A shard between leaders keeps its last one in the slot map, as Redis keeps a failed
             // master's slots: a client that caches the map (redis-py) then retries there and
@@ -263,7 +319,7 @@ extension Server {
             guard let current = view.leaders[shard] else { continue }
             let leaderName = current.nodeID
             let leader = topology.nodes.first { $0.name == leaderName }
-            let replicas = topology.nodes.filter { $0.name != leaderName }.map {
+            let replicas = topology.nodes.filter { $0.name != leaderName && (view.members?.member(named: $0.name) != nil || view.members == nil) }.map {
                 ClusterTopology.Replica(node: $0, health: view.nodes[$0.name] != nil || $0.name == topology.myName ? .online : .failed)
             }
             topology.setShard(
@@ -272,6 +328,25 @@ extension Server {
         }
         topology.setLocalCopies(loading: localGaps)
         self.topology = topology
+    }
+
+    /// `topology` over the members of `config` (this node kept, as a node holding no slots, while
+    /// it is not one): every shard keeps its leader if it is still a member.
+    static func topology(_ topology: ClusterTopology, withMembers config: MemberConfig) -> ClusterTopology {
+        var nodes = config.members.compactMap { ClusterTopology.Node(name: $0.name, clientAddress: $0.addr, busAddress: $0.bus) }
+        if !nodes.contains(where: { $0.name == topology.myName }) { nodes.append(topology.me) }
+        guard nodes != topology.nodes else { return topology }
+        let shards = topology.shards.map { shard in
+            let leader = shard.leader.flatMap { leader in
+                nodes.first { $0.name == leader.node.name }.map { ClusterTopology.Leader(node: $0, epoch: leader.epoch) }
+            }
+            let replicas = nodes.filter { $0.name != leader?.node.name && config.member(named: $0.name) != nil }.map { node in
+                ClusterTopology.Replica(
+                    node: node, health: shard.replicas.first { $0.node.name == node.name }?.health ?? .online)
+            }
+            return ClusterTopology.Shard(leader: leader, replicas: replicas)
+        }
+        return ClusterTopology(myName: topology.myName, nodes: nodes, shards: shards)
     }
 
     /// The keys a command names, for routing: its key positions, or XREAD's and XREADGROUP's
@@ -363,6 +438,52 @@ extension Server {
             }, failure, replyCount))
     }
 
+    /// CLUSTER MEET ip port [bus-port] and CLUSTER FORGET node-id|name: one membership change
+    /// (the node registered at ip:port added, or the member removed), answered +OK once etcd
+    /// holds the new configuration, or with why not. It waits for every shard's leader to agree
+    /// (at most 10 s): a removal is refused while a remaining member does not hold a shard's
+    /// committed log.
+    func changeMembers(_ args: [[UInt8]], _ connection: Connection, _ group: inout CommandGroup?) {
+        guard let topology, let link = clusterLink else { return reply(connection, &group) { $0.error(ClusterError.clusterSupportDisabled) } }
+        let change: MembershipChange
+        switch ClusterSubcommand.decode(args) {
+        case .failure(let error): return reply(connection, &group) { $0.error(error.text) }
+        case .success(.meet(let host, let port)):
+            let address = "\(host):\(port)"
+            guard let name = lastClusterView?.nodes.first(where: { $0.value.address == address })?.key else {
+                return reply(connection, &group) {
+                    $0.error("ERR Invalid node address specified: \(address) (no node of this cluster is registered there: start it first)")
+                }
+            }
+            change = .add(name: name)
+        case .success(.forget(let node)):
+            guard let name = topology.nodes.first(where: { $0.id == node || $0.name == node })?.name else {
+                return reply(connection, &group) { $0.error("ERR Unknown node \(node)") }
+            }
+            change = .remove(name: name)
+        case .success: preconditionFailure("dispatch sends only MEET and FORGET here")
+        }
+        flushProposal(connection)
+        submit(&group)
+        let slot = connection.reserveSlot()
+        let id = connection.id
+        let version = connection.version
+        let wakeup = link.wakeup
+        logEvent("cluster: membership change requested: \(change)")
+        link.coordinator.changeMembers(change) { result in
+            var out = RESPWriter(version: version)
+            switch result {
+            case .success(let config):
+                logEvent("cluster: membership change made: \(change) (configuration \(config.version))")
+                out.simpleString("OK")
+            case .failure(let error):
+                logEvent("cluster: membership change not made: \(error)")
+                out.error(error.description)
+            }
+            wakeup.post([ServerOutcome(kind: .reply, connection: id, slot: slot, bytes: out.bytes)])
+        }
+    }
+
     /// CLUSTER …, on a cluster node or not.
     func clusterCommand(_ args: [[UInt8]], into out: inout RESPWriter) {
         guard let topology else { return out.error(ClusterError.clusterSupportDisabled) }
@@ -381,6 +502,8 @@ extension Server {
             // holds none of them, as a Redis replica may (redis-cli uses these only to migrate).
             case .countKeysInSlot: ClusterTopology.writeKeyCount(0, into: &out)
             case .getKeysInSlot: ClusterTopology.writeKeys([[UInt8]](), into: &out)
+            // (Outside a transaction they go to `changeMembers`.)
+            case .meet, .forget: out.error("ERR CLUSTER MEET and FORGET wait for the cluster's leaders and cannot run in a transaction")
             }
         }
     }

@@ -52,6 +52,8 @@ extension Server {
                 out.simpleString("OK")
             }
         case "exec": exec(connection, &group)
+        case "cluster" where args.count >= 2 && (args[1].isKeyword("MEET") || args[1].isKeyword("FORGET")):
+            changeMembers(args.arrays, connection, &group)
         case "discard":
             reply(connection, &group) { out in
                 guard connection.transaction != nil else { return out.error("ERR DISCARD without MULTI") }

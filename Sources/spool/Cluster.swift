@@ -1,9 +1,75 @@
 import ArgumentParser
 import SpoolClient
 
-/// `spool cluster`: a cluster's nodes and shards as its members report them.
+/// `spool cluster`: a cluster's nodes and shards (`show`, the default), and its membership changes.
 struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "A cluster's nodes and shards (show, the default); add and remove members.",
+        subcommands: [ClusterShow.self, ClusterAdd.self, ClusterRemove.self], defaultSubcommand: ClusterShow.self)
+}
+
+/// `spool cluster add HOST:PORT`: CLUSTER MEET.
+struct ClusterAdd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Add the node listening at HOST:PORT to the cluster's members (CLUSTER MEET).",
+        discussion: """
+            Start the new node first, with the cluster's name and etcd, and a cluster-members list that \
+            names every member and then itself (its position is its bus index: one no member ever had). \
+            The change waits until every shard's leader has committed under the current configuration, \
+            then each shard elects a leader under the new one; the new node joins every shard's log \
+            (with a gap when it is far behind) and counts in quorums from then on. One member at a time.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The new node's client address, as it registered it (host:port).") var address: String
+
+    func validate() throws {
+        guard let colon = address.lastIndex(of: ":"), Int(address[address.index(after: colon)...]) != nil else {
+            throw ValidationError("the address is host:port")
+        }
+    }
+
+    func run() async throws {
+        let colon = address.lastIndex(of: ":")!
+        try await withClient(connection) { client in
+            _ = try await client.execute(
+                RESPCommand("CLUSTER", "MEET", String(address[..<colon]), String(address[address.index(after: colon)...])), isRead: false)
+            Output.standardOutput.writeLine("added \(address)")
+            Output.standardOutput.flush()
+        }
+    }
+}
+
+/// `spool cluster remove NODE`: CLUSTER FORGET.
+struct ClusterRemove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Remove a member from the cluster (CLUSTER FORGET), by name or node id.",
+        discussion: """
+            Refused while a remaining member does not hold a shard's committed log (it is behind, or \
+            still filling a gap): the removal would leave committed entries on fewer members than \
+            the smaller cluster's majorities. A dead member may be removed; the others must be caught \
+            up. After the change each shard elects a leader under the new configuration; stop the \
+            removed node then. One member at a time.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The member's name (cluster-node-id) or its 40-character node id.") var node: String
+
+    func run() async throws {
+        try await withClient(connection) { client in
+            _ = try await client.execute(RESPCommand("CLUSTER", "FORGET", node), isRead: false)
+            Output.standardOutput.writeLine("removed \(node)")
+            Output.standardOutput.flush()
+        }
+    }
+}
+
+/// `spool cluster show`: a cluster's nodes and shards as its members report them.
+struct ClusterShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
         abstract: "Show a cluster's nodes, and each shard's slots, leader, epoch and every node's lag and gap.",
         discussion: """
             Asks the node given with --host/--port for the members (CLUSTER NODES), then every member \

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SpoolCluster
 import SpoolProtocol
 import SpoolReplication
 @testable import SpoolServer
@@ -42,7 +43,10 @@ final class ClusterHarness: Sendable {
     /// Opens node `node`'s store (recovering it) and installs its replicator.
     func start(_ node: Int) throws {
         let settings = ClusterReplicator.Settings(
-            cluster: "test", myIndex: node, clusterSize: size, shardCount: shards, heartbeatNanoseconds: 20_000_000,
+            cluster: "test", myIndex: node,
+            seedMembers: MemberConfig(
+                version: 0, members: (0..<size).map { MemberConfig.Member(name: "n\($0)", index: $0, addr: "", bus: "") }),
+            shardCount: shards, heartbeatNanoseconds: 20_000_000,
             quorumTimeoutNanoseconds: quorumTimeoutNanoseconds, entriesPerMessageMax: 64)
         let engine = try StorageEngine<Executor>(
             options: StorageOptions(directory: directories[node]),
@@ -143,7 +147,7 @@ final class ClusterHarness: Sendable {
     func setLeaders(_ leaders: [Int: (node: Int, epoch: UInt64)], nodes: [Int]? = nil) {
         for node in nodes ?? Array(0..<size) {
             engine(node)?.submit({ executor throws(WiredTigerError) in
-                try executor.cluster?.leadersChanged(leaders)
+                try executor.cluster?.leadersChanged(leaders.mapValues { ClusterReplicator.Elected(node: $0.node, epoch: $0.epoch) })
                 return .nothing
             }, onFailure: { _ in .nothing })
         }

@@ -339,7 +339,7 @@ class Node:
         return self.prefix + [
             SPOOLD, "--bind", self.host, "--port", str(self.port), "--dir", str(self.data_dir),
             "--cluster-enabled", "yes", "--cluster-name", c.name, "--cluster-node-id", self.name,
-            "--cluster-members", c.members_spec, "--cluster-etcd-endpoints", c.etcd.endpoint,
+            "--cluster-members", c.members_spec_for(self), "--cluster-etcd-endpoints", c.etcd.endpoint,
             "--cluster-shards", str(c.shard_count), "--cluster-lease-ttl", str(c.lease_ttl),
             "--cluster-quorum-timeout", str(c.quorum_timeout_ms),
         ] + (["--cluster-gap-threshold", str(c.gap_threshold)] if c.gap_threshold is not None else []) \
@@ -433,7 +433,11 @@ class Cluster:
     def __init__(
         self, base_dir: Path, size: int = 3, shards: int = 4, lease_ttl: int = 2, quorum_timeout_ms: int = 1000,
         seed: Optional[int] = None, gap_threshold: Optional[int] = None, backfill_rate: Optional[int] = None,
+        members: Optional[int] = None,
     ) -> None:
+        """`members`: how many of the `size` nodes are the seed members (default: all). The others
+        are spare nodes: not started by `start`, each listing itself after the seed members (its
+        bus index), to be added with CLUSTER MEET."""
         self.base_dir = Path(base_dir)
         self.gap_threshold = gap_threshold
         self.backfill_rate = backfill_rate
@@ -447,7 +451,8 @@ class Cluster:
         port = pick_client_port(hosts, self.rng)
         self.etcd = Etcd(self.base_dir)
         self.nodes = [Node(self, i, host, port) for i, host in enumerate(hosts)]
-        self.members_spec = ",".join(f"{n.name}={n.host}:{n.port}" for n in self.nodes)
+        self.initial_members = members if members is not None else size
+        self.members_spec = ",".join(f"{n.name}={n.host}:{n.port}" for n in self.nodes[:self.initial_members])
         self._rules: List[List[str]] = []
         self._clients: List[Any] = []
         self.workloads: List["Workload"] = []
@@ -470,11 +475,18 @@ class Cluster:
             self._cgroups_made.append(path)
             node.cgroup = path
 
+    def members_spec_for(self, node: Node) -> str:
+        """The seed members, and a spare node after them (each spare at its own position)."""
+        if node.index < self.initial_members:
+            return self.members_spec
+        return ",".join(f"{n.name}={n.host}:{n.port}" for n in self.nodes[:node.index + 1])
+
     def start(self) -> "Cluster":
         self.start_etcd()
-        for node in self.nodes:
+        seeds = self.nodes[:self.initial_members]
+        for node in seeds:
             node.start(wait=False)
-        for node in self.nodes:
+        for node in seeds:
             node.wait_answering()
         self.wait_ready()
         log(f"cluster up: {[n.address for n in self.nodes]}, etcd {self.etcd.endpoint}, {self.shard_count} shards")

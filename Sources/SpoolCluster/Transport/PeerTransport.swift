@@ -87,6 +87,12 @@ public final class PeerTransport: Sendable {
         connect(index)
     }
 
+    /// Forgets peer `index` (a removed member): its connection closes and is not made again.
+    public func removePeer(_ index: Int) {
+        let channel: (any Channel)? = state.withLock { state in state.peers.removeValue(forKey: index)?.channel }
+        channel?.close(promise: nil)
+    }
+
     /// Sends `bytes` (whole frames) to peer `index`, or drops them if it is not connected.
     public func send(to index: Int, _ bytes: [UInt8]) {
         let channel = state.withLock { $0.peers[index]?.channel }

@@ -5,8 +5,9 @@ import SpoolCore
 /// these in `processCommand` from its command table, hence `cluster|keyslot` in the text), then
 /// the subcommand's own arguments.
 ///
-/// Subcommands that manage a Redis cluster by hand (ADDSLOTS, MEET, FAILOVER, SETSLOT, …) are
-/// unknown here: Spool's shards and leaders come from its coordinator.
+/// Subcommands that manage a Redis cluster's slots and failovers by hand (ADDSLOTS, FAILOVER,
+/// SETSLOT, …) are unknown here: Spool's shards and leaders come from its coordinator. MEET and
+/// FORGET change its members, one at a time, through etcd (`Server.changeMembers`).
 enum ClusterSubcommand: Sendable, Equatable {
     case help
     case info
@@ -22,6 +23,10 @@ enum ClusterSubcommand: Sendable, Equatable {
     /// CLUSTER GETKEYSINSLOT slot count: the caller finds at most `countMax` of its keys in `slot`
     /// and answers with `ClusterTopology.writeKeys(_:into:)`.
     case getKeysInSlot(slot: Int, countMax: Int)
+    /// CLUSTER MEET ip port [bus-port]: the node registered at ip:port becomes a member.
+    case meet(host: String, port: Int)
+    /// CLUSTER FORGET node-id (or name): the member stops being one.
+    case forget(node: String)
 
     /// `args` is the whole request, `CLUSTER` first.
     static func decode<Arguments: RandomAccessCollection>(
@@ -33,7 +38,7 @@ enum ClusterSubcommand: Sendable, Equatable {
         guard let word = Word.allCases.first(where: { args[start + 1].isKeyword($0.keyword) }) else {
             return .failure(CommandError.unknownSubcommand(args))
         }
-        guard args.count == word.arity else { return .failure(CommandError.arity("cluster|\(word.keyword)")) }
+        guard word.arity.contains(args.count) else { return .failure(CommandError.arity("cluster|\(word.keyword)")) }
         switch word {
         case .help: return .success(.help)
         case .info: return .success(.info)
@@ -44,13 +49,24 @@ enum ClusterSubcommand: Sendable, Equatable {
         case .keySlot: return .success(.keySlot(key: Array(args[start + 2])))
         case .countKeysInSlot: return decodeCountKeysInSlot(slot: args[start + 2])
         case .getKeysInSlot: return decodeGetKeysInSlot(slot: args[start + 2], count: args[start + 3])
+        case .meet:
+            guard let port = args[start + 3].asInt64, (1...65535).contains(port) else {
+                return .failure(CommandErrorText("ERR Invalid base port specified: \(String(decoding: Array(args[start + 3]), as: UTF8.self))"))
+            }
+            if args.count == 5 {
+                guard let bus = args[start + 4].asInt64, (1...65535).contains(bus) else {
+                    return .failure(CommandErrorText("ERR Invalid bus port specified: \(String(decoding: Array(args[start + 4]), as: UTF8.self))"))
+                }
+            }
+            return .success(.meet(host: String(decoding: Array(args[start + 2]), as: UTF8.self), port: Int(port)))
+        case .forget: return .success(.forget(node: String(decoding: Array(args[start + 2]), as: UTF8.self)))
         }
     }
 
     /// A subcommand's name and its argument count in Redis's command table (`CLUSTER` and the
     /// subcommand included).
     private enum Word: CaseIterable {
-        case help, info, myID, nodes, slots, shards, keySlot, countKeysInSlot, getKeysInSlot
+        case help, info, myID, nodes, slots, shards, keySlot, countKeysInSlot, getKeysInSlot, meet, forget
 
         var keyword: StaticString {
             switch self {
@@ -63,14 +79,17 @@ enum ClusterSubcommand: Sendable, Equatable {
             case .keySlot: "KEYSLOT"
             case .countKeysInSlot: "COUNTKEYSINSLOT"
             case .getKeysInSlot: "GETKEYSINSLOT"
+            case .meet: "MEET"
+            case .forget: "FORGET"
             }
         }
 
-        var arity: Int {
+        var arity: ClosedRange<Int> {
             switch self {
-            case .help, .info, .myID, .nodes, .slots, .shards: 2
-            case .keySlot, .countKeysInSlot: 3
-            case .getKeysInSlot: 4
+            case .help, .info, .myID, .nodes, .slots, .shards: 2...2
+            case .keySlot, .countKeysInSlot, .forget: 3...3
+            case .getKeysInSlot: 4...4
+            case .meet: 4...5
             }
         }
     }

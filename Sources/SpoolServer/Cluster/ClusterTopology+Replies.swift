@@ -343,16 +343,21 @@ extension ClusterTopology {
         out.simpleString("    Print this help.")
     }
 
-    /// Redis 8's help text (`clusterCommandHelp`) for the subcommands `ClusterSubcommand` decodes.
+    /// Redis 8's help text (`clusterCommandHelp`) for the subcommands `ClusterSubcommand` decodes; MEET and
+    /// FORGET say what they do in Spool.
     static let helpLines = [
         "COUNTKEYSINSLOT <slot>",
         "    Return the number of keys in <slot>.",
+        "FORGET <node-id>",
+        "    Remove a member (its id or name) from the cluster, one member at a time.",
         "GETKEYSINSLOT <slot> <count>",
         "    Return key names stored by current node in a slot.",
         "INFO",
         "    Return information about the cluster.",
         "KEYSLOT <key>",
         "    Return the hash slot for <key>.",
+        "MEET <ip> <port> [<bus-port>]",
+        "    Add the node registered at <ip>:<port> to the cluster's members, one member at a time.",
         "MYID",
         "    Return the node id.",
         "NODES",

@@ -24,6 +24,8 @@ enum ClusterAction: Sendable {
     /// The shards whose log has a gap on this node now (it serves no reads of them), and those it
     /// is a learner of (it lost its state and does not vote yet): it campaigns for neither.
     case catchingUp(gaps: Set<Int>, learners: Set<Int>)
+    /// This node's answer, as the shard's leader in `epoch`, to the membership change under way.
+    case approve(shard: Int, epoch: UInt64, MemberApproval)
 }
 
 /// A client waiting for its write to commit.
@@ -55,7 +57,8 @@ final class ClusterReplicator {
     struct Settings: Sendable {
         var cluster: String
         var myIndex: Int
-        var clusterSize: Int
+        /// The configuration from the node's own seed list (version 0), until etcd's arrives.
+        var seedMembers: MemberConfig
         var shardCount: Int
         var heartbeatNanoseconds: UInt64 = 50_000_000
         /// A leader that has not heard from a majority for this long steps down (Raft's CheckQuorum).
@@ -91,6 +94,12 @@ final class ClusterReplicator {
         /// Records (and their bytes) this node filled its gaps with since it started.
         var backfilledRecords: UInt64 = 0
         var backfilledBytes: UInt64 = 0
+        /// The configuration version the epoch this node leads was elected under (nil: unknown),
+        /// and its last answer to a membership change.
+        var electedConfig: Int?
+        var approvalSent: MemberApproval?
+        /// The last epoch this node won under a configuration that had changed, and gave up.
+        var outdatedEpoch: UInt64?
 
         init(index: Int, node: ReplicaNode<StoredReplicaLog>, state: ReplicationTable.ShardState) {
             self.index = index
@@ -100,7 +109,20 @@ final class ClusterReplicator {
         }
     }
 
+    /// A shard's leader as etcd names it: its bus index, its epoch, and the configuration it was
+    /// elected under (nil: a record that does not say; the current one is used).
+    struct Elected: Sendable {
+        var node: Int
+        var epoch: UInt64
+        var configVersion: Int?
+        var members: [Int]?
+    }
+
     let settings: Settings
+    /// The configuration in use (the seed list until etcd's arrives), and the membership change
+    /// under way, if any.
+    private(set) var config: MemberConfig
+    private var proposal: MemberProposal?
     private unowned let executor: Executor
     private let table: ReplicationTable
     private(set) var shards: [Shard] = []
@@ -126,13 +148,14 @@ final class ClusterReplicator {
     /// until it answered. With no state here, it decides between a new node and a lost disk.
     private var formerLife: Bool?
     /// The last leaders etcd gave while the floor was awaited, and its revision then.
-    private var leadersAwaitingFloor: (leaders: [Int: (node: Int, epoch: UInt64)], revision: UInt64)?
+    private var leadersAwaitingFloor: (leaders: [Int: Elected], revision: UInt64)?
     static let appliedRecordsPerBatchMax = 256
     static let leadershipLost = "CLUSTERDOWN this node lost the shard's leadership; the write may or may not have been applied"
 
     init(settings: Settings, executor: Executor) throws(WiredTigerError) {
         self.settings = settings
         self.executor = executor
+        config = settings.seedMembers
         table = try executor.store.openReplicationTable()
         for index in 0..<settings.shardCount { shards.append(try loadShard(index)) }
         awaitsEpochFloor = hasNoState
@@ -147,7 +170,7 @@ final class ClusterReplicator {
         let state = try table.shardState(index)
         let log = try StoredReplicaLog(table: table, shard: index, gap: state.gap)
         let node = ReplicaNode(
-            id: settings.myIndex, clusterSize: settings.clusterSize, log: log, maxEpochSeen: state.maxEpochSeen,
+            id: settings.myIndex, members: config.indices, log: log, maxEpochSeen: state.maxEpochSeen,
             commitSeq: min(state.appliedSeq, log.heldThrough), entriesPerMessageMax: settings.entriesPerMessageMax,
             gapThreshold: settings.gapThreshold, learner: state.learner.map { Learner(incarnation: $0.incarnation, since: $0.since) })
         return Shard(index: index, node: node, state: state)
@@ -177,7 +200,7 @@ final class ClusterReplicator {
 
     /// A frame from a peer.
     func receive(shard index: Int, _ envelope: Envelope<[UInt8]>) throws(WiredTigerError) {
-        guard index < shards.count, envelope.from < settings.clusterSize, envelope.from != settings.myIndex, !awaitsEpochFloor
+        guard index < shards.count, config.member(at: envelope.from) != nil, envelope.from != settings.myIndex, !awaitsEpochFloor
         else { return }
         let shard = shards[index]
         try catchUpSyncs(shard)
@@ -265,7 +288,7 @@ final class ClusterReplicator {
     /// The leaders etcd holds, by shard: (member index, epoch). Shards missing have none.
     /// `fromEtcd`: etcd answered and the lease is valid (else these are the last ones known).
     /// `revision`: etcd's revision with these leaders (every epoch handed out so far is at or below it).
-    func leadersChanged(_ leaders: [Int: (node: Int, epoch: UInt64)], fromEtcd: Bool = true, revision: UInt64 = 0) throws(WiredTigerError) {
+    func leadersChanged(_ leaders: [Int: Elected], fromEtcd: Bool = true, revision: UInt64 = 0) throws(WiredTigerError) {
         if awaitsEpochFloor {
             guard fromEtcd else { return }
             leadersAwaitingFloor = (leaders, revision)
@@ -298,7 +321,16 @@ final class ClusterReplicator {
                     actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
                     continue
                 }
-                let messages = try shard.node.becomeLeader(epoch: leader.epoch)
+                if let elected = leader.members, elected != config.indices {
+                    // Won under a configuration that has changed since: a new epoch under the new one.
+                    guard shard.outdatedEpoch != leader.epoch else { continue }  // (given up already)
+                    shard.outdatedEpoch = leader.epoch
+                    logEvent("cluster: shard \(shard.index): won epoch \(leader.epoch) under configuration \(leader.configVersion ?? 0), now \(config.version); giving it up")
+                    actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
+                    continue
+                }
+                let messages = try shard.node.becomeLeader(epoch: leader.epoch, members: leader.members ?? config.indices)
+                shard.electedConfig = leader.configVersion
                 guard shard.node.isLeading else {
                     logEvent("cluster: shard \(shard.index): won epoch \(leader.epoch) but has seen \(shard.node.maxEpochSeen); asking etcd for a higher one")
                     // An epoch this node already saw (etcd restored from an old backup): bump
@@ -319,6 +351,55 @@ final class ClusterReplicator {
                 failPending(shard, Self.leadershipLost)
                 if leader == nil { actions.append(.resign(shard: shard.index, epoch: current.epoch, bump: false)) }
             }
+        }
+    }
+
+    /// A newer configuration from etcd: every shard's log counts its majorities, and hears its
+    /// peers, by it; a leader elected under the old one gives its epoch up, so the next is elected
+    /// under the new one (REPLICATION.md 5.5: one member at a time, each change only once every
+    /// shard's leader committed under the last).
+    func membersChanged(_ next: MemberConfig) throws(WiredTigerError) {
+        guard next.version > config.version else { return }
+        config = next
+        for shard in shards {
+            shard.node.reconfigure(members: next.indices)
+            guard let leader = shard.node.leader, leader.members != next.indices else { continue }
+            logEvent("cluster: shard \(shard.index): configuration \(next.version) replaces the one epoch \(leader.epoch) was elected under; stepping down for a new election")
+            shard.outdatedEpoch = leader.epoch
+            shard.node.stepDown()
+            failPending(shard, Self.leadershipLost)
+            actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
+        }
+    }
+
+    /// The membership change under way (nil: none). Each shard this node leads answers it at its
+    /// next heartbeat (`answerProposal`).
+    func proposalChanged(_ next: MemberProposal?) {
+        guard next != proposal else { return }
+        proposal = next
+        for shard in shards { shard.approvalSent = nil }
+    }
+
+    /// The answer of every shard this node serves to the change under way: yes once its epoch,
+    /// elected under the configuration the change starts from, has committed its mark, and for a
+    /// removal while every remaining member holds the committed log (`holdsCommittedLog`); no,
+    /// with the reason, otherwise. Sent again only when it changes.
+    private func answerProposal() {
+        guard let proposal else { return }
+        for shard in shards {
+            guard let leader = shard.node.leader, leader.isServing, shard.electedConfig == proposal.from else { continue }
+            var answer = MemberApproval(version: proposal.next.version, epoch: leader.epoch, ok: true)
+            if shard.node.commitSeq < leader.markSeq {
+                answer.ok = false
+                answer.reason = "its leader \(config.member(at: settings.myIndex)?.name ?? "?") has not committed in its epoch yet"
+            } else if proposal.removing != nil, !shard.node.holdsCommittedLog(proposal.next.indices) {
+                let behind = proposal.next.members.filter { member in !shard.node.holdsCommittedLog([member.index]) }.map(\.name)
+                answer.ok = false
+                answer.reason = "member \(behind.joined(separator: ", ")) does not hold the shard's committed log yet (a removal would leave committed entries on too few members)"
+            }
+            guard answer != shard.approvalSent else { continue }
+            shard.approvalSent = answer
+            actions.append(.approve(shard: shard.index, epoch: leader.epoch, answer))
         }
     }
 
@@ -362,6 +443,7 @@ final class ClusterReplicator {
                 try checkQuorum(shard, now: now)
                 if shard.node.isServing { route(try shard.node.heartbeat(), shard: shard.index) }
             }
+            answerProposal()
         }
         if backlog {
             backlog = false
@@ -561,9 +643,10 @@ final class ClusterReplicator {
         for shard in shards where !shard.node.hasGap { shard.backfillPeer = nil }
     }
 
+    /// The member after `node` in index order, other than this node (this node when it is alone).
     private func nextPeer(after node: Int) -> Int {
-        let next = (node + 1) % settings.clusterSize
-        return next == settings.myIndex ? (next + 1) % settings.clusterSize : next
+        let others = config.indices.filter { $0 != settings.myIndex }
+        return others.first { $0 > node } ?? others.first ?? settings.myIndex
     }
 
     private func checkQuorum(_ shard: Shard, now: UInt64) throws(WiredTigerError) {
@@ -573,7 +656,7 @@ final class ClusterReplicator {
         // Cut off from a majority (or unable to finish taking over): someone else should lead.
         logEvent(
             "cluster: shard \(shard.index): stepping down from epoch \(leader.epoch): "
-                + (leader.isServing ? "heard \(heard) of \(settings.clusterSize - 1) peers" : "could not take over")
+                + (leader.isServing ? "heard \(heard) of \(shard.node.clusterSize - 1) peers" : "could not take over")
                 + " within \(settings.quorumTimeoutNanoseconds / 1_000_000) ms")
         shard.node.stepDown()
         failPending(shard, "CLUSTERDOWN this node lost contact with a majority of the shard; the write may or may not have been applied")
