@@ -32,6 +32,11 @@ takes writes again (the recovery time):
              every stream from it: WiredTiger's block checksums must catch what was read (the
              node then answers IOERR and reports aof_last_write_status:err, never the bad data);
              a node that caught it is replaced as above (the dirty-read check covers the rest)
+  power      kill -9 a node and drop every write to its disk that was not fsync'd (each node's
+             data directory is on its own Tools/lazyfs.py mount when this fault is on: <node>/disk
+             is the disk, mounted at <node>/mnt), unmount, mount the disk again and restart it.
+             A node that acknowledged what it had not synced comes back without it; the cluster
+             must lose nothing all the same
 
 Checker, after healing and draining:
   lost        acknowledged entries missing (from any node) or not at their acknowledged id
@@ -45,8 +50,9 @@ The last line is always
 and the exit status is 0 only when every count but F and A is zero (dirty reads and undelivered
 entries included).
 
-Needs root (iptables, cgroups), etcd, and for `clock` Debian's faketime. SPOOLD (default
-.build/debug/spoold) and ETCD name the binaries.
+Needs root (iptables, cgroups), etcd, for `clock` Debian's faketime, and for `power` FUSE
+(/dev/fuse, libfuse2, fusepy: Tools/install-deps.sh). SPOOLD (default .build/debug/spoold) and
+ETCD name the binaries.
 """
 from __future__ import annotations
 
@@ -65,6 +71,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "Tests" / "integration"))
+sys.path.insert(0, str(ROOT / "Tools"))
 
 import redis  # noqa: E402
 from redis.backoff import NoBackoff  # noqa: E402
@@ -73,9 +80,10 @@ from redis.retry import Retry  # noqa: E402
 import cluster as harness  # noqa: E402
 from cluster import Cluster, Node, keys_for_shards  # noqa: E402
 from helpers import parse_id, wait_until  # noqa: E402
+from lazyfs import LazyFS  # noqa: E402
 
 FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
-ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock", "replace", "corrupt"]
+ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock", "replace", "corrupt", "power"]
 GROUP = b"chaos"
 
 
@@ -290,9 +298,43 @@ def consumer(cluster: Cluster, run: Run, index: int, stream: bytes, final: threa
             time.sleep(0.05)
 
 
+class Disks:
+    """Each node's data directory on its own lazyfs mount (the `power` fault): <node>/disk holds
+    what survives a power loss, mounted at <node>/mnt; the node's data is <node>/mnt/data, so that
+    replacing a disk (rmtree, mkdir) works through the mount."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.mounts: Dict[str, LazyFS] = {}
+        for node in cluster.nodes:
+            node.data_dir.rmdir()  # the empty one Node made
+            node.data_dir = node.dir / "mnt" / "data"
+            self.mounts[node.name] = LazyFS(node.dir / "disk", node.dir / "mnt", log_path=node.dir / "lazyfs.log")
+
+    def mount_all(self, cluster: Cluster) -> None:
+        for node in cluster.nodes:
+            self.mounts[node.name].mount()
+            node.data_dir.mkdir(exist_ok=True)
+
+    def lose_power(self, node: Node) -> Dict[str, int]:
+        """Drops what `node` (stopped) wrote and did not sync, and mounts its disk again: the
+        machine rebooted. Returns the unsynced bytes dropped, by file."""
+        assert not node.is_running(), f"{node.name} still runs"
+        old = self.mounts[node.name]
+        lost = old.lose_power()
+        old.unmount()
+        self.mounts[node.name] = LazyFS(old.backing, old.mount_point, old.log_path).mount()
+        return lost
+
+    def close(self) -> None:
+        for fs in self.mounts.values():
+            fs.unmount()
+
+
 class Nemesis:
-    def __init__(self, cluster: Cluster, run: Run, rng: random.Random, faults: List[str], ttl: int, streams: List[bytes]) -> None:
+    def __init__(self, cluster: Cluster, run: Run, rng: random.Random, faults: List[str], ttl: int, streams: List[bytes],
+                 disks: Optional[Disks] = None) -> None:
         self.cluster = cluster
+        self.disks = disks
         self.streams = set(streams)
         self.run = run
         self.rng = rng
@@ -366,6 +408,16 @@ class Nemesis:
                 say(f"{node.name}: corruption {outcome}; replacing its disk")
                 self.replace_disk(node)
             return f"corrupt {node.name} ({outcome}: {', '.join(flipped)})"
+        if fault == "power":
+            assert self.disks is not None
+            node = self.pick_node()
+            cluster.kill(node)
+            lost = self.disks.lose_power(node)
+            say(f"{node.name}: power lost, {sum(lost.values())} unsynced bytes dropped "
+                f"({', '.join(f'{Path(name).name} {n}' for name, n in sorted(lost.items())) or 'none'})")
+            time.sleep(hold)
+            cluster.restart(node, wait=False)
+            return f"power {node.name} ({sum(lost.values())} unsynced bytes dropped)"
         if fault == "clock":
             node = self.pick_node()
             offset = self.rng.choice([-1, 1]) * self.rng.randint(30, 90)
@@ -620,18 +672,23 @@ def main() -> int:
         parser.error(f"the clock fault needs {FAKETIME_LIBRARY} (apt-get install faketime)")
     if "partition" in faults and Cluster.iptables_problem():
         parser.error(f"the partition fault needs iptables: {Cluster.iptables_problem()}")
+    if "power" in faults and LazyFS.problem():
+        parser.error(f"the power fault needs FUSE: {LazyFS.problem()}")
     import tempfile
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="spool-chaos-"))
     rng = random.Random(args.seed)
     cluster = Cluster(base, size=3, shards=args.shards, lease_ttl=args.lease_ttl, seed=args.seed, gap_threshold=args.gap_threshold)
     run = Run()
     streams = keys_for_shards("chaos", args.shards, per_shard=args.streams_per_shard)
-    nemesis = Nemesis(cluster, run, rng, faults, args.lease_ttl, streams)
+    disks = Disks(cluster) if "power" in faults else None
+    nemesis = Nemesis(cluster, run, rng, faults, args.lease_ttl, streams, disks)
     threads: List[threading.Thread] = []
     final = threading.Event()
     counts: Dict[str, int] = {}
     passed = False
     try:
+        if disks is not None:
+            disks.mount_all(cluster)
         cluster.start()
         say(f"cluster up in {base}: {[n.address for n in cluster.nodes]}; seed {args.seed}, faults {faults}")
         setup = cluster.client()
@@ -714,7 +771,11 @@ def main() -> int:
     finally:
         run.stop.set()
         final.set()
-        cluster.close()
+        try:
+            cluster.close()
+        finally:
+            if disks is not None:
+                disks.close()
         if passed and not args.keep:
             cluster.remove_data()
         else:

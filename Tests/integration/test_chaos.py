@@ -1,7 +1,8 @@
 """A bounded run of Tools/chaos.py: etcd and three spoold nodes under a seeded nemesis (kill -9,
-SIGSTOP, partitions, etcd outages, clock offsets) with idempotent producers, readers on every
-node and group consumers; its checker must find nothing lost, duplicated, reordered, read dirty,
-redelivered or undelivered. Longer runs: Tools/chaos.py --seconds 600 --seed N."""
+SIGSTOP, partitions, etcd outages, clock offsets, replaced and corrupted disks, power losses on
+Tools/lazyfs.py) with idempotent producers, readers on every node and group consumers; its
+checker must find nothing lost, duplicated, reordered, read dirty, redelivered or undelivered.
+Longer runs: Tools/chaos.py --seconds 600 --seed N."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import pytest
 from cluster import Cluster, SPOOLD
 from conftest import REPO_ROOT
 
+sys.path.insert(0, str(REPO_ROOT / "Tools"))
+from lazyfs import LazyFS  # noqa: E402
+
 pytestmark = [pytest.mark.spool_only, pytest.mark.slow]
 
 SECONDS = int(os.environ.get("SPOOL_CHAOS_SECONDS", "60"))
@@ -22,7 +26,7 @@ SEED = int(os.environ.get("SPOOL_CHAOS_SEED", "3"))
 
 
 def test_chaos_bounded_run_loses_nothing(tmp_path) -> None:
-    problem = Cluster.iptables_problem()
+    problem = Cluster.iptables_problem() or LazyFS.problem()
     assert problem is None, problem
     env = dict(os.environ, SPOOLD=SPOOLD)
     proc = subprocess.run(
