@@ -26,7 +26,7 @@ extension EtcdBacked {
                 let leader = try #require(views[0].leaders[0])
                 #expect(leader.address == "\(leader.nodeID).test:6379")
                 #expect(leader.busAddress == "\(leader.nodeID).test:7379")
-                #expect(views[0].nodes["b"] == ClusterView.Node(address: "b.test:6379", busAddress: "b.test:7379", version: "test"))
+                #expect(views[0].nodes["b"] == ClusterView.Node(address: "b.test:6379", busAddress: "b.test:7379", version: "test", index: 1))
 
                 // The epoch is the leader key's create_revision, held under the winner's lease.
                 try await withClient(server) { client in
@@ -202,10 +202,11 @@ extension EtcdBacked {
                         && view.leadership.count == 2
                         && view.leadership.allSatisfy { shard, epoch in epoch > (before.leadership[shard] ?? .max) }
                 }
-                // The old lease was revoked, not left to run out: only the new one holds keys.
+                // The old lease was revoked, not left to run out: only the new one holds keys (the
+                // configuration lives under none).
                 try await withClient(server) { client in
                     let keys = try await client.range(prefix: "/spool/v1/t/").keyValues
-                    #expect(Set(keys.map(\.lease)) == [coordinator.currentView.leaseID])
+                    #expect(Set(keys.filter { $0.key != "/spool/v1/t/members" }.map(\.lease)) == [coordinator.currentView.leaseID])
                     #expect(try await client.keepAliveOnce(leaseID: before.leaseID) == nil)
                 }
                 #expect(changes.withLock { $0 } >= 4)
