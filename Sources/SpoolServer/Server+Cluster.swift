@@ -11,7 +11,6 @@ import Synchronization
 /// `received` (the bus thread), new views through `viewChanged` (the coordinator's tasks).
 final class ClusterLink: Sendable {
     let settings: ClusterReplicator.Settings
-    let members: [ClusterMember]
     let transport: PeerTransport
     let coordinator: ClusterCoordinator
     let wakeup: LoopWakeup
@@ -72,7 +71,6 @@ final class ClusterLink: Sendable {
             cluster: config.clusterName, myIndex: myIndex, seedMembers: seed, shardCount: config.clusterShards,
             quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000, gapThreshold: UInt64(config.clusterGapThreshold),
             backfillBytesPerSecond: UInt64(config.clusterBackfillRate) * 1_000_000)
-        self.members = members
         self.wakeup = wakeup
         catchingUp = Mutex(Set(0..<config.clusterShards))
         let cluster = config.clusterName

@@ -98,10 +98,11 @@ def check(cluster: Cluster, workload: Workload, nodes: Sequence[Node]) -> None:
 
 
 def test_a_node_added_under_load_counts_in_quorums_and_a_removal_shrinks_them(make_cluster) -> None:
-    """n4 is started and added with CLUSTER MEET while producers write: every node lists it, every
-    shard's leader is elected under the new configuration and n4 catches up. Then n1 is removed
-    with `spool cluster remove`, stopped, and n2 killed: n3 and n4 are a majority of {n2, n3, n4}
-    and keep committing, which four members (majority 3) would not. Nothing acknowledged is lost."""
+    """A dead member replaced: n4 is started and added with CLUSTER MEET while producers write: every
+    node lists it, every shard's leader is elected under the new configuration and n4 catches up.
+    Then n1 dies (kill -9) and is removed with `spool cluster remove`, and n2 is killed too: n3
+    and n4 are a majority of {n2, n3, n4} and keep committing, which four members (majority 3)
+    would not. Nothing acknowledged is lost."""
     cluster = make_cluster(size=4, members=3)
     n1, n2, n3, n4 = cluster.nodes
     workload = start_load(cluster, "grow")
@@ -113,13 +114,16 @@ def test_a_node_added_under_load_counts_in_quorums_and_a_removal_shrinks_them(ma
     leaders = cluster.wait_ready(nodes=[n1, n2, n3, n4])
     wait_until(lambda: holds_everything(n4, leaders), timeout=30.0, interval=0.2, what="n4 to hold every shard's committed log")
 
+    cluster.kill(n1)
+    n1.proc.wait()
+    cluster.wait_ready(nodes=[n2, n3, n4], timeout=30.0)
+    workload.wait_acks(100)
     removed = subprocess.run([SPOOL, "cluster", "remove", "n1", "--host", n3.host, "--port", str(n3.port)],
                              capture_output=True, text=True, timeout=60)
     assert removed.returncode == 0, removed.stderr
     assert "removed n1" in removed.stdout
     wait_members([n2, n3, n4], ["n2", "n3", "n4"])
     cluster.wait_ready(nodes=[n2, n3, n4])
-    n1.stop()
     workload.wait_acks(100)
     # The new configuration's majority is two of three: with n2 gone as well, n3 and n4 commit.
     cluster.kill(n2)

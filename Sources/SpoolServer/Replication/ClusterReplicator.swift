@@ -563,6 +563,7 @@ final class ClusterReplicator {
     /// synced, committed and applied, and writes waiting to commit.
     func infoText() -> String {
         var text = "# Shards\r\nspool_cluster_node_index:\(settings.myIndex)\r\nspool_cluster_shards:\(shards.count)\r\n"
+        text += "spool_cluster_configuration:\(config.version)\r\nspool_cluster_members:\(config.names.joined(separator: ","))\r\n"
         text += "spool_cluster_shards_led:\(shards.filter { $0.node.isServing }.count)\r\n"
         for shard in shards {
             let node = shard.node
