@@ -164,8 +164,8 @@ final class ClusterLink: Sendable {
                 }
             case .view:
                 forLoop.append(outcome)
-            case .catchingUp(let gaps, let learners):
-                catchingUp.withLock { $0 = gaps.union(learners) }
+            case .catchingUp(let gaps, let behind):
+                catchingUp.withLock { $0 = gaps.union(behind) }
                 forLoop.append(outcome)
             case .approve(let shard, let epoch, let approval):
                 coordinator.approve(shard: shard, epoch: epoch, approval)

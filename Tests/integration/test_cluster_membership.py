@@ -113,6 +113,11 @@ def test_a_node_added_under_load_counts_in_quorums_and_a_removal_shrinks_them(ma
     workload.wait_acks(200)
     leaders = cluster.wait_ready(nodes=[n1, n2, n3, n4])
     wait_until(lambda: holds_everything(n4, leaders), timeout=30.0, interval=0.2, what="n4 to hold every shard's committed log")
+    # Added to a live cluster, n4 took no leadership before it had caught up with each shard's leader.
+    wait_until(lambda: "joining=1" not in str(shard_state(n4)), timeout=30.0, interval=0.2, what="n4 to be caught up in every shard")
+    n4_log = n4.log_path.read_text()
+    assert "joining a live cluster" in n4_log
+    assert n4_log.count("caught up with its leader since joining the cluster") == cluster.shard_count
 
     cluster.kill(n1)
     n1.proc.wait()

@@ -22,8 +22,9 @@ enum ClusterAction: Sendable {
     /// A new view from etcd, for the loop thread's topology.
     case view(ClusterView)
     /// The shards whose log has a gap on this node now (it serves no reads of them), and those it
-    /// is a learner of (it lost its state and does not vote yet): it campaigns for neither.
-    case catchingUp(gaps: Set<Int>, learners: Set<Int>)
+    /// is behind in otherwise: a learner of (it lost its state and does not vote yet), or, added
+    /// to the cluster, not caught up with yet. It campaigns for none of them.
+    case catchingUp(gaps: Set<Int>, behind: Set<Int>)
     /// This node's answer, as the shard's leader in `epoch`, to the membership change under way.
     case approve(shard: Int, epoch: UInt64, MemberApproval)
 }
@@ -139,7 +140,14 @@ final class ClusterReplicator {
     private var backlog = false
     /// The shards with a gap, and those this node is a learner of (or every shard while it awaits
     /// its floor), as the loop thread and the coordinator last heard (nil: never told).
-    private var announced: (gaps: Set<Int>, learners: Set<Int>)?
+    private var announced: (gaps: Set<Int>, behind: Set<Int>)?
+    /// This node started with no state and was not a member when it first read the cluster's
+    /// configuration: it is being added to a live cluster. It takes no leadership of a shard
+    /// (which would begin by fetching the whole history) until it has caught up with a leader of
+    /// it once. (A new cluster's nodes are all in its first configuration.)
+    private var startedWithoutState = false
+    private var membershipRead = false
+    private var joining: Set<Int> = []
     /// No shard has any replication state here (a new or wiped data directory): the node may have
     /// promised epochs it no longer remembers, so it answers no peer until etcd, reachable, has
     /// told it the current leaders' epochs (`leadersChanged`), which become its floor.
@@ -159,6 +167,7 @@ final class ClusterReplicator {
         table = try executor.store.openReplicationTable()
         for index in 0..<settings.shardCount { shards.append(try loadShard(index)) }
         awaitsEpochFloor = hasNoState
+        startedWithoutState = awaitsEpochFloor
     }
 
     /// Whether no shard holds any replication state (see `awaitsEpochFloor`).
@@ -361,6 +370,13 @@ final class ClusterReplicator {
     func membersChanged(_ next: MemberConfig) throws(WiredTigerError) {
         guard next.version > config.version else { return }
         config = next
+        if !membershipRead {
+            membershipRead = true
+            if startedWithoutState && next.member(at: settings.myIndex) == nil {
+                joining = Set(shards.map(\.index))
+                logEvent("cluster: joining a live cluster (not a member yet): leads no shard before it has caught up with its leader")
+            }
+        }
         for shard in shards {
             shard.node.reconfigure(members: next.indices)
             guard let leader = shard.node.leader, leader.members != next.indices else { continue }
@@ -514,11 +530,19 @@ final class ClusterReplicator {
             out.append(DeferredOutcome(outcome: .cluster(.send(durableFrames)), minimumTag: durableTag, fail: { _ in .nothing }))
             durableFrames = []
         }
+        for shard in shards where joining.contains(shard.index) {
+            let node = shard.node
+            if node.following != nil, !node.hasGap, node.commitSeq > 0, node.log.tail.seq >= node.commitSeq {
+                joining.remove(shard.index)
+                logEvent("cluster: shard \(shard.index): caught up with its leader since joining the cluster; may lead it from now on")
+            }
+        }
         let gaps = Set(shards.filter { $0.node.hasGap }.map(\.index))
         let learners = awaitsEpochFloor ? Set(shards.map(\.index)) : Set(shards.filter { $0.node.learner != nil }.map(\.index))
-        if announced?.gaps != gaps || announced?.learners != learners {
-            announced = (gaps, learners)
-            actions.append(.catchingUp(gaps: gaps, learners: learners))
+        let behind = learners.union(joining)
+        if announced?.gaps != gaps || announced?.behind != behind {
+            announced = (gaps, behind)
+            actions.append(.catchingUp(gaps: gaps, behind: behind))
         }
         for action in actions { out.append(DeferredOutcome(outcome: .cluster(action), minimumTag: 0, afterCommitOnly: true, fail: { _ in .nothing })) }
         actions = []
@@ -574,6 +598,7 @@ final class ClusterReplicator {
             text += ",pending=\(shard.pending.count)"
             if let gap = node.log.gap { text += ",gap=\(gap.next)-\(gap.end.seq)" }
             if node.learner != nil { text += ",learner=1" }
+            if joining.contains(shard.index) { text += ",joining=1" }
             if shard.backfilledRecords > 0 { text += ",backfilled=\(shard.backfilledRecords),backfilled_bytes=\(shard.backfilledBytes)" }
             text += "\r\n"
         }
