@@ -33,10 +33,13 @@ takes writes again (the recovery time):
              node then answers IOERR and reports aof_last_write_status:err, never the bad data);
              a node that caught it is replaced as above (the dirty-read check covers the rest)
   power      kill -9 a node and drop every write to its disk that was not fsync'd (each node's
-             data directory is on its own Tools/lazyfs.py mount when this fault is on: <node>/disk
-             is the disk, mounted at <node>/mnt), unmount, mount the disk again and restart it.
+             data directory is on its own Tools/lazyfs.py mount when this fault or blackout is on:
+             <node>/disk is the disk, mounted at <node>/mnt), unmount, mount the disk again and
+             restart it.
              A node that acknowledged what it had not synced comes back without it; the cluster
              must lose nothing all the same
+  blackout   the same to every node at once (kill -9 all three, then drop what each had not
+             synced): whatever was acknowledged must have been synced on a majority
 
 Checker, after healing and draining:
   lost        acknowledged entries missing (from any node) or not at their acknowledged id
@@ -50,9 +53,9 @@ The last line is always
 and the exit status is 0 only when every count but F and A is zero (dirty reads and undelivered
 entries included).
 
-Needs root (iptables, cgroups), etcd, for `clock` Debian's faketime, and for `power` FUSE
-(/dev/fuse, libfuse2, fusepy: Tools/install-deps.sh). SPOOLD (default .build/debug/spoold) and
-ETCD name the binaries.
+Needs root (iptables, cgroups), etcd, for `clock` Debian's faketime, and for `power` and
+`blackout` FUSE (/dev/fuse, libfuse2, fusepy: Tools/install-deps.sh). SPOOLD (default
+.build/debug/spoold) and ETCD name the binaries.
 """
 from __future__ import annotations
 
@@ -83,7 +86,8 @@ from helpers import parse_id, wait_until  # noqa: E402
 from lazyfs import LazyFS  # noqa: E402
 
 FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
-ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock", "replace", "corrupt", "power"]
+ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock", "replace", "corrupt", "power", "blackout"]
+DISK_FAULTS = {"power", "blackout"}  # these put every node's data directory on lazyfs
 GROUP = b"chaos"
 
 
@@ -299,7 +303,7 @@ def consumer(cluster: Cluster, run: Run, index: int, stream: bytes, final: threa
 
 
 class Disks:
-    """Each node's data directory on its own lazyfs mount (the `power` fault): <node>/disk holds
+    """Each node's data directory on its own lazyfs mount (`power`, `blackout`): <node>/disk holds
     what survives a power loss, mounted at <node>/mnt; the node's data is <node>/mnt/data, so that
     replacing a disk (rmtree, mkdir) works through the mount."""
 
@@ -418,6 +422,18 @@ class Nemesis:
             time.sleep(hold)
             cluster.restart(node, wait=False)
             return f"power {node.name} ({sum(lost.values())} unsynced bytes dropped)"
+        if fault == "blackout":
+            assert self.disks is not None
+            for node in cluster.nodes:
+                if node.is_running():
+                    cluster.kill(node)
+            lost = {node.name: sum(self.disks.lose_power(node).values()) for node in cluster.nodes}
+            dropped = ", ".join(f"{name} {n}" for name, n in lost.items())
+            say(f"blackout: every node lost power; unsynced bytes dropped: {dropped}")
+            time.sleep(hold)
+            for node in cluster.nodes:
+                cluster.restart(node, wait=False)
+            return f"blackout (unsynced bytes dropped: {dropped})"
         if fault == "clock":
             node = self.pick_node()
             offset = self.rng.choice([-1, 1]) * self.rng.randint(30, 90)
@@ -672,15 +688,15 @@ def main() -> int:
         parser.error(f"the clock fault needs {FAKETIME_LIBRARY} (apt-get install faketime)")
     if "partition" in faults and Cluster.iptables_problem():
         parser.error(f"the partition fault needs iptables: {Cluster.iptables_problem()}")
-    if "power" in faults and LazyFS.problem():
-        parser.error(f"the power fault needs FUSE: {LazyFS.problem()}")
+    if DISK_FAULTS & set(faults) and LazyFS.problem():
+        parser.error(f"the power and blackout faults need FUSE: {LazyFS.problem()}")
     import tempfile
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="spool-chaos-"))
     rng = random.Random(args.seed)
     cluster = Cluster(base, size=3, shards=args.shards, lease_ttl=args.lease_ttl, seed=args.seed, gap_threshold=args.gap_threshold)
     run = Run()
     streams = keys_for_shards("chaos", args.shards, per_shard=args.streams_per_shard)
-    disks = Disks(cluster) if "power" in faults else None
+    disks = Disks(cluster) if DISK_FAULTS & set(faults) else None
     nemesis = Nemesis(cluster, run, rng, faults, args.lease_ttl, streams, disks)
     threads: List[threading.Thread] = []
     final = threading.Event()

@@ -1,8 +1,8 @@
 """A bounded run of Tools/chaos.py: etcd and three spoold nodes under a seeded nemesis (kill -9,
-SIGSTOP, partitions, etcd outages, clock offsets, replaced and corrupted disks, power losses on
-Tools/lazyfs.py) with idempotent producers, readers on every node and group consumers; its
-checker must find nothing lost, duplicated, reordered, read dirty, redelivered or undelivered.
-Longer runs: Tools/chaos.py --seconds 600 --seed N."""
+SIGSTOP, partitions, etcd outages, clock offsets, replaced and corrupted disks, power losses of
+one node or all at once on Tools/lazyfs.py) with idempotent producers, readers on every node and
+group consumers; its checker must find nothing lost, duplicated, reordered, read dirty,
+redelivered or undelivered. Longer runs: Tools/chaos.py --seconds 600 --seed N."""
 
 from __future__ import annotations
 
