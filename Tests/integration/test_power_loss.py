@@ -3,8 +3,10 @@ in memory until the file is fsync'd and can drop all of it at once.
 
 kill -9 loses only what the process held; the kernel still writes back what it was given. A power
 loss also drops what was written but never fsync'd, so an acknowledgement sent before its fsync
-returned shows up here as a lost entry, where kill -9 tests cannot see it. The same test runs
-against redis-server (appendfsync always), which keeps its logic honest.
+returned shows up here as a lost entry, where kill -9 tests cannot see it. Under
+SPOOL_TEST_TARGET=redis the same test runs against redis-server (appendfsync always), and every
+run has redis-server with `appendfsync no` as the control that must be caught losing entries:
+both keep the test's logic honest.
 """
 
 from __future__ import annotations
