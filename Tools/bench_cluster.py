@@ -37,6 +37,8 @@ from bench_common import CLOCK_TICKS, ROOT, Peer, print_table  # noqa: E402
 
 VALUE = "v" * 100
 HOSTS = ["127.0.0.5", "127.0.0.6", "127.0.0.7"]
+# A node to add (Tools/bench_join.py --mode add): not started with the others, not a seed member.
+SPARE_HOST = "127.0.0.8"
 
 
 def cpu_of(pid):
@@ -51,7 +53,7 @@ def free_port_pair():
     for port in range(21000, 55000, 7):
         try:
             sockets = []
-            for host in HOSTS:
+            for host in HOSTS + [SPARE_HOST]:
                 for p in (port, port + 10000):
                     s = socket.socket()
                     s.bind((host, p))
@@ -66,9 +68,11 @@ def free_port_pair():
 
 
 class Cluster:
-    """etcd and three spoold nodes on 127.0.0.5-7, files in a temporary directory."""
+    """etcd and three spoold nodes on 127.0.0.5-7, files in a temporary directory; with `spare`, a
+    fourth node's command line (127.0.0.8, index 3, listing the members and then itself), not
+    started: `start_node(3)` starts it, CLUSTER MEET adds it."""
 
-    def __init__(self, spoold, shards=16, extra=()):
+    def __init__(self, spoold, shards=16, extra=(), spare=False):
         self.dir = tempfile.mkdtemp(prefix="bench-cluster-")
         self.port = free_port_pair()
         etcd_port = self.port + 1
@@ -79,12 +83,14 @@ class Cluster:
              "--initial-cluster", f"b=http://127.0.0.1:{etcd_port + 1}", "--heartbeat-interval", "50", "--election-timeout", "500"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         members = ",".join(f"n{i + 1}={h}:{self.port}" for i, h in enumerate(HOSTS))
+        hosts = HOSTS + ([SPARE_HOST] if spare else [])
         self.argv = [
             [spoold, "--bind", host, "--port", str(self.port), "--dir", os.path.join(self.dir, f"n{i + 1}"),
-             "--cluster-enabled", "yes", "--cluster-node-id", f"n{i + 1}", "--cluster-members", members,
+             "--cluster-enabled", "yes", "--cluster-node-id", f"n{i + 1}",
+             "--cluster-members", members if i < len(HOSTS) else f"{members},n{i + 1}={host}:{self.port}",
              "--cluster-shards", str(shards), "--cluster-etcd-endpoints", f"http://127.0.0.1:{etcd_port}"] + list(extra)
-            for i, host in enumerate(HOSTS)]
-        self.nodes = [None] * len(HOSTS)
+            for i, host in enumerate(hosts)]
+        self.nodes = [None] * len(hosts)
         for i in range(len(HOSTS)):
             self.start_node(i)
         deadline = time.time() + 60
@@ -132,13 +138,14 @@ class Cluster:
         raise RuntimeError(f"no leader for {key}")
 
     def cpu_seconds(self):
-        return sum(cpu_of(p.pid) for p in self.nodes + [self.etcd] if p.poll() is None)
+        return sum(cpu_of(p.pid) for p in self.nodes + [self.etcd] if p is not None and p.poll() is None)
 
     def stop(self):
-        for p in self.nodes:
+        started = [p for p in self.nodes if p is not None]
+        for p in started:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
-        for p in self.nodes:
+        for p in started:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:

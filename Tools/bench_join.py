@@ -18,10 +18,15 @@ load, and a fresh replica started `--join-after` seconds in: the time until its 
 Server CPU per live request: every server process (Spool: the three nodes, the joiner from its
 restart on, and etcd; Redis: the master and the replica) from /proc, divided by the live requests.
 
+`--mode add` (Spool): instead of a replaced disk, a fourth node is started and added with CLUSTER
+MEET (a membership change: each shard then elects a leader under the new configuration): the time
+the change took (MEET to +OK), and from the node's start until it joined the stream's shard (with
+a gap, at the leader's commit point) and filled it; the live p99 includes the re-elections.
+
 Medians of `--runs`.
 
 usage: Tools/bench_join.py [--runs 3] [--history 400000] [--rate 2000] [--duration 12] [--backfill-rate MB/s]
-                          [--only redis,cluster]
+                          [--only redis,cluster] [--mode replace|add]
 """
 import argparse
 import datetime
@@ -61,12 +66,13 @@ def spool_run(args, join):
     extra = ["--cluster-gap-threshold", "1000"]
     if args.backfill_rate is not None:
         extra += ["--cluster-backfill-rate", str(args.backfill_rate)]
-    cluster = Cluster(args.spoold, shards=4, extra=extra)
+    adding = args.mode == "add"
+    cluster = Cluster(args.spoold, shards=4, extra=extra, spare=adding)
     try:
         host, port = cluster.leader(STREAM)
         redis_benchmark(host, port, 50, 16, args.history, STREAM)
-        victim = next(i for i, h in enumerate(HOSTS) if h != host)
-        if join:
+        victim = 3 if adding else next(i for i, h in enumerate(HOSTS) if h != host)
+        if join and not adding:
             cluster.replace_disk(victim)
         result = {}
         cpu_before = cluster.cpu_seconds()
@@ -77,6 +83,8 @@ def spool_run(args, join):
             time.sleep(args.join_after + 1)  # (the run's one-second warm-up)
             started = time.time()
             cluster.start_node(victim)
+            if adding:
+                row["change_s"] = meet(host, port, cluster.argv[victim])
             shard = None
             deadline = time.time() + args.duration + 60
             joined = filled = None
@@ -92,7 +100,8 @@ def spool_run(args, join):
                 time.sleep(0.05)
             if joined is None or filled is None:
                 raise RuntimeError(f"node {victim + 1} did not join and fill its gap:\n{text[-3000:]}")
-            info = redis.Redis(host=HOSTS[victim], port=cluster.port).info("shards")
+            victim_host = cluster.argv[victim][cluster.argv[victim].index("--bind") + 1]
+            info = redis.Redis(host=victim_host, port=cluster.port).info("shards")
             value = info[f"spool_cluster_shard{shard}"]
             fields = value if isinstance(value, dict) else dict(part.split("=", 1) for part in str(value).split(","))
             row["join_s"] = joined - started
@@ -108,6 +117,24 @@ def spool_run(args, join):
         return row
     finally:
         cluster.stop()
+
+
+def meet(host, port, argv):
+    """CLUSTER MEET of the node `argv` starts, once it registered: the seconds from the first
+    MEET that found it registered to +OK."""
+    new_host = argv[argv.index("--bind") + 1]
+    client = redis.Redis(host=host, port=port, socket_timeout=30)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        asked = time.time()
+        try:
+            client.execute_command("CLUSTER", "MEET", new_host, port)
+            return time.time() - asked
+        except redis.ResponseError as error:
+            if "Invalid node address" not in str(error):
+                raise
+        time.sleep(0.02)
+    raise RuntimeError(f"{new_host} did not register")
 
 
 def redis_run(args, join):
@@ -176,6 +203,8 @@ def main():
     parser.add_argument("--join-after", type=float, default=3.0)
     parser.add_argument("--backfill-rate", type=int, default=None, help="spoold's cluster-backfill-rate, MB/s (default: its own)")
     parser.add_argument("--only", default="redis,cluster", help="which of redis,cluster to run")
+    parser.add_argument("--mode", choices=["replace", "add"], default="replace",
+                        help="Spool's joiner: a replaced disk, or a fourth node added with CLUSTER MEET")
     parser.add_argument("--spoold", default=os.path.join(ROOT, ".build/release/spoold"))
     parser.add_argument("--spool", default=os.path.join(ROOT, ".build/release/spool"))
     args = parser.parse_args()
@@ -195,19 +224,21 @@ def main():
 
     table = []
     for (name, join), rows in results.items():
-        what = ("redis-server replica full sync" if name == "redis" else "spoold node joins with a gap") if join else "no join"
+        joiner = "spoold node added (CLUSTER MEET), joins with a gap" if args.mode == "add" else "spoold node joins with a gap"
+        what = ("redis-server replica full sync" if name == "redis" else joiner) if join else "no join"
         cells = [name, what, f"{median(rows, 'p50'):.0f}", f"{median(rows, 'p99'):.0f}", f"{median(rows, 'cpu'):.1f}"]
         if join:
             join_s, fill_s, mb = median(rows, "join_s"), median(rows, "fill_s"), median(rows, "mb")
+            change_s = median(rows, "change_s")
             cells += [f"{join_s:.2f}", f"{fill_s:.2f}", f"{median(rows, 'backfilled'):.0f}", f"{mb:.1f}",
-                      f"{mb / fill_s:.1f}" if fill_s else "-"]
+                      f"{mb / fill_s:.1f}" if fill_s else "-", f"{change_s:.2f}" if change_s is not None else "-"]
         else:
-            cells += ["-"] * 5
+            cells += ["-"] * 6
         table.append(cells)
     print(f"\n{args.history} XADDs of history, {args.rate} XADD/s of live load for {args.duration} s, join {args.join_after} s in; "
           f"medians of {args.runs}")
     print_table(["server", "run", "live p50 us", "live p99 us", "server CPU us/req", "joined after s", "filled after s", "records", "MB",
-                 "MB/s"], table)
+                 "MB/s", "MEET took s"], table)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,14 @@ public final class ClusterCoordinator: Sendable {
         }
     }
 
+    /// Gives up shard `shard`'s leader key of `epoch` (if it is still that one) and campaigns for
+    /// the shard again at once, whichever member the policy prefers: after a membership change, the
+    /// leader continues under a new epoch of the new configuration. Best effort; returns at once.
+    public func resignAndRecampaign(shard: Int, epoch: UInt64) {
+        precondition(shard >= 0 && shard < configuration.shardCount, "shard \(shard) out of range")
+        Task { [engine] in _ = try? await engine.resignAndRecampaign(shard: shard, epoch: epoch) }
+    }
+
     /// Makes one membership change (see `CoordinatorEngine.changeMembers`); `completion` runs on
     /// the coordinator's tasks with the new configuration, or why not.
     public func changeMembers(

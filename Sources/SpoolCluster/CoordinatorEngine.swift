@@ -437,6 +437,14 @@ actor CoordinatorEngine {
 
     // MARK: Membership
 
+    /// `ClusterCoordinator.resignAndRecampaign`: the campaign goes ahead only if this node may
+    /// lead the shard (`mayCampaign`) and is a member.
+    func resignAndRecampaign(shard: Int, epoch: UInt64) async throws(EtcdError) -> UInt64? {
+        _ = try await resign(shard: shard, epoch: epoch)
+        guard mirror.leaders[shard] == nil, mayCampaign(shard) else { return nil }
+        return try await campaign(shard: shard)
+    }
+
     /// A shard leader's answer to the change under way: written only while this node's lease is
     /// valid and its leader key for the shard is still the one created at `epoch`.
     func approve(shard: Int, epoch: UInt64, _ approval: MemberApproval) async throws(EtcdError) {

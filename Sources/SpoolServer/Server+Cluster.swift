@@ -156,6 +156,8 @@ final class ClusterLink: Sendable {
                         try executor.cluster?.synced(shard: shard, seq: seq, truncations: truncations)
                         return .nothing
                     }, { _ in .nothing }, 1))
+            case .reelect(let shard, let epoch):
+                coordinator.resignAndRecampaign(shard: shard, epoch: epoch)
             case .resign(let shard, let epoch, let bump):
                 if bump {
                     coordinator.bumpAndRecampaign(shard: shard, epoch: epoch, floor: epoch) { _ in }

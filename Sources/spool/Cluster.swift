@@ -5,7 +5,82 @@ import SpoolClient
 struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A cluster's nodes and shards (show, the default); add and remove members.",
-        subcommands: [ClusterShow.self, ClusterAdd.self, ClusterRemove.self], defaultSubcommand: ClusterShow.self)
+        subcommands: [ClusterShow.self, ClusterAdd.self, ClusterRemove.self, ClusterReplace.self], defaultSubcommand: ClusterShow.self)
+}
+
+/// CLUSTER MEET of the node at `address` (host:port). A node registers with etcd just after it
+/// starts answering: while the server has not seen it yet, the MEET is retried for up to 10 s.
+private func meet(_ client: SpoolClient, _ address: String) async throws {
+    let colon = address.lastIndex(of: ":")!
+    let command = RESPCommand("CLUSTER", "MEET", String(address[..<colon]), String(address[address.index(after: colon)...]))
+    let deadline = ContinuousClock.now + .seconds(10)
+    while true {
+        do {
+            _ = try await client.execute(command, isRead: false)
+            return
+        } catch {
+            guard case .server(let reply) = error, reply.message.hasPrefix("ERR Invalid node address"), ContinuousClock.now < deadline
+            else { throw error }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+}
+
+/// `spool cluster replace NODE HOST:PORT`: CLUSTER MEET, then CLUSTER FORGET once it is allowed.
+struct ClusterReplace: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replace",
+        abstract: "Replace a member (a dead one, say) by the node at HOST:PORT: add it, then remove the old one.",
+        discussion: """
+            Two membership changes: the new node is added (CLUSTER MEET; start it first, as for \
+            `add`), then the old member is removed (CLUSTER FORGET) as soon as every remaining member, \
+            the new one included, holds every shard's committed log: until then the removal is \
+            refused and retried. Run again after a failure: a node already added is not added twice.
+            """)
+
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The member to replace: its name or node id.") var node: String
+    @Argument(help: "The new node's client address, as it registered it (host:port).") var address: String
+    @Option(help: "Seconds to wait for the new node to catch up before giving up.") var timeout = 600
+
+    func validate() throws {
+        guard let colon = address.lastIndex(of: ":"), Int(address[address.index(after: colon)...]) != nil else {
+            throw ValidationError("the address is host:port")
+        }
+    }
+
+    func run() async throws {
+        let output = Output.standardOutput
+        try await withClient(connection) { client in
+            do {
+                try await meet(client, address)
+                output.writeLine("added \(address); removing \(node) once every member holds every shard's log")
+            } catch {
+                guard case .server(let reply)? = error as? SpoolClientError, reply.message.hasSuffix("is a member already") else { throw error }
+                output.writeLine("\(address) is a member already; removing \(node)")
+            }
+            output.flush()
+            let deadline = ContinuousClock.now + .seconds(timeout)
+            while true {
+                do {
+                    _ = try await client.execute(RESPCommand("CLUSTER", "FORGET", node), isRead: false)
+                    output.writeLine("removed \(node)")
+                    output.flush()
+                    return
+                } catch {
+                    guard case .server(let reply)? = error as? SpoolClientError, Self.isTransient(reply.message), ContinuousClock.now < deadline
+                    else { throw error }
+                }
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Refusals that pass once the new node has caught up (or a leader is elected).
+    static func isTransient(_ message: String) -> Bool {
+        ["does not hold the shard's committed log", "has not answered", "has no leader", "another membership change", "CLUSTERDOWN"]
+            .contains { message.contains($0) }
+    }
 }
 
 /// `spool cluster add HOST:PORT`: CLUSTER MEET.
@@ -31,10 +106,8 @@ struct ClusterAdd: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let colon = address.lastIndex(of: ":")!
         try await withClient(connection) { client in
-            _ = try await client.execute(
-                RESPCommand("CLUSTER", "MEET", String(address[..<colon]), String(address[address.index(after: colon)...])), isRead: false)
+            try await meet(client, address)
             Output.standardOutput.writeLine("added \(address)")
             Output.standardOutput.flush()
         }

@@ -144,6 +144,28 @@ def test_a_node_added_under_load_counts_in_quorums_and_a_removal_shrinks_them(ma
     assert all(leader in (n3, n4) for leader in cluster.leaders(n3))
 
 
+def test_spool_cluster_replace_swaps_a_dead_member_for_a_new_node(make_cluster) -> None:
+    """`spool cluster replace n2 HOST:PORT` with n2 dead: n4 is added, fills what it lacks, and
+    n2 is removed once n4 holds every shard's committed log; writes go on throughout and nothing
+    acknowledged is lost. The same command run again changes nothing."""
+    cluster = make_cluster(size=4, members=3)
+    n1, n2, n3, n4 = cluster.nodes
+    workload = start_load(cluster, "swap")
+    cluster.kill(n2)
+    n2.proc.wait()
+    n4.start()  # (the command waits for it to register)
+    replaced = subprocess.run([SPOOL, "cluster", "replace", "n2", n4.address, "--host", n1.host, "--port", str(n1.port)],
+                              capture_output=True, text=True, timeout=300)
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"added {n4.address}" in replaced.stdout and "removed n2" in replaced.stdout, replaced.stdout
+    wait_members([n1, n3, n4], ["n1", "n3", "n4"])
+    again = subprocess.run([SPOOL, "cluster", "replace", "n2", n4.address, "--host", n1.host, "--port", str(n1.port), "--timeout", "5"],
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "Unknown node n2" in again.stderr, (again.stdout, again.stderr)
+    assert "is a member already" in again.stdout
+    check(cluster, workload, [n1, n3, n4])
+
+
 def test_a_removal_is_refused_while_a_remaining_member_is_behind(make_cluster) -> None:
     """With n3 stopped (SIGSTOP) while every shard commits on n1 and n2, removing n2 would leave
     entries committed on n1 alone of {n1, n3}: refused with the reason, and nothing changes. Once

@@ -19,6 +19,9 @@ enum ClusterAction: Sendable {
     /// Give up the shard's leader key in etcd (this node stepped down, or won an epoch it had
     /// already seen: then etcd's revision is bumped first).
     case resign(shard: Int, epoch: UInt64, bump: Bool)
+    /// Give up the shard's leader key of `epoch` and campaign for it again at once: a new epoch
+    /// under the configuration that just replaced the one `epoch` was elected under.
+    case reelect(shard: Int, epoch: UInt64)
     /// A new view from etcd, for the loop thread's topology.
     case view(ClusterView)
     /// The shards whose log has a gap on this node now (it serves no reads of them), and those it
@@ -335,7 +338,8 @@ final class ClusterReplicator {
                     guard shard.outdatedEpoch != leader.epoch else { continue }  // (given up already)
                     shard.outdatedEpoch = leader.epoch
                     logEvent("cluster: shard \(shard.index): won epoch \(leader.epoch) under configuration \(leader.configVersion ?? 0), now \(config.version); giving it up")
-                    actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
+                    actions.append(config.member(at: settings.myIndex) != nil ? .reelect(shard: shard.index, epoch: leader.epoch)
+                        : .resign(shard: shard.index, epoch: leader.epoch, bump: false))
                     continue
                 }
                 let messages = try shard.node.becomeLeader(epoch: leader.epoch, members: leader.members ?? config.indices)
@@ -384,7 +388,10 @@ final class ClusterReplicator {
             shard.outdatedEpoch = leader.epoch
             shard.node.stepDown()
             failPending(shard, Self.leadershipLost)
-            actions.append(.resign(shard: shard.index, epoch: leader.epoch, bump: false))
+            // It campaigns again at once, whoever the new configuration prefers for the shard: a
+            // node just added may not lead before it caught up, and others would wait for it.
+            actions.append(next.member(at: settings.myIndex) != nil ? .reelect(shard: shard.index, epoch: leader.epoch)
+                : .resign(shard: shard.index, epoch: leader.epoch, bump: false))
         }
     }
 
