@@ -86,7 +86,7 @@ from helpers import parse_id, wait_until  # noqa: E402
 from lazyfs import LazyFS  # noqa: E402
 
 FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
-ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock", "replace", "corrupt", "power", "blackout"]
+ALL_FAULTS = ["kill", "pause", "partition", "etcd", "clock", "replace", "corrupt", "power", "blackout", "member"]
 DISK_FAULTS = {"power", "blackout"}  # these put every node's data directory on lazyfs
 GROUP = b"chaos"
 
@@ -347,6 +347,9 @@ class Nemesis:
         # (description, seconds from healing until every stream took a write again, the longest
         # time any stream went without an acknowledged write from the fault's start until then)
         self.log: List[Tuple[str, float, float]] = []
+        # Member swaps: each node's bus index (its cluster-node-id's), and the next one never used.
+        self.member_index: Dict[str, int] = {node.node_id: i for i, node in enumerate(cluster.nodes)}
+        self.next_index = len(cluster.nodes)
 
     def pick_node(self) -> Node:
         nodes = list(self.cluster.nodes)
@@ -422,6 +425,8 @@ class Nemesis:
             time.sleep(hold)
             cluster.restart(node, wait=False)
             return f"power {node.name} ({sum(lost.values())} unsynced bytes dropped)"
+        if fault == "member":
+            return self.swap_member(self.pick_node(), hold)
         if fault == "blackout":
             assert self.disks is not None
             for node in cluster.nodes:
@@ -446,6 +451,68 @@ class Nemesis:
             node.start(wait=False)
             return f"clock {offset:+d}s on {node.name}"
         raise ValueError(fault)
+
+    def change_members(self, via: List[Node], *command: object, timeout: float = 60.0) -> Optional[str]:
+        """A membership change (CLUSTER MEET/FORGET) through any of `via`, retried while it is
+        refused for a passing reason (a member still catching up after the last fault, a node not
+        registered yet, etcd or a leader moving). None when made, else the last refusal."""
+        transient = ("does not hold the shard's committed log", "has not answered", "has no leader", "another membership change",
+                     "CLUSTERDOWN", "Invalid node address", "TRYAGAIN")
+        deadline = time.monotonic() + timeout
+        refusal = "no node answered"
+        while time.monotonic() < deadline:
+            for node in via:
+                if not node.is_running():
+                    continue
+                try:
+                    client = node.client(timeout=30.0)
+                    try:
+                        client.execute_command(*command)
+                        return None
+                    finally:
+                        client.close()
+                except redis.ResponseError as exc:
+                    refusal = str(exc)
+                    if not any(word in refusal for word in transient):
+                        return refusal
+                except (redis.RedisError, OSError) as exc:
+                    refusal = f"{type(exc).__name__}: {exc}"
+            time.sleep(0.5)
+        return refusal
+
+    def swap_member(self, node: Node, hold: float) -> str:
+        """The node behind `node`'s address leaves the cluster and a new one takes its place: a
+        removal (CLUSTER FORGET), kill -9 and an empty disk, then a node with a new name and a bus
+        index no member ever had is started there and added (CLUSTER MEET), and caught up."""
+        cluster = self.cluster
+        old = node.node_id
+        others = [n for n in cluster.nodes if n is not node]
+        if self.next_index >= 64:
+            return f"member swap of {old} skipped (bus indices used up)"
+        refused = self.change_members(others, "CLUSTER", "FORGET", old)
+        if refused is not None:
+            return f"member swap of {old} skipped (removal refused: {refused})"
+        if node.is_running():
+            cluster.kill(node)
+        shutil.rmtree(node.data_dir)
+        node.data_dir.mkdir(parents=True)
+        time.sleep(hold)
+        index = self.next_index
+        self.next_index += 1
+        del self.member_index[old]
+        by_index = {self.member_index[n.node_id]: n for n in others}
+        # Its own list gives its index: the members at theirs, a placeholder where none is.
+        spec = [f"{by_index[i].node_id}={by_index[i].host}:{by_index[i].port}" if i in by_index else f"gone{i}=127.0.0.1:{1 + i}"
+                for i in range(index)]
+        node.node_id = f"{node.name}m{index}"
+        node.members_override = ",".join(spec + [f"{node.node_id}={node.host}:{node.port}"])
+        self.member_index[node.node_id] = index
+        cluster.restart(node, wait=False)
+        refused = self.change_members(others, "CLUSTER", "MEET", node.host, node.port)
+        if refused is not None:
+            raise RuntimeError(f"adding {node.node_id} failed: {refused}")
+        self.wait_caught_up(node)
+        return f"member swap {old} -> {node.node_id} (bus index {index})"
 
     def detect_corruption(self, node: Node) -> str:
         """Reads every stream from `node`; how the corruption showed: "exited", "refused"
@@ -527,7 +594,7 @@ class Nemesis:
 
         def caught_up() -> bool:
             mine = shard_fields(node)
-            if any("learner" in fields or "gap" in fields for fields in mine.values()):
+            if any("learner" in fields or "gap" in fields or "joining" in fields for fields in mine.values()):
                 return False  # (it votes again only once it holds its join mark)
             for other in self.cluster.nodes:
                 if other is node:

@@ -312,6 +312,10 @@ class Node:
         self.cluster = cluster
         self.index = index
         self.name = f"n{index + 1}"
+        # Its cluster-node-id, and a cluster-members of its own (Tools/chaos.py's member swaps give
+        # the node behind this address a new identity); by default its name and the cluster's list.
+        self.node_id = self.name
+        self.members_override: Optional[str] = None
         self.host = host
         self.port = port
         self.bus_port = port + 10000
@@ -338,8 +342,8 @@ class Node:
         c = self.cluster
         return self.prefix + [
             SPOOLD, "--bind", self.host, "--port", str(self.port), "--dir", str(self.data_dir),
-            "--cluster-enabled", "yes", "--cluster-name", c.name, "--cluster-node-id", self.name,
-            "--cluster-members", c.members_spec_for(self), "--cluster-etcd-endpoints", c.etcd.endpoint,
+            "--cluster-enabled", "yes", "--cluster-name", c.name, "--cluster-node-id", self.node_id,
+            "--cluster-members", self.members_override or c.members_spec_for(self), "--cluster-etcd-endpoints", c.etcd.endpoint,
             "--cluster-shards", str(c.shard_count), "--cluster-lease-ttl", str(c.lease_ttl),
             "--cluster-quorum-timeout", str(c.quorum_timeout_ms),
         ] + (["--cluster-gap-threshold", str(c.gap_threshold)] if c.gap_threshold is not None else []) \
