@@ -40,6 +40,10 @@ takes writes again (the recovery time):
              must lose nothing all the same
   blackout   the same to every node at once (kill -9 all three, then drop what each had not
              synced): whatever was acknowledged must have been synced on a majority
+  member     a membership change pair: a node is removed (CLUSTER FORGET, retried while a
+             remaining member is still catching up), killed, its disk emptied, and a node with a
+             new name and a bus index no member ever had is started at its address and added
+             (CLUSTER MEET); the next fault waits until it has caught up
 
 Checker, after healing and draining:
   lost        acknowledged entries missing (from any node) or not at their acknowledged id
