@@ -190,12 +190,15 @@ class Inode:
             if not mode & FALLOC_FL_KEEP_SIZE:
                 self.size = max(self.size, offset + length)
 
-    def sync(self) -> None:
+    def sync(self, data_only: bool) -> None:
+        """fsync (or with `data_only` fdatasync, which the backing file then gets too)."""
         with self.lock:
             self.check_power()
             if not self.is_clean():
+                backing_size = self.synced_size
                 if self.low < self.synced_size:
                     os.ftruncate(self.fd, self.low)
+                    backing_size = self.low
                 pages = sorted(self.dirty)
                 start = 0
                 while start < len(pages):  # one pwritev per run of adjacent pages
@@ -212,11 +215,18 @@ class Inode:
                     written = os.pwritev(self.fd, buffers, offset)
                     if written != total:
                         raise OSError(errno.EIO, f"lazyfs: short write to the backing file ({written} of {total})")
+                    backing_size = max(backing_size, offset + total)
                     start = stop
-                os.ftruncate(self.fd, self.size)
+                if backing_size != self.size:
+                    # Only then: a truncate to the same size still changes the times, and the sync
+                    # below would have to commit that too.
+                    os.ftruncate(self.fd, self.size)
                 self.dirty.clear()
                 self.low = self.synced_size = self.size
-            os.fsync(self.fd)
+            if data_only:
+                os.fdatasync(self.fd)
+            else:
+                os.fsync(self.fd)
 
     def lose_power(self) -> int:
         """Drops everything unsynced; returns how much that was."""
@@ -391,7 +401,7 @@ class Filesystem:
 
     def fsync(self, path: Optional[str], datasync: int, fi) -> int:
         self.syncs += 1
-        self._inode(fi).sync()
+        self._inode(fi).sync(data_only=bool(datasync))
         return 0
 
     def flush(self, path: Optional[str], fi) -> int:
