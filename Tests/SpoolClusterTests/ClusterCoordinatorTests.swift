@@ -15,7 +15,9 @@ extension EtcdBacked {
                 // can lapse between two looks, and this test is about the campaign, not leases.
                 members.map { makeConfiguration(server, nodeID: $0, members: members, shardCount: 1, leaseTTLSeconds: 10) }
             ) { coordinators in
-                try await eventually("both see the same leader of shard 0 and both nodes") {
+                // (Polled for up to 30 s: the first etcd test shares the cores with the whole
+                // parallel suite's start.)
+                try await eventually("both see the same leader of shard 0 and both nodes", timeout: .seconds(30)) {
                     let views = coordinators.map(\.currentView)
                     return views.allSatisfy { $0.leaders[0] != nil && $0.nodes.count == 2 && $0.leaseValid }
                         && views[0].leaders[0] == views[1].leaders[0]
