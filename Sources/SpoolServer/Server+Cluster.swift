@@ -109,8 +109,8 @@ final class ClusterLink: Sendable {
         guard let previous = membership.replace(with: next) else { return }
         logEvent("cluster: configuration \(next.version): members \(next.members.map { "\($0.name)#\($0.index)" }.joined(separator: ", "))")
         for member in next.members where member.index != settings.myIndex {
-            guard let (host, port) = Self.split(member.bus) else { continue }
-            transport.setPeer(member.index, host: host, port: port)
+            guard let bus = ClusterTopology.Node.hostAndPort(member.bus) else { continue }
+            transport.setPeer(member.index, host: bus.host, port: bus.port)
         }
         for member in previous.members where next.member(at: member.index) == nil { transport.removePeer(member.index) }
         submit([
@@ -119,12 +119,6 @@ final class ClusterLink: Sendable {
                 return .nothing
             }, { _ in .nothing }, 1)
         ])
-    }
-
-    /// `host:port` split at its last colon.
-    static func split(_ address: String) -> (String, Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
-        return (String(address[..<colon]), port)
     }
 
     func attach(_ engine: StorageEngine<Executor>) {

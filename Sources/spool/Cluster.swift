@@ -26,6 +26,13 @@ private func meet(_ client: SpoolClient, _ address: String) async throws {
     }
 }
 
+/// A node's client address: host:port.
+private func validateAddress(_ address: String) throws {
+    guard let colon = address.lastIndex(of: ":"), Int(address[address.index(after: colon)...]) != nil else {
+        throw ValidationError("the address is host:port")
+    }
+}
+
 /// `spool cluster replace NODE HOST:PORT`: CLUSTER MEET, then CLUSTER FORGET once it is allowed.
 struct ClusterReplace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,11 +50,7 @@ struct ClusterReplace: AsyncParsableCommand {
     @Argument(help: "The new node's client address, as it registered it (host:port).") var address: String
     @Option(help: "Seconds to wait for the new node to catch up before giving up.") var timeout = 600
 
-    func validate() throws {
-        guard let colon = address.lastIndex(of: ":"), Int(address[address.index(after: colon)...]) != nil else {
-            throw ValidationError("the address is host:port")
-        }
-    }
+    func validate() throws { try validateAddress(address) }
 
     func run() async throws {
         let output = Output.standardOutput
@@ -99,11 +102,7 @@ struct ClusterAdd: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The new node's client address, as it registered it (host:port).") var address: String
 
-    func validate() throws {
-        guard let colon = address.lastIndex(of: ":"), Int(address[address.index(after: colon)...]) != nil else {
-            throw ValidationError("the address is host:port")
-        }
-    }
+    func validate() throws { try validateAddress(address) }
 
     func run() async throws {
         try await withClient(connection) { client in

@@ -336,10 +336,8 @@ final class ClusterReplicator {
                 if let elected = leader.members, elected != config.indices {
                     // Won under a configuration that has changed since: a new epoch under the new one.
                     guard shard.outdatedEpoch != leader.epoch else { continue }  // (given up already)
-                    shard.outdatedEpoch = leader.epoch
                     logEvent("cluster: shard \(shard.index): won epoch \(leader.epoch) under configuration \(leader.configVersion ?? 0), now \(config.version); giving it up")
-                    actions.append(config.member(at: settings.myIndex) != nil ? .reelect(shard: shard.index, epoch: leader.epoch)
-                        : .resign(shard: shard.index, epoch: leader.epoch, bump: false))
+                    giveUpOutdated(shard, epoch: leader.epoch)
                     continue
                 }
                 let messages = try shard.node.becomeLeader(epoch: leader.epoch, members: leader.members ?? config.indices)
@@ -385,14 +383,20 @@ final class ClusterReplicator {
             shard.node.reconfigure(members: next.indices)
             guard let leader = shard.node.leader, leader.members != next.indices else { continue }
             logEvent("cluster: shard \(shard.index): configuration \(next.version) replaces the one epoch \(leader.epoch) was elected under; stepping down for a new election")
-            shard.outdatedEpoch = leader.epoch
             shard.node.stepDown()
             failPending(shard, Self.leadershipLost)
-            // It campaigns again at once, whoever the new configuration prefers for the shard: a
-            // node just added may not lead before it caught up, and others would wait for it.
-            actions.append(next.member(at: settings.myIndex) != nil ? .reelect(shard: shard.index, epoch: leader.epoch)
-                : .resign(shard: shard.index, epoch: leader.epoch, bump: false))
+            giveUpOutdated(shard, epoch: leader.epoch)
         }
+    }
+
+    /// Gives up `epoch` of `shard`, won under a configuration since replaced. A member campaigns
+    /// again at once, whoever the new configuration prefers for the shard (a node just added may
+    /// not lead before it caught up, and the others would wait for it); a removed node only resigns.
+    private func giveUpOutdated(_ shard: Shard, epoch: UInt64) {
+        shard.outdatedEpoch = epoch
+        actions.append(
+            config.member(at: settings.myIndex) != nil
+                ? .reelect(shard: shard.index, epoch: epoch) : .resign(shard: shard.index, epoch: epoch, bump: false))
     }
 
     /// The membership change under way (nil: none). Each shard this node leads answers it at its
