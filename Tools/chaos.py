@@ -245,7 +245,9 @@ def reader(cluster: Cluster, run: Run, node: Node, streams: List[bytes]) -> None
                             last[stream] = entry_id
                             got += 1
         except (redis.RedisError, OSError) as exc:
-            run.error(f"reader {type(exc).__name__}")
+            # An error reply by its code (IOERR from a node that found damaged data, say).
+            code = f" {str(exc).split(' ', 1)[0]}" if type(exc) is redis.ResponseError else ""
+            run.error(f"reader {type(exc).__name__}{code}")
             if client is not None:
                 client.close()
             client = None
