@@ -444,7 +444,14 @@ extension Server {
         case .failure(let error): return reply(connection, &group) { $0.error(error.text) }
         case .success(.meet(let host, let port)):
             let address = "\(host):\(port)"
-            guard let name = lastClusterView?.nodes.first(where: { $0.value.address == address })?.key else {
+            // The node registered there; a node that used the address before (removed, its lease
+            // not expired yet) or a member there loses to one that can be added.
+            let config = lastClusterView?.members
+            let there = (lastClusterView?.nodes ?? [:]).filter { $0.value.address == address }.sorted { $0.key < $1.key }
+            let addable = there.first { name, node in
+                config?.member(named: name) == nil && !(node.index.map { config?.retired.contains($0) ?? false } ?? false)
+            }
+            guard let name = (addable ?? there.first)?.key else {
                 return reply(connection, &group) {
                     $0.error("ERR Invalid node address specified: \(address) (no node of this cluster is registered there: start it first)")
                 }

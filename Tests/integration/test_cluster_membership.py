@@ -7,6 +7,7 @@ count from then on. Under a continuous write load, ended by the checker (cluster
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
@@ -164,6 +165,36 @@ def test_spool_cluster_replace_swaps_a_dead_member_for_a_new_node(make_cluster) 
     assert again.returncode != 0 and "Unknown node n2" in again.stderr, (again.stdout, again.stderr)
     assert "is a member already" in again.stdout
     check(cluster, workload, [n1, n3, n4])
+
+
+def configured_members(node: Node) -> str:
+    """INFO shards' spool_cluster_members (redis-py splits it at the commas)."""
+    with node.client(timeout=5.0) as client:
+        value = client.info("shards")["spool_cluster_members"]
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+def test_a_new_node_at_a_removed_members_address_is_the_one_added(make_cluster) -> None:
+    """n3 is removed and killed, and a new node (n3b, a bus index no member had) starts at its
+    address at once, while n3's registration may still be alive (its lease runs out after the
+    TTL): CLUSTER MEET of the address adds n3b, never the removed n3."""
+    cluster = make_cluster(size=3)
+    n1, n2, n3 = cluster.nodes
+    workload = start_load(cluster, "same")
+    assert command(n1, "CLUSTER", "FORGET", "n3") == b"OK"
+    wait_until(lambda: configured_members(n1) == "n1,n2", timeout=20.0, interval=0.1, what="n1 to drop n3")
+    cluster.kill(n3)
+    n3.proc.wait()
+    shutil.rmtree(n3.data_dir)
+    n3.data_dir.mkdir()
+    n3.node_id = "n3b"
+    n3.members_override = f"{cluster.members_spec},n3b={n3.host}:{n3.port}"
+    n3.start()
+    assert meet(n1, n3) == b"OK"
+    for node in (n1, n2, n3):
+        wait_until(lambda: configured_members(node) == "n1,n2,n3b", timeout=20.0, interval=0.1,
+                   what=f"{node.name} to use the configuration n1,n2,n3b")
+    check(cluster, workload, [n1, n2, n3])
 
 
 def test_a_removal_is_refused_while_a_remaining_member_is_behind(make_cluster) -> None:
