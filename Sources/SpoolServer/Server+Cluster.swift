@@ -444,17 +444,19 @@ extension Server {
         case .failure(let error): return reply(connection, &group) { $0.error(error.text) }
         case .success(.meet(let host, let port)):
             let address = "\(host):\(port)"
-            // The node registered there; a node that used the address before (removed, its lease
-            // not expired yet) or a member there loses to one that can be added.
+            // The node registered there that can be added. A removed member's registration lives
+            // on until its lease runs out: it never shadows its successor, and while it is all
+            // there is, the address counts as one where no node is registered yet.
             let config = lastClusterView?.members
             let there = (lastClusterView?.nodes ?? [:]).filter { $0.value.address == address }.sorted { $0.key < $1.key }
-            let addable = there.first { name, node in
-                config?.member(named: name) == nil && !(node.index.map { config?.retired.contains($0) ?? false } ?? false)
-            }
-            guard let name = (addable ?? there.first)?.key else {
-                return reply(connection, &group) {
-                    $0.error("ERR Invalid node address specified: \(address) (no node of this cluster is registered there: start it first)")
-                }
+            let retired = there.filter { _, node in node.index.map { config?.retired.contains($0) ?? false } ?? false }.map(\.key)
+            let candidates = there.filter { !retired.contains($0.key) }
+            guard let name = (candidates.first { config?.member(named: $0.key) == nil } ?? candidates.first)?.key else {
+                let detail =
+                    retired.isEmpty
+                    ? "no node of this cluster is registered there: start it first"
+                    : "only a removed member (\(retired.joined(separator: ", "))) is registered there until its lease runs out: start the new node"
+                return reply(connection, &group) { $0.error("ERR Invalid node address specified: \(address) (\(detail))") }
             }
             change = .add(name: name)
         case .success(.forget(let node)):

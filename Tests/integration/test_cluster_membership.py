@@ -175,14 +175,20 @@ def configured_members(node: Node) -> str:
 
 
 def test_a_new_node_at_a_removed_members_address_is_the_one_added(make_cluster) -> None:
-    """n3 is removed and killed, and a new node (n3b, a bus index no member had) starts at its
-    address at once, while n3's registration may still be alive (its lease runs out after the
-    TTL): CLUSTER MEET of the address adds n3b, never the removed n3."""
+    """n3 is removed (a MEET of its address while it still runs is refused: removed members do not
+    come back) and killed, and a new node (n3b, a bus index no member had) starts at its address
+    at once, while n3's registration may still be alive (its lease runs out after the TTL): CLUSTER
+    MEET of the address adds n3b, never the removed n3."""
     cluster = make_cluster(size=3)
     n1, n2, n3 = cluster.nodes
     workload = start_load(cluster, "same")
     assert command(n1, "CLUSTER", "FORGET", "n3") == b"OK"
     wait_until(lambda: configured_members(n1) == "n1,n2", timeout=20.0, interval=0.1, what="n1 to drop n3")
+    # The removed n3 still runs and is registered there: it cannot be added back.
+    again = command(n1, "CLUSTER", "MEET", n3.host, n3.port)
+    assert isinstance(again, ErrorReply) and again.message == (
+        f"ERR Invalid node address specified: {n3.address} (only a removed member (n3) is registered there until its lease "
+        "runs out: start the new node)"), again
     cluster.kill(n3)
     n3.proc.wait()
     shutil.rmtree(n3.data_dir)
