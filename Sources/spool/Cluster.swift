@@ -181,7 +181,16 @@ struct ClusterShow: AsyncParsableCommand {
             for index in members.indices {
                 members[index].shards = await shardsOf(members[index].address)
             }
-            report(members)
+            // The configuration the node asked uses: its version and the members' names.
+            var configuration: (version: Int, members: [String])?
+            for section in try await client.info(["shards"]).sections {
+                guard let version = section.fields.first(where: { $0.0 == "spool_cluster_configuration" }).flatMap({ Int($0.1) }) else {
+                    continue
+                }
+                let names = section.fields.first { $0.0 == "spool_cluster_members" }?.1 ?? ""
+                configuration = (version, names.split(separator: ",").map(String.init))
+            }
+            report(members, configuration: configuration)
         }
     }
 
@@ -210,7 +219,7 @@ struct ClusterShow: AsyncParsableCommand {
         return shards
     }
 
-    private func report(_ members: [Member]) {
+    private func report(_ members: [Member], configuration: (version: Int, members: [String])?) {
         let shardCount = members.compactMap { $0.shards?.count }.max() ?? 0
         func leader(of shard: Int) -> (member: Member, fields: [String: String])? {
             for member in members {
@@ -254,9 +263,14 @@ struct ClusterShow: AsyncParsableCommand {
                     ("learners", .array(members.filter { $0.shards?[shard]?["learner"] != nil }.map { .string($0.address) })),
                 ])
             }
-            output.writeLine(JSON.object([("nodes", .array(nodes)), ("shards", .array(shards))]).text)
+            let config = configuration.map { JSON.object([("version", .int($0.version)), ("members", .array($0.members.map { .string($0) }))]) }
+            output.writeLine(JSON.object([("configuration", config ?? .null), ("nodes", .array(nodes)), ("shards", .array(shards))]).text)
             output.flush()
             return
+        }
+        if let configuration {
+            output.writeLine("configuration \(configuration.version): \(configuration.members.joined(separator: ", "))")
+            output.writeLine("")
         }
         var nodes = Table("NODE", "ADDRESS", "STATE", "LEADS")
         for member in members {

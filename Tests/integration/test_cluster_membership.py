@@ -7,6 +7,7 @@ count from then on. Under a continuous write load, ended by the checker (cluster
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -111,6 +112,12 @@ def test_a_node_added_under_load_counts_in_quorums_and_a_removal_shrinks_them(ma
     assert meet(n1, n4) == b"OK"
     wait_members([n1, n2, n3, n4], ["n1", "n2", "n3", "n4"])
     cluster.wait_ready(nodes=[n1, n2, n3, n4])
+    shown = subprocess.run([SPOOL, "cluster", "--json", "--host", n2.host, "--port", str(n2.port)],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["configuration"] == {"version": 2, "members": ["n1", "n2", "n3", "n4"]}
+    table = subprocess.run([SPOOL, "cluster", "--host", n2.host, "--port", str(n2.port)], capture_output=True, text=True, timeout=60)
+    assert table.stdout.startswith("configuration 2: n1, n2, n3, n4\n"), table.stdout
     workload.wait_acks(200)
     leaders = cluster.wait_ready(nodes=[n1, n2, n3, n4])
     wait_until(lambda: holds_everything(n4, leaders), timeout=30.0, interval=0.2, what="n4 to hold every shard's committed log")
