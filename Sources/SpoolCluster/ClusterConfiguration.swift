@@ -105,7 +105,7 @@ public struct ClusterConfiguration: Sendable {
     }
 
     /// The configuration a cluster starts with: the seed list, indices by position.
-    var seedConfig: MemberConfig {
+    public var seedConfig: MemberConfig {
         MemberConfig(
             version: 1,
             members: memberNodeIDs.enumerated().map { index, name in

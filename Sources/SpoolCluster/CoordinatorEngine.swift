@@ -474,7 +474,7 @@ actor CoordinatorEngine {
     /// checks nothing moved meanwhile: the configuration, the proposal, and each shard's leader
     /// key still the one that answered. Gives up after `timeout`, withdrawing the proposal.
     func changeMembers(_ change: MembershipChange, timeout: Duration) async throws(MembershipError) -> MemberConfig {
-        guard let current = mirror.members, lease != nil, isEtcdReachable == true else {
+        guard let current = mirror.members, let leaseID = lease?.id, isEtcdReachable == true else {
             throw .unavailable("CLUSTERDOWN this node does not reach etcd (or has not read the configuration yet); retry")
         }
         let membersRevision = mirror.membersRevision
@@ -483,7 +483,6 @@ actor CoordinatorEngine {
         case .success(let config): next = config
         case .failure(let error): throw error
         }
-        guard let leaseID = lease?.id else { throw .unavailable("CLUSTERDOWN this node holds no lease; retry") }
         let proposal = MemberProposal(
             from: current.version, next: next, removing: { if case .remove(let name) = change { name } else { nil } }())
         let proposalValue = ClusterKeyspace.encode(proposal)
@@ -500,11 +499,6 @@ actor CoordinatorEngine {
             throw .busy("ERR another membership change is under way (or the configuration just changed); retry when it is done")
         }
         let proposalRevision = proposed.revision
-        let withdraw = { [client, keyspace] () async in
-            _ = try? await client.txn(
-                compare: [EtcdCompare(key: keyspace.proposalKey, .equal, .modRevision(proposalRevision))],
-                success: [.deleteRange(key: keyspace.proposalKey)])
-        }
         let deadline = clock.now + timeout
         var lastReasons: [String] = []
         while clock.now < deadline && !isStopped {
@@ -548,7 +542,10 @@ actor CoordinatorEngine {
             }
             try? await Task.sleep(for: .milliseconds(50))
         }
-        await withdraw()
+        // Withdrawn, if it is still this proposal.
+        _ = try? await client.txn(
+            compare: [EtcdCompare(key: keyspace.proposalKey, .equal, .modRevision(proposalRevision))],
+            success: [.deleteRange(key: keyspace.proposalKey)])
         throw .refused("ERR membership change '\(change)' refused: " + lastReasons.joined(separator: "; "))
     }
 

@@ -62,18 +62,22 @@ final class ClusterLink: Sendable {
     let membership: Membership
 
     init(config: ServerConfig, members: [ClusterMember], myIndex: Int, wakeup: LoopWakeup) throws {
-        let seed = MemberConfig(
-            version: 0,
-            members: members.enumerated().map { index, member in
-                MemberConfig.Member(name: member.name, index: index, addr: "\(member.host):\(member.port)", bus: "\(member.host):\(member.busPort)")
-            })
+        let cluster = config.clusterName
+        let me = members[myIndex]
+        let configuration = ClusterConfiguration(
+            endpoints: config.clusterEtcdEndpoints.split(separator: ",").map { String($0) }, clusterName: cluster,
+            nodeID: me.name, clientAddress: "\(me.host):\(me.port)", busAddress: "\(me.host):\(me.busPort)", version: spoolVersion,
+            leaseTTLSeconds: Int64(config.clusterLeaseTTL), shardCount: config.clusterShards, memberNodeIDs: members.map(\.name),
+            memberAddresses: members.map { ("\($0.host):\($0.port)", "\($0.host):\($0.busPort)") }, nodeIndex: myIndex)
+        // The seed list as version 0: what this node goes by until it reads etcd's configuration.
+        var seed = configuration.seedConfig
+        seed.version = 0
         settings = ClusterReplicator.Settings(
-            cluster: config.clusterName, myIndex: myIndex, seedMembers: seed, shardCount: config.clusterShards,
+            cluster: cluster, myIndex: myIndex, seedMembers: seed, shardCount: config.clusterShards,
             quorumTimeoutNanoseconds: UInt64(config.clusterQuorumTimeout) * 1_000_000, gapThreshold: UInt64(config.clusterGapThreshold),
             backfillBytesPerSecond: UInt64(config.clusterBackfillRate) * 1_000_000)
         self.wakeup = wakeup
         catchingUp = Mutex(Set(0..<config.clusterShards))
-        let cluster = config.clusterName
         let membership = Membership(seed)
         self.membership = membership
         var hello: [UInt8] = []
@@ -89,15 +93,8 @@ final class ClusterLink: Sendable {
                 return name == cluster && node != myIndex && membership.current.member(at: node) != nil
             },
             onFrames: { frames in ClusterLink.received(frames, engine: engineBox, liveness: liveness) })
-        let me = members[myIndex]
-        let busPort = me.busPort
-        coordinator = try ClusterCoordinator(
-            configuration: ClusterConfiguration(
-                endpoints: config.clusterEtcdEndpoints.split(separator: ",").map { String($0) }, clusterName: cluster,
-                nodeID: me.name, clientAddress: "\(me.host):\(me.port)", busAddress: "\(me.host):\(busPort)", version: spoolVersion,
-                leaseTTLSeconds: Int64(config.clusterLeaseTTL), shardCount: config.clusterShards, memberNodeIDs: members.map(\.name),
-                memberAddresses: seed.members.map { ($0.addr, $0.bus) }, nodeIndex: myIndex))
-        _ = try transport.listen(host: me.host, port: busPort)
+        coordinator = try ClusterCoordinator(configuration: configuration)
+        _ = try transport.listen(host: me.host, port: me.busPort)
         for (index, member) in members.enumerated() where index != myIndex {
             transport.setPeer(index, host: member.host, port: member.busPort)
         }
