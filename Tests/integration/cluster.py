@@ -1088,6 +1088,33 @@ class Workload:
                     f"errors {dict(self.errors)}; samples {self.error_samples}")
 
 
+def start_load(cluster: Cluster, name: str, label: str = "p", warmup: int = 100) -> Workload:
+    """A Workload on two streams per shard (named after `name`), started, once `warmup` writes
+    were acknowledged."""
+    streams = keys_for_shards(name, cluster.shard_count, per_shard=2)
+    workload = Workload(cluster, streams, label=label).start()
+    workload.wait_acks(warmup)
+    return workload
+
+
+def finish(cluster: Cluster, *workloads: Workload, nodes: Optional[Sequence[Node]] = None,
+           extra_attempted: Sequence[bytes] = (), timeout: float = 20.0) -> Dict[str, Any]:
+    """Stops the load, waits until `nodes` (default: every running node) serve every shard again,
+    and runs the checker on them (default: every node) — it waits up to `timeout` s for them to
+    converge."""
+    for workload in workloads:
+        workload.stop()
+        log(workload.summary())
+    cluster.wait_ready(nodes=nodes)
+    acked: Dict[bytes, list] = {}
+    attempted = set(extra_attempted)
+    for workload in workloads:
+        for stream, acks in workload.acked.items():
+            acked.setdefault(stream, []).extend(acks)
+        attempted |= workload.attempted
+    return cluster.check(acked, attempted, nodes=nodes if nodes is not None else cluster.nodes, timeout=timeout)
+
+
 def report_availability(label: str, seconds: float) -> None:
     """The line the brief asks for, printed (visible with -s) and kept for the session summary."""
     line = f"{label}: time to first successful write after fault: {seconds:.2f} s"

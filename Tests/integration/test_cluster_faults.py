@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from cluster import (
-    Cluster, Node, Workload, availability_report, keys_for_shards, log, make_cluster, report_availability,  # noqa: F401
+    Cluster, Node, Workload, availability_report, finish, keys_for_shards, log, make_cluster, report_availability,  # noqa: F401
+    start_load,
 )
 from helpers import ErrorReply, RawConnection, encode_command, wait_until
 
@@ -30,13 +31,6 @@ QUORUM_TIMEOUT = 1.0
 # out (TTL), a follower wins the campaign and takes over (a few round trips) — with room for a
 # debug build on two busy cores.
 FAILOVER_MAX = LEASE_TTL + 4.0
-
-
-def start_load(cluster: Cluster, name: str, label: str = "p", warmup: int = 100) -> Workload:
-    streams = keys_for_shards(name, cluster.shard_count, per_shard=2)
-    workload = Workload(cluster, streams, label=label).start()
-    workload.wait_acks(warmup)
-    return workload
 
 
 def streams_led_by(cluster: Cluster, workload: Workload, node: Node) -> List[bytes]:
@@ -66,23 +60,6 @@ def direct_writes(node: Node, streams: Sequence[bytes], label: str, timeout: flo
     finally:
         conn.close()
     return out
-
-
-def finish(cluster: Cluster, *workloads: Workload, extra_attempted: Sequence[bytes] = (),
-           timeout: float = 20.0) -> Dict[str, Any]:
-    """Stops the load, waits until every node serves every shard again, runs the checker (which
-    waits up to `timeout` s for the nodes to converge)."""
-    for workload in workloads:
-        workload.stop()
-        log(workload.summary())
-    cluster.wait_ready()
-    acked: Dict[bytes, list] = {}
-    attempted = set(extra_attempted)
-    for workload in workloads:
-        for stream, acks in workload.acked.items():
-            acked.setdefault(stream, []).extend(acks)
-        attempted |= workload.attempted
-    return cluster.check(acked, attempted, nodes=cluster.nodes, timeout=timeout)
 
 
 # --------------------------------------------------------------------------------------------

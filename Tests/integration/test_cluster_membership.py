@@ -11,14 +11,13 @@ import json
 import shutil
 import signal
 import subprocess
-import time
 from typing import Any, List, Sequence
 
 import pytest
 import redis
 
 from cli import SPOOL
-from cluster import Cluster, Node, Workload, keys_for_shards, log, make_cluster  # noqa: F401
+from cluster import Node, finish, log, make_cluster, start_load  # noqa: F401
 from helpers import ErrorReply, RawConnection, wait_until
 
 pytestmark = [pytest.mark.spool_only, pytest.mark.slow]
@@ -85,20 +84,6 @@ def meet(via: Node, new: Node) -> Any:
     return wait_until(registered, timeout=20.0, interval=0.1, what=f"{new.name} to register")
 
 
-def start_load(cluster: Cluster, name: str, warmup: int = 100) -> Workload:
-    workload = Workload(cluster, keys_for_shards(name, cluster.shard_count, per_shard=2), label=name).start()
-    workload.wait_acks(warmup)
-    return workload
-
-
-def check(cluster: Cluster, workload: Workload, nodes: Sequence[Node]) -> None:
-    workload.stop()
-    log(workload.summary())
-    cluster.wait_ready(nodes=nodes)
-    report = cluster.check(workload.acked, workload.attempted, nodes=nodes, timeout=30.0)
-    log(f"checker: {report}")
-
-
 def test_a_node_added_under_load_counts_in_quorums_and_a_removal_shrinks_them(make_cluster) -> None:
     """A dead member replaced: n4 is started and added with CLUSTER MEET while producers write: every
     node lists it, every shard's leader is elected under the new configuration and n4 catches up.
@@ -145,7 +130,7 @@ def test_a_node_added_under_load_counts_in_quorums_and_a_removal_shrinks_them(ma
     before = len(workload.acks)
     workload.wait_acks(200, timeout=30.0)
     assert len(workload.acks) >= before + 200
-    check(cluster, workload, [n3, n4])
+    log(f"checker: {finish(cluster, workload, nodes=[n3, n4], timeout=30.0)}")
     # A removed member is not heard again: n1 restarted serves no shard and is not listed.
     n1.start()
     wait_members([n3, n4], ["n2", "n3", "n4"])
@@ -171,7 +156,7 @@ def test_spool_cluster_replace_swaps_a_dead_member_for_a_new_node(make_cluster) 
                            capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "Unknown node n2" in again.stderr, (again.stdout, again.stderr)
     assert "is a member already" in again.stdout
-    check(cluster, workload, [n1, n3, n4])
+    log(f"checker: {finish(cluster, workload, nodes=[n1, n3, n4], timeout=30.0)}")
 
 
 def configured_members(node: Node) -> str:
@@ -207,7 +192,7 @@ def test_a_new_node_at_a_removed_members_address_is_the_one_added(make_cluster) 
     for node in (n1, n2, n3):
         wait_until(lambda: configured_members(node) == "n1,n2,n3b", timeout=20.0, interval=0.1,
                    what=f"{node.name} to use the configuration n1,n2,n3b")
-    check(cluster, workload, [n1, n2, n3])
+    log(f"checker: {finish(cluster, workload, nodes=[n1, n2, n3], timeout=30.0)}")
 
 
 def test_a_removal_is_refused_while_a_remaining_member_is_behind(make_cluster) -> None:
