@@ -498,10 +498,7 @@ class Nemesis:
         refused = self.change_members(others, "CLUSTER", "FORGET", old)
         if refused is not None:
             return f"member swap of {old} skipped (removal refused: {refused})"
-        if node.is_running():
-            cluster.kill(node)
-        shutil.rmtree(node.data_dir)
-        node.data_dir.mkdir(parents=True)
+        self.empty_disk(node)
         time.sleep(hold)
         index = self.next_index
         self.next_index += 1
@@ -573,13 +570,17 @@ class Nemesis:
 
     def replace_disk(self, node: Node, hold: float = 0.0) -> None:
         """kill -9 (if it runs), an empty data directory, start, and wait until it caught up."""
+        self.empty_disk(node)
+        time.sleep(hold)
+        self.cluster.restart(node, wait=False)
+        self.wait_caught_up(node)
+
+    def empty_disk(self, node: Node) -> None:
+        """kill -9 (if it runs) and an empty data directory: a new disk."""
         if node.is_running():
             self.cluster.kill(node)
         shutil.rmtree(node.data_dir)
         node.data_dir.mkdir(parents=True)
-        time.sleep(hold)
-        self.cluster.restart(node, wait=False)
-        self.wait_caught_up(node)
 
     def wait_caught_up(self, node: Node, timeout: float = 300.0) -> None:
         """Until `node` has applied every shard's log as far as that shard's leader has committed
