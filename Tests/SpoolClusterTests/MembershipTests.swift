@@ -128,7 +128,9 @@ extension EtcdBacked {
             // What the storage thread decides: whether each proposal is safe for the shards led.
             let refuse = Refusal()
             let coordinators = try configurations.map { try ClusterCoordinator(configuration: $0) }
-            for coordinator in coordinators {
+            // a and b first: the first node of a new cluster writes its seed list as the
+            // configuration, and c (started only once it is there) is one being added later.
+            func start(_ coordinator: ClusterCoordinator) {
                 coordinator.start(mayCampaign: { _ in true }) { view in
                     guard let proposal = view.proposal else { return }
                     for (shard, epoch) in view.leadership where view.leaders[shard]?.configVersion == proposal.from {
@@ -138,7 +140,11 @@ extension EtcdBacked {
                     }
                 }
             }
+            start(coordinators[0])
+            start(coordinators[1])
             do {
+                try await eventually("a reads the seed configuration") { coordinators[0].currentView.members?.names == ["a", "b"] }
+                start(coordinators[2])
                 try await exercise(coordinators, refuse: refuse)
                 for coordinator in coordinators { await coordinator.stop() }
             } catch {
