@@ -32,6 +32,9 @@ let package = Package(
             name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(
             name: "CWiredTiger", pkgConfig: "wiredtiger", providers: [.apt(["libwiredtiger-dev"])]),
+        // Password digests, random passwords, and TLS.
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // The server's allocator (Redis's too): many small allocations freed on other threads.
         .systemLibrary(
             name: "CJemalloc", pkgConfig: "jemalloc", providers: [.apt(["libjemalloc-dev"])]),
@@ -69,7 +72,7 @@ let package = Package(
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolCore", "SpoolProtocol", "SpoolStorage", "SpoolReplication", "SpoolCluster", "CLibUV", "CJemalloc",
+                "SpoolCore", "SpoolProtocol", "SpoolStorage", "SpoolReplication", "SpoolCluster", "CLibUV", "CJemalloc", "COpenSSL",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: strict),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Spool needs on a Debian machine with Swift, skipping what is already there:
-# the C libraries it links (libuv, WiredTiger, jemalloc), pkg-config, and the real peers and clients the
+# the C libraries it links (libuv, WiredTiger, jemalloc, OpenSSL), pkg-config, and the real peers and clients the
 # tests and benchmarks drive (redis-server, redis-cli, redis-benchmark, redis-py, hiredis, pytest,
 # and for Tests/integration/test_real_clients.py: node-redis with node, redis-rb with ruby, C
 # hiredis with a C compiler, FastStream's Redis broker), and for cluster mode etcd (coordination)
@@ -8,7 +8,7 @@
 # and libfuse2 with fusepy for Tools/lazyfs.py (power loss: writes not yet fsync'd are dropped).
 set -euo pipefail
 
-packages=(libuv1-dev libwiredtiger-dev libjemalloc-dev pkg-config redis-server redis-tools
+packages=(libuv1-dev libwiredtiger-dev libjemalloc-dev libssl-dev pkg-config redis-server redis-tools
           nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables faketime libfuse2)
 missing=()
 for package in "${packages[@]}"; do

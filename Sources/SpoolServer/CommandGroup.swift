@@ -27,12 +27,20 @@ enum StorageControl: Sendable {
     /// The connection closed while blocked: forget its reader without serving it (no entry is
     /// delivered into a pending list for a consumer that is gone).
     case connectionClosed(UInt64)
-    /// CLIENT UNBLOCK: answer the connection's blocked reader at the end of this batch, as if its
-    /// timeout ran out, or with `UNBLOCKED`.
-    case unblock(connection: UInt64, withError: Bool)
+    /// Answer the connection's blocked reader at the end of this batch: CLIENT UNBLOCK (as if
+    /// its timeout ran out, or with `UNBLOCKED`), or an ACL change that took its rights (NOPERM).
+    case unblock(connection: UInt64, answer: UnblockAnswer)
     /// CONFIG SET of the settings new and growing streams follow: stream-node-max-entries and
     /// -bytes, stream-idmp-duration and -maxsize; and of stream-cache-max.
     case setStreamSettings(StreamNodeLimits, IdempotencyDefaults, cacheMax: Int)
+}
+
+/// How a blocked reader is answered when it is unblocked before its time.
+enum UnblockAnswer: Sendable {
+    /// As if the timeout ran out: a null reply.
+    case timeout
+    /// This error reply.
+    case error(String)
 }
 
 /// What the storage thread hands back to the loop thread.

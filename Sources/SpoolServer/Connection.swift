@@ -16,6 +16,8 @@ final class Connection {
     var libraryName = ""
     var libraryVersion = ""
     var isAuthenticated: Bool
+    /// The ACL user the connection runs as (`default` until AUTH or HELLO … AUTH).
+    var user: ACLUser
     var lastCommand = "NULL"
     var lastInteraction: UInt64
 
@@ -47,6 +49,8 @@ final class Connection {
     var outbox: [UInt8] = []
     /// The slot of a group that ended in a blocking XREAD; no command runs until it is answered.
     var blockedSlot: UInt64?
+    /// The blocking read `blockedSlot` waits on, checked again when its user's rights change.
+    var blockedRequest: (spec: CommandSpec, args: RequestArguments)?
     /// CLIENT UNBLOCK asked the storage thread to answer the blocked read; a second UNBLOCK answers 0.
     var isUnblocking = false
     var isReadingPaused = false
@@ -56,7 +60,8 @@ final class Connection {
     var isQueuedForFlush = false
 
     init(id: UInt64, handle: UnsafeMutablePointer<uv_tcp_t>, address: String, limits: RESPLimits,
-         isAuthenticated: Bool, now: UInt64) {
+         user: ACLUser, isAuthenticated: Bool, now: UInt64) {
+        self.user = user
         self.id = id
         self.handle = handle
         self.address = address

@@ -145,9 +145,9 @@ final class Executor: StorageContext {
         case .connectionClosed(let connection):
             waiters.removeAll { $0.connection == connection }
             cluster?.forget(connection: connection)
-        case .unblock(let connection, let withError):
+        case .unblock(let connection, let answer):
             for waiter in waiters where waiter.connection == connection {
-                waiter.unblock = withError ? .error : .timeout
+                waiter.unblock = answer
             }
         case .setStreamSettings(let nodes, let idempotency, let cacheMax):
             store.nodeLimits = nodes
@@ -191,7 +191,7 @@ final class Executor: StorageContext {
                 var out = RESPWriter(version: waiter.version)
                 switch unblock {
                 case .timeout: out.nullArray()
-                case .error: out.error("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                case .error(let text): out.error(text)
                 }
                 served.append(finish(waiter, out.bytes))
                 continue
@@ -289,15 +289,10 @@ final class Waiter {
     var minimumTag: UInt64 = 0
     /// Set for XREADGROUP: it re-reads through its group when woken.
     var groupRead: GroupReadRequest?
-    /// CLIENT UNBLOCK asked for an answer now.
-    var unblock: Unblock?
+    /// CLIENT UNBLOCK, or an ACL change that took the reader's rights, asked for an answer now.
+    var unblock: UnblockAnswer?
     /// XREADGROUP CLAIM: when an entry pending when it blocked becomes idle enough (wall-clock ms).
     var claimCheckAt: Int64?
-
-    enum Unblock {
-        case timeout
-        case error
-    }
 
     init(connection: UInt64, slot: UInt64, version: RESPVersion, keys: [[UInt8]], ids: [EntryID], count: Int, deadline: UInt64?) {
         self.connection = connection

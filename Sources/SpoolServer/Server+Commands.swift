@@ -26,8 +26,19 @@ extension Server {
             if connection.transaction != nil { connection.transactionHasError = true }
             return reply(connection, &group) { $0.error(CommandError.arity(spec.name)) }
         }
-        if !connection.isAuthenticated && !spec.flags.contains("no_auth") {
+        if !connection.isAuthenticated && !spec.isNoAuth && isAuthenticationRequired(connection) {
             return reply(connection, &group) { $0.error(CommandError.noAuth) }
+        }
+        // Checked before a command is queued too, as in Redis, and again at EXEC.
+        if !connection.user.allowsEverything,
+            let refusal = aclRefusal(spec, args, connection, context: connection.transaction != nil ? .multi : .toplevel)
+        {
+            if top.name == "exec" && connection.transaction != nil {
+                connection.transaction = nil
+                return reply(connection, &group) { $0.error("EXECABORT Transaction discarded because of: " + refusal) }
+            }
+            if connection.transaction != nil { connection.transactionHasError = true }
+            return reply(connection, &group) { $0.error(refusal) }
         }
         if connection.transaction != nil && !Self.transactionControl.contains(top.name) {
             guard !spec.flags.contains("no_multi") else {
@@ -81,7 +92,10 @@ extension Server {
                 case .propose(let shard):
                     let slot = propose(shard: shard, .request(args), blocking: command.mayBlock, connection, &group)
                     // Nothing after a blocking read runs until it is answered, as in Redis.
-                    if command.mayBlock { connection.blockedSlot = slot }
+                    if command.mayBlock {
+                        connection.blockedSlot = slot
+                        connection.blockedRequest = (spec, args)
+                    }
                     return
                 }
             }
@@ -89,6 +103,7 @@ extension Server {
             if command.mayBlock {
                 // Nothing after a blocking read runs until it is answered, as in Redis.
                 connection.blockedSlot = group!.slot
+                connection.blockedRequest = (spec, args)
                 submit(&group)
             }
         }
@@ -118,6 +133,7 @@ extension Server {
             default: out.error(CommandError.arity("ping"))
             }
         case "echo": out.bulk(args[1])
+        case "acl": acl(args, connection, into: &out)
         case "hello": hello(args, connection, into: &out)
         case "auth": auth(args, connection, into: &out)
         case "client": client(args, connection, into: &out)
@@ -177,7 +193,14 @@ extension Server {
         transaction.commands.reserveCapacity(queued.count)
         for args in queued {
             databases.append(connection.database)
-            transaction.commands.append(queuedCommand(args, resolved(args), connection))
+            let found = resolved(args)
+            if let refusal = execRefusal(found.command, args, connection) {
+                var out = RESPWriter(version: connection.version)
+                out.error(refusal)
+                transaction.commands.append(.answered(out))
+                continue
+            }
+            transaction.commands.append(queuedCommand(args, found, connection))
         }
         if databases.contains(where: { $0 != transaction.database }) { transaction.commandDatabases = databases }
         var pending: CommandGroup? = transaction
@@ -217,7 +240,11 @@ extension Server {
             }
             keys += Self.routingKeys(found.command, args)
             isWrite = isWrite || found.command.flags.contains("write")
-            if case .answered(let out) = queuedCommand(args, found, connection) {
+            if let refusal = execRefusal(found.command, args, connection) {
+                var out = RESPWriter(version: connection.version)
+                out.error(refusal)
+                items.append(.answered(out.bytes))
+            } else if case .answered(let out) = queuedCommand(args, found, connection) {
                 items.append(.answered(out.bytes))
             } else {
                 items.append(.request(args))
@@ -254,12 +281,11 @@ extension Server {
             index = 2
         }
         var name: [UInt8]?
+        // Options are read first; the last AUTH pair logs in, and a failed one changes nothing.
+        var credentials: (user: [UInt8], password: [UInt8])?
         while index < args.count {
             if args[index].isKeyword("AUTH"), index + 2 < args.count {
-                guard authenticate(user: args[index + 1], password: args[index + 2]) else {
-                    return out.error(CommandError.wrongPass)
-                }
-                connection.isAuthenticated = true
+                credentials = (args[index + 1], args[index + 2])
                 index += 3
             } else if args[index].isKeyword("SETNAME"), index + 1 < args.count {
                 guard isValidClientName(args[index + 1]) else {
@@ -271,7 +297,10 @@ extension Server {
                 return out.error("ERR Syntax error in HELLO option '\(args[index].asString)'")
             }
         }
-        guard connection.isAuthenticated else {
+        if let credentials, !logIn(connection, user: credentials.user, password: credentials.password, command: args[0]) {
+            return out.error(CommandError.wrongPass)
+        }
+        guard connection.isAuthenticated || !isAuthenticationRequired(connection) else {
             return out.error(
                 "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
             )
@@ -296,30 +325,16 @@ extension Server {
         out.arrayHeader(0)
     }
 
-    private func authenticate(user: [UInt8]?, password: [UInt8]) -> Bool {
-        guard !config.requirepass.isEmpty else { return false }
-        if let user, !user.isKeyword("DEFAULT") { return false }
-        // Constant-time comparison: the time taken does not tell how much of the password matched.
-        let expected = Array(config.requirepass.utf8)
-        var difference = expected.count ^ password.count
-        for i in 0..<max(expected.count, password.count) {
-            let a = i < expected.count ? expected[i] : 0
-            let b = i < password.count ? password[i] : 0
-            difference |= Int(a ^ b)
-        }
-        return difference == 0
-    }
-
     private func auth(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
         guard args.count <= 3 else { return out.error(CommandError.syntax) }
-        if config.requirepass.isEmpty && args.count == 2 {
+        if accessControl.defaultUser.noPass && args.count == 2 {
             return out.error(
                 "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
             )
         }
-        let ok = authenticate(user: args.count == 3 ? args[1] : nil, password: args[args.count - 1])
-        guard ok else { return out.error(CommandError.wrongPass) }
-        connection.isAuthenticated = true
+        guard logIn(connection, user: args.count == 3 ? args[1] : nil, password: args[args.count - 1], command: args[0]) else {
+            return out.error(CommandError.wrongPass)
+        }
         out.simpleString("OK")
     }
 
@@ -327,12 +342,12 @@ extension Server {
         name.allSatisfy { $0 > 32 && $0 < 127 }
     }
 
-    private func clientInfoLine(_ connection: Connection) -> String {
+    func clientInfoLine(_ connection: Connection) -> String {
         let now = monotonicNanoseconds()
         let age = (now - connection.createdAt) / 1_000_000_000
         let idle = (now - connection.lastInteraction) / 1_000_000_000
         let name = connection.name.map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return "id=\(connection.id) addr=\(connection.address) laddr=\(Self.hostAndPort(config.bind, boundPort)) fd=-1 name=\(name) age=\(age) idle=\(idle) flags=\(connection.transaction != nil ? "x" : (connection.blockedSlot != nil ? "b" : "N")) db=\(connection.database) sub=0 psub=0 ssub=0 multi=\(connection.transaction.map { String($0.count) } ?? "-1") qbuf=\(connection.decoder.bufferedByteCount) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=\(connection.pendingSlotCount) omem=\(connection.heldBytes) tot-mem=0 events=r cmd=\(connection.lastCommand) user=default redir=-1 resp=\(connection.version.rawValue) lib-name=\(connection.libraryName) lib-ver=\(connection.libraryVersion)"
+        return "id=\(connection.id) addr=\(connection.address) laddr=\(Self.hostAndPort(config.bind, boundPort)) fd=-1 name=\(name) age=\(age) idle=\(idle) flags=\(connection.transaction != nil ? "x" : (connection.blockedSlot != nil ? "b" : "N")) db=\(connection.database) sub=0 psub=0 ssub=0 multi=\(connection.transaction.map { String($0.count) } ?? "-1") qbuf=\(connection.decoder.bufferedByteCount) qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=\(connection.pendingSlotCount) omem=\(connection.heldBytes) tot-mem=0 events=r cmd=\(connection.lastCommand) user=\(connection.user.name) redir=-1 resp=\(connection.version.rawValue) lib-name=\(connection.libraryName) lib-ver=\(connection.libraryVersion)"
     }
 
     /// CLIENT: the dispatcher has checked the subcommand and its arity.
@@ -407,7 +422,7 @@ extension Server {
             return out.integer(0)
         }
         target.isUnblocking = true
-        submit(.unblock(connection: target.id, withError: withError))
+        submit(.unblock(connection: target.id, answer: withError ? .error("UNBLOCKED client unblocked via CLIENT UNBLOCK") : .timeout))
         out.integer(1)
     }
 
@@ -595,6 +610,9 @@ extension Server {
             {
                 submit(.setStreamSettings(updated.streamNodeLimits, updated.idempotencyDefaults, cacheMax: updated.streamCacheMax))
             }
+            if updated.requirepass != config.requirepass { accessControl.setDefaultPassword(updated.requirepass) }
+            // A lower limit applies from the next entry on, as in Redis.
+            accessControl.log.capacity = updated.acllogMaxLen
             config = updated
             out.simpleString("OK")
         } else if sub.isKeyword("RESETSTAT") {

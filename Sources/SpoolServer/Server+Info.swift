@@ -93,7 +93,10 @@ extension Server {
             text += "expired_keys:0\r\nevicted_keys:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\n"
             text += "pubsub_channels:0\r\npubsub_patterns:0\r\nlatest_fork_usec:0\r\n"
             text += "total_error_replies:\(statistics.protocolErrors)\r\n"
-            text += "client_output_buffer_limit_disconnections:\(statistics.outputLimitDisconnections)\r\n\r\n"
+            text += "client_output_buffer_limit_disconnections:\(statistics.outputLimitDisconnections)\r\n"
+            let denied = accessControl.deniedCounts
+            text += "acl_access_denied_auth:\(denied.auth)\r\nacl_access_denied_cmd:\(denied.command)\r\n"
+            text += "acl_access_denied_key:\(denied.key)\r\nacl_access_denied_channel:\(denied.channel)\r\n\r\n"
         }
         if sections.wants("replication") {
             // One node, no replicas: what a Redis primary without replicas reports.

@@ -35,6 +35,8 @@ public final class Server {
     var lastClusterView: ClusterView?
     var localGaps: Set<Int> = []
 
+    /// ACL users, the ACL LOG and the ACL file.
+    let accessControl: AccessControl
     var connections: [UInt64: Connection] = [:]
     private var nextConnectionID: UInt64 = 1
     private var flushQueue: [Connection] = []
@@ -76,6 +78,7 @@ public final class Server {
                 "maxclients \(config.maxclients) needs more than the open-file limit of \(descriptorLimit) allows; maxclients is \(clientLimit)")
             self.config.maxclients = clientLimit
         }
+        accessControl = try Self.makeAccessControl(config: config, notes: &notes)
         startupNotes = notes
         loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
         try checkUV(uv_loop_init(loop), "uv_loop_init")
@@ -240,7 +243,8 @@ public final class Server {
             bulkLengthMax: config.protoMaxBulkLen, multibulkCountMax: config.protoMaxMultibulkLen)
         let connection = Connection(
             id: id, handle: handle, address: peerAddress(handle), limits: limits,
-            isAuthenticated: config.requirepass.isEmpty, now: monotonicNanoseconds())
+            user: accessControl.defaultUser, isAuthenticated: accessControl.defaultUser.noPass && accessControl.defaultUser.isEnabled,
+            now: monotonicNanoseconds())
         handle.pointee.data = Unmanaged.passRetained(connection).toOpaque()
         statistics.totalConnections += 1
         if connections.count >= config.maxclients || isShuttingDown {

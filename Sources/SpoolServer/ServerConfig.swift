@@ -7,6 +7,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var port = 7379
     public var dir = "./data"
     public var requirepass = ""
+    /// The ACL file ACL SAVE writes and ACL LOAD reads, and users come from at start ("": none).
+    /// A relative path is relative to `dir`.
+    public var aclfile = ""
+    /// ACL LOG entries kept.
+    public var acllogMaxLen = 128
+    /// `user …` lines of the config file (Redis's in-config users); not with `aclfile`.
+    public var users: [String] = []
     public var maxclients = 10_000
     /// Databases SELECT can choose, as Redis's `databases`.
     public var databases = 16
@@ -79,6 +86,9 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setInt(&c.port, v, 0...65535) }),
         Key(name: "dir", isMutable: false, get: { $0.dir }, set: { c, v in c.dir = v; return !v.isEmpty }),
         Key(name: "requirepass", isMutable: true, get: { $0.requirepass }, set: { c, v in c.requirepass = v; return true }),
+        Key(name: "aclfile", isMutable: false, get: { $0.aclfile }, set: { c, v in c.aclfile = v; return true }),
+        Key(name: "acllog-max-len", isMutable: true, get: { String($0.acllogMaxLen) },
+            set: { c, v in setInt(&c.acllogMaxLen, v, 0...1_000_000) }),
         Key(name: "databases", isMutable: false, get: { String($0.databases) },
             set: { c, v in setInt(&c.databases, v, 1...LogStore.databasesMax) }),
         Key(name: "maxclients", isMutable: true, get: { String($0.maxclients) },
@@ -156,6 +166,12 @@ public struct ServerConfig: Sendable, Equatable {
         return true
     }
 
+    /// The ACL file's path: `aclfile` as given when absolute, else inside `dir`.
+    public var aclFilePath: String {
+        guard !aclfile.isEmpty, !aclfile.hasPrefix("/") else { return aclfile }
+        return dir.hasSuffix("/") ? dir + aclfile : dir + "/" + aclfile
+    }
+
     /// The IDMP settings the storage thread gives new streams.
     public var idempotencyDefaults: IdempotencyDefaults {
         IdempotencyDefaults(durationSeconds: Int64(streamIdmpDuration), maxSize: streamIdmpMaxsize)
@@ -191,6 +207,10 @@ public struct ServerConfig: Sendable, Equatable {
             var value = String(parts[1]).trimmingCharacters(in: " \t")
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
                 value = String(value.dropFirst().dropLast())
+            }
+            if parts[0].lowercased() == "user" {
+                users.append(String(parts[1]))
+                continue
             }
             if let error = apply(String(parts[0]), value) { return "\(path):\(number + 1): \(error)" }
         }

@@ -1,4 +1,6 @@
 import SpoolCore
+import Synchronization
+
 /// Every command Spool knows: where it runs, its arity (Redis convention: negative means "at
 /// least"), flags and key positions as COMMAND reports them. A class: every command line looks
 /// one up, and handing out a reference costs one retain where a copy of the fields cost eight.
@@ -37,9 +39,24 @@ final class CommandSpec: Sendable {
         self.summary = summary
         self.subcommands = subcommands
         lowercaseName = Array(name.utf8)
+        id = Self.nextID.add(1, ordering: .relaxed).oldValue
+        isNoAuth = flags.contains("no_auth")
+        let acl = CommandTable.aclMetadata(name: name, flags: flags)
+        categories = acl.categories
+        keyAccess = acl.keyAccess
         storageName = runs == .storage ? CommandName(rawValue: name) : nil
         precondition(runs == .loop || storageName != nil || name.contains("|"), "storage command \(name) has a CommandName")
     }
+
+    /// A dense number (0, 1, …) for ACL bit sets: every spec, subcommands included, has its own.
+    let id: Int
+    private static let nextID = Atomic<Int>(0)
+    /// AUTH, HELLO, QUIT: run before logging in, and never refused by ACL rules.
+    let isNoAuth: Bool
+    /// Its ACL categories: Redis's, and those its flags imply.
+    let categories: ACLCategories
+    /// What ACL key patterns must grant for each key it names (Redis's key-spec flags).
+    let keyAccess: ACLKeyAccess
 
     /// A storage command's name, for the storage thread to switch on.
     let storageName: CommandName?
@@ -86,6 +103,24 @@ enum CommandTable {
         .init(name: "readwrite", arity: 1, runs: .loop, flags: ["loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Cluster mode: ends READONLY."),
         .init(name: "asking", arity: 1, runs: .loop, flags: ["fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Cluster mode: accepted (Spool does not migrate slots)."),
         .init(name: "select", arity: 2, runs: .loop, flags: ["loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Selects the database (0 to databases - 1) the connection's commands work in."),
+        .init(
+            name: "acl", arity: -2, runs: .loop, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "Users and their rights: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, LOG, DRYRUN, GENPASS, SAVE, LOAD.",
+            subcommands: [
+                subcommand("acl|cat", -2, flags: ["noscript", "loading", "stale"], "Lists the ACL categories, or the commands in one."),
+                subcommand("acl|deluser", -3, flags: aclAdminFlags, "Deletes users; their connections are closed."),
+                subcommand("acl|dryrun", -4, flags: aclAdminFlags, "Tells whether a user could run a command, without running it."),
+                subcommand("acl|genpass", -2, flags: ["noscript", "loading", "stale"], "Returns a random password (256 bits by default)."),
+                subcommand("acl|getuser", 3, flags: aclAdminFlags, "Returns a user's rules."),
+                subcommand("acl|help", 2, flags: ["loading", "stale"], "Shows the ACL subcommands."),
+                subcommand("acl|list", 2, flags: aclAdminFlags, "Returns every user's rules in ACL file format."),
+                subcommand("acl|load", 2, flags: aclAdminFlags, "Replaces the users with those of the ACL file."),
+                subcommand("acl|log", -2, flags: aclAdminFlags, "Returns recent denied commands and failed logins, or clears them."),
+                subcommand("acl|save", 2, flags: aclAdminFlags, "Writes the users to the ACL file."),
+                subcommand("acl|setuser", -3, flags: aclAdminFlags, "Creates or changes a user."),
+                subcommand("acl|users", 2, flags: aclAdminFlags, "Returns the user names."),
+                subcommand("acl|whoami", 2, flags: ["noscript", "loading", "stale"], "Returns the connection's user name."),
+            ]),
         .init(name: "quit", arity: -1, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Closes the connection."),
         .init(
             name: "command", arity: -1, runs: .loop, flags: ["loading", "stale"], firstKey: 0, lastKey: 0, step: 0,
@@ -177,7 +212,16 @@ enum CommandTable {
             ]),
     ]
 
+    /// Every spec, containers and subcommands, indexed by `id`.
+    static let everySpec: [CommandSpec] = {
+        let specs = all.flatMap { [$0] + $0.subcommands }.sorted { $0.id < $1.id }
+        precondition(specs.indices.elementsEqual(specs.map(\.id)), "command ids are dense")
+        return specs
+    }()
+    static var specCount: Int { everySpec.count }
+
     private static let connectionFlags = ["noscript", "loading", "stale"]
+    private static let aclAdminFlags = ["admin", "noscript", "loading", "stale"]
     private static let configFlags = ["admin", "noscript", "loading", "stale"]
 
     /// A subcommand's spec: at most one key, at `key`.

@@ -1,0 +1,306 @@
+/// One set of rights (Redis's selector): the commands it allows, the keys and channels they may
+/// touch. A user has a root selector and any number of further ones (`(…)` rules); a command runs
+/// when one selector allows it and every key it names.
+struct ACLSelector: Sendable, Equatable {
+    /// Allowed commands, one bit per `CommandSpec.id`.
+    private(set) var allowed = CommandBits()
+    /// Set by `+@all` (and `allcommands`), cleared only by `-@all`: the rules begin with +@all, so
+    /// commands that do not exist yet would be allowed too (ACL LIST shows `+@all …`).
+    private(set) var allowsAllCommands = false
+    /// The command and category rules after the leading +@all/-@all, as given, each kept once
+    /// at its latest position, so that ACL LIST reproduces the bits exactly.
+    private(set) var commandRules: [String] = []
+    /// Redis's deprecated first-argument rules (`+select|0`): a command whose bit is clear still
+    /// runs with one of these (lower-case) first arguments.
+    private(set) var firstArguments: [Int: [[UInt8]]] = [:]
+    private(set) var allKeys = false
+    private(set) var keyPatterns: [KeyPattern] = []
+    private(set) var allChannels = false
+    private(set) var channelPatterns: [[UInt8]] = []
+
+    struct KeyPattern: Sendable, Equatable {
+        let pattern: [UInt8]
+        let access: ACLKeyAccess
+
+        /// `~p`, `%R~p`, `%W~p` (`%RW~p` is written `~p`).
+        var text: String {
+            let prefix = access == .readWrite ? "~" : (access == .read ? "%R~" : "%W~")
+            return prefix + String(decoding: pattern, as: UTF8.self)
+        }
+    }
+
+    /// Whether nothing is out of reach: every command, every key and every channel.
+    var allowsEverything: Bool { allowsAllCommands && allowed.isFull && allKeys && allChannels }
+
+    /// Applies one selector rule (Redis's ACLSetSelector). Nothing changes on failure.
+    mutating func apply(_ rule: [UInt8]) -> Result<Void, ACLRuleError> {
+        let text = String(decoding: rule, as: UTF8.self)
+        let lower = text.lowercased()
+        switch lower {
+        case "allkeys": return apply(Array("~*".utf8))
+        case "resetkeys":
+            allKeys = false
+            keyPatterns = []
+            return .success(())
+        case "allchannels": return apply(Array("&*".utf8))
+        case "resetchannels":
+            allChannels = false
+            channelPatterns = []
+            return .success(())
+        case "allcommands", "+@all":
+            allowed = CommandBits.full
+            allowsAllCommands = true
+            commandRules = []
+            firstArguments = [:]
+            return .success(())
+        case "nocommands", "-@all":
+            allowed = CommandBits()
+            allowsAllCommands = false
+            commandRules = []
+            firstArguments = [:]
+            return .success(())
+        default: break
+        }
+        guard let first = rule.first else { return .failure(.syntax) }
+        switch first {
+        case UInt8(ascii: "~"), UInt8(ascii: "%"): return addKeyPattern(rule)
+        case UInt8(ascii: "&"):
+            let pattern = Array(rule.dropFirst())
+            if allChannels { return .failure(.patternAfterAllChannels) }
+            if pattern == [UInt8(ascii: "*")] {
+                allChannels = true
+                channelPatterns = []
+            } else if !channelPatterns.contains(pattern) {
+                channelPatterns.append(pattern)
+            }
+            return .success(())
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            return applyCommandRule(isAllow: first == UInt8(ascii: "+"), name: Array(rule.dropFirst()))
+        default:
+            return .failure(.syntax)
+        }
+    }
+
+    private mutating func addKeyPattern(_ rule: [UInt8]) -> Result<Void, ACLRuleError> {
+        var access = ACLKeyAccess.readWrite
+        var rest = rule[...]
+        if rule.first == UInt8(ascii: "%") {
+            // %R~, %W~, %RW~: the letters before `~` say which access the pattern grants.
+            guard let tilde = rule.firstIndex(of: UInt8(ascii: "~")), tilde > 1 else { return .failure(.syntax) }
+            access = []
+            for letter in rule[1..<tilde] {
+                switch letter {
+                case UInt8(ascii: "R"), UInt8(ascii: "r"): access.insert(.read)
+                case UInt8(ascii: "W"), UInt8(ascii: "w"): access.insert(.write)
+                default: return .failure(.syntax)
+                }
+            }
+            rest = rule[(tilde + 1)...]
+        } else {
+            rest = rule.dropFirst()
+        }
+        if allKeys { return .failure(.patternAfterAllKeys) }
+        let pattern = Array(rest)
+        if pattern == [UInt8(ascii: "*")] && access == .readWrite {
+            allKeys = true
+            keyPatterns = []
+            return .success(())
+        }
+        if let index = keyPatterns.firstIndex(where: { $0.pattern == pattern }) {
+            // Redis merges the rights of a pattern given twice.
+            keyPatterns[index] = KeyPattern(pattern: pattern, access: keyPatterns[index].access.union(access))
+        } else {
+            keyPatterns.append(KeyPattern(pattern: pattern, access: access))
+        }
+        return .success(())
+    }
+
+    private mutating func applyCommandRule(isAllow: Bool, name: [UInt8]) -> Result<Void, ACLRuleError> {
+        if name.first == UInt8(ascii: "@") {
+            let categoryName = name.dropFirst()
+            if CommandTable.equalsIgnoringCase(categoryName, lowercase: "all".utf8) {
+                return apply(Array((isAllow ? "+@all" : "-@all").utf8))
+            }
+            guard let category = ACLCategory.named(categoryName) else { return .failure(.unknownCommandOrCategory) }
+            // Redis's ACLSetSelectorCommandBitsForCategory: a container in the category brings
+            // every subcommand along (containers are @slow), and a subcommand goes by its own.
+            for top in CommandTable.all {
+                if top.categories.contains(category) {
+                    allowed.set(top.id, isAllow)
+                    for sub in top.subcommands { allowed.set(sub.id, isAllow) }
+                }
+                for sub in top.subcommands where sub.categories.contains(category) { allowed.set(sub.id, isAllow) }
+            }
+            updateRules("@" + category.name, isAllow: isAllow)
+            return .success(())
+        }
+        let lowered = name.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+        if let spec = CommandTable.lookup(fullName: lowered), !(lowered.contains(UInt8(ascii: "|")) && !spec.name.contains("|")) {
+            allowed.set(spec.id, isAllow)
+            firstArguments[spec.id] = nil
+            for sub in spec.subcommands {
+                allowed.set(sub.id, isAllow)
+                firstArguments[sub.id] = nil
+            }
+            updateRules(spec.name, isAllow: isAllow)
+            return .success(())
+        }
+        // `+command|argument` on a command without subcommands: a first-argument rule, additive only.
+        let parts = lowered.split(separator: UInt8(ascii: "|"), maxSplits: 1, omittingEmptySubsequences: false)
+        guard isAllow, parts.count == 2, let spec = CommandTable.lookup(fullName: Array(parts[0])) else {
+            return .failure(.unknownCommandOrCategory)
+        }
+        if spec.name.contains("|") || !spec.subcommands.isEmpty {
+            return .failure(spec.subcommands.isEmpty ? .firstArgumentRule : .unknownCommandOrCategory)
+        }
+        guard !parts[1].isEmpty, !parts[1].contains(UInt8(ascii: "|")) else { return .failure(.syntax) }
+        if !allowed.contains(spec.id) {
+            let argument = Array(parts[1])
+            if !(firstArguments[spec.id] ?? []).contains(argument) { firstArguments[spec.id, default: []].append(argument) }
+        }
+        updateRules(spec.name + "|" + String(decoding: parts[1], as: UTF8.self), isAllow: true)
+        return .success(())
+    }
+
+    /// Redis's ACLUpdateCommandRules: drop earlier rules for the same name (and, for a container,
+    /// for its subcommands), then append this one.
+    private mutating func updateRules(_ name: String, isAllow: Bool) {
+        commandRules.removeAll { rule in
+            let ruleName = rule.dropFirst()
+            return ruleName == name || (!name.hasPrefix("@") && ruleName.hasPrefix(name + "|"))
+        }
+        commandRules.append((isAllow ? "+" : "-") + name)
+    }
+
+    /// Keys, channels and commands as ACL LIST and the ACL file write them.
+    var description: String {
+        var parts: [String] = []
+        if allKeys {
+            parts.append("~*")
+        } else {
+            parts += keyPatterns.map(\.text)
+        }
+        if allChannels {
+            parts.append("&*")
+        } else {
+            parts.append("resetchannels")
+            parts += channelPatterns.map { "&" + String(decoding: $0, as: UTF8.self) }
+        }
+        parts.append(commandsDescription)
+        return parts.joined(separator: " ")
+    }
+
+    var commandsDescription: String {
+        ([allowsAllCommands ? "+@all" : "-@all"] + commandRules).joined(separator: " ")
+    }
+
+    var keysDescription: String {
+        allKeys ? "~*" : keyPatterns.map(\.text).joined(separator: " ")
+    }
+
+    var channelsDescription: String {
+        allChannels ? "&*" : channelPatterns.map { "&" + String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+    }
+
+    /// Whether this selector lets `spec` run with `keys` (and `firstArgument`, the argument after
+    /// the command's name); the denial otherwise.
+    @inline(__always)
+    func check(_ spec: CommandSpec, firstArgument: [UInt8]?, keys: [RequestArgumentKey]) -> ACLDenial? {
+        if !spec.isNoAuth && !allowed.contains(spec.id) {
+            guard let allowedArguments = firstArguments[spec.id], let firstArgument,
+                allowedArguments.contains(where: { CommandTable.equalsIgnoringCase(firstArgument, lowercase: $0) })
+            else { return .command }
+        }
+        if allKeys { return nil }
+        for (index, key) in keys.enumerated() where !permitsKey(key.name, key.access) {
+            return .key(index)
+        }
+        return nil
+    }
+
+    /// Redis's ACLSelectorCheckKey: a pattern grants the access the command needs of the key.
+    private func permitsKey(_ key: [UInt8], _ access: ACLKeyAccess) -> Bool {
+        for pattern in keyPatterns where pattern.access.isSuperset(of: access) {
+            if GlobPattern.matches(pattern.pattern, key) { return true }
+        }
+        return false
+    }
+}
+
+/// The access a command needs to a key, and that a key pattern grants.
+struct ACLKeyAccess: OptionSet, Sendable, Hashable {
+    let rawValue: UInt8
+    static let read = ACLKeyAccess(rawValue: 1)
+    static let write = ACLKeyAccess(rawValue: 2)
+    static let readWrite: ACLKeyAccess = [.read, .write]
+}
+
+/// A key a command names and the access it needs to it.
+struct RequestArgumentKey {
+    let name: [UInt8]
+    let access: ACLKeyAccess
+}
+
+/// Why a selector refused a command: the command itself, or the key at this index of the keys.
+enum ACLDenial: Equatable, Sendable {
+    case command
+    case key(Int)
+
+    /// Redis ranks denials (ACL_DENIED_CMD < ACL_DENIED_KEY) and reports the highest.
+    var rank: Int {
+        switch self {
+        case .command: return 1
+        case .key: return 2
+        }
+    }
+}
+
+/// A rule ACL SETUSER (or the ACL file) could not take; `text` is Redis's wording.
+enum ACLRuleError: Error, Equatable, Sendable {
+    case syntax
+    case unknownCommandOrCategory
+    case patternAfterAllKeys
+    case patternAfterAllChannels
+    case noSuchPassword
+    case badHash
+    case firstArgumentRule
+    case selectorUnbalanced
+
+    var text: String {
+        switch self {
+        case .syntax: return "Syntax error"
+        case .unknownCommandOrCategory: return "Unknown command or category name in ACL"
+        case .patternAfterAllKeys:
+            return "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns"
+        case .patternAfterAllChannels:
+            return "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels"
+        case .noSuchPassword: return "The password you are trying to remove from the user does not exist"
+        case .badHash: return "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters"
+        case .firstArgumentRule: return "Allowing first-arg of a subcommand is not supported"
+        case .selectorUnbalanced: return "Unmatched parenthesis in acl selector starting at '('."
+        }
+    }
+}
+
+/// One bit per command spec (a few words: Spool has about 120 specs).
+struct CommandBits: Sendable, Equatable {
+    private var words: [UInt64]
+
+    init() { words = Array(repeating: 0, count: CommandBits.wordCount) }
+
+    static let wordCount = (CommandTable.specCount + 63) / 64
+    static let full: CommandBits = {
+        var bits = CommandBits()
+        for id in 0..<CommandTable.specCount { bits.set(id, true) }
+        return bits
+    }()
+
+    var isFull: Bool { self == Self.full }
+
+    @inline(__always)
+    func contains(_ id: Int) -> Bool { words[id &>> 6] & (1 &<< UInt64(id & 63)) != 0 }
+
+    mutating func set(_ id: Int, _ value: Bool) {
+        if value { words[id >> 6] |= 1 << UInt64(id & 63) } else { words[id >> 6] &= ~(1 << UInt64(id & 63)) }
+    }
+}
