@@ -15,7 +15,7 @@ struct ConnectionOptions: ParsableArguments {
         help: ArgumentHelp("Password (AUTH). Also read from $SPOOL_PASSWORD.", valueName: "password"))
     var password: String?
 
-    @Option(help: "ACL user name for AUTH.")
+    @Option(help: ArgumentHelp("ACL user to log in as (AUTH user password). Also read from $SPOOL_USER.", valueName: "name"))
     var user: String?
 
     @Flag(help: "Speak RESP3 (HELLO 3) instead of RESP2.")
@@ -26,7 +26,7 @@ struct ConnectionOptions: ParsableArguments {
 
     var configuration: SpoolClientConfiguration {
         SpoolClientConfiguration(
-            host: host, port: port, username: user,
+            host: host, port: port, username: user ?? ProcessInfo.processInfo.environment["SPOOL_USER"],
             password: password ?? ProcessInfo.processInfo.environment["SPOOL_PASSWORD"],
             protocolVersion: resp3 ? .resp3 : .resp2, clientName: "spool-cli",
             reconnect: ReconnectPolicy(
