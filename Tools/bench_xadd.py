@@ -6,9 +6,12 @@ For each workload (1 client; 50 clients; 50 clients x 16 pipelined) and each ser
 runs, each on a fresh server: req/s, p50/p99 latency, and server CPU per request (all the
 server's threads, user + system, from /proc, divided by requests; redis-benchmark shares the
 machine's cores, so throughput alone hides what the server spends). The table shows medians and
-the ratios to Redis. Pass `--spoold PATH` more than once to compare builds.
+the ratios to Redis. Pass `--spoold PATH` more than once to compare builds. `--acl` adds, for
+each server, runs as an ACL user that may append to `bench*` only (`~bench* -@all +xadd …`), so
+every command goes through the command and key-pattern checks: the rows "+acl" against the same
+server's default-user rows show what the checks cost.
 
-usage: Tools/bench_xadd.py [--runs 3] [--requests N] [--spoold PATH]... [--only 1,50,50x16]
+usage: Tools/bench_xadd.py [--runs 3] [--requests N] [--spoold PATH]... [--only 1,50,50x16] [--acl]
 """
 import argparse
 import csv
@@ -26,21 +29,28 @@ WORKLOADS = {"1": ("1 client", 1, 1, 20_000), "50": ("50 clients", 50, 1, 200_00
              "50x16": ("50 clients x 16", 50, 16, 1_000_000)}
 
 
-def run_benchmark(port, clients, pipeline, requests, stream="bench"):
+ACL_USER = ["bench", "on", ">bench-pw", "~bench*", "-@all", "+xadd", "+ping", "+config|get", "+@connection"]
+
+
+def run_benchmark(port, clients, pipeline, requests, stream="bench", acl=False):
+    login = ["--user", "bench", "-a", "bench-pw"] if acl else []
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-c", str(clients), "-P", str(pipeline), "-n", str(requests),
-         "--csv", "XADD", stream, "*", "field", VALUE],
+        ["redis-benchmark", "-p", str(port), "-c", str(clients), "-P", str(pipeline), "-n", str(requests)] + login
+        + ["--csv", "XADD", stream, "*", "field", VALUE],
         check=True, capture_output=True, text=True, timeout=600).stdout
     rows = list(csv.reader(io.StringIO(out)))
     record = dict(zip(rows[0], rows[-1]))
     return float(record["rps"]), float(record["p50_latency_ms"]), float(record["p99_latency_ms"])
 
 
-def measure(kind, binary, clients, pipeline, requests):
+def measure(kind, binary, clients, pipeline, requests, acl=False):
     peer = Peer(kind, binary)
     try:
+        if acl:
+            subprocess.run(["redis-cli", "-p", str(peer.port), "ACL", "SETUSER"] + ACL_USER, check=True,
+                           capture_output=True, timeout=30)
         before = peer.cpu_seconds()
-        rps, p50, p99 = run_benchmark(peer.port, clients, pipeline, requests)
+        rps, p50, p99 = run_benchmark(peer.port, clients, pipeline, requests, acl=acl)
         cpu = (peer.cpu_seconds() - before) / requests * 1e6
         return {"rps": rps, "p50": p50, "p99": p99, "cpu": cpu}
     finally:
@@ -53,29 +63,35 @@ def main():
     parser.add_argument("--requests", type=int, default=0, help="requests per run (default: scaled per workload)")
     parser.add_argument("--spoold", action="append", help="spoold binaries (default .build/release/spoold)")
     parser.add_argument("--only", default="1,50,50x16", help="workloads: 1, 50, 50x16")
+    parser.add_argument("--acl", action="store_true", help="also run each server as a restricted ACL user")
     args = parser.parse_args()
     binaries = args.spoold or [os.path.join(ROOT, ".build/release/spoold")]
-    servers = peers(binaries)
+    servers = [(kind, binary, label, False) for kind, binary, label in peers(binaries)]
+    if args.acl:
+        servers += [(kind, binary, label + "+acl", True) for kind, binary, label, _ in servers]
 
     rows = []
     for key in args.only.split(","):
         name, clients, pipeline, default_requests = WORKLOADS[key]
         requests = args.requests or default_requests
-        results = {label: [] for _, _, label in servers}
+        results = {label: [] for _, _, label, _ in servers}
         for run in range(args.runs):
-            for kind, binary, label in servers:
-                r = measure(kind, binary, clients, pipeline, requests)
+            for kind, binary, label, acl in servers:
+                r = measure(kind, binary, clients, pipeline, requests, acl)
                 results[label].append(r)
                 print(f"{name} run {run + 1} {label}: {r['rps']:,.0f} req/s, p50 {r['p50']:.3f} ms, "
                       f"p99 {r['p99']:.3f} ms, {r['cpu']:.2f} CPU us/req", file=sys.stderr, flush=True)
         med = {label: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for label, runs in results.items()}
         redis = med["redis"]
         for label, m in med.items():
+            plain = med.get(label[:-len("+acl")]) if label.endswith("+acl") else None
             rows.append([name, label, f"{m['rps']:,.0f}", f"{m['p50']:.3f}/{m['p99']:.3f}", f"{m['cpu']:.2f}",
                          "" if label == "redis" else f"{m['rps'] / redis['rps']:.2f}x",
-                         "" if label == "redis" else f"{m['cpu'] / redis['cpu']:.2f}x"])
+                         "" if label == "redis" else f"{m['cpu'] / redis['cpu']:.2f}x",
+                         f"{(m['cpu'] / plain['cpu'] - 1) * 100:+.1f}%" if plain else ""])
     print(f"durable XADD, 100-byte values, redis-benchmark; medians of {args.runs} runs; latency in ms")
-    print_table(["workload", "server", "req/s", "p50/p99", "CPU us/req", "req/s vs redis", "CPU vs redis"], rows)
+    print_table(["workload", "server", "req/s", "p50/p99", "CPU us/req", "req/s vs redis", "CPU vs redis",
+                 "CPU vs same server without ACL"], rows)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ struct ACLLog {
     mutating func record(
         reason: Reason, context: Context, object: String, username: String, clientInfo: String, now: Int64
     ) {
+        // Redis: with acllog-max-len 0 nothing is logged (no entry id is used) and what was
+        // kept is dropped.
+        if capacity == 0 {
+            trim()
+            return
+        }
         for index in entries.indices.prefix(Self.groupingLookback) {
             let entry = entries[index]
             guard entry.reason == reason, entry.context == context, entry.object == object,

@@ -37,12 +37,19 @@ struct ACLSelector: Sendable, Equatable {
         let text = String(decoding: rule, as: UTF8.self)
         let lower = text.lowercased()
         switch lower {
-        case "allkeys": return apply(Array("~*".utf8))
+        case "allkeys", "~*":
+            // Only these two set allkeys (Redis): `%RW~*` is a pattern like any other.
+            allKeys = true
+            keyPatterns = []
+            return .success(())
         case "resetkeys":
             allKeys = false
             keyPatterns = []
             return .success(())
-        case "allchannels": return apply(Array("&*".utf8))
+        case "allchannels", "&*":
+            allChannels = true
+            channelPatterns = []
+            return .success(())
         case "resetchannels":
             allChannels = false
             channelPatterns = []
@@ -67,12 +74,8 @@ struct ACLSelector: Sendable, Equatable {
         case UInt8(ascii: "&"):
             let pattern = Array(rule.dropFirst())
             if allChannels { return .failure(.patternAfterAllChannels) }
-            if pattern == [UInt8(ascii: "*")] {
-                allChannels = true
-                channelPatterns = []
-            } else if !channelPatterns.contains(pattern) {
-                channelPatterns.append(pattern)
-            }
+            if Self.hasSpaces(pattern) { return .failure(.syntax) }
+            if !channelPatterns.contains(pattern) { channelPatterns.append(pattern) }
             return .success(())
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             return applyCommandRule(isAllow: first == UInt8(ascii: "+"), name: Array(rule.dropFirst()))
@@ -82,30 +85,30 @@ struct ACLSelector: Sendable, Equatable {
     }
 
     private mutating func addKeyPattern(_ rule: [UInt8]) -> Result<Void, ACLRuleError> {
-        var access = ACLKeyAccess.readWrite
-        var rest = rule[...]
-        if rule.first == UInt8(ascii: "%") {
-            // %R~, %W~, %RW~: the letters before `~` say which access the pattern grants.
-            guard let tilde = rule.firstIndex(of: UInt8(ascii: "~")), tilde > 1 else { return .failure(.syntax) }
-            access = []
-            for letter in rule[1..<tilde] {
-                switch letter {
-                case UInt8(ascii: "R"), UInt8(ascii: "r"): access.insert(.read)
-                case UInt8(ascii: "W"), UInt8(ascii: "w"): access.insert(.write)
-                default: return .failure(.syntax)
-                }
-            }
-            rest = rule[(tilde + 1)...]
-        } else {
-            rest = rule.dropFirst()
-        }
         if allKeys { return .failure(.patternAfterAllKeys) }
-        let pattern = Array(rest)
-        if pattern == [UInt8(ascii: "*")] && access == .readWrite {
-            allKeys = true
-            keyPatterns = []
-            return .success(())
+        var access = ACLKeyAccess.readWrite
+        var offset = 1
+        if rule.first == UInt8(ascii: "%") {
+            // %R~, %W~, %RW~ (Redis's loop): R and W, each at most once, any case, then `~`.
+            access = []
+            while offset < rule.count {
+                let letter = rule[offset] & ~0x20
+                if letter == UInt8(ascii: "R") && !access.contains(.read) {
+                    access.insert(.read)
+                } else if letter == UInt8(ascii: "W") && !access.contains(.write) {
+                    access.insert(.write)
+                } else if rule[offset] == UInt8(ascii: "~") {
+                    offset += 1
+                    break
+                } else {
+                    return .failure(.syntax)
+                }
+                offset += 1
+            }
+            if access.isEmpty { return .failure(.syntax) }
         }
+        let pattern = Array(rule[min(offset, rule.count)...])
+        if Self.hasSpaces(pattern) { return .failure(.syntax) }
         if let index = keyPatterns.firstIndex(where: { $0.pattern == pattern }) {
             // Redis merges the rights of a pattern given twice.
             keyPatterns[index] = KeyPattern(pattern: pattern, access: keyPatterns[index].access.union(access))
@@ -113,6 +116,11 @@ struct ACLSelector: Sendable, Equatable {
             keyPatterns.append(KeyPattern(pattern: pattern, access: access))
         }
         return .success(())
+    }
+
+    /// Redis's ACLStringHasSpaces: patterns may not hold white space (isspace) or NUL.
+    private static func hasSpaces(_ bytes: [UInt8]) -> Bool {
+        bytes.contains { $0 == 0 || $0 == 0x20 || (0x09...0x0D).contains($0) }
     }
 
     private mutating func applyCommandRule(isAllow: Bool, name: [UInt8]) -> Result<Void, ACLRuleError> {
@@ -127,6 +135,8 @@ struct ACLSelector: Sendable, Equatable {
             for top in CommandTable.all {
                 if top.categories.contains(category) {
                     allowed.set(top.id, isAllow)
+                    // Redis's ACLChangeSelectorPerm: `+select|0 -@connection` refuses SELECT 0 too.
+                    firstArguments[top.id] = nil
                     for sub in top.subcommands { allowed.set(sub.id, isAllow) }
                 }
                 for sub in top.subcommands where sub.categories.contains(category) { allowed.set(sub.id, isAllow) }
@@ -145,20 +155,20 @@ struct ACLSelector: Sendable, Equatable {
             updateRules(spec.name, isAllow: isAllow)
             return .success(())
         }
-        // `+command|argument` on a command without subcommands: a first-argument rule, additive only.
-        let parts = lowered.split(separator: UInt8(ascii: "|"), maxSplits: 1, omittingEmptySubsequences: false)
-        guard isAllow, parts.count == 2, let spec = CommandTable.lookup(fullName: Array(parts[0])) else {
-            return .failure(.unknownCommandOrCategory)
-        }
-        if spec.name.contains("|") || !spec.subcommands.isEmpty {
-            return .failure(spec.subcommands.isEmpty ? .firstArgumentRule : .unknownCommandOrCategory)
-        }
-        guard !parts[1].isEmpty, !parts[1].contains(UInt8(ascii: "|")) else { return .failure(.syntax) }
+        // `+command|argument` on a command without subcommands: a first-argument rule, additive
+        // only. Redis splits at the last `|`, so `+config|get|x` names a subcommand's argument.
+        guard isAllow, let bar = lowered.lastIndex(of: UInt8(ascii: "|")),
+            let spec = CommandTable.lookup(fullName: Array(lowered[..<bar]))
+        else { return .failure(.unknownCommandOrCategory) }
+        if spec.name.contains("|") { return .failure(.firstArgumentRule) }
+        let argument = Array(lowered[(bar + 1)...])
+        if argument.isEmpty { return .failure(.syntax) }
+        // A container's `+name|word` where `word` is no subcommand of it.
+        if !spec.subcommands.isEmpty { return .failure(.unknownCommandOrCategory) }
         if !allowed.contains(spec.id) {
-            let argument = Array(parts[1])
             if !(firstArguments[spec.id] ?? []).contains(argument) { firstArguments[spec.id, default: []].append(argument) }
         }
-        updateRules(spec.name + "|" + String(decoding: parts[1], as: UTF8.self), isAllow: true)
+        updateRules(spec.name + "|" + String(decoding: argument, as: UTF8.self), isAllow: true)
         return .success(())
     }
 

@@ -43,6 +43,8 @@ final class ACLUser {
     /// selector, everything else the root selector's.
     func apply(_ rule: [UInt8]) -> Result<Void, ACLRuleError> {
         defer { allowsEverything = isEnabled && root.allowsEverything }
+        // Redis: "Empty string is a no-operation."
+        if rule.isEmpty { return .success(()) }
         let lower = String(decoding: rule, as: UTF8.self).lowercased()
         switch lower {
         case "on": isEnabled = true

@@ -102,10 +102,12 @@ final class AccessControl {
     }
 
     /// Redis's ACLMergeSelectorArguments: `(~key*` `+get)` given as separate arguments become one
-    /// `(~key* +get)` rule. Fails with the argument an unclosed `(` began at.
+    /// `(~key* +get)` rule. Fails with the argument an unclosed `(` began at (that argument
+    /// alone, as Redis reports it).
     static func mergeSelectorArguments(_ rules: [[UInt8]]) -> Result<[[UInt8]], UnclosedSelector> {
         var merged: [[UInt8]] = []
         var open: [UInt8]?
+        var opening: [UInt8] = []
         for rule in rules {
             if var current = open {
                 current.append(UInt8(ascii: " "))
@@ -118,16 +120,18 @@ final class AccessControl {
                 }
             } else if rule.first == UInt8(ascii: "(") && rule.last != UInt8(ascii: ")") {
                 open = rule
+                opening = rule
             } else {
                 merged.append(rule)
             }
         }
-        if let open { return .failure(UnclosedSelector(rule: open)) }
+        if open != nil { return .failure(UnclosedSelector(rule: opening)) }
         return .success(merged)
     }
 
     static func isValidName(_ name: some Collection<UInt8>) -> Bool {
-        !name.isEmpty && !name.contains(where: { $0 == 0 || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") })
+        // Redis's ACLStringHasSpaces: isspace (\t \n \v \f \r and space) or NUL.
+        !name.isEmpty && !name.contains(where: { $0 == 0 || $0 == UInt8(ascii: " ") || (0x09...0x0D).contains($0) })
     }
 
     // MARK: The ACL file
@@ -142,12 +146,15 @@ final class AccessControl {
     /// taken.
     static func parse(fileText: String, path: String) -> Result<[String: ACLUser], CommandErrorText> {
         var parsed: [String: ACLUser] = [:]
+        // Every name a line gave, taken or not: Redis reports a later line with it as a duplicate.
+        var seen: Set<String> = []
         var errors: [String] = []
-        for (index, rawLine) in fileText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split at \n bytes, as Redis does: a String splits "\r\n" as one Character, not at "\n".
+        for (index, rawLine) in fileText.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
             // As Redis reads it: blank lines are skipped, anything else (comments too: the file
             // is rewritten by ACL SAVE) must be a user line.
-            let line = rawLine.trimmingCharacters(in: " \t\r")
+            let line = String(decoding: rawLine, as: UTF8.self).trimmingCharacters(in: " \t\r")
             if line.isEmpty { continue }
             let words = line.split(separator: " ", omittingEmptySubsequences: true).map { Array($0.utf8) }
             guard words.count >= 2, words[0] == Array("user".utf8) else {
@@ -159,7 +166,7 @@ final class AccessControl {
                 errors.append("'\(path):\(number): username '\(name)' contains invalid characters. ")
                 continue
             }
-            guard parsed[name] == nil else {
+            guard seen.insert(name).inserted else {
                 errors.append("WARNING: Duplicate user '\(name)' found on line \(number). ")
                 continue
             }
@@ -170,16 +177,17 @@ final class AccessControl {
             let user = ACLUser(name: name)
             _ = user.apply(Array("-@all".utf8))
             var failed = false
+            var reportedOther = false
             for rule in rules {
-                if case .failure(let error) = user.apply(rule) {
-                    failed = true
-                    if error == .unknownCommandOrCategory {
-                        // Redis reports every unknown name of a line, and goes on.
-                        errors.append("\(path):\(number): Error in applying operation '\(String(decoding: rule, as: UTF8.self))': \(error.text). ")
-                        continue
-                    }
+                guard case .failure(let error) = user.apply(rule) else { continue }
+                failed = true
+                if error == .unknownCommandOrCategory {
+                    // Redis reports every unknown name of a line, and goes on.
+                    errors.append("\(path):\(number): Error in applying operation '\(String(decoding: rule, as: UTF8.self))': \(error.text). ")
+                } else if !reportedOther {
+                    // Any other error only once a line (it may explain the later ones), and goes on.
+                    reportedOther = true
                     errors.append("\(path):\(number): \(error.text). ")
-                    break
                 }
             }
             if !failed { parsed[name] = user }
