@@ -36,21 +36,9 @@ extension Server {
         return control
     }
 
-    /// The keys a command names and the access each needs, for ACL key patterns.
-    static func aclKeys(_ spec: CommandSpec, _ args: RequestArguments) -> [RequestArgumentKey] {
-        var keys = routingKeys(spec, args).map { RequestArgumentKey(name: $0.bytes, access: spec.keyAccess) }
-        if spec.name == "xgroup|setpolicy" {
-            // The dead-letter stream is written to when an entry is given up on.
-            for index in 4..<max(4, args.count - 1) where args[index].isKeyword("DEADLETTER") {
-                keys.append(RequestArgumentKey(name: args[index + 1].bytes, access: .write))
-            }
-        }
-        return keys
-    }
-
     /// The argument a first-argument rule (`+select|0`) looks at: the one after the command name.
-    static func aclFirstArgument(_ spec: CommandSpec, _ args: RequestArguments) -> [UInt8]? {
-        args.count >= 2 && !spec.name.contains("|") ? args[1].bytes : nil
+    static func aclFirstArgument(_ spec: CommandSpec, _ args: RequestArguments) -> RequestArgument? {
+        args.count >= 2 && !spec.isSubcommand ? args[1] : nil
     }
 
     /// The NOPERM reply for a command `connection`'s user may not run as given, logged in ACL LOG;
@@ -58,7 +46,7 @@ extension Server {
     func aclRefusal(_ spec: CommandSpec, _ args: RequestArguments, _ connection: Connection, context: ACLLog.Context) -> String? {
         let user = connection.user
         if user.allowsEverything { return nil }
-        let keys = Self.aclKeys(spec, args)
+        let keys = CommandKeys(spec, args)
         guard let denial = user.check(spec, firstArgument: Self.aclFirstArgument(spec, args), keys: keys) else { return nil }
         let object: String
         let reason: ACLLog.Reason
@@ -80,7 +68,7 @@ extension Server {
     func execRefusal(_ spec: CommandSpec, _ args: RequestArguments, _ connection: Connection) -> String? {
         let user = connection.user
         if user.allowsEverything { return nil }
-        let keys = Self.aclKeys(spec, args)
+        let keys = CommandKeys(spec, args)
         guard let denial = user.check(spec, firstArgument: Self.aclFirstArgument(spec, args), keys: keys) else { return nil }
         _ = aclRefusal(spec, args, connection, context: .multi)
         let reason: String
@@ -92,7 +80,7 @@ extension Server {
     }
 
     /// Redis's getAclErrorMessage.
-    static func denialText(_ denial: ACLDenial, user: ACLUser, spec: CommandSpec, keys: [RequestArgumentKey], verbose: Bool) -> String {
+    static func denialText(_ denial: ACLDenial, user: ACLUser, spec: CommandSpec, keys: CommandKeys, verbose: Bool) -> String {
         switch denial {
         case .command: return "User \(user.name) has no permissions to run the '\(spec.name)' command"
         case .key(let index):
@@ -322,7 +310,7 @@ extension Server {
         guard spec.acceptsArgumentCount(command.count) else {
             return out.error("ERR wrong number of arguments for '\(spec.name)' command")
         }
-        let keys = Self.aclKeys(spec, command)
+        let keys = CommandKeys(spec, command)
         guard let denial = user.check(spec, firstArgument: Self.aclFirstArgument(spec, command), keys: keys) else { return out.simpleString("OK") }
         out.bulk(Self.denialText(denial, user: user, spec: spec, keys: keys, verbose: true))
     }

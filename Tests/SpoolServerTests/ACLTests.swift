@@ -1,5 +1,6 @@
 import Testing
 @testable import SpoolServer
+import SpoolProtocol
 
 /// ACL users, selectors, checks, the ACL file, ACL LOG and password digests, without sockets:
 /// expectations are Redis 8's (src/acl.c and tests/unit/acl.tcl, acl-v2.tcl), with Spool's
@@ -54,7 +55,7 @@ import Testing
     private static func check(_ user: ACLUser, _ name: String, first: String? = nil, keys: [String] = []) throws -> ACLDenial? {
         let command = try Self.spec(name)
         return user.check(
-            command, firstArgument: first.map { bytes($0) },
+            command, firstArgument: first.map { RequestArgument(bytes($0)) },
             keys: keys.map { RequestArgumentKey(name: bytes($0), access: command.keyAccess) })
     }
 

@@ -1,3 +1,5 @@
+import SpoolProtocol
+
 /// One set of rights (Redis's selector): the commands it allows, the keys and channels they may
 /// touch. A user has a root selector and any number of further ones (`(…)` rules); a command runs
 /// when one selector allows it and every key it names.
@@ -21,6 +23,41 @@ struct ACLSelector: Sendable, Equatable {
     struct KeyPattern: Sendable, Equatable {
         let pattern: [UInt8]
         let access: ACLKeyAccess
+        /// How it matches, decided once: most patterns are a name or a prefix and a `*`.
+        private let shape: Shape
+
+        enum Shape: Equatable {
+            case exact
+            /// Everything but the final `*`.
+            case prefix(Int)
+            case glob
+        }
+
+        init(pattern: [UInt8], access: ACLKeyAccess) {
+            self.pattern = pattern
+            self.access = access
+            let special: Set<UInt8> = [UInt8(ascii: "*"), UInt8(ascii: "?"), UInt8(ascii: "["), UInt8(ascii: "\\")]
+            if !pattern.contains(where: special.contains) {
+                shape = .exact
+            } else if pattern.last == UInt8(ascii: "*") && !pattern.dropLast().contains(where: special.contains) {
+                shape = .prefix(pattern.count - 1)
+            } else {
+                shape = .glob
+            }
+        }
+
+        /// Redis's stringmatchlen, without copying the key for the common shapes.
+        @inline(__always)
+        func matches(_ key: RequestArgument) -> Bool {
+            switch shape {
+            case .exact: return key.count == pattern.count && key.elementsEqual(pattern)
+            case .prefix(let length):
+                guard key.count >= length else { return false }
+                for index in 0..<length where key[index] != pattern[index] { return false }
+                return true
+            case .glob: return GlobPattern.matches(pattern, key.bytes)
+            }
+        }
 
         /// `~p`, `%R~p`, `%W~p` (`%RW~p` is written `~p`).
         var text: String {
@@ -215,23 +252,26 @@ struct ACLSelector: Sendable, Equatable {
     /// Whether this selector lets `spec` run with `keys` (and `firstArgument`, the argument after
     /// the command's name); the denial otherwise.
     @inline(__always)
-    func check(_ spec: CommandSpec, firstArgument: [UInt8]?, keys: [RequestArgumentKey]) -> ACLDenial? {
+    func check<Keys: RandomAccessCollection<RequestArgumentKey>>(
+        _ spec: CommandSpec, firstArgument: RequestArgument?, keys: Keys
+    ) -> ACLDenial? where Keys.Index == Int {
         if !spec.isNoAuth && !allowed.contains(spec.id) {
             guard let allowedArguments = firstArguments[spec.id], let firstArgument,
                 allowedArguments.contains(where: { CommandTable.equalsIgnoringCase(firstArgument, lowercase: $0) })
             else { return .command }
         }
         if allKeys { return nil }
-        for (index, key) in keys.enumerated() where !permitsKey(key.name, key.access) {
-            return .key(index)
+        for index in keys.indices where !permitsKey(keys[index].name, keys[index].access) {
+            return .key(index - keys.startIndex)
         }
         return nil
     }
 
     /// Redis's ACLSelectorCheckKey: a pattern grants the access the command needs of the key.
-    private func permitsKey(_ key: [UInt8], _ access: ACLKeyAccess) -> Bool {
+    @inline(__always)
+    private func permitsKey(_ key: RequestArgument, _ access: ACLKeyAccess) -> Bool {
         for pattern in keyPatterns where pattern.access.isSuperset(of: access) {
-            if GlobPattern.matches(pattern.pattern, key) { return true }
+            if pattern.matches(key) { return true }
         }
         return false
     }
@@ -247,8 +287,77 @@ struct ACLKeyAccess: OptionSet, Sendable, Hashable {
 
 /// A key a command names and the access it needs to it.
 struct RequestArgumentKey {
-    let name: [UInt8]
+    let name: RequestArgument
     let access: ACLKeyAccess
+
+    init(name: RequestArgument, access: ACLKeyAccess) {
+        self.name = name
+        self.access = access
+    }
+
+    init(name: [UInt8], access: ACLKeyAccess) {
+        self.init(name: RequestArgument(name), access: access)
+    }
+}
+
+/// The keys of one command line, as ACL checks see them: computed from the spec's key layout on
+/// access, so the common commands (one key, or XREAD's STREAMS list) allocate nothing.
+struct CommandKeys: RandomAccessCollection {
+    private let args: RequestArguments
+    private let first: Int
+    private let step: Int
+    let count: Int
+    private let access: ACLKeyAccess
+    /// Keys outside the layout (XGROUP SETPOLICY's dead-letter stream), after the others.
+    private let extra: [RequestArgumentKey]
+
+    init(_ spec: CommandSpec, _ args: RequestArguments) {
+        self.args = args
+        access = spec.keyAccess
+        var first = 0
+        var step = 1
+        var count = 0
+        switch spec.keyLayout {
+        case .none: break
+        case .range(let from, let last, let by):
+            if args.count > from {
+                let end = last < 0 ? args.count + last : Swift.min(last, args.count - 1)
+                first = from
+                step = by
+                count = end >= from ? (end - from) / by + 1 : 0
+            }
+        case .streams(let searchFrom):
+            // Redis's key spec: the first STREAMS at or after `searchFrom`, then the first half
+            // of what follows.
+            var index = searchFrom
+            while index < args.count && !args[index].isKeyword("STREAMS") { index += 1 }
+            if index < args.count {
+                first = index + 1
+                count = (args.count - index - 1) / 2
+            }
+        }
+        self.first = first
+        self.step = step
+        var extra: [RequestArgumentKey] = []
+        if spec.hasDeadLetterKey {
+            // The dead-letter stream is written to when an entry is given up on.
+            for index in 4..<Swift.max(4, args.count - 1) where args[index].isKeyword("DEADLETTER") {
+                extra.append(RequestArgumentKey(name: args[index + 1], access: .write))
+            }
+        }
+        self.extra = extra
+        self.count = count + extra.count
+    }
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+
+    @inline(__always)
+    subscript(index: Int) -> RequestArgumentKey {
+        let inLayout = count - extra.count
+        if index < inLayout { return RequestArgumentKey(name: args[first + index * step], access: access) }
+        return extra[index - inLayout]
+    }
 }
 
 /// Why a selector refused a command: the command itself, or the key at this index of the keys.

@@ -1,3 +1,5 @@
+import SpoolProtocol
+
 /// One ACL user: whether it may log in, its password digests, and its selectors. A class: every
 /// connection logged in as the user holds it, and sees ACL SETUSER's changes at its next command,
 /// as in Redis. Loop thread only.
@@ -124,7 +126,9 @@ final class ACLUser {
 
     /// Redis's ACLCheckAllUserCommandPerm: allowed when any selector allows the command and its
     /// keys; otherwise the most specific denial (a key over the command, the later key first).
-    func check(_ spec: CommandSpec, firstArgument: [UInt8]?, keys: [RequestArgumentKey]) -> ACLDenial? {
+    func check<Keys: RandomAccessCollection<RequestArgumentKey>>(
+        _ spec: CommandSpec, firstArgument: RequestArgument?, keys: Keys
+    ) -> ACLDenial? where Keys.Index == Int {
         if allowsEverything { return nil }
         guard let first = root.check(spec, firstArgument: firstArgument, keys: keys) else { return nil }
         var worst = first

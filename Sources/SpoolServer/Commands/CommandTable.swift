@@ -41,6 +41,15 @@ final class CommandSpec: Sendable {
         lowercaseName = Array(name.utf8)
         id = Self.nextID.add(1, ordering: .relaxed).oldValue
         isNoAuth = flags.contains("no_auth")
+        isSubcommand = name.contains("|")
+        hasDeadLetterKey = name == "xgroup|setpolicy"
+        if name == "xread" || name == "xreadgroup" {
+            keyLayout = .streams(searchFrom: name == "xread" ? 1 : 4)
+        } else if firstKey > 0 {
+            keyLayout = .range(first: firstKey, last: lastKey, step: max(1, step))
+        } else {
+            keyLayout = .none
+        }
         let acl = CommandTable.aclMetadata(name: name, flags: flags)
         categories = acl.categories
         keyAccess = acl.keyAccess
@@ -53,6 +62,20 @@ final class CommandSpec: Sendable {
     private static let nextID = Atomic<Int>(0)
     /// AUTH, HELLO, QUIT: run before logging in, and never refused by ACL rules.
     let isNoAuth: Bool
+    /// `client|setname`, not `client`.
+    let isSubcommand: Bool
+    /// Where its keys are, for ACL checks (`CommandKeys`).
+    let keyLayout: KeyLayout
+    /// XGROUP SETPOLICY: DEADLETTER names a stream it will write to.
+    let hasDeadLetterKey: Bool
+
+    enum KeyLayout: Sendable {
+        case none
+        /// Arguments `first`, `first + step`, … up to `last` (negative: from the end).
+        case range(first: Int, last: Int, step: Int)
+        /// XREAD, XREADGROUP: the first half of what follows STREAMS.
+        case streams(searchFrom: Int)
+    }
     /// Its ACL categories: Redis's, and those its flags imply.
     let categories: ACLCategories
     /// What ACL key patterns must grant for each key it names (Redis's key-spec flags).
