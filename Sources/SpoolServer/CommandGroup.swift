@@ -10,6 +10,8 @@ struct CommandGroup: Sendable {
     /// The connection's database (SELECT) when the commands were sent.
     var database = 0
     var commands: [Command]
+    /// Each command's request as sent, for SLOWLOG (empty for a cluster's applied records).
+    var arguments: [RequestArguments] = []
     /// EXEC: the replies are wrapped in one array (and run in one transaction, as every group is).
     var isTransaction = false
 

@@ -29,9 +29,13 @@ final class Executor: StorageContext {
         var streamCacheMax = 100_000
     }
 
-    init(store: LogStore, limits: Limits) {
+    /// Where commands that ran long are reported (SLOWLOG, LATENCY).
+    let slowCommands: SlowCommandReports
+
+    init(store: LogStore, limits: Limits, slowCommands: SlowCommandReports = SlowCommandReports()) {
         self.store = store
         self.limits = limits
+        self.slowCommands = slowCommands
         self.producerQueues = ProducerQueues(limits: limits.producers)
         store.producers.windowMax = limits.producers.windowMax
         store.nodeLimits = limits.nodes
@@ -77,12 +81,20 @@ final class Executor: StorageContext {
     func run(_ group: CommandGroup, from start: Int, replies out: inout RESPWriter, maySetAside: Bool)
         throws(WiredTigerError) -> ServerOutcome
     {
+        let threshold = slowCommands.thresholdMicroseconds.load(ordering: .relaxed)
         for index in start..<group.commands.count {
             let isLast = index == group.commands.count - 1
-            switch try execute(
+            let started = threshold >= 0 ? monotonicNanoseconds() : 0
+            let step = try execute(
                 group.commands[index], at: index, into: &out, group: group, mayBlock: isLast && !group.isTransaction && !isApplying,
                 maySetAside: maySetAside)
-            {
+            if threshold >= 0 {
+                let microseconds = Int64((monotonicNanoseconds() - started) / 1000)
+                if microseconds >= threshold, index < group.arguments.count {
+                    slowCommands.report(.init(connection: group.connection, arguments: group.arguments[index], microseconds: microseconds))
+                }
+            }
+            switch step {
             case .done: continue
             case .setAside: return setAside(group, at: index, replies: out)
             case .blocked(let waiter):

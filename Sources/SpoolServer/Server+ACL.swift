@@ -1,3 +1,4 @@
+import SpoolCore
 import SpoolProtocol
 
 #if canImport(Glibc)
@@ -60,7 +61,7 @@ extension Server {
         }
         accessControl.recordDenial(
             reason: reason, context: context, object: object, username: user.name,
-            clientInfo: clientInfoLine(connection), now: wallClockMilliseconds())
+            clientInfo: clientInfoLine(connection), now: Int64(SpoolCore.wallClockMilliseconds()))
         return "NOPERM " + Self.denialText(denial, user: user, spec: spec, keys: keys, verbose: false)
     }
 
@@ -105,7 +106,7 @@ extension Server {
             accessControl.recordDenial(
                 reason: .auth, context: connection.transaction != nil ? .multi : .toplevel,
                 object: String(decoding: command, as: UTF8.self),
-                username: username, clientInfo: clientInfoLine(connection), now: wallClockMilliseconds())
+                username: username, clientInfo: clientInfoLine(connection), now: Int64(SpoolCore.wallClockMilliseconds()))
             return false
         }
         connection.user = user
@@ -131,12 +132,6 @@ extension Server {
             connection.isUnblocking = true
             submit(.unblock(connection: connection.id, answer: .error(refusal)))
         }
-    }
-
-    func wallClockMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     // MARK: ACL
@@ -268,7 +263,7 @@ extension Server {
             guard let value = args[2].asInt64 else { return out.error(CommandError.notInteger) }
             count = Int(max(0, value))
         }
-        let now = wallClockMilliseconds()
+        let now = Int64(SpoolCore.wallClockMilliseconds())
         let entries = accessControl.log.entries.prefix(count)
         out.arrayHeader(entries.count)
         for entry in entries {

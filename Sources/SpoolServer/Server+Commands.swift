@@ -78,7 +78,12 @@ extension Server {
             }
         default:
             guard let name = top.storageName else {
-                return reply(connection, &group) { answer(top, args.arrays, connection, into: &$0) }
+                guard isTimingCommands else {
+                    return reply(connection, &group) { answer(top, args.arrays, connection, into: &$0) }
+                }
+                let started = monotonicNanoseconds()
+                reply(connection, &group) { answer(top, args.arrays, connection, into: &$0) }
+                return noteCommand(args, microseconds: Int64((monotonicNanoseconds() - started) / 1000), connection: connection)
             }
             let command: Command
             switch decode(name, args) {
@@ -99,7 +104,7 @@ extension Server {
                     return
                 }
             }
-            appendToGroup(command, connection, &group)
+            appendToGroup(command, args, connection, &group)
             if command.mayBlock {
                 // Nothing after a blocking read runs until it is answered, as in Redis.
                 connection.blockedSlot = group!.slot
@@ -134,6 +139,8 @@ extension Server {
             }
         case "echo": out.bulk(args[1])
         case "acl": acl(args, connection, into: &out)
+        case "slowlog": slowlog(args, into: &out)
+        case "latency": latency(args, into: &out)
         case "hello": hello(args, connection, into: &out)
         case "auth": auth(args, connection, into: &out)
         case "client": client(args, connection, into: &out)
@@ -198,9 +205,11 @@ extension Server {
                 var out = RESPWriter(version: connection.version)
                 out.error(refusal)
                 transaction.commands.append(.answered(out))
+                transaction.arguments.append(args)
                 continue
             }
             transaction.commands.append(queuedCommand(args, found, connection))
+            transaction.arguments.append(args)
         }
         if databases.contains(where: { $0 != transaction.database }) { transaction.commandDatabases = databases }
         var pending: CommandGroup? = transaction
@@ -614,6 +623,7 @@ extension Server {
             // A lower limit applies from the next entry on, as in Redis.
             accessControl.log.capacity = updated.acllogMaxLen
             config = updated
+            applyMonitoringSettings()
             out.simpleString("OK")
         } else if sub.isKeyword("RESETSTAT") {
             statistics = ServerStatistics()

@@ -28,6 +28,11 @@ public final class Server {
     private var signalHandles: [UnsafeMutablePointer<uv_signal_t>] = []
     let wakeup: LoopWakeup
     let engine: StorageEngine<Executor>
+    /// Slow stream commands, reported by the storage thread (SLOWLOG, LATENCY).
+    let slowCommands = SlowCommandReports()
+    /// SLOWLOG and LATENCY's records.
+    var slowLog = SlowLog()
+    var latencyMonitor = LatencyMonitor()
     /// Cluster mode: the link to peers and etcd, and what the loop routes by. Loop thread.
     let clusterLink: ClusterLink?
     var topology: ClusterTopology?
@@ -112,7 +117,7 @@ public final class Server {
         do {
             engine = try StorageEngine<Executor>(
                 options: options,
-                makeContext: { Executor(store: $0, limits: limits) },
+                makeContext: { [slowCommands] in Executor(store: $0, limits: limits, slowCommands: slowCommands) },
                 deliver: { outcomes in
                     if let link { link.deliver(outcomes) } else { wakeup.post(outcomes) }
                 },
@@ -216,6 +221,7 @@ public final class Server {
 
     /// Runs the loop until shutdown completes.
     public func run() {
+        applyMonitoringSettings()
         uv_run(loop, UV_RUN_DEFAULT)
         uv_loop_close(loop)
     }
@@ -389,7 +395,7 @@ public final class Server {
     }
 
     /// Adds a storage command to the connection's current group, starting one if needed.
-    func appendToGroup(_ command: Command, _ connection: Connection, _ group: inout CommandGroup?) {
+    func appendToGroup(_ command: Command, _ args: RequestArguments, _ connection: Connection, _ group: inout CommandGroup?) {
         if group == nil {
             flushProposal(connection)
             group = CommandGroup(
@@ -397,11 +403,13 @@ public final class Server {
                 database: connection.database, commands: [])
         }
         group!.commands.append(command)
+        group!.arguments.append(args)
     }
 
     // MARK: Outcomes and writing
 
     private func drainOutcomes() {
+        collectMonitoringReports()
         let (outcomes, garbage) = wakeup.drain()
         for outcome in outcomes {
             if outcome.kind == .cluster, case .view(let view)? = outcome.action {

@@ -12,6 +12,11 @@ public struct ServerConfig: Sendable, Equatable {
     public var aclfile = ""
     /// ACL LOG entries kept.
     public var acllogMaxLen = 128
+    /// SLOWLOG: commands that ran at least this many microseconds (-1: none; 0: every one).
+    public var slowlogLogSlowerThan = 10_000
+    public var slowlogMaxLen = 128
+    /// LATENCY: events of at least this many milliseconds are recorded (0: off).
+    public var latencyMonitorThreshold = 0
     /// `user …` lines of the config file (Redis's in-config users); not with `aclfile`.
     public var users: [String] = []
     public var maxclients = 10_000
@@ -89,6 +94,12 @@ public struct ServerConfig: Sendable, Equatable {
         Key(name: "aclfile", isMutable: false, get: { $0.aclfile }, set: { c, v in c.aclfile = v; return true }),
         Key(name: "acllog-max-len", isMutable: true, get: { String($0.acllogMaxLen) },
             set: { c, v in setInt(&c.acllogMaxLen, v, 0...1_000_000) }),
+        Key(name: "slowlog-log-slower-than", isMutable: true, get: { String($0.slowlogLogSlowerThan) },
+            set: { c, v in setInt(&c.slowlogLogSlowerThan, v, -1...Int(Int32.max)) }),
+        Key(name: "slowlog-max-len", isMutable: true, get: { String($0.slowlogMaxLen) },
+            set: { c, v in setInt(&c.slowlogMaxLen, v, 0...1_000_000) }),
+        Key(name: "latency-monitor-threshold", isMutable: true, get: { String($0.latencyMonitorThreshold) },
+            set: { c, v in setInt(&c.latencyMonitorThreshold, v, 0...86_400_000) }),
         Key(name: "databases", isMutable: false, get: { String($0.databases) },
             set: { c, v in setInt(&c.databases, v, 1...LogStore.databasesMax) }),
         Key(name: "maxclients", isMutable: true, get: { String($0.maxclients) },

@@ -82,6 +82,41 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
     private var statistics = StorageStatistics()  // Guarded by durableLock.
     private var durableLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
     private var fsyncLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)  // Guarded by durableLock.
+    /// Fsyncs that took at least `fsyncStallThreshold` nanoseconds (0: none are kept), the newest
+    /// `fsyncStallsMax`, for LATENCY's fsync event; `fsyncStallCount` lets a reader skip the lock.
+    private var fsyncStalls: [FsyncStall] = []  // Guarded by durableLock.
+    private let fsyncStallThreshold = Atomic<UInt64>(0)
+    private let fsyncStallCount = Atomic<Int>(0)
+    public static var fsyncStallsMax: Int { 160 }
+
+    /// One slow fsync: when it ended (Unix milliseconds) and how long it took.
+    public struct FsyncStall: Sendable {
+        public let endedAtMilliseconds: UInt64
+        public let nanoseconds: UInt64
+    }
+
+    /// Fsyncs at least this long are kept for `takeFsyncStalls` (0: none).
+    public func setFsyncStallThreshold(nanoseconds: UInt64) {
+        fsyncStallThreshold.store(nanoseconds, ordering: .relaxed)
+    }
+
+    /// The slow fsyncs since the last call, oldest first; no lock is taken when there are none.
+    public func takeFsyncStalls() -> [FsyncStall] {
+        guard fsyncStallCount.load(ordering: .relaxed) > 0 else { return [] }
+        return durableLock.locked {
+            fsyncStallCount.store(0, ordering: .relaxed)
+            defer { fsyncStalls = [] }
+            return fsyncStalls
+        }
+    }
+
+    private func noteFsyncLocked(_ nanoseconds: UInt64) {
+        let threshold = fsyncStallThreshold.load(ordering: .relaxed)
+        guard threshold > 0, nanoseconds >= threshold else { return }
+        if fsyncStalls.count >= Self.fsyncStallsMax { fsyncStalls.removeFirst() }
+        fsyncStalls.append(FsyncStall(endedAtMilliseconds: wallClockMilliseconds(), nanoseconds: nanoseconds))
+        fsyncStallCount.store(fsyncStalls.count, ordering: .relaxed)
+    }
 
     /// Read by the storage thread without a lock to tag reads of data that is already durable.
     private let durableWatermark = Atomic<UInt64>(0)
@@ -426,6 +461,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 store.beginJob()
                 let outcome = try item.job(context)
                 if store.batchDidWrite { try store.writeDirtyRecords() }
+                let syncStarted = monotonicNanoseconds()
                 try store.session.commitTransactionSynced()
                 let now = monotonicNanoseconds()
                 durableLock.locked {
@@ -437,6 +473,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                         statistics.durableJobs += 1
                         statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, UInt64(store.batchAppendCount))
                         _ = durableLatency.record(now - item.submittedAt)
+                        noteFsyncLocked(now - syncStarted)
                     }
                 }
                 deliver([outcome])
@@ -574,6 +611,7 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
             unflushedAppends = 0
             _ = fsyncLatency.record(finished - started)
+            noteFsyncLocked(finished - started)
             while let head = awaiting.first, head.tag <= target {
                 awaiting.removeFirst()
                 ready.append(head.outcome)

@@ -133,5 +133,18 @@ extension CommandTable {
         "acl|setuser": ([], []),
         "acl|users": ([], []),
         "acl|whoami": ([], []),
+        "slowlog": ([], []),
+        "slowlog|get": ([], []),
+        "slowlog|help": ([], []),
+        "slowlog|len": ([], []),
+        "slowlog|reset": ([], []),
+        "latency": ([], []),
+        "latency|doctor": ([], []),
+        "latency|graph": ([], []),
+        "latency|help": ([], []),
+        "latency|histogram": ([], []),
+        "latency|history": ([], []),
+        "latency|latest": ([], []),
+        "latency|reset": ([], []),
     ]
 }

@@ -144,6 +144,27 @@ enum CommandTable {
                 subcommand("acl|users", 2, flags: aclAdminFlags, "Returns the user names."),
                 subcommand("acl|whoami", 2, flags: ["noscript", "loading", "stale"], "Returns the connection's user name."),
             ]),
+        .init(
+            name: "slowlog", arity: -2, runs: .loop, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "The latest slow commands: GET, LEN, RESET.",
+            subcommands: [
+                subcommand("slowlog|get", -2, flags: ["admin", "loading", "stale"], "Returns the latest slow commands."),
+                subcommand("slowlog|help", 2, flags: ["loading", "stale"], "Shows the SLOWLOG subcommands."),
+                subcommand("slowlog|len", 2, flags: ["admin", "loading", "stale"], "Returns how many slow commands are kept."),
+                subcommand("slowlog|reset", 2, flags: ["admin", "loading", "stale"], "Forgets the slow commands."),
+            ]),
+        .init(
+            name: "latency", arity: -2, runs: .loop, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "Latency events (slow commands, slow fsyncs): LATEST, HISTORY, RESET, GRAPH, DOCTOR.",
+            subcommands: [
+                subcommand("latency|doctor", 2, flags: configFlags, "Describes the latency events seen."),
+                subcommand("latency|graph", 3, flags: configFlags, "Draws an event's latest samples."),
+                subcommand("latency|help", 2, flags: ["loading", "stale"], "Shows the LATENCY subcommands."),
+                subcommand("latency|histogram", -2, flags: configFlags, "Not supported: no per-command histograms are kept."),
+                subcommand("latency|history", 3, flags: configFlags, "Returns an event's latest samples."),
+                subcommand("latency|latest", 2, flags: configFlags, "Returns each event's latest and largest sample."),
+                subcommand("latency|reset", -2, flags: configFlags, "Forgets events."),
+            ]),
         .init(name: "quit", arity: -1, runs: .loop, flags: ["noscript", "loading", "stale", "fast", "no_auth"], firstKey: 0, lastKey: 0, step: 0, summary: "Closes the connection."),
         .init(
             name: "command", arity: -1, runs: .loop, flags: ["loading", "stale"], firstKey: 0, lastKey: 0, step: 0,
@@ -169,7 +190,7 @@ enum CommandTable {
             ]),
         .init(name: "shutdown", arity: -1, runs: .loop, flags: ["admin", "noscript", "loading", "stale", "no_multi"], firstKey: 0, lastKey: 0, step: 0, summary: "Finishes in-flight writes, checkpoints and stops the server."),
         .init(name: "multi", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Starts a transaction."),
-        .init(name: "exec", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale"], firstKey: 0, lastKey: 0, step: 0, summary: "Runs the queued commands as one atomic, durable transaction."),
+        .init(name: "exec", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale", "skip_slowlog"], firstKey: 0, lastKey: 0, step: 0, summary: "Runs the queued commands as one atomic, durable transaction."),
         .init(name: "discard", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Discards a transaction."),
         .init(name: "watch", arity: -2, runs: .loop, flags: ["noscript", "loading", "stale", "fast"], firstKey: 1, lastKey: -1, step: 1, summary: "Accepted for compatibility; Spool transactions are atomic without it."),
         .init(name: "unwatch", arity: 1, runs: .loop, flags: ["noscript", "loading", "stale", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Accepted for compatibility."),

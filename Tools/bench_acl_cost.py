@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""What ACL checks cost per request, in instructions (valgrind's callgrind counts them, so the
+figure does not depend on what else the shared machine is doing), Spool and redis-server side by
+side.
+
+For each server: a run with no requests (start-up and shutdown only), a run of N durable XADDs
+as the default user (who may do anything: no check), and a run of N as a user restricted to
+`bench*` (`~bench* -@all +xadd …`: the command bit and a key pattern are checked for each
+XADD). Instructions per request are (run - empty run) / N, all the server's threads; the ACL cost
+is the difference between the last two, also as a share of the default user's.
+
+usage: Tools/bench_acl_cost.py [--requests 20000] [--spoold PATH] [--runs 3]
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import ROOT, free_port, print_table  # noqa: E402
+
+USER = ["bench", "on", ">bench-pw", "~bench*", "-@all", "+xadd", "+ping", "+config|get", "+@connection"]
+
+
+def wait_ready(port, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() == "PONG":
+            return
+        time.sleep(0.5)
+    raise RuntimeError("server did not start")
+
+
+def stripped_copy(binary):
+    """valgrind 3.19 cannot read the DWARF 5 debug info of this toolchain's binaries and gives up;
+    a copy without it runs (instruction counts need no symbols)."""
+    copy = os.path.join(tempfile.mkdtemp(prefix="aclcost-bin-"), "spoold")
+    shutil.copy(binary, copy)
+    subprocess.run(["strip", "--strip-debug", copy], check=True)
+    return copy
+
+
+def instructions(kind, spoold, requests, acl):
+    directory = tempfile.mkdtemp(prefix=f"aclcost-{kind}-")
+    port = free_port()
+    out = os.path.join(directory, "callgrind.out")
+    if kind == "redis":
+        server = ["redis-server", "--port", str(port), "--dir", directory, "--appendonly", "yes",
+                  "--appendfsync", "always", "--save", "", "--daemonize", "no"]
+    else:
+        server = [spoold, "--port", str(port), "--data-dir", os.path.join(directory, "data")]
+    process = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + server,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port)
+        if acl:
+            subprocess.run(["redis-cli", "-p", str(port), "ACL", "SETUSER"] + USER, check=True, capture_output=True)
+        if requests:
+            login = ["--user", "bench", "-a", "bench-pw"] if acl else []
+            subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-P", "16", "-n", str(requests), "-q"]
+                           + login + ["XADD", "bench", "*", "field", "v" * 100],
+                           check=True, capture_output=True, timeout=3600)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=600)
+        with open(out) as f:
+            text = f.read()
+        total = sum(int(m) for m in re.findall(r"^totals: (\d+)", text, re.M))
+        if not total:
+            total = sum(int(m) for m in re.findall(r"^summary: (\d+)", text, re.M))
+        return total
+    finally:
+        if process.poll() is None:
+            process.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--spoold", default=os.path.join(ROOT, ".build/release/spoold"))
+    args = parser.parse_args()
+    args.spoold = stripped_copy(args.spoold)
+    rows = []
+    for kind in ("redis", "spool"):
+        per = {"plain": [], "acl": []}
+        for run in range(args.runs):
+            empty = instructions(kind, args.spoold, 0, False)
+            for mode in ("plain", "acl"):
+                total = instructions(kind, args.spoold, args.requests, mode == "acl")
+                per[mode].append((total - empty) / args.requests)
+                print(f"{kind} run {run + 1} {mode}: {per[mode][-1]:,.0f} instructions/request", file=sys.stderr, flush=True)
+        plain = statistics.median(per["plain"])
+        acl = statistics.median(per["acl"])
+        rows.append([kind, f"{plain:,.0f}", f"{acl:,.0f}", f"{acl - plain:+,.0f}", f"{(acl / plain - 1) * 100:+.1f}%"])
+    print(f"durable XADD, 50 clients x 16 pipelined, {args.requests} requests; instructions per request "
+          f"(callgrind, every server thread), medians of {args.runs}")
+    print_table(["server", "default user", "ACL user (~bench* +xadd)", "ACL cost", "ACL cost share"], rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
