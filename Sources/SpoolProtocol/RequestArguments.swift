@@ -10,7 +10,7 @@ public struct RequestArguments: Sendable, ByteStrings, Equatable,
     /// Every argument's bytes, back to back.
     public let buffer: [UInt8]
     /// Where argument `i` ends in `buffer`; it starts where argument `i - 1` ends.
-    private let ends: [Int]
+    @usableFromInline let ends: [Int]
 
     public init<Arguments: Sequence>(_ arguments: Arguments) where Arguments.Element: Collection<UInt8> {
         var buffer: [UInt8] = []
@@ -36,6 +36,15 @@ public struct RequestArguments: Sendable, ByteStrings, Equatable,
     public subscript(index: Int) -> RequestArgument {
         let start = index == 0 ? 0 : ends[index - 1]
         return RequestArgument(buffer, start: start, count: ends[index] - start)
+    }
+
+    /// Calls `body` with argument `index`'s bytes in place (no view, no copy, no reference
+    /// taken): for checks on the hot path.
+    @inlinable
+    public func withBytes<R>(ofArgument index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        let start = index == 0 ? 0 : ends[index - 1]
+        let end = ends[index]
+        return buffer.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
     }
 
     /// Every argument as an array of its own, for code that keeps arguments apart from the request.

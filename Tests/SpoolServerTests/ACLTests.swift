@@ -926,4 +926,40 @@ import SpoolProtocol
         #expect(!PasswordHash.equal(Self.digestOfABC, Self.digestOfEmpty))
         #expect(!PasswordHash.equal(Self.digestOfABC, "ba"))
     }
+
+    // MARK: The hot path
+
+    /// `quicklyAllows` never allows what `check` refuses, and allows everything `check` allows
+    /// for a root-only user whose patterns are names or prefixes (the shapes it reads in place).
+    @Test func theQuickCheckAgreesWithTheFullCheck() throws {
+        let users = try [
+            Self.makeUser("a", "on ~orders:* %R~audit:* -@all +@stream"),
+            Self.makeUser("b", "on %W~inbox -@all +xadd +xread"),
+            Self.makeUser("c", "on ~* -@all +@read"),
+            Self.makeUser("d", "on ~exact -@all +@all -xdel"),
+            Self.makeUser("e", "on ~a?c -@all +xadd"),
+            Self.makeUser("f", "on ~x* +xadd (~y* +xrange)"),
+        ]
+        let lines: [[String]] = [
+            ["XADD", "orders:1", "*", "f", "v"], ["XADD", "audit:1", "*", "f", "v"], ["XRANGE", "audit:1", "-", "+"],
+            ["XADD", "inbox", "*", "f", "v"], ["XADD", "inbox2", "*", "f", "v"], ["XREAD", "STREAMS", "inbox", "0"],
+            ["XREAD", "COUNT", "1", "STREAMS", "orders:1", "audit:2", "0", "0"], ["XREAD", "STREAMS", "orders:1", "other", "0", "0"],
+            ["XREADGROUP", "GROUP", "g", "streams", "STREAMS", "audit:1", ">"], ["XLEN", "exact"], ["XDEL", "exact", "1-1"],
+            ["XADD", "abc", "*", "f", "v"], ["XRANGE", "y1", "-", "+"], ["XADD", "x1", "*", "f", "v"], ["DEL", "orders:1", "orders:2"],
+            ["XGROUP", "SETPOLICY", "orders:1", "g", "DEADLETTER", "elsewhere"], ["PING"], ["XADD", "orders:", "*", "f", "v"],
+        ]
+        for user in users {
+            for line in lines {
+                let args = RequestArguments(line.map { Self.bytes($0) })
+                guard case .success(let found) = CommandTable.resolve(args) else { Issue.record("unresolved \(line)"); continue }
+                let spec = found.command
+                let full = user.check(spec, firstArgument: Server.aclFirstArgument(spec, args), keys: CommandKeys(spec, args))
+                let quick = user.quicklyAllows(spec, args)
+                if quick { #expect(full == nil, "\(user.name) \(line): quick allowed what check refuses") }
+                if full == nil && user.selectors.isEmpty && user.name != "e" && spec.name != "xgroup|setpolicy" {
+                    #expect(quick, "\(user.name) \(line): check allows, quick did not")
+                }
+            }
+        }
+    }
 }

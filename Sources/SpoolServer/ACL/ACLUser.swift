@@ -124,6 +124,13 @@ final class ACLUser {
         return found
     }
 
+    /// True when the root selector certainly allows the command line (`ACLSelector.quicklyAllows`);
+    /// false when `check` must decide.
+    @inline(__always)
+    func quicklyAllows(_ spec: CommandSpec, _ args: RequestArguments) -> Bool {
+        allowsEverything || root.quicklyAllows(spec, args)
+    }
+
     /// Redis's ACLCheckAllUserCommandPerm: allowed when any selector allows the command and its
     /// keys; otherwise the most specific denial (a key over the command, the later key first).
     func check<Keys: RandomAccessCollection<RequestArgumentKey>>(
