@@ -16,6 +16,8 @@ final class Connection {
     var libraryName = ""
     var libraryVersion = ""
     var isAuthenticated: Bool
+    /// A connection to the TLS port: its TLS state (nil on the plain port).
+    var tls: TLSSession?
     /// The ACL user the connection runs as (`default` until AUTH or HELLO … AUTH).
     var user: ACLUser
     var lastCommand = "NULL"

@@ -619,6 +619,7 @@ extension Server {
             {
                 submit(.setStreamSettings(updated.streamNodeLimits, updated.idempotencyDefaults, cacheMax: updated.streamCacheMax))
             }
+            if let error = reloadTLS(updated) { return out.error(error) }
             if updated.requirepass != config.requirepass { accessControl.setDefaultPassword(updated.requirepass) }
             // A lower limit applies from the next entry on, as in Redis.
             accessControl.log.capacity = updated.acllogMaxLen

@@ -21,6 +21,10 @@ public final class Server {
     public internal(set) var config: ServerConfig
     let loop: UnsafeMutablePointer<uv_loop_t>
     private let listener: UnsafeMutablePointer<uv_tcp_t>
+    /// The TLS port's listener (tls-port), if there is one.
+    private let tlsListener: UnsafeMutablePointer<uv_tcp_t>?
+    /// What TLS connections accepted from now on use; CONFIG SET of a tls-* key replaces it.
+    var tlsContext: TLSContext?
     private let asyncHandle: UnsafeMutablePointer<uv_async_t>
     /// Runs after each poll phase: hands the iteration's storage jobs over in one batch.
     private let checkHandle: UnsafeMutablePointer<uv_check_t>
@@ -60,6 +64,7 @@ public final class Server {
     var statistics = ServerStatistics()
 
     public var boundPort: Int = 0
+    public var boundTLSPort: Int = 0
 
     /// Descriptors kept for everything but clients: WiredTiger's files (a fixed set: its tables
     /// and log, however many streams there are), the listening socket, libuv's own, stdio.
@@ -88,6 +93,16 @@ public final class Server {
         loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
         try checkUV(uv_loop_init(loop), "uv_loop_init")
         listener = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+        if config.tlsPort > 0 {
+            do {
+                tlsContext = try TLSContext(config.tlsSettings)
+            } catch {
+                throw ServerStartError("TLS: \(error)")
+            }
+            tlsListener = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+        } else {
+            tlsListener = nil
+        }
         asyncHandle = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
         checkHandle = UnsafeMutablePointer<uv_check_t>.allocate(capacity: 1)
         let wakeup = LoopWakeup(handle: asyncHandle)
@@ -174,36 +189,43 @@ public final class Server {
     }
 
     private func bind() throws {
+        boundPort = try listen(listener, port: config.port)
+        if let tlsListener { boundTLSPort = try listen(tlsListener, port: config.tlsPort) }
+    }
+
+    /// Binds and listens on `port` of the bind address; returns the port bound (`port` 0: one
+    /// the system chose).
+    private func listen(_ listener: UnsafeMutablePointer<uv_tcp_t>, port: Int) throws -> Int {
         try checkUV(uv_tcp_init(loop, listener), "uv_tcp_init")
         var address = sockaddr_storage()
         let isIPv6 = config.bind.contains(":")
         let code = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
                 isIPv6
-                    ? uv_ip6_addr(config.bind, Int32(config.port), v6)
+                    ? uv_ip6_addr(config.bind, Int32(port), v6)
                     : v6.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
-                        uv_ip4_addr(config.bind, Int32(config.port), $0)
+                        uv_ip4_addr(config.bind, Int32(port), $0)
                     }
             }
         }
         try checkUV(code, "parse bind address \(config.bind)")
         try withUnsafePointer(to: &address) { pointer in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sockaddr in
-                try checkUV(uv_tcp_bind(listener, sockaddr, 0), "bind \(config.bind):\(config.port)")
+                try checkUV(uv_tcp_bind(listener, sockaddr, 0), "bind \(config.bind):\(port)")
             }
         }
         let stream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
         try checkUV(
-            uv_listen(stream, 511) { server, status in
+            uv_listen(stream, 511) { listener, status in
                 guard status >= 0 else { return }
-                Server.from(server!.pointee.loop).accept()
-            }, "listen on \(config.bind):\(config.port)")
+                Server.from(listener!.pointee.loop).accept(from: listener!)
+            }, "listen on \(config.bind):\(port)")
         var bound = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
         withUnsafeMutablePointer(to: &bound) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = uv_tcp_getsockname(listener, $0, &length) }
         }
-        boundPort = withUnsafePointer(to: &bound) { pointer in
+        return withUnsafePointer(to: &bound) { pointer in
             pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
         }
     }
@@ -228,7 +250,8 @@ public final class Server {
 
     // MARK: Accepting and reading
 
-    private func accept() {
+    private func accept(from listenerStream: UnsafeMutablePointer<uv_stream_t>) {
+        let isTLS = tlsListener.map { UnsafeMutableRawPointer($0) == UnsafeMutableRawPointer(listenerStream) } ?? false
         let handle = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
         guard (try? checkUV(uv_tcp_init(loop, handle), "uv_tcp_init")) != nil else {
             // It fails only for flags Spool does not pass; there is no handle to accept into.
@@ -236,7 +259,6 @@ public final class Server {
             return
         }
         let stream = UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_stream_t.self)
-        let listenerStream = UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_stream_t.self)
         guard uv_accept(listenerStream, stream) == 0 else {
             uv_close(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self)) { $0?.deallocate() }
             return
@@ -252,6 +274,15 @@ public final class Server {
             user: accessControl.defaultUser, isAuthenticated: accessControl.defaultUser.noPass && accessControl.defaultUser.isEnabled,
             now: monotonicNanoseconds())
         handle.pointee.data = Unmanaged.passRetained(connection).toOpaque()
+        if isTLS, let tlsContext {
+            guard let session = try? TLSSession(context: tlsContext) else {
+                // Out of memory in OpenSSL: nothing was read yet, so nothing is lost.
+                connections[id] = connection
+                close(connection)
+                return
+            }
+            connection.tls = session
+        }
         statistics.totalConnections += 1
         if connections.count >= config.maxclients || isShuttingDown {
             statistics.rejectedConnections += 1
@@ -286,7 +317,12 @@ public final class Server {
                 }
                 guard count > 0 else { return }
                 server.statistics.netInputBytes += UInt64(count)
-                connection.decoder.append(UnsafeRawBufferPointer(start: buffer!.pointee.base, count: count))
+                let received = UnsafeRawBufferPointer(start: buffer!.pointee.base, count: count)
+                if let tls = connection.tls {
+                    guard server.receiveTLS(received, tls, connection) else { return server.flushAll() }
+                } else {
+                    connection.decoder.append(received)
+                }
                 server.process(connection)
                 server.flushAll()
             })
@@ -466,6 +502,14 @@ public final class Server {
     private func flush(_ connection: Connection) {
         guard !connection.isClosing else { return }
         let stream = connection.stream
+        if let tls = connection.tls {
+            // Replies become TLS records; what goes to the socket is the ciphertext.
+            if !connection.outbox.isEmpty {
+                guard tls.send(connection.outbox) else { return close(connection) }
+                connection.outbox.removeAll(keepingCapacity: true)
+            }
+            if tls.hasOutgoing { connection.outbox = tls.takeOutgoing() }
+        }
         if !connection.outbox.isEmpty {
             statistics.netOutputBytes += UInt64(connection.outbox.count)
             var written = 0
@@ -583,6 +627,7 @@ public final class Server {
         guard !isShuttingDown else { return }
         isShuttingDown = true
         uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        if let tlsListener { uv_close(UnsafeMutableRawPointer(tlsListener).assumingMemoryBound(to: uv_handle_t.self), nil) }
         clusterLink?.stop()
         submitPendingJobs()
         engine.shutdown()

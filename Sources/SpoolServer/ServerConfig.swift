@@ -12,6 +12,15 @@ public struct ServerConfig: Sendable, Equatable {
     public var aclfile = ""
     /// ACL LOG entries kept.
     public var acllogMaxLen = 128
+    /// TLS (Redis's tls-* keys): a second port speaking TLS beside `port` (0: none).
+    public var tlsPort = 0
+    public var tlsCertFile = ""
+    public var tlsKeyFile = ""
+    public var tlsCaCertFile = ""
+    public var tlsAuthClients = "yes"
+    public var tlsProtocols = ""
+    public var tlsCiphers = ""
+    public var tlsCiphersuites = ""
     /// SLOWLOG: commands that ran at least this many microseconds (-1: none; 0: every one).
     public var slowlogLogSlowerThan = 10_000
     public var slowlogMaxLen = 128
@@ -94,6 +103,15 @@ public struct ServerConfig: Sendable, Equatable {
         Key(name: "aclfile", isMutable: false, get: { $0.aclfile }, set: { c, v in c.aclfile = v; return true }),
         Key(name: "acllog-max-len", isMutable: true, get: { String($0.acllogMaxLen) },
             set: { c, v in setInt(&c.acllogMaxLen, v, 0...1_000_000) }),
+        Key(name: "tls-port", isMutable: false, get: { String($0.tlsPort) }, set: { c, v in setInt(&c.tlsPort, v, 0...65535) }),
+        Key(name: "tls-cert-file", isMutable: true, get: { $0.tlsCertFile }, set: { c, v in c.tlsCertFile = v; return true }),
+        Key(name: "tls-key-file", isMutable: true, get: { $0.tlsKeyFile }, set: { c, v in c.tlsKeyFile = v; return true }),
+        Key(name: "tls-ca-cert-file", isMutable: true, get: { $0.tlsCaCertFile }, set: { c, v in c.tlsCaCertFile = v; return true }),
+        Key(name: "tls-auth-clients", isMutable: true, get: { $0.tlsAuthClients },
+            set: { c, v in c.tlsAuthClients = v.lowercased(); return ["yes", "no", "optional"].contains(v.lowercased()) }),
+        Key(name: "tls-protocols", isMutable: true, get: { $0.tlsProtocols }, set: { c, v in c.tlsProtocols = v; return true }),
+        Key(name: "tls-ciphers", isMutable: true, get: { $0.tlsCiphers }, set: { c, v in c.tlsCiphers = v; return true }),
+        Key(name: "tls-ciphersuites", isMutable: true, get: { $0.tlsCiphersuites }, set: { c, v in c.tlsCiphersuites = v; return true }),
         Key(name: "slowlog-log-slower-than", isMutable: true, get: { String($0.slowlogLogSlowerThan) },
             set: { c, v in setInt(&c.slowlogLogSlowerThan, v, -1...Int(Int32.max)) }),
         Key(name: "slowlog-max-len", isMutable: true, get: { String($0.slowlogMaxLen) },
@@ -175,6 +193,13 @@ public struct ServerConfig: Sendable, Equatable {
         default: return false
         }
         return true
+    }
+
+    /// What the TLS context is built from.
+    var tlsSettings: TLSSettings {
+        TLSSettings(
+            certificateFile: tlsCertFile, keyFile: tlsKeyFile, caCertificateFile: tlsCaCertFile, authClients: tlsAuthClients,
+            protocols: tlsProtocols, ciphers: tlsCiphers, ciphersuites: tlsCiphersuites)
     }
 
     /// The ACL file's path: `aclfile` as given when absolute, else inside `dir`.

@@ -6,6 +6,9 @@ struct ServerStatistics {
     var rejectedConnections: UInt64 = 0
     var protocolErrors: UInt64 = 0
     var outputLimitDisconnections: UInt64 = 0
+    /// TLS handshakes refused (a missing or untrusted client certificate, a refused protocol) and
+    /// connections ended by a bad TLS record.
+    var tlsRefusals: UInt64 = 0
     var netInputBytes: UInt64 = 0
     var netOutputBytes: UInt64 = 0
 

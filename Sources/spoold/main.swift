@@ -90,7 +90,8 @@ enum Spoold {
             fail("\(error)")
         }
         for note in server.startupNotes { writeError("spoold: \(note)\n") }
-        writeError("spoold \(spoolVersion) ready on \(config.bind):\(server.boundPort), data in \(config.dir)\n")
+        let tls = server.boundTLSPort > 0 ? " (TLS on \(config.bind):\(server.boundTLSPort))" : ""
+        writeError("spoold \(spoolVersion) ready on \(config.bind):\(server.boundPort)\(tls), data in \(config.dir)\n")
         server.run()
         writeError("spoold stopped\n")
     }
