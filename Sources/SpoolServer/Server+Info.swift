@@ -94,6 +94,7 @@ extension Server {
             text += "pubsub_channels:0\r\npubsub_patterns:0\r\nlatest_fork_usec:0\r\n"
             text += "total_error_replies:\(statistics.protocolErrors)\r\n"
             text += "client_output_buffer_limit_disconnections:\(statistics.outputLimitDisconnections)\r\n"
+            text += "spool_tls_refusals:\(statistics.tlsRefusals)\r\n"
             let denied = accessControl.deniedCounts
             text += "acl_access_denied_auth:\(denied.auth)\r\nacl_access_denied_cmd:\(denied.command)\r\n"
             text += "acl_access_denied_key:\(denied.key)\r\nacl_access_denied_channel:\(denied.channel)\r\n\r\n"
