@@ -62,17 +62,21 @@ let package = Package(
         .target(
             name: "SpoolCluster",
             dependencies: [
+                "SpoolTLS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // TLS over OpenSSL memory BIOs: the loop (client connections) and the cluster bus (NIO)
+        // both keep their own socket I/O and hand ciphertext through.
+        .target(name: "SpoolTLS", dependencies: ["COpenSSL"], swiftSettings: strict),
         // libuv event loop, connections, command execution.
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolCore", "SpoolProtocol", "SpoolStorage", "SpoolReplication", "SpoolCluster", "CLibUV", "CJemalloc", "COpenSSL",
+                "SpoolCore", "SpoolProtocol", "SpoolStorage", "SpoolReplication", "SpoolCluster", "SpoolTLS", "CLibUV", "CJemalloc", "COpenSSL",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: strict),

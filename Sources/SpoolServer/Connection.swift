@@ -1,6 +1,7 @@
 import CLibUV
 import Collections
 import SpoolProtocol
+import SpoolTLS
 
 /// One client connection. Loop thread only: every property is owned by the event loop thread.
 final class Connection {

@@ -3,6 +3,7 @@ import SpoolCore
 import SpoolProtocol
 import SpoolReplication
 import SpoolStorage
+import SpoolTLS
 import Synchronization
 
 /// What the cluster side of a node shares between threads: the bus to its peers, the etcd
@@ -85,8 +86,26 @@ final class ClusterLink: Sendable {
         let engineBox = engine
         let liveness = PeerLiveness()
         heard = liveness
+        var busTLS: PeerTransport.BusTLS?
+        if config.tlsCluster {
+            do {
+                // Node to node, certificates are always checked both ways, whatever
+                // tls-auth-clients says about clients.
+                var settings = config.tlsSettings
+                settings.authClients = "yes"
+                var clientSettings = settings
+                if !config.tlsClientCertFile.isEmpty {
+                    clientSettings.certificateFile = config.tlsClientCertFile
+                    clientSettings.keyFile = config.tlsClientKeyFile
+                }
+                busTLS = PeerTransport.BusTLS(
+                    server: try TLSContext(settings, role: .server), client: try TLSContext(clientSettings, role: .client))
+            } catch {
+                throw ServerStartError("tls-cluster: \(error)")
+            }
+        }
         transport = PeerTransport(
-            hello: hello, frameBytesMax: ReplicationWire.frameBytesMax,
+            hello: hello, frameBytesMax: ReplicationWire.frameBytesMax, tls: busTLS,
             acceptHello: { frame in
                 guard case .hello(let name, let node)? = try? frame.withUnsafeBytes({ try ReplicationWire.decode($0) }) else { return false }
                 // Members only: a node not added yet, or removed, is not heard.

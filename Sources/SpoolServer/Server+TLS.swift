@@ -1,3 +1,5 @@
+import SpoolTLS
+
 /// The TLS port: records in, plaintext to the decoder; a failed handshake ends the connection
 /// after OpenSSL's alert, and nothing the client sent before it is run.
 extension Server {

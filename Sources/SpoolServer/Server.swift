@@ -4,6 +4,7 @@ import SpoolCore
 import SpoolProtocol
 import SpoolStorage
 import Synchronization
+import SpoolTLS
 
 #if canImport(Glibc)
     import Glibc

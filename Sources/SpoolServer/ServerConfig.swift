@@ -1,4 +1,5 @@
 import SpoolStorage
+import SpoolTLS
 
 /// Every setting of spoold, with its default. Config/spoold.conf documents each key; the file is
 /// read first, then `--key value` arguments override it.
@@ -21,6 +22,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var tlsProtocols = ""
     public var tlsCiphers = ""
     public var tlsCiphersuites = ""
+    /// The cluster bus over TLS, with the same certificate, key and CA (Redis's tls-cluster).
+    public var tlsCluster = false
+    /// The certificate and key a node presents when it connects to a peer (Redis's
+    /// tls-client-cert-file): "" uses tls-cert-file and tls-key-file, which must then allow
+    /// client authentication too.
+    public var tlsClientCertFile = ""
+    public var tlsClientKeyFile = ""
     /// SLOWLOG: commands that ran at least this many microseconds (-1: none; 0: every one).
     public var slowlogLogSlowerThan = 10_000
     public var slowlogMaxLen = 128
@@ -112,6 +120,10 @@ public struct ServerConfig: Sendable, Equatable {
         Key(name: "tls-protocols", isMutable: true, get: { $0.tlsProtocols }, set: { c, v in c.tlsProtocols = v; return true }),
         Key(name: "tls-ciphers", isMutable: true, get: { $0.tlsCiphers }, set: { c, v in c.tlsCiphers = v; return true }),
         Key(name: "tls-ciphersuites", isMutable: true, get: { $0.tlsCiphersuites }, set: { c, v in c.tlsCiphersuites = v; return true }),
+        Key(name: "tls-cluster", isMutable: false, get: { $0.tlsCluster ? "yes" : "no" },
+            set: { c, v in setBool(&c.tlsCluster, v) }),
+        Key(name: "tls-client-cert-file", isMutable: false, get: { $0.tlsClientCertFile }, set: { c, v in c.tlsClientCertFile = v; return true }),
+        Key(name: "tls-client-key-file", isMutable: false, get: { $0.tlsClientKeyFile }, set: { c, v in c.tlsClientKeyFile = v; return true }),
         Key(name: "slowlog-log-slower-than", isMutable: true, get: { String($0.slowlogLogSlowerThan) },
             set: { c, v in setInt(&c.slowlogLogSlowerThan, v, -1...Int(Int32.max)) }),
         Key(name: "slowlog-max-len", isMutable: true, get: { String($0.slowlogMaxLen) },

@@ -347,7 +347,8 @@ class Node:
             "--cluster-shards", str(c.shard_count), "--cluster-lease-ttl", str(c.lease_ttl),
             "--cluster-quorum-timeout", str(c.quorum_timeout_ms),
         ] + (["--cluster-gap-threshold", str(c.gap_threshold)] if c.gap_threshold is not None else []) \
-          + (["--cluster-backfill-rate", str(c.backfill_rate)] if c.backfill_rate is not None else [])
+          + (["--cluster-backfill-rate", str(c.backfill_rate)] if c.backfill_rate is not None else []) \
+          + c.extra_args
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -437,12 +438,14 @@ class Cluster:
     def __init__(
         self, base_dir: Path, size: int = 3, shards: int = 4, lease_ttl: int = 2, quorum_timeout_ms: int = 1000,
         seed: Optional[int] = None, gap_threshold: Optional[int] = None, backfill_rate: Optional[int] = None,
-        members: Optional[int] = None,
+        members: Optional[int] = None, extra_args: Sequence[str] = (),
     ) -> None:
         """`members`: how many of the `size` nodes are the seed members (default: all). The others
         are spare nodes: not started by `start`, each listing itself after the seed members (its
         bus index), to be added with CLUSTER MEET."""
         self.base_dir = Path(base_dir)
+        # Put on every node's command line (e.g. the tls-* settings).
+        self.extra_args = list(extra_args)
         self.gap_threshold = gap_threshold
         self.backfill_rate = backfill_rate
         self.base_dir.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def _ca(name: str):
     return key, cert
 
 
-def _leaf(ca_key, ca_cert, name: str, server: bool, expired: bool = False):
+def _leaf(ca_key, ca_cert, name: str, server: bool, expired: bool = False, client_too: bool = False):
     key = _key()
     now = datetime.datetime.now(datetime.timezone.utc)
     start, end = (now - datetime.timedelta(days=10), now - datetime.timedelta(days=1)) if expired else (
@@ -55,7 +55,9 @@ def _leaf(ca_key, ca_cert, name: str, server: bool, expired: bool = False):
     if server:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            critical=False).add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client_too else [])),
+                critical=False)
     else:
         builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     return key, builder.sign(ca_key, hashes.SHA256())
@@ -68,6 +70,8 @@ def make_certificates(directory: Path, server_name: str = "spool-server") -> Dic
     paths: Dict[str, str] = {}
     paths["ca"], _ = _write(directory / "ca", ca_key, ca_cert)
     paths["server_cert"], paths["server_key"] = _write(directory / "server", *_leaf(ca_key, ca_cert, server_name, True))
+    # A cluster node's: it accepts connections from its peers and opens connections to them.
+    paths["node_cert"], paths["node_key"] = _write(directory / "node", *_leaf(ca_key, ca_cert, "spool-node", True, client_too=True))
     paths["client_cert"], paths["client_key"] = _write(directory / "client", *_leaf(ca_key, ca_cert, "client", False))
     paths["expired_cert"], paths["expired_key"] = _write(
         directory / "expired", *_leaf(ca_key, ca_cert, "expired-client", False, expired=True))

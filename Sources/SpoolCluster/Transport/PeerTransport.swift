@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import SpoolTLS
 import Synchronization
 
 /// The cluster bus between nodes: length-prefixed frames (a 4-byte big-endian length, then the
@@ -32,16 +33,31 @@ public final class PeerTransport: Sendable {
     private let acceptHello: @Sendable ([UInt8]) -> Bool
     private let onFrames: FramesHandler
     private let frameBytesMax: Int
+    /// `tls-cluster yes`: the contexts connections accept and open with (nil: plain TCP).
+    private let tls: BusTLS?
     private let state = Mutex(State())  // Guarded by itself.
+
+    /// The node's certificate as a server (connections it accepts) and as a client (connections
+    /// it opens).
+    public struct BusTLS: Sendable {
+        public let server: TLSContext
+        public let client: TLSContext
+
+        public init(server: TLSContext, client: TLSContext) {
+            self.server = server
+            self.client = client
+        }
+    }
 
     /// Bytes a connection may hold unwritten before frames to that peer are dropped.
     public static let pendingBytesMax = 8 << 20
 
     /// `hello` is sent first on every connection this node opens, and again every `pingInterval`.
     public init(
-        hello: [UInt8], frameBytesMax: Int, pingInterval: TimeAmount = .milliseconds(100),
+        hello: [UInt8], frameBytesMax: Int, pingInterval: TimeAmount = .milliseconds(100), tls: BusTLS? = nil,
         acceptHello: @escaping @Sendable ([UInt8]) -> Bool, onFrames: @escaping FramesHandler
     ) {
+        self.tls = tls
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.hello = hello
         self.frameBytesMax = frameBytesMax
@@ -60,12 +76,14 @@ public final class PeerTransport: Sendable {
         let acceptHello = self.acceptHello
         let onFrames = self.onFrames
         let limit = frameBytesMax
+        let serverTLS = tls?.server
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let serverTLS { try channel.pipeline.syncOperations.addHandler(BusTLSHandler(context: serverTLS)) }
                     try channel.pipeline.syncOperations.addHandler(
                         InboundFrames(frameBytesMax: limit, acceptHello: acceptHello, onFrames: onFrames))
                 }
@@ -124,7 +142,13 @@ public final class PeerTransport: Sendable {
         }
         guard let (host, port) = target else { return }
         let hello = self.hello
+        let clientTLS = tls?.client
         ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let clientTLS { try channel.pipeline.syncOperations.addHandler(BusTLSHandler(context: clientTLS)) }
+                }
+            }
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: Self.pendingBytesMax / 2, high: Self.pendingBytesMax))
             .connectTimeout(.milliseconds(500))

@@ -2,20 +2,21 @@ import COpenSSL
 
 /// One connection's TLS. OpenSSL reads the ciphertext the loop hands it and writes the
 /// ciphertext the loop sends (two memory BIOs), so the loop keeps doing every socket read and
-/// write itself, as for a plain connection. Loop thread only (an SSL object is not thread-safe).
-final class TLSSession {
+/// write itself, as for a plain connection. One thread only (an SSL object is not thread-safe):
+/// the client loop's, or a bus connection's event loop.
+public final class TLSSession {
     private let ssl: OpaquePointer
     /// Ciphertext from the socket, for OpenSSL to read.
     private let incoming: OpaquePointer
     /// Ciphertext OpenSSL wrote, for the socket.
     private let outgoing: OpaquePointer
     /// Kept alive while the connection uses it (a reload replaces the server's, not this one).
-    let context: TLSContext
+    public let context: TLSContext
     /// Replies written before the handshake finished (a refusal sent on accept), sent after it.
     private var heldPlaintext: [UInt8] = []
-    private(set) var isEstablished = false
+    public private(set) var isEstablished = false
 
-    enum Received {
+    public enum Received {
         case ok
         /// The client sent close_notify.
         case closed
@@ -24,7 +25,7 @@ final class TLSSession {
         case failed(String)
     }
 
-    init(context: TLSContext) throws(TLSError) {
+    public init(context: TLSContext) throws(TLSError) {
         guard let ssl = SSL_new(context.context) else { throw TLSError.openSSL("SSL_new") }
         guard let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
             SSL_free(ssl)
@@ -32,7 +33,7 @@ final class TLSSession {
         }
         // The SSL object owns both BIOs from here on (SSL_free frees them).
         SSL_set_bio(ssl, incoming, outgoing)
-        SSL_set_accept_state(ssl)
+        if context.role == .server { SSL_set_accept_state(ssl) } else { SSL_set_connect_state(ssl) }
         self.ssl = ssl
         self.incoming = incoming
         self.outgoing = outgoing
@@ -43,8 +44,20 @@ final class TLSSession {
         SSL_free(ssl)
     }
 
+    /// A client's first flight (ClientHello), into the outgoing bytes.
+    public func startHandshake() -> Received {
+        let result = SSL_do_handshake(ssl)
+        if result == 1 {
+            isEstablished = true
+            return .ok
+        }
+        let error = SSL_get_error(ssl, result)
+        if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return .ok }
+        return .failed(failureText(error))
+    }
+
     /// Takes ciphertext from the socket; hands each piece of plaintext it decrypts to `deliver`.
-    func receive(_ ciphertext: UnsafeRawBufferPointer, deliver: (UnsafeRawBufferPointer) -> Void) -> Received {
+    public func receive(_ ciphertext: UnsafeRawBufferPointer, deliver: (UnsafeRawBufferPointer) -> Void) -> Received {
         var offset = 0
         while offset < ciphertext.count {
             // A memory BIO takes everything it is given.
@@ -83,7 +96,7 @@ final class TLSSession {
     }
 
     /// Encrypts replies into the outgoing bytes (held until the handshake is done).
-    func send(_ plaintext: [UInt8]) -> Bool {
+    public func send(_ plaintext: [UInt8]) -> Bool {
         guard isEstablished else {
             heldPlaintext += plaintext
             return true
@@ -98,7 +111,7 @@ final class TLSSession {
     }
 
     /// The ciphertext waiting for the socket: handshake messages, alerts, encrypted replies.
-    func takeOutgoing() -> [UInt8] {
+    public func takeOutgoing() -> [UInt8] {
         let pending = Int(BIO_ctrl_pending(outgoing))
         guard pending > 0 else { return [] }
         var bytes = [UInt8](repeating: 0, count: pending)
@@ -106,7 +119,7 @@ final class TLSSession {
         return read > 0 ? Array(bytes.prefix(Int(read))) : []
     }
 
-    var hasOutgoing: Bool { BIO_ctrl_pending(outgoing) > 0 }
+    public var hasOutgoing: Bool { BIO_ctrl_pending(outgoing) > 0 }
 
     private func failureText(_ error: Int32) -> String {
         let queued = TLSError.drainErrors()

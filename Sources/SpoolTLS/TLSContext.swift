@@ -1,18 +1,40 @@
 import COpenSSL
 
-/// What a TLS listener is built from: Redis's tls-* settings.
-struct TLSSettings: Equatable, Sendable {
-    var certificateFile: String
-    var keyFile: String
-    var caCertificateFile: String
+/// What a TLS context is built from: Redis's tls-* settings.
+public struct TLSSettings: Equatable, Sendable {
+    public var certificateFile: String
+    public var keyFile: String
+    public var caCertificateFile: String
     /// Redis's tls-auth-clients: `yes` (a client certificate the CA signed is required),
     /// `optional` (checked when one is sent), `no`.
-    var authClients: String
+    public var authClients: String
     /// Redis's tls-protocols: "TLSv1.2 TLSv1.3" by default.
-    var protocols: String
+    public var protocols: String
     /// TLS 1.2 cipher list and TLS 1.3 cipher suites (OpenSSL's syntax); "" keeps OpenSSL's defaults.
-    var ciphers: String
-    var ciphersuites: String
+    public var ciphers: String
+    public var ciphersuites: String
+
+    public init(
+        certificateFile: String, keyFile: String, caCertificateFile: String, authClients: String, protocols: String,
+        ciphers: String, ciphersuites: String
+    ) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.caCertificateFile = caCertificateFile
+        self.authClients = authClients
+        self.protocols = protocols
+        self.ciphers = ciphers
+        self.ciphersuites = ciphersuites
+    }
+}
+
+/// Which end of the handshake a context is for.
+public enum TLSRole: Sendable {
+    /// Accepts connections: presents its certificate, checks clients' as tls-auth-clients says.
+    case server
+    /// Opens connections (a cluster node to its peers): presents its certificate as a client
+    /// certificate and checks the server's against tls-ca-cert-file.
+    case client
 }
 
 /// An OpenSSL server context (SSL_CTX): the certificate, key, trusted CAs and protocol settings
@@ -20,15 +42,19 @@ struct TLSSettings: Equatable, Sendable {
 /// settings change (CONFIG SET tls-cert-file …): connections keep the context they began with.
 // Sendable because an SSL_CTX is reference-counted and safe to use from several threads once
 // built (OpenSSL's rule), and this wrapper never changes it after init.
-final class TLSContext: @unchecked Sendable {
+public final class TLSContext: @unchecked Sendable {
     let context: OpaquePointer
-    let settings: TLSSettings
+    public let settings: TLSSettings
+    public let role: TLSRole
 
     /// Builds the context, or says what is wrong with the settings (OpenSSL's reason included).
-    init(_ settings: TLSSettings) throws(TLSError) {
-        guard let context = SSL_CTX_new(TLS_server_method()) else { throw TLSError.openSSL("SSL_CTX_new") }
+    public init(_ settings: TLSSettings, role: TLSRole = .server) throws(TLSError) {
+        guard let context = SSL_CTX_new(role == .server ? TLS_server_method() : TLS_client_method()) else {
+            throw TLSError.openSSL("SSL_CTX_new")
+        }
         self.context = context
         self.settings = settings
+        self.role = role
         // Memory BIOs, and no compression (CRIME), no renegotiation.
         _ = SSL_CTX_set_options(context, spool_ssl_op_no_compression_or_renegotiation())
         _ = spool_ssl_ctx_set_release_buffers(context)
@@ -55,10 +81,11 @@ final class TLSContext: @unchecked Sendable {
             throw TLSError.openSSL("setting tls-ciphersuites")
         }
         let mode: Int32
-        switch settings.authClients.lowercased() {
-        case "yes": mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-        case "optional": mode = SSL_VERIFY_PEER
-        case "no": mode = SSL_VERIFY_NONE
+        switch (role, settings.authClients.lowercased()) {
+        case (.client, _): mode = SSL_VERIFY_PEER
+        case (.server, "yes"): mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+        case (.server, "optional"): mode = SSL_VERIFY_PEER
+        case (.server, "no"): mode = SSL_VERIFY_NONE
         default: throw TLSError.settings("tls-auth-clients must be yes, no or optional")
         }
         if mode != SSL_VERIFY_NONE {
@@ -95,14 +122,14 @@ final class TLSContext: @unchecked Sendable {
 }
 
 /// Why TLS settings could not be used, or a connection's TLS failed.
-enum TLSError: Error, CustomStringConvertible {
+public enum TLSError: Error, CustomStringConvertible {
     case settings(String)
     /// An OpenSSL call failed; its queued error texts are appended.
     case openSSL(String, reason: String)
 
     static func openSSL(_ what: String) -> TLSError { .openSSL(what, reason: TLSError.drainErrors()) }
 
-    var description: String {
+    public var description: String {
         switch self {
         case .settings(let text): return text
         case .openSSL(let what, let reason): return reason.isEmpty ? what : "\(what): \(reason)"
