@@ -135,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "SpoolClusterTests", dependencies: ["SpoolCluster"], swiftSettings: testSettings),
         .testTarget(
-            name: "SpoolServerTests", dependencies: ["SpoolServer", "SpoolStorage", "SpoolProtocol", "SpoolCore"],
+            name: "SpoolServerTests", dependencies: ["SpoolServer", "SpoolStorage", "SpoolProtocol", "SpoolCore", "SpoolTLS"],
             swiftSettings: testSettings),
     ]
 )

@@ -116,7 +116,11 @@ public struct ServerConfig: Sendable, Equatable {
         Key(name: "tls-key-file", isMutable: true, get: { $0.tlsKeyFile }, set: { c, v in c.tlsKeyFile = v; return true }),
         Key(name: "tls-ca-cert-file", isMutable: true, get: { $0.tlsCaCertFile }, set: { c, v in c.tlsCaCertFile = v; return true }),
         Key(name: "tls-auth-clients", isMutable: true, get: { $0.tlsAuthClients },
-            set: { c, v in c.tlsAuthClients = v.lowercased(); return ["yes", "no", "optional"].contains(v.lowercased()) }),
+            set: { c, v in
+                guard ["yes", "no", "optional"].contains(v.lowercased()) else { return false }
+                c.tlsAuthClients = v.lowercased()
+                return true
+            }),
         Key(name: "tls-protocols", isMutable: true, get: { $0.tlsProtocols }, set: { c, v in c.tlsProtocols = v; return true }),
         Key(name: "tls-ciphers", isMutable: true, get: { $0.tlsCiphers }, set: { c, v in c.tlsCiphers = v; return true }),
         Key(name: "tls-ciphersuites", isMutable: true, get: { $0.tlsCiphersuites }, set: { c, v in c.tlsCiphersuites = v; return true }),

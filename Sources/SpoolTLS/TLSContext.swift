@@ -107,7 +107,7 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// tls-protocols: TLSv1.2 and/or TLSv1.3 (any case), space-separated; "" is both.
-    static func protocolRange(_ text: String) throws(TLSError) -> ClosedRange<Int32> {
+    public static func protocolRange(_ text: String) throws(TLSError) -> ClosedRange<Int32> {
         var versions: [Int32] = []
         for word in text.split(separator: " ") {
             switch word.lowercased() {
