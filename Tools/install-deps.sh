@@ -5,11 +5,13 @@
 # and for Tests/integration/test_real_clients.py: node-redis with node, redis-rb with ruby, C
 # hiredis with a C compiler, FastStream's Redis broker), and for cluster mode etcd (coordination)
 # iptables (the tests cut nodes off from each other) and faketime (Tools/chaos.py shifts a node's clock),
-# and libfuse2 with fusepy for Tools/lazyfs.py (power loss: writes not yet fsync'd are dropped).
+# libfuse2 with fusepy for Tools/lazyfs.py (power loss: writes not yet fsync'd are dropped), and
+# prometheus-redis-exporter (Tests/integration/test_exporter.py scrapes spoold through it).
 set -euo pipefail
 
 packages=(libuv1-dev libwiredtiger-dev libjemalloc-dev libssl-dev pkg-config redis-server redis-tools
-          nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables faketime libfuse2)
+          nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables faketime libfuse2
+          prometheus-redis-exporter)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
