@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries, linked through pkg-config; Debian packages provide them.
@@ -53,6 +55,7 @@ let package = Package(
                 "SpoolCore", "CWiredTiger",
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
         // The replication core: pure state machines (leader recovery, quorum commit, epochs), no I/O.
@@ -78,6 +81,11 @@ let package = Package(
             dependencies: [
                 "SpoolCore", "SpoolProtocol", "SpoolStorage", "SpoolReplication", "SpoolCluster", "SpoolTLS", "CLibUV", "CJemalloc", "COpenSSL",
                 .product(name: "Collections", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
 

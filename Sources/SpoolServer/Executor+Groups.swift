@@ -211,6 +211,7 @@ extension Executor {
         ]
         fields.append(contentsOf: entry.fields)
         try store.append(target, id: id, fields: fields)
+        deadLetteredCount += 1
         streamChanged(name)
     }
 

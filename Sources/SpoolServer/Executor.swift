@@ -29,6 +29,8 @@ final class Executor: StorageContext {
         var streamCacheMax = 100_000
     }
 
+    /// Entries moved to dead-letter streams since start-up (/metrics).
+    var deadLetteredCount: UInt64 = 0
     /// Where commands that ran long are reported (SLOWLOG, LATENCY).
     let slowCommands: SlowCommandReports
 

@@ -29,12 +29,19 @@ public final class Server {
     private let asyncHandle: UnsafeMutablePointer<uv_async_t>
     /// Runs after each poll phase: hands the iteration's storage jobs over in one batch.
     private let checkHandle: UnsafeMutablePointer<uv_check_t>
+    /// With `admin-port`: publishes the loop's figures once a second when the loop is idle too.
+    private let metricsTimer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
     var pendingJobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
     private var signalHandles: [UnsafeMutablePointer<uv_signal_t>] = []
     let wakeup: LoopWakeup
     let engine: StorageEngine<Executor>
     /// Slow stream commands, reported by the storage thread (SLOWLOG, LATENCY).
     let slowCommands = SlowCommandReports()
+    /// The admin port's registry and server (nil without `admin-port`).
+    let metrics: ServerMetrics?
+    private(set) var adminServer: AdminServer?
+    var lastMetricsPublish: UInt64 = 0
+    var publishedStatistics: (connections: UInt64, commands: UInt64, tlsRefusals: UInt64, aclDenials: UInt64) = (0, 0, 0, 0)
     /// SLOWLOG and LATENCY's records.
     var slowLog = SlowLog()
     var latencyMonitor = LatencyMonitor()
@@ -108,7 +115,10 @@ public final class Server {
         checkHandle = UnsafeMutablePointer<uv_check_t>.allocate(capacity: 1)
         let wakeup = LoopWakeup(handle: asyncHandle)
         self.wakeup = wakeup
+        let metrics = config.adminPort > 0 ? ServerMetrics() : nil
+        self.metrics = metrics
         var options = StorageOptions(directory: config.dir)
+        options.metrics = metrics?.storage
         options.cacheSizeMiB = max(1, config.wiredtigerCacheSize >> 20)
         options.batchCommandsMax = config.transactionCommandsMax
         options.checkpointIntervalSeconds = config.checkpointInterval
@@ -148,9 +158,19 @@ public final class Server {
                 uv_check_start(checkHandle) { handle in
                     let server = Server.from(handle!.pointee.loop)
                     server.submitPendingJobs()
-                    server.statistics.sample(nowNanoseconds: monotonicNanoseconds())
+                    let now = monotonicNanoseconds()
+                    server.statistics.sample(nowNanoseconds: now)
+                    server.publishLoopMetrics(nowNanoseconds: now)
                 }, "uv_check_start")
             try bind()
+            if let metrics {
+                adminServer = try Self.startAdmin(config: config, engine: engine, metrics: metrics)
+                try checkUV(uv_timer_init(loop, metricsTimer), "uv_timer_init")
+                try checkUV(
+                    uv_timer_start(metricsTimer, { handle in
+                        Server.from(handle!.pointee.loop).publishLoopMetrics(nowNanoseconds: monotonicNanoseconds())
+                    }, 1000, 1000), "uv_timer_start")
+            }
             for signal in [SIGTERM, SIGINT] { try watch(signal) }
             if let link { try startCluster(link) }
         } catch {
@@ -630,6 +650,10 @@ public final class Server {
         uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
         if let tlsListener { uv_close(UnsafeMutableRawPointer(tlsListener).assumingMemoryBound(to: uv_handle_t.self), nil) }
         clusterLink?.stop()
+        if adminServer != nil {
+            adminServer?.shutdown()
+            uv_close(UnsafeMutableRawPointer(metricsTimer).assumingMemoryBound(to: uv_handle_t.self), nil)
+        }
         submitPendingJobs()
         engine.shutdown()
         drainOutcomes()

@@ -29,6 +29,11 @@ public struct ServerConfig: Sendable, Equatable {
     /// client authentication too.
     public var tlsClientCertFile = ""
     public var tlsClientKeyFile = ""
+    /// The admin HTTP port (GET /metrics), 0: off; on `admin-bind`.
+    public var adminPort = 0
+    public var adminBind = "127.0.0.1"
+    /// Streams /metrics reports one by one at most (in catalog order; `spool_streams` counts all).
+    public var metricsStreamsMax = 1000
     /// SLOWLOG: commands that ran at least this many microseconds (-1: none; 0: every one).
     public var slowlogLogSlowerThan = 10_000
     public var slowlogMaxLen = 128
@@ -128,6 +133,10 @@ public struct ServerConfig: Sendable, Equatable {
             set: { c, v in setBool(&c.tlsCluster, v) }),
         Key(name: "tls-client-cert-file", isMutable: false, get: { $0.tlsClientCertFile }, set: { c, v in c.tlsClientCertFile = v; return true }),
         Key(name: "tls-client-key-file", isMutable: false, get: { $0.tlsClientKeyFile }, set: { c, v in c.tlsClientKeyFile = v; return true }),
+        Key(name: "admin-port", isMutable: false, get: { String($0.adminPort) }, set: { c, v in setInt(&c.adminPort, v, 0...65535) }),
+        Key(name: "admin-bind", isMutable: false, get: { $0.adminBind }, set: { c, v in c.adminBind = v; return !v.isEmpty }),
+        Key(name: "metrics-streams-max", isMutable: false, get: { String($0.metricsStreamsMax) },
+            set: { c, v in setInt(&c.metricsStreamsMax, v, 0...1_000_000) }),
         Key(name: "slowlog-log-slower-than", isMutable: true, get: { String($0.slowlogLogSlowerThan) },
             set: { c, v in setInt(&c.slowlogLogSlowerThan, v, -1...Int(Int32.max)) }),
         Key(name: "slowlog-max-len", isMutable: true, get: { String($0.slowlogMaxLen) },

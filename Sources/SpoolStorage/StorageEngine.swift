@@ -392,6 +392,10 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                 unflushedAppends += appends
                 statistics.commits += 1
                 statistics.appends += appends
+                if let metrics = options.metrics {
+                    metrics.commits.increment()
+                    metrics.appends.increment(by: Int64(appends))
+                }
             }
             for (item, result) in zip(batch, results) where result.tag == thisGeneration {
                 statistics.writeCommands += UInt64(item.commands)
@@ -474,6 +478,13 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
                         statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, UInt64(store.batchAppendCount))
                         _ = durableLatency.record(now - item.submittedAt)
                         noteFsyncLocked(now - syncStarted)
+                        if let metrics = options.metrics {
+                            metrics.commits.increment()
+                            metrics.fsyncs.increment()
+                            metrics.entriesPerFsync.record(Int64(store.batchAppendCount))
+                            metrics.fsyncDuration.recordNanoseconds(Int64(now - syncStarted))
+                            metrics.appendToDurable.recordNanoseconds(Int64(now - item.submittedAt))
+                        }
                     }
                 }
                 deliver([outcome])
@@ -609,15 +620,22 @@ public final class StorageEngine<Context: StorageContext>: @unchecked Sendable {
             durableWatermark.store(target, ordering: .releasing)
             statistics.fsyncs += 1
             statistics.entriesPerFsyncMax = max(statistics.entriesPerFsyncMax, unflushedAppends)
+            let entriesThisFsync = unflushedAppends
             unflushedAppends = 0
             _ = fsyncLatency.record(finished - started)
             noteFsyncLocked(finished - started)
+            if let metrics = options.metrics {
+                metrics.fsyncs.increment()
+                metrics.entriesPerFsync.record(Int64(entriesThisFsync))
+                metrics.fsyncDuration.recordNanoseconds(Int64(finished - started))
+            }
             while let head = awaiting.first, head.tag <= target {
                 awaiting.removeFirst()
                 ready.append(head.outcome)
                 if let submittedAt = head.submittedAt {
                     statistics.durableJobs += 1
                     _ = durableLatency.record(finished &- submittedAt)
+                    options.metrics?.appendToDurable.recordNanoseconds(Int64(finished &- submittedAt))
                 }
             }
             flushIsDelivering = !ready.isEmpty

@@ -11,6 +11,8 @@ public struct StorageOptions: Sendable {
     }
 
     public var directory: String
+    /// Where commits, fsyncs and their latencies are reported (nil: nowhere but INFO).
+    public var metrics: StorageMetrics?
     public var cacheSizeMiB: Int = 64
     public var checkpointIntervalSeconds: Int = 30
     /// Write commands after which a checkpoint starts without waiting for the interval (0: only

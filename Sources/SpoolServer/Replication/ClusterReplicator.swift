@@ -596,6 +596,17 @@ final class ClusterReplicator {
 
     /// INFO's view of every shard on this node: its role and epoch, the log's tail, what is
     /// synced, committed and applied, and writes waiting to commit.
+    /// Each shard's role, epoch and log positions, for /metrics.
+    func shardMetrics() -> [MetricsSnapshot.Shard] {
+        shards.map { shard in
+            let node = shard.node
+            let role = node.isServing ? "leader" : node.isLeading ? "recovering" : node.following != nil ? "follower" : "idle"
+            return MetricsSnapshot.Shard(
+                index: shard.index, role: role, epoch: UInt64(node.leader?.epoch ?? node.following?.epoch ?? 0),
+                committed: UInt64(node.commitSeq), applied: UInt64(shard.appliedSeq), tail: UInt64(node.log.tail.seq))
+        }
+    }
+
     func infoText() -> String {
         var text = "# Shards\r\nspool_cluster_node_index:\(settings.myIndex)\r\nspool_cluster_shards:\(shards.count)\r\n"
         text += "spool_cluster_configuration:\(config.version)\r\nspool_cluster_members:\(config.names.joined(separator: ","))\r\n"
