@@ -6,12 +6,13 @@
 # hiredis with a C compiler, FastStream's Redis broker), and for cluster mode etcd (coordination)
 # iptables (the tests cut nodes off from each other) and faketime (Tools/chaos.py shifts a node's clock),
 # libfuse2 with fusepy for Tools/lazyfs.py (power loss: writes not yet fsync'd are dropped), and
-# prometheus-redis-exporter (Tests/integration/test_exporter.py scrapes spoold through it).
+# prometheus-redis-exporter (Tests/integration/test_exporter.py scrapes spoold through it), and
+# chromium (Tests/integration/test_dashboard.py loads the admin port's page headless).
 set -euo pipefail
 
 packages=(libuv1-dev libwiredtiger-dev libjemalloc-dev libssl-dev pkg-config redis-server redis-tools
           nodejs node-redis ruby ruby-redis gcc libc6-dev libhiredis-dev etcd-server iptables faketime libfuse2
-          prometheus-redis-exporter)
+          prometheus-redis-exporter chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

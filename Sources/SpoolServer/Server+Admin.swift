@@ -18,8 +18,17 @@ extension Server {
                 switch path {
                 case "/metrics":
                     return scrape(engine: engine, metrics: metrics, state: scrapes, streamsMax: streamsMax, on: eventLoop)
+                case "/api/overview":
+                    return snapshot(engine: engine, streamsMax: streamsMax, on: eventLoop).map { snapshot in
+                        let overview = Overview(snapshot: snapshot, storage: engine.statisticsSnapshot, loop: metrics.loopFigures.current)
+                        return AdminResponse(status: .ok, contentType: "application/json", body: overview.json)
+                    }
+                case "/":
+                    return eventLoop.makeSucceededFuture(
+                        AdminResponse(status: .ok, contentType: "text/html; charset=utf-8", body: Array(DashboardPage.html.utf8)))
                 default:
-                    return eventLoop.makeSucceededFuture(.text("not found: GET /metrics\n", status: .notFound))
+                    return eventLoop.makeSucceededFuture(
+                        .text("not found: GET / (dashboard), /metrics (Prometheus), /api/overview (JSON)\n", status: .notFound))
                 }
             }
         } catch {
@@ -32,6 +41,15 @@ extension Server {
     private static func scrape(
         engine: StorageEngine<Executor>, metrics: ServerMetrics, state: ScrapeState, streamsMax: Int, on eventLoop: any EventLoop
     ) -> EventLoopFuture<AdminResponse> {
+        snapshot(engine: engine, streamsMax: streamsMax, on: eventLoop).map { snapshot in
+            state.apply(snapshot, to: metrics)
+            return AdminResponse(
+                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.registry.emitToBuffer())
+        }
+    }
+
+    /// The storage thread's view of streams, groups and shards, taken as a storage job.
+    private static func snapshot(engine: StorageEngine<Executor>, streamsMax: Int, on eventLoop: any EventLoop) -> EventLoopFuture<MetricsSnapshot> {
         let promise = eventLoop.makePromise(of: MetricsSnapshot.self)
         engine.submit(
             { executor throws(WiredTigerError) in
@@ -46,11 +64,7 @@ extension Server {
                 promise.fail(error)
                 return .nothing
             })
-        return promise.futureResult.map { snapshot in
-            state.apply(snapshot, to: metrics)
-            return AdminResponse(
-                status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.registry.emitToBuffer())
-        }
+        return promise.futureResult
     }
 
     /// Every sampling tick (at most four times a second): the loop's figures into the registry.
@@ -66,6 +80,10 @@ extension Server {
         let deniedTotal = denied.auth + denied.command + denied.key + denied.channel
         metrics.aclDenials.increment(by: Int64(deniedTotal - published.aclDenials))
         publishedStatistics = (statistics.totalConnections, statistics.totalCommands, statistics.tlsRefusals, deniedTotal)
+        metrics.loopFigures.publish(
+            LoopFigures.Snapshot(
+                connectedClients: connections.count, opsPerSecond: statistics.instantaneousOpsPerSecond,
+                uptimeSeconds: (now - startedAt) / 1_000_000_000, topology: topology))
     }
 }
 

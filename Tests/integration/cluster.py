@@ -329,6 +329,8 @@ class Node:
         # Put before spoold on its command line (e.g. `env LD_PRELOAD=…libfaketime…`; it must exec,
         # keeping the PID).
         self.prefix: List[str] = []
+        # Put after this node's other arguments (e.g. its own admin port).
+        self.extra_args: List[str] = []
 
     @property
     def address(self) -> str:
@@ -348,7 +350,7 @@ class Node:
             "--cluster-quorum-timeout", str(c.quorum_timeout_ms),
         ] + (["--cluster-gap-threshold", str(c.gap_threshold)] if c.gap_threshold is not None else []) \
           + (["--cluster-backfill-rate", str(c.backfill_rate)] if c.backfill_rate is not None else []) \
-          + c.extra_args
+          + c.extra_args + self.extra_args
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Prometheus
 import SpoolStorage
+import Synchronization
 
 /// The Prometheus registry /metrics renders, and the metrics Spool feeds it: the storage
 /// engine's commits, fsyncs and latencies as they happen (swift-metrics, through
@@ -17,6 +18,8 @@ final class ServerMetrics: Sendable {
     let commandsProcessed: Prometheus.Counter
     let tlsRefusals: Prometheus.Counter
     let aclDenials: Prometheus.Counter
+    /// For the dashboard (GET /api/overview).
+    let loopFigures = LoopFigures()
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -44,4 +47,24 @@ final class ServerMetrics: Sendable {
     static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
+}
+
+/// What the loop thread last published for the admin thread (at most four times a second, and
+/// once a second when idle): figures only the loop knows.
+final class LoopFigures: Sendable {
+    struct Snapshot: Sendable {
+        var connectedClients = 0
+        var opsPerSecond: UInt64 = 0
+        var uptimeSeconds: UInt64 = 0
+        /// Cluster mode: the members and who leads each shard.
+        var topology: ClusterTopology?
+    }
+
+    private let state = Mutex(Snapshot())
+
+    func publish(_ snapshot: Snapshot) {
+        state.withLock { $0 = snapshot }
+    }
+
+    var current: Snapshot { state.withLock { $0 } }
 }
