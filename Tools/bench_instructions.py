@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""What ACL checks cost per request, in instructions (valgrind's callgrind counts them, so the
-figure does not depend on what else the shared machine is doing), Spool and redis-server side by
-side.
+"""What a feature costs per request, in instructions (valgrind's callgrind counts them, so the
+figure does not depend on what else the shared machine is doing).
 
-For each server: a run with no requests (start-up and shutdown only), a run of N durable XADDs
-as a user who may do anything (`~* &* +@all`: no check), and a run of N as a user restricted to
-`bench*` (`~bench* -@all +xadd …`: the command bit and a key pattern are checked for each
-XADD); both log in the same way. Instructions per request are (run - empty run) / N, all the
-server's threads; the ACL cost is the difference between the last two, also as a share of the
-unrestricted user's.
+`--compare acl` (Spool and redis-server side by side): N durable XADDs as a user who may do
+anything (`~* &* +@all`: no check), and N as a user restricted to `bench*` (`~bench* -@all
++xadd …`: the command bit and a key pattern are checked for each XADD); both log in the same
+way, so the difference is the checks alone.
 
-usage: Tools/bench_acl_cost.py [--requests 20000] [--spoold PATH] [--runs 3]
+`--compare metrics` (Spool): N durable XADDs without and with the admin port (`admin-port`:
+every fsync and durable write recorded into the Prometheus histograms).
+
+Each run also has an empty twin (start-up and shutdown only) whose instructions are subtracted:
+instructions per request are (run - empty run) / N, all the server's threads.
+
+usage: Tools/bench_instructions.py [--compare acl|metrics] [--requests 20000] [--spoold PATH] [--runs 3]
 """
 import argparse
 import os
@@ -50,7 +53,7 @@ def stripped_copy(binary):
     return copy
 
 
-def instructions(kind, spoold, requests, acl):
+def instructions(kind, spoold, requests, acl, extra=(), login=True):
     directory = tempfile.mkdtemp(prefix=f"aclcost-{kind}-")
     port = free_port()
     out = os.path.join(directory, "callgrind.out")
@@ -58,17 +61,19 @@ def instructions(kind, spoold, requests, acl):
         server = ["redis-server", "--port", str(port), "--dir", directory, "--appendonly", "yes",
                   "--appendfsync", "always", "--save", "", "--daemonize", "no"]
     else:
-        server = [spoold, "--port", str(port), "--data-dir", os.path.join(directory, "data")]
+        server = [spoold, "--port", str(port), "--data-dir", os.path.join(directory, "data")] + list(extra)
     process = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + server,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port)
         if requests:
-            subprocess.run(["redis-cli", "-p", str(port), "ACL", "SETUSER"] + (USER if acl else UNRESTRICTED),
-                           check=True, capture_output=True)
-            login = ["--user", "bench", "-a", "bench-pw"]
+            credentials = []
+            if login:
+                subprocess.run(["redis-cli", "-p", str(port), "ACL", "SETUSER"] + (USER if acl else UNRESTRICTED),
+                               check=True, capture_output=True)
+                credentials = ["--user", "bench", "-a", "bench-pw"]
             subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-P", "16", "-n", str(requests), "-q"]
-                           + login + ["XADD", "bench", "*", "field", "v" * 100],
+                           + credentials + ["XADD", "bench", "*", "field", "v" * 100],
                            check=True, capture_output=True, timeout=3600)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=600)
@@ -89,23 +94,29 @@ def main():
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--spoold", default=os.path.join(ROOT, ".build/release/spoold"))
+    parser.add_argument("--compare", choices=["acl", "metrics"], default="acl")
     args = parser.parse_args()
     args.spoold = stripped_copy(args.spoold)
+    if args.compare == "acl":
+        kinds = ("redis", "spool")
+        variants = [("user ~* +@all", True, False, ()), ("user ~bench* +xadd", True, True, ())]
+    else:
+        kinds = ("spool",)
+        variants = [("no admin port", False, False, ()), ("admin-port (metrics)", False, False, ("--admin-port", str(free_port())))]
     rows = []
-    for kind in ("redis", "spool"):
-        per = {"plain": [], "acl": []}
+    for kind in kinds:
+        per = {label: [] for label, _, _, _ in variants}
         for run in range(args.runs):
             empty = instructions(kind, args.spoold, 0, False)
-            for mode in ("plain", "acl"):
-                total = instructions(kind, args.spoold, args.requests, mode == "acl")
-                per[mode].append((total - empty) / args.requests)
-                print(f"{kind} run {run + 1} {mode}: {per[mode][-1]:,.0f} instructions/request", file=sys.stderr, flush=True)
-        plain = statistics.median(per["plain"])
-        acl = statistics.median(per["acl"])
-        rows.append([kind, f"{plain:,.0f}", f"{acl:,.0f}", f"{acl - plain:+,.0f}", f"{(acl / plain - 1) * 100:+.1f}%"])
+            for label, login, acl, extra in variants:
+                total = instructions(kind, args.spoold, args.requests, acl, extra=extra, login=login)
+                per[label].append((total - empty) / args.requests)
+                print(f"{kind} run {run + 1} {label}: {per[label][-1]:,.0f} instructions/request", file=sys.stderr, flush=True)
+        base, other = (statistics.median(per[label]) for label, _, _, _ in variants)
+        rows.append([kind, f"{base:,.0f}", f"{other:,.0f}", f"{other - base:+,.0f}", f"{(other / base - 1) * 100:+.1f}%"])
     print(f"durable XADD, 50 clients x 16 pipelined, {args.requests} requests; instructions per request "
           f"(callgrind, every server thread), medians of {args.runs}")
-    print_table(["server", "user ~* +@all", "user ~bench* +xadd", "ACL cost", "ACL cost share"], rows)
+    print_table(["server", variants[0][0], variants[1][0], "cost", "cost share"], rows)
 
 
 if __name__ == "__main__":
