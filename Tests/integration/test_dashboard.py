@@ -4,8 +4,10 @@ spoold with traffic: what the page shows after its scripts ran is checked, cell 
 from __future__ import annotations
 
 import html.parser
+import re
 import shutil
 import subprocess
+import urllib.request
 from typing import Dict, List, Optional
 
 import pytest
@@ -127,6 +129,13 @@ def test_the_dashboard_shows_cluster_members_and_shard_leaders(tmp_path):
         expected = cluster.leaders(node)
         for index in range(cluster.shard_count):
             assert page.row(shard=str(index))["cells"]["leader"] == expected[index].name
+        # /metrics on the same port has each shard's epoch and whether this node leads it.
+        text = urllib.request.urlopen(f"http://{node.host}:{admin_port}/metrics", timeout=10).read().decode()
+        for index in range(cluster.shard_count):
+            epoch = re.search(rf'^spool_shard_epoch\{{shard="{index}"\}} (\S+)$', text, re.M)
+            leads = re.search(rf'^spool_shard_leader\{{shard="{index}"\}} (\S+)$', text, re.M)
+            assert epoch and float(epoch.group(1)) >= 1, text
+            assert leads and float(leads.group(1)) == (1.0 if expected[index] is node else 0.0), text
     finally:
         cluster.close()
         cluster.remove_data()
