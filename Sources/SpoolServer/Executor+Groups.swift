@@ -780,11 +780,7 @@ extension Executor {
             writeReadCounters(stream, group, firstID: first, into: &out)
             guard extended else { continue }
             out.bulk("oldest-unread-age-ms")
-            if let from = group.lastDeliveredID.successor, let unread = try store.entries(stream, from: from, count: 1).first {
-                out.integer(max(0, now - Int64(clamping: unread.id.milliseconds)))
-            } else {
-                out.nullBulk()
-            }
+            if let age = try oldestUnreadAge(stream, group, now: now) { out.integer(age) } else { out.nullBulk() }
             out.bulk("oldest-pending-age-ms")
             if let (oldest, _) = try store.pendingBounds(stream, group) {
                 out.integer(max(0, now - Int64(clamping: oldest.milliseconds)))
@@ -800,6 +796,14 @@ extension Executor {
                 out.nullBulk()
             }
         }
+    }
+
+    /// How long ago (ms) the oldest entry the group has not been given was added; nil when it has
+    /// been given everything.
+    func oldestUnreadAge(_ stream: StreamState, _ group: ConsumerGroup, now: Int64) throws(WiredTigerError) -> Int64? {
+        guard let from = group.lastDeliveredID.successor, let unread = try store.entries(stream, from: from, count: 1).first
+        else { return nil }
+        return max(0, now - Int64(clamping: unread.id.milliseconds))
     }
 
     /// The `entries-read` and `lag` fields of XINFO GROUPS and STREAM FULL (null when unknown).

@@ -20,10 +20,7 @@ extension Executor {
                 if !stream.groups.isEmpty {
                     let first = try firstID(stream)
                     for group in stream.groups.values.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }) {
-                        var age: Int64 = 0
-                        if let from = group.lastDeliveredID.successor, let unread = try store.entries(stream, from: from, count: 1).first {
-                            age = max(0, now - Int64(clamping: unread.id.milliseconds))
-                        }
+                        let age = try oldestUnreadAge(stream, group, now: now) ?? 0
                         groups.append(
                             .init(
                                 name: String(decoding: group.name, as: UTF8.self), consumers: group.consumers.count,
