@@ -9,6 +9,8 @@ public struct ClusterConfiguration: Sendable {
     public var nodeID: String
     /// host:port clients use (published in the node and leader keys for -MOVED redirects).
     public var clientAddress: String
+    /// host:port of this node's TLS port for clients (tls-port), nil without one.
+    public var tlsAddress: String?
     /// host:port of the replication bus.
     public var busAddress: String
     /// The software version, published in the node key.

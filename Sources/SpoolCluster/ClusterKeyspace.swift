@@ -8,7 +8,7 @@ import Foundation
 /// key of the cluster starts with `prefix`, so one range and one watch cover the whole view.
 ///
 /// ```
-/// /spool/v1/<cluster>/nodes/<nodeId>       {"addr","bus","version","index"}   under the node's lease
+/// /spool/v1/<cluster>/nodes/<nodeId>       {"addr","bus","version","index","tls"}   under the node's lease
 /// /spool/v1/<cluster>/shards/<s>/leader    {"node","addr","bus","config","members"}  under the leader's lease
 /// /spool/v1/<cluster>/bump                 empty                      raises the revision (floor check)
 /// /spool/v1/<cluster>/history/<nodeId>     {}                         the node has held data (no lease)
@@ -67,6 +67,8 @@ struct NodeRecord: Codable, Equatable {
     var version: String
     /// The bus index the node uses (its position in its cluster-members); nil from older versions.
     var index: Int?
+    /// host:port of its TLS port (tls-port), if it has one: what TLS clients are sent to.
+    var tls: String?
 }
 
 /// The value of a shard leader key. The epoch is not stored: it is the key's create_revision.

@@ -100,7 +100,8 @@ struct ClusterMirror: Sendable {
         case .node(let nodeID):
             let record = ClusterKeyspace.decode(NodeRecord.self, from: keyValue.value)
             let node = ClusterView.Node(
-                address: record?.addr ?? "", busAddress: record?.bus ?? "", version: record?.version ?? "", index: record?.index)
+                address: record?.addr ?? "", busAddress: record?.bus ?? "", version: record?.version ?? "", index: record?.index,
+                tlsAddress: record?.tls)
             nodesSeen.insert(nodeID)
             if nodes[nodeID] == node { return false }
             nodes[nodeID] = node

@@ -10,12 +10,15 @@ public struct ClusterView: Sendable, Equatable {
         public var version: String
         /// The bus index it uses (nil: not announced).
         public var index: Int?
+        /// host:port of its TLS port for clients (nil: it has none).
+        public var tlsAddress: String?
 
-        public init(address: String, busAddress: String, version: String, index: Int? = nil) {
+        public init(address: String, busAddress: String, version: String, index: Int? = nil, tlsAddress: String? = nil) {
             self.address = address
             self.busAddress = busAddress
             self.version = version
             self.index = index
+            self.tlsAddress = tlsAddress
         }
     }
 

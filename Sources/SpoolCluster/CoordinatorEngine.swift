@@ -138,7 +138,7 @@ actor CoordinatorEngine {
         }
         let record = NodeRecord(
             addr: configuration.clientAddress, bus: configuration.busAddress, version: configuration.version,
-            index: configuration.effectiveNodeIndex)
+            index: configuration.effectiveNodeIndex, tls: configuration.tlsAddress)
         do {
             try await client.put(
                 key: keyspace.nodeKey(configuration.nodeID), value: ClusterKeyspace.encode(record), lease: granted.id)

@@ -65,11 +65,13 @@ final class ClusterLink: Sendable {
     init(config: ServerConfig, members: [ClusterMember], myIndex: Int, wakeup: LoopWakeup) throws {
         let cluster = config.clusterName
         let me = members[myIndex]
-        let configuration = ClusterConfiguration(
+        var configuration = ClusterConfiguration(
             endpoints: config.clusterEtcdEndpoints.split(separator: ",").map { String($0) }, clusterName: cluster,
             nodeID: me.name, clientAddress: "\(me.host):\(me.port)", busAddress: "\(me.host):\(me.busPort)", version: spoolVersion,
             leaseTTLSeconds: Int64(config.clusterLeaseTTL), shardCount: config.clusterShards, memberNodeIDs: members.map(\.name),
             memberAddresses: members.map { ("\($0.host):\($0.port)", "\($0.host):\($0.busPort)") }, nodeIndex: myIndex)
+        // TLS clients are sent to the TLS ports of the nodes that registered one.
+        if config.tlsPort > 0 { configuration.tlsAddress = "\(me.host):\(config.tlsPort)" }
         // The seed list as version 0: what this node goes by until it reads etcd's configuration.
         var seed = configuration.seedConfig
         seed.version = 0
@@ -338,6 +340,12 @@ extension Server {
         }
         topology.setLocalCopies(loading: localGaps)
         self.topology = topology
+        tlsTopology = topology.withClientAddresses(view.nodes.compactMapValues(\.tlsAddress))
+    }
+
+    /// The topology as `connection` must see it: TLS clients are sent to TLS ports.
+    func topology(for connection: Connection) -> ClusterTopology? {
+        connection.tls != nil ? (tlsTopology ?? topology) : topology
     }
 
     /// `topology` over the members of `config` (this node kept, as a node holding no slots, while
@@ -504,8 +512,8 @@ extension Server {
     }
 
     /// CLUSTER …, on a cluster node or not.
-    func clusterCommand(_ args: [[UInt8]], into out: inout RESPWriter) {
-        guard let topology else { return out.error(ClusterError.clusterSupportDisabled) }
+    func clusterCommand(_ args: [[UInt8]], _ connection: Connection, into out: inout RESPWriter) {
+        guard let topology = topology(for: connection) else { return out.error(ClusterError.clusterSupportDisabled) }
         switch ClusterSubcommand.decode(args) {
         case .failure(let error): out.error(error.text)
         case .success(let subcommand):

@@ -90,7 +90,7 @@ extension Server {
             case .success(let decoded): command = decoded
             case .failure(let error): return reply(connection, &group) { $0.error(error.text) }
             }
-            if let topology {
+            if let topology = topology(for: connection) {
                 switch clusterDecision(spec, args, connection, topology: topology) {
                 case .local: break
                 case .refuse(let message): return reply(connection, &group) { $0.error(message) }
@@ -153,7 +153,7 @@ extension Server {
         case "command": command(args, into: &out)
         case "config": configCommand(args, connection, into: &out)
         case "unwatch": out.simpleString("OK")
-        case "cluster": clusterCommand(args, into: &out)
+        case "cluster": clusterCommand(args, connection, into: &out)
         case "readonly", "readwrite":
             guard topology != nil else { return out.error(ClusterError.clusterSupportDisabled) }
             connection.isReadOnly = top.name == "readonly"
@@ -186,7 +186,7 @@ extension Server {
         }
         submit(&group)
         if queued.isEmpty { return reply(connection, &group) { $0.arrayHeader(0) } }
-        if let topology { return execInCluster(queued, connection, &group, topology: topology) }
+        if let topology = topology(for: connection) { return execInCluster(queued, connection, &group, topology: topology) }
         // One group, one storage transaction: all of it becomes durable together or not at all.
         var transaction = CommandGroup(
             connection: connection.id, slot: connection.reserveSlot(), version: connection.version, commands: [])

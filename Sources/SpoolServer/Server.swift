@@ -48,6 +48,8 @@ public final class Server {
     /// Cluster mode: the link to peers and etcd, and what the loop routes by. Loop thread.
     let clusterLink: ClusterLink?
     var topology: ClusterTopology?
+    /// `topology` with TLS clients' addresses (the nodes' TLS ports), when any node has one.
+    var tlsTopology: ClusterTopology?
     /// Cluster mode: the last view from etcd, and the shards whose log has a gap here.
     var lastClusterView: ClusterView?
     var localGaps: Set<Int> = []

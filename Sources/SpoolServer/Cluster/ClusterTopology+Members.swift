@@ -149,3 +149,22 @@ extension ClusterTopology {
     }
 }
 
+
+extension ClusterTopology {
+    /// The same topology as a TLS client must see it: every node that registered a TLS address
+    /// (`tls-port`) shown at that address, in CLUSTER SLOTS, SHARDS and NODES and in MOVED, as
+    /// Redis shows TLS ports to TLS clients. Nodes without one keep their plain address.
+    func withClientAddresses(_ addresses: [String: String]) -> ClusterTopology {
+        func moved(_ node: Node) -> Node {
+            guard let address = addresses[node.name], let target = Node.hostAndPort(address) else { return node }
+            return Node(name: node.name, host: target.host, clientPort: target.port, busPort: node.busPort, hostname: node.hostname)
+        }
+        guard !addresses.isEmpty else { return self }
+        let shards = shards.map { shard in
+            Shard(
+                leader: shard.leader.map { Leader(node: moved($0.node), epoch: $0.epoch, replicationOffset: $0.replicationOffset) },
+                replicas: shard.replicas.map { Replica(node: moved($0.node), health: $0.health, replicationOffset: $0.replicationOffset) })
+        }
+        return ClusterTopology(myName: myName, nodes: nodes.map(moved), shards: shards)
+    }
+}
