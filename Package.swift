@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "SpoolClient",
             dependencies: [
-                "SpoolCore", "SpoolProtocol",
+                "SpoolCore", "SpoolProtocol", "SpoolTLS",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict),

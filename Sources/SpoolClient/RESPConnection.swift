@@ -1,6 +1,7 @@
 import DequeModule
 import SpoolCore
 import SpoolProtocol
+import SpoolTLS
 import Synchronization
 
 #if canImport(Glibc)
@@ -70,17 +71,24 @@ public final class RESPConnection: Sendable {
         var exited = false
 
         var hasOutbound: Bool { outboundStart < outbound.count }
+        /// Over TLS: the session. Requests are encrypted into it and replies decrypted out of it
+        /// under this lock only, so the senders' threads and the I/O thread never use it at once.
+        var tls: TLSSession?
     }
 
-    private init(endpoint: String, wakeup: Wakeup) {
+    /// Over TLS (fixed at connect).
+    private let usesTLS: Bool
+
+    private init(endpoint: String, wakeup: Wakeup, usesTLS: Bool) {
         self.endpoint = endpoint
         self.wakeup = wakeup
+        self.usesTLS = usesTLS
         self.state = Mutex(State())
     }
 
     /// Connects to `host:port`, waiting at most `timeout` for the TCP handshake.
     public static func connect(
-        host: String, port: Int, timeout: Duration = .seconds(5)
+        host: String, port: Int, timeout: Duration = .seconds(5), tls: TLSContext? = nil
     ) async throws(SpoolClientError) -> RESPConnection {
         let endpoint = "\(host):\(port)"
         let wakeup: Wakeup
@@ -89,11 +97,12 @@ public final class RESPConnection: Sendable {
         } catch {
             throw .connectFailed(endpoint: endpoint, reason: error.description)
         }
-        let connection = RESPConnection(endpoint: endpoint, wakeup: wakeup)
+        let connection = RESPConnection(endpoint: endpoint, wakeup: wakeup, usesTLS: tls != nil)
         let timeoutMilliseconds = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         let outcome: Result<Void, SpoolClientError> = await withCheckedContinuation { continuation in
             NativeThread.detach(name: "spool-conn") {
-                connection.run(host: host, port: port, timeoutMilliseconds: max(timeoutMilliseconds, 1), connected: continuation)
+                connection.run(
+                    host: host, port: port, timeoutMilliseconds: max(timeoutMilliseconds, 1), tls: tls, connected: continuation)
             }
         }
         try outcome.get()
@@ -200,7 +209,14 @@ public final class RESPConnection: Sendable {
 
     /// Writes now if nothing is queued ahead and the I/O thread is not about to write; otherwise
     /// queues, waking the I/O thread when the queue was empty.
-    private func writeLocked(_ state: inout State, _ bytes: [UInt8]) {
+    private func writeLocked(_ state: inout State, _ plaintext: [UInt8]) {
+        var bytes = plaintext
+        if let tls = state.tls {
+            // Held by the session until its handshake is done; what it has to send goes out now.
+            _ = tls.send(plaintext)
+            bytes = tls.takeOutgoing()
+            guard !bytes.isEmpty else { return }
+        }
         if state.hasOutbound || state.delivering {
             state.outbound.append(contentsOf: bytes)
             return
@@ -227,7 +243,7 @@ public final class RESPConnection: Sendable {
     // MARK: - The I/O thread
 
     private func run(
-        host: String, port: Int, timeoutMilliseconds: Int32,
+        host: String, port: Int, timeoutMilliseconds: Int32, tls context: TLSContext?,
         connected: CheckedContinuation<Result<Void, SpoolClientError>, Never>
     ) {
         let fd: Int32
@@ -247,6 +263,16 @@ public final class RESPConnection: Sendable {
             if case .closing = state.phase { return true }
             state.fd = fd
             state.phase = .open
+            if let context {
+                // Made here, under the lock that guards it from now on.
+                state.tls = try? TLSSession(context: context)
+                // The ClientHello; requests sent before the handshake ends wait in the session.
+                if let session = state.tls, case .ok = session.startHandshake() {
+                    writeLocked(&state, [])
+                } else {
+                    state.phase = .closing
+                }
+            }
             return false
         }
         if cancelled {
@@ -292,7 +318,8 @@ public final class RESPConnection: Sendable {
                 readLoop: while true {
                     switch Socket.receive(fd, into: readBuffer) {
                     case .bytes(let n):
-                        decoder.append(UnsafeRawBufferPointer(rebasing: readBuffer[..<n]))
+                        let received = UnsafeRawBufferPointer(rebasing: readBuffer[..<n])
+                        if let failure = decrypt(received, into: &decoder) { return failure }
                         if n < readBuffer.count { break readLoop }
                     case .wouldBlock:
                         break readLoop
@@ -319,6 +346,29 @@ public final class RESPConnection: Sendable {
                 if peerClosed { return .connectionLost(reason: "the server closed the connection") }
             }
         }
+    }
+
+    /// Adds what arrived to the decoder: as it is, or decrypted over TLS (whose handshake
+    /// messages and released requests are written out). Returns why the connection must end.
+    private func decrypt(_ received: UnsafeRawBufferPointer, into decoder: inout RESPReplyDecoder) -> SpoolClientError? {
+        guard usesTLS else {
+            decoder.append(received)
+            return nil
+        }
+        let ciphertext = Array(received)
+        let (plaintext, failure) = state.withLock { state -> ([UInt8], SpoolClientError?) in
+            guard let tls = state.tls else { return ([], nil) }
+            var plaintext: [UInt8] = []
+            let result = ciphertext.withUnsafeBytes { bytes in tls.receive(bytes) { plaintext.append(contentsOf: $0) } }
+            writeLocked(&state, [])
+            switch result {
+            case .ok: return (plaintext, nil)
+            case .closed: return (plaintext, .connectionLost(reason: "the server closed the TLS session"))
+            case .failed(let reason): return (plaintext, .connectionLost(reason: "TLS: \(reason)"))
+            }
+        }
+        decoder.append(plaintext)
+        return failure
     }
 
     /// Hands each reply to its receiver, then writes whatever the receivers sent meanwhile.

@@ -1,5 +1,6 @@
 import SpoolCore
 import SpoolProtocol
+import SpoolTLS
 import Synchronization
 
 /// A client for Spool (or any Redis-compatible server): one shared, pipelined connection for
@@ -168,6 +169,20 @@ public final class SpoolClient: Sendable {
 
     var isClosed: Bool { state.withLock { $0.closed } }
 
+    /// The TLS context of `configuration.tls` (nil for plain TCP); files that cannot be used are
+    /// a setup error, not retried.
+    private func makeTLSContext() throws(SpoolClientError) -> TLSContext? {
+        guard let options = configuration.tls else { return nil }
+        let settings = TLSSettings(
+            certificateFile: options.certificateFile ?? "", keyFile: options.keyFile ?? "",
+            caCertificateFile: options.caCertificateFile, authClients: "yes", protocols: "", ciphers: "", ciphersuites: "")
+        do {
+            return try TLSContext(settings, role: .client)
+        } catch {
+            throw .invalidArgument("TLS: \(error)")
+        }
+    }
+
     /// Connects and handshakes, retrying transient failures by the reconnect policy.
     private func openConnection() async throws(SpoolClientError) -> RESPConnection {
         let policy = configuration.reconnect
@@ -175,7 +190,8 @@ public final class SpoolClient: Sendable {
         while true {
             do throws(SpoolClientError) {
                 let connection = try await RESPConnection.connect(
-                    host: configuration.host, port: configuration.port, timeout: configuration.connectTimeout)
+                    host: configuration.host, port: configuration.port, timeout: configuration.connectTimeout,
+                    tls: try makeTLSContext())
                 do throws(SpoolClientError) {
                     try await handshake(connection)
                 } catch {

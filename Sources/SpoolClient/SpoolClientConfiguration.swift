@@ -14,12 +14,30 @@ public struct SpoolClientConfiguration: Sendable {
     /// Limit on one TCP connect.
     public var connectTimeout: Duration
     public var reconnect: ReconnectPolicy
+    /// Connect over TLS (to the server's tls-port), nil for plain TCP.
+    public var tls: TLSOptions?
+
+    /// The files a TLS connection uses, as redis-cli's --cacert, --cert and --key: the CA the
+    /// server's certificate must chain to, and the client's own certificate and key when the
+    /// server asks for one (tls-auth-clients yes, its default).
+    public struct TLSOptions: Sendable, Equatable {
+        public var caCertificateFile: String
+        public var certificateFile: String?
+        public var keyFile: String?
+
+        public init(caCertificateFile: String, certificateFile: String? = nil, keyFile: String? = nil) {
+            self.caCertificateFile = caCertificateFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+    }
 
     public init(
         host: String = "127.0.0.1", port: Int = 7379, username: String? = nil, password: String? = nil,
         protocolVersion: RESPVersion = .resp2, clientName: String? = nil, connectTimeout: Duration = .seconds(5),
-        reconnect: ReconnectPolicy = ReconnectPolicy()
+        reconnect: ReconnectPolicy = ReconnectPolicy(), tls: TLSOptions? = nil
     ) {
+        self.tls = tls
         self.host = host
         self.port = port
         self.username = username

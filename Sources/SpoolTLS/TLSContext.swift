@@ -62,17 +62,20 @@ public final class TLSContext: @unchecked Sendable {
         guard spool_ssl_ctx_set_min_proto_version(context, range.lowerBound) == 1,
             spool_ssl_ctx_set_max_proto_version(context, range.upperBound) == 1
         else { throw TLSError.openSSL("setting tls-protocols") }
-        guard !settings.certificateFile.isEmpty, !settings.keyFile.isEmpty else {
-            throw TLSError.settings("TLS needs tls-cert-file and tls-key-file")
-        }
-        guard SSL_CTX_use_certificate_chain_file(context, settings.certificateFile) == 1 else {
-            throw TLSError.openSSL("loading tls-cert-file \(settings.certificateFile)")
-        }
-        guard SSL_CTX_use_PrivateKey_file(context, settings.keyFile, SSL_FILETYPE_PEM) == 1 else {
-            throw TLSError.openSSL("loading tls-key-file \(settings.keyFile)")
-        }
-        guard SSL_CTX_check_private_key(context) == 1 else {
-            throw TLSError.openSSL("tls-key-file does not match tls-cert-file")
+        // A server always presents a certificate; a client only when it was given one.
+        if role == .server || !settings.certificateFile.isEmpty || !settings.keyFile.isEmpty {
+            guard !settings.certificateFile.isEmpty, !settings.keyFile.isEmpty else {
+                throw TLSError.settings("TLS needs tls-cert-file and tls-key-file")
+            }
+            guard SSL_CTX_use_certificate_chain_file(context, settings.certificateFile) == 1 else {
+                throw TLSError.openSSL("loading tls-cert-file \(settings.certificateFile)")
+            }
+            guard SSL_CTX_use_PrivateKey_file(context, settings.keyFile, SSL_FILETYPE_PEM) == 1 else {
+                throw TLSError.openSSL("loading tls-key-file \(settings.keyFile)")
+            }
+            guard SSL_CTX_check_private_key(context) == 1 else {
+                throw TLSError.openSSL("tls-key-file does not match tls-cert-file")
+            }
         }
         if !settings.ciphers.isEmpty, SSL_CTX_set_cipher_list(context, settings.ciphers) != 1 {
             throw TLSError.openSSL("setting tls-ciphers")

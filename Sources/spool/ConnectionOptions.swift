@@ -18,6 +18,18 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("ACL user to log in as (AUTH user password). Also read from $SPOOL_USER.", valueName: "name"))
     var user: String?
 
+    @Flag(help: "Connect over TLS (to the server's tls-port), checking its certificate against --cacert.")
+    var tls = false
+
+    @Option(help: ArgumentHelp("CA certificate the server's certificate must chain to (with --tls).", valueName: "file"))
+    var cacert: String?
+
+    @Option(help: ArgumentHelp("Client certificate, when the server asks for one (with --tls).", valueName: "file"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("The client certificate's private key (with --tls).", valueName: "file"))
+    var key: String?
+
     @Flag(help: "Speak RESP3 (HELLO 3) instead of RESP2.")
     var resp3 = false
 
@@ -30,7 +42,8 @@ struct ConnectionOptions: ParsableArguments {
             password: password ?? ProcessInfo.processInfo.environment["SPOOL_PASSWORD"],
             protocolVersion: resp3 ? .resp3 : .resp2, clientName: "spool-cli",
             reconnect: ReconnectPolicy(
-                initialDelay: .milliseconds(100), maximumDelay: .seconds(1), attemptsMax: max(1, connectAttempts)))
+                initialDelay: .milliseconds(100), maximumDelay: .seconds(1), attemptsMax: max(1, connectAttempts)),
+            tls: tls ? SpoolClientConfiguration.TLSOptions(caCertificateFile: cacert ?? "", certificateFile: cert, keyFile: key) : nil)
     }
 
     /// A client that has connected (so a bad address fails here, with exit code 3).

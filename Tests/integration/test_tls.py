@@ -130,3 +130,24 @@ def test_certificates_are_replaced_under_load_without_a_restart(start_server, ce
     assert not errors, errors
     assert admin.xlen("load") == len(acknowledged)
     assert [entry for entry, _ in admin.xrange("load")] == acknowledged
+
+
+@pytest.mark.spool_only
+def test_the_spool_cli_connects_over_tls(start_server, certs):
+    from cli import spool
+
+    srv = tls_server(start_server, certs)
+    port = srv.config["tls-port"]
+    tls = ["--tls", "--cacert", certs["ca"]]
+    published = spool("publish", "tls-cli", "item", "book", "--port", port, *tls,
+                      "--cert", certs["client_cert"], "--key", certs["client_key"])
+    assert published.code == 0, published
+    assert srv.client().xlen("tls-cli") == 1
+    # Without a client certificate the server refuses the handshake.
+    refused = spool("publish", "tls-cli", "item", "pen", "--port", port, *tls, "--connect-attempts", "1")
+    assert refused.code != 0 and "TLS" in refused.err, refused
+    # A CA that did not sign the server's certificate: the client refuses the server.
+    untrusted = spool("publish", "tls-cli", "item", "pen", "--port", port, "--tls", "--cacert", certs["untrusted_cert"],
+                      "--cert", certs["client_cert"], "--key", certs["client_key"], "--connect-attempts", "1")
+    assert untrusted.code != 0, untrusted
+    assert srv.client().xlen("tls-cli") == 1
