@@ -83,7 +83,7 @@ extension Server {
                 }
                 let started = monotonicNanoseconds()
                 reply(connection, &group) { answer(top, args.arrays, connection, into: &$0) }
-                return noteCommand(args, microseconds: Int64((monotonicNanoseconds() - started) / 1000), connection: connection)
+                return noteCommand(spec, args, microseconds: Int64((monotonicNanoseconds() - started) / 1000), connection: connection)
             }
             let command: Command
             switch decode(name, args) {

@@ -17,28 +17,31 @@ extension Server {
     /// Whether loop commands should be timed.
     var isTimingCommands: Bool { slowCommands.thresholdMicroseconds.load(ordering: .relaxed) >= 0 }
 
-    /// A command that ran `microseconds`: into SLOWLOG and LATENCY if it was that slow.
-    func noteCommand(_ args: RequestArguments, microseconds: Int64, connection: Connection?) {
-        let spec: CommandSpec?
-        if case .success(let found) = CommandTable.resolve(args) { spec = found.command } else { spec = nil }
+    /// A command (`spec`, as resolved) that ran `microseconds`: into SLOWLOG and LATENCY if it
+    /// was that slow. A quick one costs two comparisons.
+    func noteCommand(_ spec: CommandSpec, _ args: RequestArguments, microseconds: Int64, connection: Connection?) {
+        let logsSlowly = config.slowlogLogSlowerThan >= 0 && config.slowlogMaxLen > 0 && microseconds >= config.slowlogLogSlowerThan
+        let milliseconds = microseconds / 1000
+        let isLatencyEvent = config.latencyMonitorThreshold > 0 && milliseconds >= config.latencyMonitorThreshold
+        guard logsSlowly || isLatencyEvent else { return }
         let now = Int64(wallClockMilliseconds())
-        if let spec, !spec.flags.contains("skip_slowlog") {
+        if logsSlowly && !spec.flags.contains("skip_slowlog") {
             slowLog.record(
                 Self.redactedForLogs(spec, args), microseconds: microseconds,
                 thresholdMicroseconds: config.slowlogLogSlowerThan, capacity: config.slowlogMaxLen,
                 clientAddress: connection?.address ?? "", clientName: connection?.name ?? [], now: now)
         }
-        let milliseconds = microseconds / 1000
-        if config.latencyMonitorThreshold > 0 && milliseconds >= config.latencyMonitorThreshold {
-            let isFast = spec?.flags.contains("fast") ?? false
-            latencyMonitor.add(isFast ? "fast-command" : "command", milliseconds: milliseconds, at: now / 1000)
+        if isLatencyEvent {
+            latencyMonitor.add(spec.flags.contains("fast") ? "fast-command" : "command", milliseconds: milliseconds, at: now / 1000)
         }
     }
 
     /// Takes what the storage thread and the flush thread reported since last time.
     func collectMonitoringReports() {
         for report in slowCommands.take() {
-            noteCommand(report.arguments, microseconds: report.microseconds, connection: connections[report.connection])
+            // The storage thread reports only commands the loop resolved and sent it.
+            guard case .success(let found) = CommandTable.resolve(report.arguments) else { continue }
+            noteCommand(found.command, report.arguments, microseconds: report.microseconds, connection: connections[report.connection])
         }
         for stall in engine.takeFsyncStalls() {
             latencyMonitor.add(
@@ -52,21 +55,19 @@ extension Server {
 
     /// Passwords and user rules never reach SLOWLOG: Redis's redactions.
     static func redactedForLogs(_ spec: CommandSpec, _ args: RequestArguments) -> RequestArguments {
-        var redactFrom: Int?
+        let redacted: Range<Int>
         switch spec.name {
-        case "auth": redactFrom = 1
-        case "acl|setuser", "acl|getuser", "acl|deluser", "acl|dryrun": redactFrom = 2
+        case "auth": redacted = 1..<args.count
+        case "acl|setuser", "acl|getuser", "acl|deluser", "acl|dryrun": redacted = min(2, args.count)..<args.count
         case "hello":
+            // HELLO … AUTH user password …: the two arguments after AUTH.
             guard let index = args.indices.first(where: { args[$0].isKeyword("AUTH") }) else { return args }
-            redactFrom = index + 1
-            var parts = args.arrays
-            for position in (index + 1)..<min(index + 3, parts.count) { parts[position] = Array("(redacted)".utf8) }
-            return RequestArguments(parts)
-        default: break
+            redacted = (index + 1)..<min(index + 3, args.count)
+        default: return args
         }
-        guard let redactFrom, redactFrom < args.count else { return args }
+        guard !redacted.isEmpty else { return args }
         var parts = args.arrays
-        for position in redactFrom..<parts.count { parts[position] = Array("(redacted)".utf8) }
+        for position in redacted { parts[position] = Array("(redacted)".utf8) }
         return RequestArguments(parts)
     }
 
