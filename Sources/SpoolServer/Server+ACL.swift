@@ -1,10 +1,6 @@
 import SpoolCore
 import SpoolProtocol
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// ACL users as Redis has them: the check every command passes before it runs or is queued,
 /// AUTH and HELLO's log in, and the ACL command.
 extension Server {
@@ -23,16 +19,10 @@ extension Server {
             }
         }
         guard !config.aclfile.isEmpty else { return control }
-        switch AccessControl.readFile(control.aclFile).flatMap({ text in
-            AccessControl.parse(fileText: text ?? "", path: control.aclFile).map { (text != nil, $0) }
-        }) {
+        switch AccessControl.load(control.aclFile) {
         case .failure(let error): throw ServerStartError("Aborting start-up because of ACL errors: \(error.text)")
-        case .success(let (exists, users)):
-            if exists {
-                _ = control.install(users)
-            } else {
-                notes.append("no ACL file at \(control.aclFile) yet: only the default user; ACL SAVE writes it")
-            }
+        case .success(let users?): _ = control.install(users)
+        case .success(nil): notes.append("no ACL file at \(control.aclFile) yet: only the default user; ACL SAVE writes it")
         }
         return control
     }
@@ -45,8 +35,16 @@ extension Server {
     /// The NOPERM reply for a command `connection`'s user may not run as given, logged in ACL LOG;
     /// nil when it may.
     func aclRefusal(_ spec: CommandSpec, _ args: RequestArguments, _ connection: Connection, context: ACLLog.Context) -> String? {
-        if connection.user.quicklyAllows(spec, args) { return nil }
+        guard let (denial, keys) = recordedDenial(spec, args, connection, context: context) else { return nil }
+        return "NOPERM " + Self.denialText(denial, user: connection.user, spec: spec, keys: keys, verbose: false)
+    }
+
+    /// Why `connection`'s user may not run the command line, recorded in ACL LOG; nil when it may.
+    private func recordedDenial(
+        _ spec: CommandSpec, _ args: RequestArguments, _ connection: Connection, context: ACLLog.Context
+    ) -> (ACLDenial, CommandKeys)? {
         let user = connection.user
+        if user.quicklyAllows(spec, args) { return nil }
         let keys = CommandKeys(spec, args)
         guard let denial = user.check(spec, firstArgument: Self.aclFirstArgument(spec, args), keys: keys) else { return nil }
         let object: String
@@ -62,16 +60,12 @@ extension Server {
         accessControl.recordDenial(
             reason: reason, context: context, object: object, username: user.name,
             clientInfo: clientInfoLine(connection), now: Int64(SpoolCore.wallClockMilliseconds()))
-        return "NOPERM " + Self.denialText(denial, user: user, spec: spec, keys: keys, verbose: false)
+        return (denial, keys)
     }
 
     /// EXEC checks each queued command again: rights may have changed since it was queued.
     func execRefusal(_ spec: CommandSpec, _ args: RequestArguments, _ connection: Connection) -> String? {
-        let user = connection.user
-        if user.allowsEverything { return nil }
-        let keys = CommandKeys(spec, args)
-        guard let denial = user.check(spec, firstArgument: Self.aclFirstArgument(spec, args), keys: keys) else { return nil }
-        _ = aclRefusal(spec, args, connection, context: .multi)
+        guard let (denial, _) = recordedDenial(spec, args, connection, context: .multi) else { return nil }
         let reason: String
         switch denial {
         case .command: reason = "no permission to execute the command or subcommand"
@@ -192,15 +186,10 @@ extension Server {
         } else if sub.isKeyword("LOAD") {
             guard !accessControl.aclFile.isEmpty else { return out.error(Self.noACLFile) }
             let path = accessControl.aclFile
-            let loaded = AccessControl.readFile(path).flatMap { text -> Result<[String: ACLUser], CommandErrorText> in
-                guard let text else { return .failure(CommandErrorText("Error loading ACLs, opening file '\(path)': No such file or directory")) }
-                return AccessControl.parse(fileText: text, path: path).mapError {
-                    CommandErrorText($0.text + "WARNING: ACL errors detected, no change to the previously active ACL rules was performed")
-                }
-            }
-            switch loaded {
+            switch AccessControl.load(path) {
             case .failure(let error): out.error("ERR " + error.text)
-            case .success(let users):
+            case .success(nil): out.error("ERR Error loading ACLs, opening file '\(path)': No such file or directory")
+            case .success(let users?):
                 let replaced = accessControl.install(users)
                 usersChanged(removed: replaced, asking: connection)
                 out.simpleString("OK")

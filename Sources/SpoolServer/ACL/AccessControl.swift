@@ -216,6 +216,16 @@ final class AccessControl {
         return removed
     }
 
+    /// The users an ACL file holds (`parse`), nil when there is no file yet.
+    static func load(_ path: String) -> Result<[String: ACLUser]?, CommandErrorText> {
+        readFile(path).flatMap { text in
+            guard let text else { return .success(nil) }
+            return parse(fileText: text, path: path).map { $0 }.mapError {
+                CommandErrorText($0.text + "WARNING: ACL errors detected, no change to the previously active ACL rules was performed")
+            }
+        }
+    }
+
     /// Reads the ACL file. A missing file is no users yet (nil); anything else unreadable is an
     /// error.
     static func readFile(_ path: String) -> Result<String?, CommandErrorText> {
