@@ -290,25 +290,9 @@ struct ACLSelector: Sendable, Equatable {
         guard spec.isNoAuth || allowed.contains(spec.id) else { return false }
         if allKeys { return true }
         let access = spec.keyAccess
-        switch spec.keyLayout {
-        case .none: break
-        case .range(let first, let last, let step):
-            guard args.count > first else { break }
-            let end = last < 0 ? args.count + last : Swift.min(last, args.count - 1)
-            var position = first
-            while position <= end {
-                if !permitsKey(at: position, of: args, access) { return false }
-                position += step
-            }
-        case .streams(let searchFrom):
-            var index = searchFrom
-            while index < args.count && !args.withBytes(ofArgument: index, { CommandTable.equalsIgnoringCase($0, lowercase: "streams".utf8) }) {
-                index += 1
-            }
-            guard index < args.count else { break }
-            for position in (index + 1)..<(index + 1 + (args.count - index - 1) / 2) where !permitsKey(at: position, of: args, access) {
-                return false
-            }
+        let keys = spec.keyPositions(in: args)
+        for index in 0..<keys.count where !permitsKey(at: keys.first + index * keys.step, of: args, access) {
+            return false
         }
         return !spec.hasDeadLetterKey
     }
@@ -356,6 +340,32 @@ struct RequestArgumentKey {
     }
 }
 
+extension CommandSpec {
+    /// Where its key layout puts the keys of a command line: `count` arguments from `first`,
+    /// `step` apart (XGROUP SETPOLICY's dead-letter stream is not in the layout). For XREAD and
+    /// XREADGROUP, Redis's key spec: the first STREAMS at or after `searchFrom`, then the first
+    /// half of what follows. Reads the request in place.
+    @inline(__always)
+    func keyPositions(in args: RequestArguments) -> (first: Int, step: Int, count: Int) {
+        switch keyLayout {
+        case .none: return (0, 1, 0)
+        case .range(let first, let last, let step):
+            guard args.count > first else { return (0, 1, 0) }
+            let end = last < 0 ? args.count + last : Swift.min(last, args.count - 1)
+            return (first, step, end >= first ? (end - first) / step + 1 : 0)
+        case .streams(let searchFrom):
+            var index = searchFrom
+            while index < args.count
+                && !args.withBytes(ofArgument: index, { CommandTable.equalsIgnoringCase($0, lowercase: "streams".utf8) })
+            {
+                index += 1
+            }
+            guard index < args.count else { return (0, 1, 0) }
+            return (index + 1, 1, (args.count - index - 1) / 2)
+        }
+    }
+}
+
 /// The keys of one command line, as ACL checks see them: computed from the spec's key layout on
 /// access, so the common commands (one key, or XREAD's STREAMS list) allocate nothing.
 struct CommandKeys: RandomAccessCollection {
@@ -370,28 +380,7 @@ struct CommandKeys: RandomAccessCollection {
     init(_ spec: CommandSpec, _ args: RequestArguments) {
         self.args = args
         access = spec.keyAccess
-        var first = 0
-        var step = 1
-        var count = 0
-        switch spec.keyLayout {
-        case .none: break
-        case .range(let from, let last, let by):
-            if args.count > from {
-                let end = last < 0 ? args.count + last : Swift.min(last, args.count - 1)
-                first = from
-                step = by
-                count = end >= from ? (end - from) / by + 1 : 0
-            }
-        case .streams(let searchFrom):
-            // Redis's key spec: the first STREAMS at or after `searchFrom`, then the first half
-            // of what follows.
-            var index = searchFrom
-            while index < args.count && !args[index].isKeyword("STREAMS") { index += 1 }
-            if index < args.count {
-                first = index + 1
-                count = (args.count - index - 1) / 2
-            }
-        }
+        let (first, step, count) = spec.keyPositions(in: args)
         self.first = first
         self.step = step
         var extra: [RequestArgumentKey] = []
