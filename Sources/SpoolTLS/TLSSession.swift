@@ -15,6 +15,9 @@ public final class TLSSession {
     /// Replies written before the handshake finished (a refusal sent on accept), sent after it.
     private var heldPlaintext: [UInt8] = []
     public private(set) var isEstablished = false
+    /// Plaintext SSL_read writes into (one TLS record's worth), kept for the session's life rather
+    /// than allocated on every read.
+    private var plaintext = [UInt8](repeating: 0, count: 16 * 1024)
 
     public enum Received {
         case ok
@@ -79,11 +82,10 @@ public final class TLSSession {
                 if !send(held) { return .failed("SSL_write: " + TLSError.drainErrors()) }
             }
         }
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
+            let count = plaintext.withUnsafeMutableBytes { SSL_read(ssl, $0.baseAddress, Int32($0.count)) }
             if count > 0 {
-                buffer.withUnsafeBytes { deliver(UnsafeRawBufferPointer(rebasing: $0[0..<Int(count)])) }
+                plaintext.withUnsafeBytes { deliver(UnsafeRawBufferPointer(rebasing: $0[0..<Int(count)])) }
                 continue
             }
             let error = SSL_get_error(ssl, count)
