@@ -67,10 +67,9 @@ extension Server {
         return promise.futureResult
     }
 
-    /// Every sampling tick (at most four times a second): the loop's figures into the registry.
+    /// The loop's figures into the registry (a 250 ms timer, when there is an admin port).
     func publishLoopMetrics(nowNanoseconds now: UInt64) {
-        guard let metrics, now - lastMetricsPublish >= 250_000_000 else { return }
-        lastMetricsPublish = now
+        guard let metrics else { return }
         metrics.connectedClients.set(Int64(connections.count))
         let published = publishedStatistics
         metrics.connectionsReceived.increment(by: Int64(statistics.totalConnections - published.connections))
@@ -149,16 +148,18 @@ private final class ScrapeState: Sendable {
             }
             for (key, old) in state.gauges where seen[key] == nil { registry.unregisterGauge(old) }
             state.gauges = seen
-            let deadLettered = registry.makeCounter(
-                descriptor: ServerMetrics.descriptor(
-                    "spool_dead_lettered_entries_total", "Entries moved to dead-letter streams since start-up."))
-            deadLettered.increment(by: Int64(snapshot.deadLettered &- min(snapshot.deadLettered, state.deadLettered)))
-            state.deadLettered = max(state.deadLettered, snapshot.deadLettered)
-            let parks = registry.makeCounter(
-                descriptor: ServerMetrics.descriptor(
-                    "spool_producer_appends_parked_total", "Producer appends that waited for an earlier SEQ since start-up."))
-            parks.increment(by: Int64(snapshot.producerAppendsParked &- min(snapshot.producerAppendsParked, state.producerParks)))
-            state.producerParks = max(state.producerParks, snapshot.producerAppendsParked)
+            // Totals the storage thread keeps, published by how much they grew since the last scrape.
+            func counter(_ name: String, _ help: String, total: UInt64, published: inout UInt64) {
+                let counter = registry.makeCounter(descriptor: ServerMetrics.descriptor(name, help))
+                counter.increment(by: Int64(total &- min(total, published)))
+                published = max(published, total)
+            }
+            counter(
+                "spool_dead_lettered_entries_total", "Entries moved to dead-letter streams since start-up.",
+                total: snapshot.deadLettered, published: &state.deadLettered)
+            counter(
+                "spool_producer_appends_parked_total", "Producer appends that waited for an earlier SEQ since start-up.",
+                total: snapshot.producerAppendsParked, published: &state.producerParks)
         }
     }
 }

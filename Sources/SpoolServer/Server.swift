@@ -29,7 +29,7 @@ public final class Server {
     private let asyncHandle: UnsafeMutablePointer<uv_async_t>
     /// Runs after each poll phase: hands the iteration's storage jobs over in one batch.
     private let checkHandle: UnsafeMutablePointer<uv_check_t>
-    /// With `admin-port`: publishes the loop's figures once a second when the loop is idle too.
+    /// With `admin-port`: publishes the loop's figures four times a second, busy or idle.
     private let metricsTimer = UnsafeMutablePointer<uv_timer_t>.allocate(capacity: 1)
     var pendingJobs: [(job: StorageEngine<Executor>.Job, onFailure: StorageEngine<Executor>.Failure, commands: Int)] = []
     private var signalHandles: [UnsafeMutablePointer<uv_signal_t>] = []
@@ -40,7 +40,6 @@ public final class Server {
     /// The admin port's registry and server (nil without `admin-port`).
     let metrics: ServerMetrics?
     private(set) var adminServer: AdminServer?
-    var lastMetricsPublish: UInt64 = 0
     var publishedStatistics: (connections: UInt64, commands: UInt64, tlsRefusals: UInt64, aclDenials: UInt64) = (0, 0, 0, 0)
     /// SLOWLOG and LATENCY's records.
     var slowLog = SlowLog()
@@ -160,9 +159,7 @@ public final class Server {
                 uv_check_start(checkHandle) { handle in
                     let server = Server.from(handle!.pointee.loop)
                     server.submitPendingJobs()
-                    let now = monotonicNanoseconds()
-                    server.statistics.sample(nowNanoseconds: now)
-                    server.publishLoopMetrics(nowNanoseconds: now)
+                    server.statistics.sample(nowNanoseconds: monotonicNanoseconds())
                 }, "uv_check_start")
             try bind()
             if let metrics {
@@ -171,7 +168,7 @@ public final class Server {
                 try checkUV(
                     uv_timer_start(metricsTimer, { handle in
                         Server.from(handle!.pointee.loop).publishLoopMetrics(nowNanoseconds: monotonicNanoseconds())
-                    }, 1000, 1000), "uv_timer_start")
+                    }, 250, 250), "uv_timer_start")
             }
             for signal in [SIGTERM, SIGINT] { try watch(signal) }
             if let link { try startCluster(link) }

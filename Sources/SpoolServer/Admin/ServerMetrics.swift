@@ -12,7 +12,7 @@ final class ServerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     let storage: StorageMetrics
 
-    /// Set from the loop thread's statistics every sampling tick.
+    /// Set from the loop thread's statistics four times a second (a loop timer).
     let connectedClients: Prometheus.Gauge
     let connectionsReceived: Prometheus.Counter
     let commandsProcessed: Prometheus.Counter
@@ -49,8 +49,8 @@ final class ServerMetrics: Sendable {
     }
 }
 
-/// What the loop thread last published for the admin thread (at most four times a second, and
-/// once a second when idle): figures only the loop knows.
+/// What the loop thread last published for the admin thread (four times a second): figures
+/// only the loop knows.
 final class LoopFigures: Sendable {
     struct Snapshot: Sendable {
         var connectedClients = 0
