@@ -1075,9 +1075,13 @@ class Workload:
         return (min(done) - at) if done else None
 
     def wait_first_ack_after(self, at: float, streams: Optional[Iterable[bytes]] = None, timeout: float = 20.0) -> float:
-        return wait_until(lambda: self.first_ack_after(at, streams), timeout=timeout, interval=0.02,
+        def acked() -> Optional[Tuple[float]]:  # (a tuple: 0.0 s is an answer too)
+            seconds = self.first_ack_after(at, streams)
+            return None if seconds is None else (seconds,)
+
+        return wait_until(acked, timeout=timeout, interval=0.02,
                           what=f"a write acknowledged after the fault (errors: {dict(self.errors)}, "
-                               f"samples: {self.error_samples})")
+                               f"samples: {self.error_samples})")[0]
 
     def acks_from(self, node: Node, sent_after: float, sent_before: float = float("inf")) -> List[Tuple[float, float, bytes, str]]:
         with self.lock:

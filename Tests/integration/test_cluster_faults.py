@@ -500,11 +500,13 @@ def test_replaced_follower_joins_with_a_gap_takes_part_in_quorums_and_backfills(
     cluster.replace_disk(victim)
     workload.wait_acks(200)
     cluster.restart(victim)
-    # One leader stops answering at once: the other's shard can commit only with the new node.
-    leaders = [n for n in cluster.nodes if n is not victim]
-    stopped, kept = leaders[0], leaders[1]
-    kept_streams = streams_led_by(cluster, workload, kept)
+    # One of the other two nodes stops answering at once: the shards the other one leads can
+    # commit only with the new node. (One node may lead both shards; then it is the one kept.)
+    others = sorted((n for n in cluster.nodes if n is not victim), key=lambda n: len(cluster.shards_led_by(n)))
+    stopped, kept = others[0], others[-1]
     kept_shards = cluster.shards_led_by(kept)
+    kept_streams = streams_led_by(cluster, workload, kept)
+    assert kept_shards and kept_streams, f"{kept.name} leads {kept_shards}, streams {kept_streams} of {workload.streams}"
     at = cluster.kill(stopped, signal.SIGSTOP)
     try:
         seconds = workload.wait_first_ack_after(at + 0.5, kept_streams, timeout=20)
