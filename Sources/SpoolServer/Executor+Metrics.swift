@@ -31,7 +31,7 @@ extension Executor {
                 snapshot.streams.append(
                     .init(
                         database: database, name: String(decoding: name, as: UTF8.self), length: record.length,
-                        entriesAdded: record.entriesAdded, groups: groups))
+                        entriesAdded: record.entriesAdded, bytes: record.bytes, groups: groups))
             }
         }
         snapshot.deadLettered = deadLetteredCount

@@ -102,6 +102,7 @@ private final class ScrapeState: Sendable {
         "spool_producer_appends_waiting": "Producer appends waiting for an earlier SEQ now.",
         "spool_stream_length_entries": "Entries in the stream.",
         "spool_stream_entries_added": "Entries ever added to the stream (XINFO STREAM entries-added).",
+        "spool_stream_bytes": "Size of the stream's entries: ids, field and value strings and their framing, before compression.",
         "spool_stream_groups": "Consumer groups of the stream.",
         "spool_group_pending_entries": "Entries delivered to the group and not acknowledged.",
         "spool_group_consumers": "Consumers of the group.",
@@ -129,6 +130,7 @@ private final class ScrapeState: Sendable {
                 let labels = [("db", String(stream.database)), ("stream", stream.name)]
                 gauge("spool_stream_length_entries", labels, Double(stream.length))
                 gauge("spool_stream_entries_added", labels, Double(stream.entriesAdded))
+                gauge("spool_stream_bytes", labels, Double(stream.bytes))
                 gauge("spool_stream_groups", labels, Double(stream.groups.count))
                 for group in stream.groups {
                     let groupLabels = labels + [("group", group.name)]

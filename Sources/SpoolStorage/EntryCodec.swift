@@ -47,6 +47,16 @@ enum EntryCodec {
     }
 }
 
+/// What an entry counts towards its stream's size (`StreamRecord.bytes`): its 16-byte id and its
+/// stored value (the 12-byte header, then each field and value string with its 4-byte length).
+/// The size before WiredTiger compresses the page it is on.
+public enum EntrySize {
+    public static let idBytes: UInt64 = 16
+
+    @inline(__always)
+    static func of(storedValue count: Int) -> UInt64 { UInt64(count) + idBytes }
+}
+
 /// Reading an entry's stored bytes in place (`MergedCursor.nextRaw`).
 public enum EntryBytes {
     /// Calls `count` with the number of field and value strings, then `string` with each in

@@ -154,6 +154,24 @@ final class EntryTables {
         return (key.id, number & ~LogStore.nodeStartFlag)
     }
 
+    /// The size (`EntrySize`) of a stream's `count` newest live entries.
+    func newestLiveBytes(stream: UInt64, count: UInt64) throws(WiredTigerError) -> UInt64 {
+        defer { live.reset() }
+        guard count > 0, let near = try live.searchNear(key: EntryKey(stream: stream, id: .max)) else { return 0 }
+        var positioned = near == .after ? try live.previous() : true
+        var bytes: UInt64 = 0
+        var seen: UInt64 = 0
+        while positioned, seen < count, try live.entryKey.stream == stream {
+            bytes += try live.withValue { EntrySize.of(storedValue: $0.count) }
+            seen += 1
+            positioned = try live.previous()
+        }
+        guard seen == count else {
+            throw WiredTigerError.corrupt("stream \(stream) has \(seen) live entries newer than its catalog row, not \(count)")
+        }
+        return bytes
+    }
+
     /// The first live id of a stream.
     func firstLiveID(stream: UInt64) throws(WiredTigerError) -> EntryID? {
         defer { live.reset() }

@@ -212,7 +212,9 @@ extension LogStore {
         _ stream: StreamState, limit: Int, removable: (_ entries: Int, _ last: EntryID, _ length: UInt64) -> Bool
     ) throws(WiredTigerError) -> Int {
         var doomed: [EntryID] = []
+        var doomedBytes: UInt64 = 0
         var node: [EntryID] = []
+        var nodeBytes: UInt64 = 0
         var length = stream.record.length
         var cursor = try self.cursor(stream)
         var finished = false
@@ -221,23 +223,27 @@ extension LogStore {
             if doomed.count + node.count > limit { return false }
             guard removable(node.count, node[node.count - 1], length) else { return false }
             doomed += node
+            doomedBytes += nodeBytes
             length -= UInt64(node.count)
             node.removeAll(keepingCapacity: true)
+            nodeBytes = 0
             return true
         }
         while !finished {
-            let step = try cursor.nextRaw { (id, raw) -> (EntryID, Bool) in
-                (id, raw.count >= 8 && readLittleEndian(UInt64.self, raw, at: 0) & Self.nodeStartFlag != 0)
+            let step = try cursor.nextRaw { (id, raw) -> (EntryID, Bool, UInt64) in
+                (id, raw.count >= 8 && readLittleEndian(UInt64.self, raw, at: 0) & Self.nodeStartFlag != 0,
+                 EntrySize.of(storedValue: raw.count))
             }
-            guard let (id, starts) = step else {
+            guard let (id, starts, size) = step else {
                 _ = closeNode()
                 break
             }
             if starts && !closeNode() { finished = true }
             node.append(id)
+            nodeBytes += size
         }
         _ = consume cursor
-        try removeWalked(stream, doomed, runBreaks: [])
+        try removeWalked(stream, doomed, bytes: doomedBytes, runBreaks: [])
         return doomed.count
     }
 }

@@ -48,9 +48,7 @@ extension LogStore {
                 try meta.insert(key: numberKey(database: key.database, number: number), value: key.name)
             }
             for (database, count) in counts { try writeCount(count, database: database, to: meta) }
-            var version = [UInt8]()
-            appendLittleEndian(schemaVersion, to: &version)
-            try meta.insert(key: schemaKey, value: version)
+            try meta.insert(key: schemaKey, value: schemaBytes(2))
             try session.commitTransaction()
             try session.flushLog()
             meta.reset()
@@ -59,6 +57,62 @@ extension LogStore {
         } catch {
             throw .wiredTiger(error as! WiredTigerError)
         }
+    }
+
+    /// Schema 3 keeps each stream's size in its catalog row (`StreamRecord.bytes`). One walk of
+    /// each entry table (keyed by stream number first) adds up every stream's entries; each row is
+    /// brought up to date with the appends made since it was written (`catchUp`) and rewritten
+    /// with its size, in transactions of `chunk` rows; the schema row changes last, so a crash
+    /// part way leaves a directory this starts again on.
+    static func upgradeFromSchema2(
+        session: WiredTigerSession, meta: WiredTigerCursor, entryTables: EntryTables, chunk: Int = 10_000
+    ) throws(StorageError) {
+        do {
+            var sizes: [UInt64: UInt64] = [:]
+            for table in [entryTables.live, entryTables.backfill] {
+                defer { table.reset() }
+                var positioned = try table.next()
+                while positioned {
+                    let stream = try table.entryKey.stream
+                    sizes[stream, default: 0] += try table.withValue { EntrySize.of(storedValue: $0.count) }
+                    positioned = try table.next()
+                }
+            }
+            var rows: [(key: [UInt8], record: StreamRecord)] = []
+            for prefix in [streamKeyPrefix, databaseStreamKeyPrefix] {
+                try walkMeta(meta, prefix: prefix) { key, value in
+                    guard let record = value.withUnsafeBytes({ StreamRecord(decoding: $0) }) else {
+                        throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
+                    }
+                    rows.append((key, record))
+                }
+            }
+            for start in stride(from: 0, to: rows.count, by: chunk) {
+                try session.beginTransaction()
+                for (key, row) in rows[start..<min(start + chunk, rows.count)] {
+                    var record = row
+                    try catchUp(&record, entryTables: entryTables)
+                    record.bytes = sizes[record.streamNumber] ?? 0
+                    try meta.insert(key: key, value: record.encoded())
+                }
+                try session.commitTransaction()
+            }
+            try session.beginTransaction()
+            try meta.insert(key: schemaKey, value: schemaBytes(3))
+            try session.commitTransaction()
+            try session.flushLog()
+            meta.reset()
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw .wiredTiger(error as! WiredTigerError)
+        }
+    }
+
+    static func schemaBytes(_ version: UInt32) -> [UInt8] {
+        var bytes = [UInt8]()
+        appendLittleEndian(version, to: &bytes)
+        return bytes
     }
 
     /// A cursor on the table, or nil when it does not exist (any other failure is thrown: a table

@@ -4,7 +4,7 @@ import SpoolCore
 /// the metadata table. Storage thread only; the group-commit machinery around it decides when
 /// transactions begin and commit.
 ///
-/// Tables (schema 2; `LogStore+Upgrade.swift` brings a schema 1 directory here):
+/// Tables (schema 3; `LogStore+Upgrade.swift` brings a schema 1 or 2 directory here):
 /// - `table:spool-meta` — "schema-version" → UInt32, "next-table" → the next stream number
 ///   (UInt64), "count@" + database → its streams (UInt64), "database-map" → which catalog
 ///   database each SELECT index names (SWAPDB), and the catalog: "stream:" + name (catalog
@@ -17,7 +17,10 @@ import SpoolCore
 /// (`StreamState`, with its groups), up to `streamCacheMax` of them; the least recently used clean
 /// ones are let go after a commit and loaded again from the catalog when next named.
 public final class LogStore {
-    public static let schemaVersion: UInt32 = 2
+    public static let schemaVersion: UInt32 = 3
+    /// A stream's catalog row is written by at least one append in this many since it was last
+    /// written, so loading a stream reads at most this many entries to catch up (`catchUp`).
+    static let appendsPerRowWrite: UInt64 = 1024
     static let metaURI = "table:spool-meta"
     static let schemaKey = Array("schema-version".utf8)
     static let nextStreamKey = Array("next-table".utf8)
@@ -154,20 +157,22 @@ public final class LogStore {
         }
         if version == 1 {
             try Self.upgradeFromSchema1(session: session, meta: meta)
-            version = Self.schemaVersion
+            version = 2
+        }
+        if version == 2 {
+            try Self.upgradeFromSchema2(session: session, meta: meta, entryTables: entryTables)
+            version = 3
         }
         if let version, version != Self.schemaVersion {
             throw .incompatibleSchema(found: version, expected: Self.schemaVersion)
         }
         if version == nil {
             guard createIfMissing else { throw .notSpoolData("no Spool metadata in the WiredTiger database") }
-            var bytes = [UInt8]()
-            appendLittleEndian(Self.schemaVersion, to: &bytes)
             var next = [UInt8]()
             appendLittleEndian(UInt64(1), to: &next)
             do {
                 try session.beginTransaction()
-                try meta.insert(key: Self.schemaKey, value: bytes)
+                try meta.insert(key: Self.schemaKey, value: Self.schemaBytes(Self.schemaVersion))
                 try meta.insert(key: Self.nextStreamKey, value: next)
                 try session.commitTransaction()
                 // The schema row is the only write not covered by a later group commit's flush.
@@ -328,8 +333,10 @@ public final class LogStore {
             throw WiredTigerError.corrupt("catalog row of stream \(String(decoding: name, as: UTF8.self))")
         }
         meta.reset()
-        try catchUp(&record)
+        let rowEntriesAdded = record.entriesAdded
+        try Self.catchUp(&record, entryTables: entryTables)
         let stream = StreamState(name: name, database: database, record: record)
+        stream.rowEntriesAdded = rowEntriesAdded
         stream.groups = try groupTables.load(table: record.streamNumber)
         stream.lastWriteGeneration = loadedStreamGeneration
         stream.lastUsedGeneration = currentGeneration
@@ -339,16 +346,25 @@ public final class LogStore {
         return stream
     }
 
-    /// A catalog row is rewritten by every change but a live append, so the appends made after
-    /// it was last written are the live entries numbered above its entries-added: only those can
-    /// follow it (every other change rewrites the row). Their count and the newest id bring the
-    /// row up to date.
-    private func catchUp(_ record: inout StreamRecord) throws(WiredTigerError) {
-        guard let (id, number) = try entryTables.lastLive(stream: record.streamNumber), number > record.entriesAdded
-        else { return }
-        record.length += number - record.entriesAdded
+    /// A catalog row is rewritten by every change but a live append (and by every
+    /// `appendsPerRowWrite`-th of those), so the appends made after it was last written are the
+    /// live entries above its last id (each append raises the last id to its own; every other
+    /// change rewrites the row). Their dense numbers continue from the row's entries-added, so the
+    /// newest one's says how many there are; their count, sizes and the newest id bring the row
+    /// up to date. (Not "numbered above entries-added": XSETID may lower that below older
+    /// entries' numbers.)
+    static func catchUp(_ record: inout StreamRecord, entryTables: EntryTables) throws(WiredTigerError) {
+        guard let (id, number) = try entryTables.lastLive(stream: record.streamNumber), id > record.lastID else { return }
+        guard number > record.entriesAdded else {
+            throw WiredTigerError.corrupt(
+                "stream \(record.streamNumber): entry \(id) is newer than the catalog row but numbered \(number), "
+                    + "not above \(record.entriesAdded)")
+        }
+        let appended = number - record.entriesAdded
+        record.bytes += try entryTables.newestLiveBytes(stream: record.streamNumber, count: appended)
+        record.length += appended
         record.entriesAdded = number
-        if id > record.lastID { record.lastID = id }
+        record.lastID = id
     }
 
     public func noteRead(_ stream: StreamState) {
@@ -496,15 +512,20 @@ public final class LogStore {
         noteWrite(stream)
         let startsNode = try placeInNode(stream, id: id, fields)
         let number = stream.record.entriesAdded + 1
-        try entryTables.live.insert(
-            key: EntryKey(stream: stream.number, id: id),
-            value: EntryCodec.encode(number: startsNode ? number | Self.nodeStartFlag : number, fields: fields))
+        let value = EntryCodec.encode(number: startsNode ? number | Self.nodeStartFlag : number, fields: fields)
+        try entryTables.live.insert(key: EntryKey(stream: stream.number, id: id), value: value)
         stream.record.entriesAdded = number
         stream.record.length += 1
+        stream.record.bytes += EntrySize.of(storedValue: value.count)
         stream.record.lastID = id
         // The catalog row is not rewritten for an append: the entry carries its dense number, and
-        // loading the stream catches the row up from its newest entry (`catchUp`). A batch of
-        // appends spread over many streams writes entries only.
+        // loading the stream catches the row up from the entries above its last id (`catchUp`).
+        // A batch of appends spread over many streams writes entries only. Every
+        // `appendsPerRowWrite`-th append since the row was written writes it, which bounds how
+        // many entries a load reads to add up their sizes.
+        if !stream.isDirty, number > stream.rowEntriesAdded, number - stream.rowEntriesAdded >= Self.appendsPerRowWrite {
+            markDirty(stream)
+        }
         batchAppendCount += 1
     }
 
@@ -530,10 +551,12 @@ public final class LogStore {
         }
         noteWrite(stream)
         let number = stream.record.entriesAdded + 1
-        try backfill.insert(key: key, value: EntryCodec.encode(number: number, fields: fields[...]))
+        let value = EntryCodec.encode(number: number, fields: fields[...])
+        try backfill.insert(key: key, value: value)
         backfill.reset()
         stream.record.entriesAdded = number
         stream.record.length += 1
+        stream.record.bytes += EntrySize.of(storedValue: value.count)
         if id > stream.record.lastID { stream.record.lastID = id }
         markDirty(stream)
         batchAppendCount += 1
@@ -593,9 +616,9 @@ public final class LogStore {
         noteWrite(stream)
         stream.record.entriesAdded += 1
         stream.record.length += 1
-        try entryTables.backfill.insert(
-            key: EntryKey(stream: stream.number, id: id),
-            value: EntryCodec.encode(number: stream.record.entriesAdded, fields: fields[...]))
+        let value = EntryCodec.encode(number: stream.record.entriesAdded, fields: fields[...])
+        stream.record.bytes += EntrySize.of(storedValue: value.count)
+        try entryTables.backfill.insert(key: EntryKey(stream: stream.number, id: id), value: value)
         entryTables.backfill.reset()
         markDirty(stream)
     }
@@ -644,21 +667,26 @@ public final class LogStore {
     /// of a stream, not about its oldest end.
     func remove(_ stream: StreamState, id: EntryID, countsAsDeleted: Bool) throws(WiredTigerError) -> Bool {
         let key = EntryKey(stream: stream.number, id: id)
-        var removed = try entryTables.live.remove(key: key)
-        if !removed { removed = try entryTables.backfill.remove(key: key) }
-        entryTables.live.reset()
-        entryTables.backfill.reset()
-        guard removed else { return false }
+        var size: UInt64?
+        for table in [entryTables.live, entryTables.backfill] where size == nil {
+            defer { table.reset() }
+            guard try table.search(key: key) else { continue }
+            size = try table.withValue { EntrySize.of(storedValue: $0.count) }
+            guard try table.remove(key: key) else { throw WiredTigerError.corrupt("entry \(id) vanished while removed") }
+        }
+        guard let size else { return false }
         noteWrite(stream)
         stream.record.length -= 1
+        stream.record.bytes -= min(size, stream.record.bytes)
         if countsAsDeleted && id > stream.record.maxDeletedID { stream.record.maxDeletedID = id }
         markDirty(stream)
         return true
     }
 
-    /// Removes entries that a walk in id order found (`ids`, ascending, each present): every run
-    /// of them with no surviving entry between goes with one range truncate per table.
-    func removeWalked(_ stream: StreamState, _ ids: [EntryID], runBreaks: Set<Int>) throws(WiredTigerError) {
+    /// Removes entries that a walk in id order found (`ids`, ascending, each present; `bytes`,
+    /// their sizes added up): every run of them with no surviving entry between goes with one
+    /// range truncate per table.
+    func removeWalked(_ stream: StreamState, _ ids: [EntryID], bytes: UInt64, runBreaks: Set<Int>) throws(WiredTigerError) {
         guard !ids.isEmpty else { return }
         noteWrite(stream)
         var runStart = 0
@@ -667,6 +695,7 @@ public final class LogStore {
             runStart = index
         }
         stream.record.length -= UInt64(ids.count)
+        stream.record.bytes -= min(bytes, stream.record.bytes)
         markDirty(stream)
     }
 
@@ -685,14 +714,16 @@ public final class LogStore {
         deciding decide: (EntryID, UInt64) throws(WiredTigerError) -> TrimDecision
     ) throws(WiredTigerError) -> [EntryID] {
         var doomed: [EntryID] = []
+        var doomedBytes: UInt64 = 0
         // Indexes in `doomed` where a kept entry lies between it and the one before.
         var runBreaks: Set<Int> = []
         var cursor = try self.cursor(stream)
         var remaining = stream.record.length
-        walk: while doomed.count < limit, let id = try cursor.nextID() {
+        walk: while doomed.count < limit, let (id, size) = try cursor.nextRaw({ ($0, EntrySize.of(storedValue: $1.count)) }) {
             switch try decide(id, remaining) {
             case .remove:
                 doomed.append(id)
+                doomedBytes += size
                 remaining -= 1
             case .keep:
                 if !doomed.isEmpty { runBreaks.insert(doomed.count) }
@@ -700,7 +731,7 @@ public final class LogStore {
             }
         }
         _ = consume cursor
-        try removeWalked(stream, doomed, runBreaks: runBreaks)
+        try removeWalked(stream, doomed, bytes: doomedBytes, runBreaks: runBreaks)
         return doomed
     }
 
@@ -752,6 +783,7 @@ public final class LogStore {
         for stream in dirtyStreams where stream.isDirty {
             let database = catalogDatabase(stream.database)
             try meta.insert(key: Self.catalogKey(database: database, name: stream.name), value: stream.record.encoded())
+            stream.rowEntriesAdded = stream.record.entriesAdded
             if stream.isNew {
                 try meta.insert(key: Self.numberKey(database: database, number: stream.number), value: stream.name)
                 stream.isNew = false

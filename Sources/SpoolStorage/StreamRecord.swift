@@ -12,8 +12,11 @@ import SpoolCore
 ///     maxDeletedID   2×UInt64 the greatest id removed by XDEL (Redis's max-deleted-entry-id; trimming leaves it)
 ///     entriesAdded   UInt64   every entry ever added; also the dense number of the newest entry
 ///     length         UInt64   entries present now
-///     then tagged fields, each a tag byte and its value; a reader keeps tags it does not know:
+///     then tagged fields in tag order, each a tag byte and its value; a reader keeps tags it does
+///     not know:
 ///       1  backfill gap  4×UInt64  filledThrough (ms, seq), through (ms, seq): `BackfillGap`
+///       2  bytes         UInt64    the size of the entries present (`EntrySize`); every row has
+///                                  it since schema 3
 ///     extension      rest     opaque bytes (no tag is defined after an unknown one)
 public struct StreamRecord: Sendable, Equatable {
     public var streamNumber: UInt64
@@ -21,12 +24,15 @@ public struct StreamRecord: Sendable, Equatable {
     public var maxDeletedID: EntryID
     public var entriesAdded: UInt64
     public var length: UInt64
+    /// The size of the entries present (`EntrySize.of`): what the stream holds, in bytes.
+    public var bytes: UInt64
     /// History being copied in below the live entries (XBACKFILL), while it is.
     public var backfillGap: BackfillGap?
     public var extensionBytes: [UInt8]
 
     static let version: UInt8 = 1
     static let backfillGapTag: UInt8 = 1
+    static let bytesTag: UInt8 = 2
 
     public init(streamNumber: UInt64) {
         self.streamNumber = streamNumber
@@ -34,13 +40,14 @@ public struct StreamRecord: Sendable, Equatable {
         self.maxDeletedID = .zero
         self.entriesAdded = 0
         self.length = 0
+        self.bytes = 0
         self.backfillGap = nil
         self.extensionBytes = []
     }
 
     func encoded() -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(57 + extensionBytes.count)
+        out.reserveCapacity(57 + 33 + 9 + extensionBytes.count)
         out.append(Self.version)
         appendLittleEndian(streamNumber, to: &out)
         appendLittleEndian(lastID.milliseconds, to: &out)
@@ -56,6 +63,8 @@ public struct StreamRecord: Sendable, Equatable {
             appendLittleEndian(gap.through.milliseconds, to: &out)
             appendLittleEndian(gap.through.sequence, to: &out)
         }
+        out.append(Self.bytesTag)
+        appendLittleEndian(bytes, to: &out)
         out.append(contentsOf: extensionBytes)
         return out
     }
@@ -82,6 +91,12 @@ public struct StreamRecord: Sendable, Equatable {
                     milliseconds: readLittleEndian(UInt64.self, bytes, at: offset + 17),
                     sequence: readLittleEndian(UInt64.self, bytes, at: offset + 25)))
             offset += 33
+        }
+        // (Absent only in a row written before schema 3, which the upgrade rewrites.)
+        self.bytes = 0
+        if bytes.count >= offset + 9, bytes[offset] == Self.bytesTag {
+            self.bytes = readLittleEndian(UInt64.self, bytes, at: offset + 1)
+            offset += 9
         }
         extensionBytes = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[offset...]))
     }

@@ -26,6 +26,9 @@ public final class StreamState {
     public internal(set) var groups: [[UInt8]: ConsumerGroup] = [:]
     /// Set when the record changed in the batch in progress; written once at commit.
     var isDirty = false
+    /// Entries-added in the catalog row as last written or loaded (appends since are counted
+    /// from it, `LogStore.appendsPerRowWrite`).
+    var rowEntriesAdded: UInt64 = 0
     /// The node appends fill (`LogStore+Nodes.swift`); nil until the first append after loading.
     var tailNode: TailNode?
     /// Generation of the last batch that looked the stream up (streams used in the batch in

@@ -147,7 +147,7 @@ import SpoolCore
         try await store.run { (log: LogStore) throws(WiredTigerError) in
             _ = try log.createStream(self.bytes("s"))
             var version = [UInt8]()
-            appendLittleEndian(UInt32(3), to: &version)
+            appendLittleEndian(LogStore.schemaVersion + 1, to: &version)
             try log.meta.insert(key: LogStore.schemaKey, value: version)
         }
         store.shutdown()
@@ -158,7 +158,7 @@ import SpoolCore
         } catch {
             refusal = error
         }
-        guard case .incompatibleSchema(found: 3, expected: LogStore.schemaVersion)? = refusal else {
+        guard case .incompatibleSchema(found: LogStore.schemaVersion + 1, expected: LogStore.schemaVersion)? = refusal else {
             Issue.record("expected a refusal, got \(String(describing: refusal))")
             return
         }

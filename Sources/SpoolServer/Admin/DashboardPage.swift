@@ -43,7 +43,7 @@ enum DashboardPage {
 <main>
   <section>
     <h2>Streams</h2>
-    <table id="streams"><thead><tr><th>stream</th><th class="n">length</th><th class="n">appends/s</th><th class="n">groups</th></tr></thead><tbody></tbody></table>
+    <table id="streams"><thead><tr><th>stream</th><th class="n">length</th><th class="n">size</th><th class="n">appends/s</th><th class="n">groups</th></tr></thead><tbody></tbody></table>
   </section>
   <section>
     <h2>Consumer groups</h2>
@@ -105,6 +105,12 @@ function duration(seconds) {
   const d = Math.floor(seconds / 86400), h = Math.floor(seconds % 86400 / 3600), m = Math.floor(seconds % 3600 / 60);
   return d ? `${d}d ${h}h` : h ? `${h}h ${m}m` : `${m}m ${seconds % 60}s`;
 }
+function size(bytes) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let unit = 0;
+  while (bytes >= 1024 && unit < units.length - 1) { bytes /= 1024; unit++; }
+  return unit ? `${bytes.toFixed(1)} ${units[unit]}` : `${bytes} B`;
+}
 function push(series, value) { series.push(value); if (series.length > keep) series.shift(); }
 function draw(id, lines) {
   const svg = document.getElementById(id);
@@ -146,6 +152,9 @@ function render(data, metrics, now) {
     row.dataset.stream = stream.name;
     cell(row, stream.db ? `${stream.name} (db ${stream.db})` : stream.name);
     cell(row, stream.length, true).dataset.field = "length";
+    const bytes = cell(row, size(stream.bytes), true);
+    bytes.dataset.field = "size";
+    bytes.title = `${stream.bytes} bytes`;
     const added = before.get(stream.db + "/" + stream.name);
     cell(row, elapsed > 0 && added !== undefined ? ((stream.entries_added - added) / elapsed).toFixed(1) : "–", true).dataset.field = "rate";
     cell(row, stream.groups.length, true);

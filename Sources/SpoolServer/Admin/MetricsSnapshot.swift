@@ -7,6 +7,8 @@ struct MetricsSnapshot: Sendable {
         let name: String
         let length: UInt64
         let entriesAdded: UInt64
+        /// The size of its entries (`EntrySize`), before compression.
+        let bytes: UInt64
         let groups: [Group]
     }
 

@@ -38,6 +38,7 @@ struct Overview {
                         $0.field("name") { $0.string(stream.name) }
                         $0.field("length") { $0.number(stream.length) }
                         $0.field("entries_added") { $0.number(stream.entriesAdded) }
+                        $0.field("bytes") { $0.number(stream.bytes) }
                         $0.field("groups") { writer in
                             writer.array(stream.groups) { writer, group in
                                 writer.object {
