@@ -100,6 +100,10 @@ def test_the_dashboard_shows_streams_groups_and_fsyncs(start_server):
     assert page.by_id["stream-count"] == "2"
     assert page.row(stream="orders")["cells"]["length"] == "40"
     assert page.row(stream="audit")["cells"]["length"] == "1"
+    # Sizes as spool_stream_bytes counts them (test_metrics.entry_size): 40 entries of
+    # 16 + 12 + (4 + 1) + (4 + len(str(i))) bytes are 1,550 bytes; one of 41 bytes.
+    assert page.row(stream="orders")["cells"]["size"] == "1.5 KiB"
+    assert page.row(stream="audit")["cells"]["size"] == "41 B"
     group = page.row(stream="orders", group="billing")
     assert group["cells"]["pending"] == "10"
     assert group["cells"]["lag"] == "25"

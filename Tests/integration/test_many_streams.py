@@ -1,9 +1,10 @@
-"""Many streams: one stream per entity, as event sourcing keeps them (storage schema 2).
+"""Many streams: one stream per entity, as event sourcing keeps them (storage schema 3).
 
 Every stream's entries live in two shared WiredTiger tables keyed by (stream number, entry id), so
 creating streams costs rows, not files or descriptors; streams are loaded from the catalog when
 used and let go when more than `stream-cache-max` are held; deleting or trimming truncates a key
-range. A data directory of the previous layout (two tables per stream) is upgraded on open.
+range. Data directories of the earlier layouts (schema 1: two tables per stream; schema 2: no
+stream sizes in the catalog) are upgraded on open.
 """
 
 from __future__ import annotations
@@ -125,6 +126,58 @@ def test_a_schema_1_data_directory_is_upgraded_on_open(start_server):
         assert c.cmd("XLEN", "orders") == 121
         c.cmd("XDEL", "orders", "1700000000002-0")
         check_fixture_contents(c, appended_and_deleted=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Upgrade from schema 2
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_schema_2_data_directory_gets_every_streams_size_on_open(start_server):
+    from test_metrics import entry_size, get, scrape
+    admin_port = free_port()
+    srv = start_server(start=False, admin_port=admin_port)
+    shutil.rmtree(srv.data_dir)
+    with tarfile.open(FIXTURES / "layout-v2.tar.gz") as archive:
+        archive.extractall(srv.base_dir)
+    srv.start()
+    expected = {  # (database, name): (length, entries-added, last id, max deleted id), fixtures/README.md
+        (0, "big"): (1450, 1550, b"2-50", b"1-10"),
+        # Lowered by XSETID ENTRIESADDED: schema 2's spoold itself showed 10 after a restart.
+        (0, "lowered"): (5, 5, b"1-10", b"1-5"),
+        (0, "history"): (4, 4, b"5-2", b"0-0"),
+        (0, "gap"): (3, 3, b"9-2", b"0-0"),
+        (0, "empty"): (0, 1, b"1-1", b"1-1"),
+        (2, "other"): (2, 2, b"7-2", b"0-0"),
+    }
+
+    def check(step: str) -> None:
+        samples = scrape(admin_port)
+        for (db, name), (length, added, last, deleted) in expected.items():
+            with srv.raw() as c:
+                c.cmd("SELECT", str(db))
+                stream = dict(pairs(c.cmd("XINFO", "STREAM", name)))
+                assert (stream[b"length"], stream[b"entries-added"], stream[b"last-generated-id"],
+                        stream[b"max-deleted-entry-id"]) == (length, added, last, deleted), (step, name, stream)
+                if name == "gap":  # a backfill still open: the part below 8-0 is read from 7-1 on
+                    entries = c.cmd("XRANGE", name, "9-0", "+") + c.cmd("XRANGE", name, "-", "7-1")
+                else:
+                    entries = c.cmd("XRANGE", name, "-", "+")
+                assert len(entries) == length, (step, name, entries)
+                counted = sum(entry_size(fields) for _, fields in entries)
+                assert get(samples, "spool_stream_bytes", db=str(db), stream=name) == counted, (step, name)
+
+    check("upgraded")
+    with srv.raw() as c:
+        assert c.cmd("XBACKFILL", "STATUS", "gap") == [b"filled-through", b"7-1", b"through", b"8-0"]
+        assert c.cmd("XPENDING", "big", "g")[0] == 5
+        c.cmd("XADD", "lowered", "1-11", "k", "after")
+        c.cmd("XDEL", "big", "2-50")
+    expected[(0, "lowered")] = (6, 6, b"1-11", b"1-5")
+    expected[(0, "big")] = (1449, 1550, b"2-50", b"2-50")
+    srv.kill9()
+    srv.start()
+    check("after kill -9")
 
 
 # --------------------------------------------------------------------------------------------
