@@ -20,7 +20,7 @@ public final class LogStore {
     public static let schemaVersion: UInt32 = 3
     /// A stream's catalog row is written by at least one append in this many since it was last
     /// written, so loading a stream reads at most this many entries to catch up (`catchUp`).
-    static let appendsPerRowWrite: UInt64 = 1024
+    static let appendsPerRowWrite: UInt64 = 128
     static let metaURI = "table:spool-meta"
     static let schemaKey = Array("schema-version".utf8)
     static let nextStreamKey = Array("next-table".utf8)
@@ -520,7 +520,7 @@ public final class LogStore {
         stream.record.lastID = id
         // The catalog row is not rewritten for an append: the entry carries its dense number, and
         // loading the stream catches the row up from the entries above its last id (`catchUp`).
-        // A batch of appends spread over many streams writes entries only. Every
+        // A batch of appends spread over many streams writes entries only. The
         // `appendsPerRowWrite`-th append since the row was written writes it, which bounds how
         // many entries a load reads to add up their sizes.
         if !stream.isDirty, number > stream.rowEntriesAdded, number - stream.rowEntriesAdded >= Self.appendsPerRowWrite {
