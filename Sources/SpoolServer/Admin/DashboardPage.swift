@@ -1,6 +1,6 @@
 /// GET / on the admin port: the page a person opens to see whether the broker is healthy. It
 /// reads GET /api/overview once a second and draws everything in the browser (no scripts or
-/// styles from elsewhere): status, streams with their length and rate, groups with lag and
+/// styles from elsewhere): status, streams with their length, size and rate, groups with lag and
 /// pending entries, fsync batching and latency percentiles over the last minutes, and the
 /// cluster's members and shard leaders when clustered.
 enum DashboardPage {
