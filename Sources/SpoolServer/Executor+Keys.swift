@@ -21,8 +21,18 @@ extension Executor {
         case .flush(let everyDatabase): try flush(everyDatabase: everyDatabase, inTransaction: inTransaction, &out)
         case .swapdb(let first, let second): try swapdb(first, second, &out)
         case .move(let key, let target): try move(key, to: target, &out)
+        case .memoryUsage(let key):
+            guard let key else { return CommandHelp.write([Array("MEMORY".utf8)], Self.memoryHelp, into: &out) }
+            guard let stream = try store.streamForReading(key) else { return out.nullBulk() }
+            out.integer(Int64(clamping: stream.record.bytes))
         }
     }
+
+    static let memoryHelp = [
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return the size in bytes of the stream <key>: each entry's id, fields and values as",
+        "    stored, before compression (exact: SAMPLES is accepted and not needed).",
+    ]
 
     private func delete(_ keys: [[UInt8]], _ out: inout RESPWriter) throws(WiredTigerError) {
         var deleted: Int64 = 0

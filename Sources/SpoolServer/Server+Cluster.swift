@@ -367,18 +367,13 @@ extension Server {
         return ClusterTopology(myName: topology.myName, nodes: nodes, shards: shards)
     }
 
-    /// The keys a command names, for routing: its key positions, or XREAD's and XREADGROUP's
-    /// streams after STREAMS.
+    /// The keys a command names, for routing: where its key spec puts them, as the ACL check
+    /// finds them (`CommandSpec.keyPositions`; XREAD's and XREADGROUP's STREAMS is searched for
+    /// from where Redis's key spec starts, so a group or consumer named "streams" is not taken
+    /// for the keyword).
     static func routingKeys(_ spec: CommandSpec, _ args: RequestArguments) -> [RequestArgument] {
-        if spec.name == "xread" || spec.name == "xreadgroup" {
-            guard let streams = args.indices.first(where: { args[$0].isKeyword("STREAMS") }) else { return [] }
-            let rest = args.count - streams - 1
-            return (0..<(rest / 2)).map { args[streams + 1 + $0] }
-        }
-        guard spec.firstKey > 0, args.count > spec.firstKey else { return [] }
-        let last = spec.lastKey < 0 ? args.count + spec.lastKey : min(spec.lastKey, args.count - 1)
-        guard last >= spec.firstKey else { return [] }
-        return stride(from: spec.firstKey, through: last, by: max(1, spec.step)).map { args[$0] }
+        let (first, step, count) = spec.keyPositions(in: args)
+        return (0..<count).map { args[first + $0 * step] }
     }
 
     /// Commands a cluster refuses: they work across databases or across every shard at once.

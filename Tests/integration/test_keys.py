@@ -89,6 +89,38 @@ def test_type(empty, raw):
     assert isinstance(reply, Status) and reply == b"none"
 
 
+def test_memory_usage(empty):
+    """MEMORY USAGE key [SAMPLES n]: an integer for a stream, nil for a missing key, Redis's errors.
+    Spool's figure is exact: the stream's entries as stored (spool_stream_bytes)."""
+    from conftest import IS_SPOOL
+    from test_metrics import entry_size
+    add(empty, "m", "1-1", "f", "v")
+    small = empty.cmd("MEMORY", "USAGE", "m")
+    assert isinstance(small, int) and small > 0
+    add(empty, "m", "1-2", "field", "x" * 10_000)
+    large = empty.cmd("MEMORY", "USAGE", "m", "SAMPLES", "0")
+    assert large > small + 5_000
+    if IS_SPOOL:
+        assert small == entry_size([b"f", b"v"])
+        assert large == small + entry_size([b"field", b"x" * 10_000])
+    assert is_nil(empty.cmd("MEMORY", "USAGE", "missing"))
+    assert err(empty.cmd("MEMORY", "USAGE", "m", "SAMPLES", "-1")) == "ERR syntax error"
+    assert err(empty.cmd("MEMORY", "USAGE", "m", "SAMPLES", "x")) == "ERR value is not an integer or out of range"
+    assert err(empty.cmd("MEMORY", "USAGE", "m", "SAMPLES")) == "ERR syntax error"
+    assert err(empty.cmd("MEMORY", "USAGE", "m", "COUNT", "1")) == "ERR syntax error"
+    assert err(empty.cmd("MEMORY", "USAGE")).startswith("ERR wrong number of arguments for 'memory|usage'")
+    assert b"USAGE <key> [SAMPLES <count>]" in empty.cmd("MEMORY", "HELP")
+
+
+def test_command_getkeys_finds_keys_where_the_key_spec_says(empty):
+    # STREAMS is searched for from where Redis's key spec starts: a group or consumer named
+    # "streams" is not the keyword (cluster routing finds keys the same way).
+    assert empty.cmd("COMMAND", "GETKEYS", "XREADGROUP", "GROUP", "streams", "streams", "STREAMS", "a", "b", ">", ">") == [b"a", b"b"]
+    assert empty.cmd("COMMAND", "GETKEYS", "XREAD", "COUNT", "1", "STREAMS", "a", "0") == [b"a"]
+    assert empty.cmd("COMMAND", "GETKEYS", "MEMORY", "USAGE", "m") == [b"m"]
+    assert empty.cmd("COMMAND", "GETKEYS", "XADD", "s", "*", "f", "v") == [b"s"]
+
+
 def test_empty_streams_still_exist(empty):
     """Redis keeps a stream whose entries were all deleted or trimmed away."""
     add(empty, "deleted", "1-1")

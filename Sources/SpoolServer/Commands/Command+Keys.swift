@@ -17,6 +17,8 @@ extension Command {
         case flush(everyDatabase: Bool)
         case swapdb(first: Int, second: Int)
         case move(key: [UInt8], target: Int)
+        /// MEMORY USAGE key [SAMPLES count] (nil key: MEMORY HELP).
+        case memoryUsage(key: [UInt8]?)
 
         var name: CommandName {
             switch self {
@@ -29,6 +31,7 @@ extension Command {
             case .flush(let everyDatabase): return everyDatabase ? .flushall : .flushdb
             case .swapdb: return .swapdb
             case .move: return .move
+            case .memoryUsage: return .memory
             }
         }
     }
@@ -70,6 +73,18 @@ extension Command {
         case .move:
             return databaseIndex(args[2], notInteger: CommandError.notInteger, databases: databases)
                 .map { .keys(.move(key: args[1], target: $0)) }
+        case .memory:
+            // (The command table let only USAGE and HELP through.)
+            guard args[1].isKeyword("USAGE") else { return keys(.memoryUsage(key: nil)) }
+            // SAMPLES is checked as Redis checks it, then not needed: a stream's size is exact.
+            var index = 3
+            while index < args.count {
+                guard args[index].isKeyword("SAMPLES"), index + 1 < args.count else { return .failure(CommandError.syntax) }
+                guard let samples = args[index + 1].asInt64 else { return .failure(CommandError.notInteger) }
+                guard samples >= 0 else { return .failure(CommandError.syntax) }
+                index += 2
+            }
+            return keys(.memoryUsage(key: args[2]))
         default: preconditionFailure("\(name) is not decoded here")
         }
     }

@@ -4,14 +4,14 @@ import SpoolProtocol
 /// The commands that run on the storage thread, by name. The command table resolves a request's
 /// name to one of these once, on the loop thread; nothing looks a name up again.
 enum CommandName: String, Sendable {
-    case info, dbsize, del, unlink, exists, type, keys, scan, swapdb, move, flushdb, flushall
+    case info, dbsize, del, unlink, exists, type, keys, scan, swapdb, move, flushdb, flushall, memory
     case xadd, xrange, xrevrange, xlen, xread, xdel, xdelex, xackdel, xtrim, xcfgset, xproducers, xsetid
     case xreadgroup, xack, xnack, xpending, xclaim, xautoclaim, xgroup, xinfo, xbackfill
 
     /// Commands a conditional transaction may run before its savepoint: they change nothing.
     var changesNothing: Bool {
         switch self {
-        case .xrange, .xrevrange, .xlen, .xread, .xinfo, .exists, .type, .keys, .scan, .dbsize, .info, .xproducers:
+        case .xrange, .xrevrange, .xlen, .xread, .xinfo, .exists, .type, .keys, .scan, .dbsize, .info, .xproducers, .memory:
             return true
         default:
             return false
@@ -44,7 +44,7 @@ enum Command: Sendable {
     case xackdel(ReferencedDelete)
     /// INFO with the sections the loop thread wrote; the storage thread adds its own.
     case info(sections: InfoSections, loopText: String)
-    /// DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, MOVE (Command+Keys.swift).
+    /// DEL, UNLINK, EXISTS, TYPE, KEYS, SCAN, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, MOVE, MEMORY (Command+Keys.swift).
     case keys(Keys)
     /// XPENDING, XCLAIM, XAUTOCLAIM (Command+Claims.swift).
     case xpending(XPending)
@@ -183,7 +183,7 @@ enum Command: Sendable {
         case .xpending: return decodeXPending(args)
         case .xclaim: return .success(decodeXClaim(args))
         case .xautoclaim: return decodeXAutoClaim(args)
-        case .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move:
+        case .del, .unlink, .exists, .type, .keys, .scan, .dbsize, .flushdb, .flushall, .swapdb, .move, .memory:
             return decodeKeys(name, args, databases: databases)
         case .xsetid, .xcfgset, .xproducers, .xnack, .xgroup, .xinfo, .xbackfill:
             return decodeAdmin(name, args)

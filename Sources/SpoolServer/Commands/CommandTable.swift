@@ -204,6 +204,13 @@ enum CommandTable {
         .init(name: "swapdb", arity: 3, runs: .storage, flags: ["write", "fast"], firstKey: 0, lastKey: 0, step: 0, summary: "Swaps the streams of two databases."),
         .init(name: "move", arity: 3, runs: .storage, flags: ["write", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Moves a stream to another database."),
         .init(name: "flushdb", arity: -1, runs: .storage, flags: ["write"], firstKey: 0, lastKey: 0, step: 0, summary: "Deletes every stream of the selected database."),
+        .init(
+            name: "memory", arity: -2, runs: .storage, flags: [], firstKey: 0, lastKey: 0, step: 0,
+            summary: "Reports the size of a stream.",
+            subcommands: [
+                subcommand("memory|help", 2, .storage, flags: ["loading", "stale"], "Shows the MEMORY subcommands."),
+                subcommand("memory|usage", -3, .storage, flags: ["readonly"], key: 2, "Returns the size in bytes of a stream's entries."),
+            ]),
         .init(name: "flushall", arity: -1, runs: .storage, flags: ["write"], firstKey: 0, lastKey: 0, step: 0, summary: "Deletes every stream of every database."),
         .init(name: "xadd", arity: -5, runs: .storage, flags: ["write", "denyoom", "fast"], firstKey: 1, lastKey: 1, step: 1, summary: "Appends an entry; replies once it is on disk."),
         .init(name: "xrange", arity: -4, runs: .storage, flags: ["readonly"], firstKey: 1, lastKey: 1, step: 1, summary: "Returns entries in an id range."),
