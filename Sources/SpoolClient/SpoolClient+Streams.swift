@@ -81,6 +81,15 @@ extension SpoolClient {
         return Int(n)
     }
 
+    /// MEMORY USAGE: the stream's size in bytes (on Spool, its entries as stored before
+    /// compression; on Redis, the memory it takes); nil when there is no such stream.
+    public func size(_ stream: String) async throws(SpoolClientError) -> Int? {
+        let reply = try await execute(RESPCommand("MEMORY", "USAGE", stream), isRead: true)
+        if reply.isNull { return nil }
+        guard let n = reply.integer else { throw .unexpectedReply(command: "MEMORY USAGE", reply: reply.summary) }
+        return Int(n)
+    }
+
     /// XINFO STREAM. A missing stream throws `.server` with `isNotFound`.
     public func streamInfo(_ stream: String) async throws(SpoolClientError) -> StreamInfo {
         try StreamInfo(try await execute(RESPCommand("XINFO", "STREAM", stream), isRead: true))

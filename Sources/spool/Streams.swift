@@ -8,7 +8,7 @@ struct Streams: AsyncParsableCommand {
 }
 
 struct StreamsList: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List streams with their length and last id.")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List streams with their length, size and last id.")
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var format: FormatOptions
@@ -19,28 +19,30 @@ struct StreamsList: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             let names = try await client.streams(matching: pattern)
-            // One pipelined XINFO STREAM per stream.
-            let replies = try await client.pipeline(names.map { RESPCommand("XINFO", "STREAM", $0) })
-            var rows: [(String, StreamInfo?)] = []
-            for (name, reply) in zip(names, replies) {
-                rows.append((name, try? StreamInfo(reply)))  // deleted between SCAN and XINFO: nil
+            // One pipelined XINFO STREAM and MEMORY USAGE per stream.
+            let replies = try await client.pipeline(
+                names.flatMap { [RESPCommand("XINFO", "STREAM", $0), RESPCommand("MEMORY", "USAGE", $0)] })
+            var rows: [(String, StreamInfo?, Int64?)] = []
+            for (index, name) in names.enumerated() {
+                // Deleted between SCAN and XINFO: nil.
+                rows.append((name, try? StreamInfo(replies[2 * index]), replies[2 * index + 1].integer))
             }
             if format.json {
                 Output.standardOutput.writeLine(
                     JSON.array(
-                        rows.compactMap { name, info in
+                        rows.compactMap { name, info, bytes in
                             guard let info else { return nil }
                             return .object([
-                                ("name", .string(name)), ("length", .int(info.length)),
+                                ("name", .string(name)), ("length", .int(info.length)), ("bytes", .optional(bytes.map(Int.init))),
                                 ("last_id", .string(info.lastGeneratedID.description)), ("groups", .int(info.groups)),
                             ])
                         }
                     ).text)
             } else {
-                var table = Table("STREAM", "LENGTH", "LAST-ID", "GROUPS")
-                for (name, info) in rows {
+                var table = Table("STREAM", "LENGTH", "BYTES", "LAST-ID", "GROUPS")
+                for (name, info, bytes) in rows {
                     guard let info else { continue }
-                    table.add([name, String(info.length), info.lastGeneratedID.description, String(info.groups)])
+                    table.add([name, String(info.length), bytes.map { String($0) } ?? "-", info.lastGeneratedID.description, String(info.groups)])
                 }
                 Output.standardOutput.writeLine(table.text)
             }
@@ -59,10 +61,11 @@ struct StreamsInfo: AsyncParsableCommand {
     func run() async throws {
         try await withClient(connection) { client in
             let info = try await client.streamInfo(stream)
+            let bytes = try await client.size(stream)
             if format.json {
                 Output.standardOutput.writeLine(
                     JSON.object([
-                        ("name", .string(stream)), ("length", .int(info.length)),
+                        ("name", .string(stream)), ("length", .int(info.length)), ("bytes", .optional(bytes)),
                         ("last_generated_id", .string(info.lastGeneratedID.description)),
                         ("max_deleted_entry_id", .optional(info.maxDeletedEntryID?.description)),
                         ("entries_added", .optional(info.entriesAdded)), ("groups", .int(info.groups)),
@@ -72,6 +75,7 @@ struct StreamsInfo: AsyncParsableCommand {
                 var table = Table("FIELD", "VALUE")
                 table.add(["name", stream])
                 table.add(["length", String(info.length)])
+                table.add(["bytes", bytes.map(String.init) ?? "-"])
                 table.add(["last-generated-id", info.lastGeneratedID.description])
                 table.add(["max-deleted-entry-id", info.maxDeletedEntryID?.description ?? "-"])
                 table.add(["entries-added", info.entriesAdded.map(String.init) ?? "-"])

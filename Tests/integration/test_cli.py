@@ -13,7 +13,9 @@ import time
 import pytest
 
 from cli import SPOOL, Run, spool, start
+from conftest import IS_SPOOL
 from helpers import free_port, parse_id, wait_until
+from test_metrics import entry_size
 
 # ---------------------------------------------------------------------------------------------
 # Help and usage
@@ -244,10 +246,16 @@ def test_streams_list_info_trim_delete(server, key) -> None:
     r.xadd(f"{prefix}:b", {"n": 0})
     listed = spool("streams", "list", "--pattern", f"{prefix}:*", "--json", server=server).json()
     assert [(s["name"], s["length"]) for s in listed] == [(f"{prefix}:a", 4), (f"{prefix}:b", 1)]
+    # Sizes are MEMORY USAGE's: on Spool, the entries as stored (test_metrics.entry_size).
+    sizes = {s["name"]: s["bytes"] for s in listed}
+    assert sizes == {s: server.client().memory_usage(s) for s in sizes}
+    if IS_SPOOL:
+        assert sizes[f"{prefix}:b"] == entry_size([b"n", b"0"])
     table = spool("streams", "list", "--pattern", f"{prefix}:*", server=server)
-    assert table.out.splitlines()[0].split() == ["STREAM", "LENGTH", "LAST-ID", "GROUPS"]
+    assert table.out.splitlines()[0].split() == ["STREAM", "LENGTH", "BYTES", "LAST-ID", "GROUPS"]
+    assert table.out.splitlines()[2].split()[:3] == [f"{prefix}:b", "1", str(sizes[f"{prefix}:b"])]
     info = spool("streams", "info", f"{prefix}:a", "--json", server=server).json()
-    assert info["length"] == 4 and info["groups"] == 0
+    assert info["length"] == 4 and info["groups"] == 0 and info["bytes"] == sizes[f"{prefix}:a"]
     assert info["first_entry"]["fields"] == {"n": "0"} and info["last_entry"]["fields"] == {"n": "3"}
     assert spool("streams", "trim", f"{prefix}:a", "--maxlen", "1", "--json", server=server).json() == {"removed": 3}
     assert spool("streams", "trim", f"{prefix}:a", "--maxlen", "1", server=server).out.strip() == "0"
