@@ -192,10 +192,9 @@ def main():
     if "spread" in parts:
         results = {label: [] for _, _, label in servers}
         for run in range(options.runs):
-            for kind, binary, label in servers:
-                # Builds after the first are compared on one stream only (a build with a table per
-                # stream cannot hold 100,000 streams).
-                result = spread(kind, binary, options.requests, many=binary is None or binary == binaries[0])
+            # Each run starts with the next peer, so none is always the one after a busy machine.
+            for kind, binary, label in servers[run % len(servers):] + servers[:run % len(servers)]:
+                result = spread(kind, binary, options.requests)
                 results[label].append(result)
                 print(f"spread run {run + 1} {label}: {result}", flush=True)
         rows = []
