@@ -37,10 +37,17 @@ extension Server {
             text += "os:\(operatingSystem)\r\narch_bits:\(MemoryLayout<Int>.size * 8)\r\n"
             text += "monotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:libuv\r\n"
             text += "process_id:\(getpid())\r\nprocess_supervised:no\r\nrun_id:\(runID)\r\n"
-            text += "tcp_port:\(boundPort)\r\nserver_time_usec:\(wallClockMilliseconds() * 1000)\r\n"
+            // (Redis shows the TLS port when the plain one is off.)
+            text += "tcp_port:\(boundPort > 0 ? boundPort : boundTLSPort)\r\nserver_time_usec:\(wallClockMilliseconds() * 1000)\r\n"
             text += "uptime_in_seconds:\(uptime)\r\nuptime_in_days:\(uptime / 86400)\r\n"
             text += "hz:10\r\nconfigured_hz:10\r\nexecutable:\(executablePath)\r\nconfig_file:\(config.configFile)\r\n"
-            text += "io_threads_active:0\r\nlistener0:name=tcp,bind=\(config.bind),port=\(boundPort)\r\n\r\n"
+            text += "io_threads_active:0\r\n"
+            // Redis's listener lines: one per port listened on (`port 0` has none for tcp).
+            var listeners: [String] = []
+            if boundPort > 0 { listeners.append("name=tcp,bind=\(config.bind),port=\(boundPort)") }
+            if boundTLSPort > 0 { listeners.append("name=tls,bind=\(config.bind),port=\(boundTLSPort)") }
+            for (index, listener) in listeners.enumerated() { text += "listener\(index):\(listener)\r\n" }
+            text += "\r\n"
         }
         if sections.wants("clients") {
             let blocked = connections.values.filter { $0.blockedSlot != nil }.count

@@ -21,7 +21,8 @@ public let redisCompatibleVersion = "8.8.0"
 public final class Server {
     public internal(set) var config: ServerConfig
     let loop: UnsafeMutablePointer<uv_loop_t>
-    private let listener: UnsafeMutablePointer<uv_tcp_t>
+    /// The plain port's listener; nil with `port 0` (TLS only, as in Redis).
+    private let listener: UnsafeMutablePointer<uv_tcp_t>?
     /// The TLS port's listener (tls-port), if there is one.
     private let tlsListener: UnsafeMutablePointer<uv_tcp_t>?
     /// What TLS connections accepted from now on use; CONFIG SET of a tls-* key replaces it.
@@ -101,7 +102,14 @@ public final class Server {
         startupNotes = notes
         loop = UnsafeMutablePointer<uv_loop_t>.allocate(capacity: 1)
         try checkUV(uv_loop_init(loop), "uv_loop_init")
-        listener = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
+        // `port 0` turns the plain port off, as in Redis; something must still listen.
+        guard config.port > 0 || config.tlsPort > 0 else {
+            throw ServerStartError("port 0 turns the plain port off and there is no tls-port: configured to listen nowhere")
+        }
+        guard config.port > 0 || !config.clusterEnabled else {
+            throw ServerStartError("cluster mode needs the plain port (port 0 turns it off): its members are named by host:port")
+        }
+        listener = config.port > 0 ? UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1) : nil
         if config.tlsPort > 0 {
             do {
                 tlsContext = try TLSContext(config.tlsSettings)
@@ -209,12 +217,11 @@ public final class Server {
     }
 
     private func bind() throws {
-        boundPort = try listen(listener, port: config.port)
+        if let listener { boundPort = try listen(listener, port: config.port) }
         if let tlsListener { boundTLSPort = try listen(tlsListener, port: config.tlsPort) }
     }
 
-    /// Binds and listens on `port` of the bind address; returns the port bound (`port` 0: one
-    /// the system chose).
+    /// Binds and listens on `port` of the bind address; returns the port bound.
     private func listen(_ listener: UnsafeMutablePointer<uv_tcp_t>, port: Int) throws -> Int {
         try checkUV(uv_tcp_init(loop, listener), "uv_tcp_init")
         var address = sockaddr_storage()
@@ -646,7 +653,7 @@ public final class Server {
     func beginShutdown() {
         guard !isShuttingDown else { return }
         isShuttingDown = true
-        uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil)
+        if let listener { uv_close(UnsafeMutableRawPointer(listener).assumingMemoryBound(to: uv_handle_t.self), nil) }
         if let tlsListener { uv_close(UnsafeMutableRawPointer(tlsListener).assumingMemoryBound(to: uv_handle_t.self), nil) }
         clusterLink?.stop()
         if adminServer != nil {

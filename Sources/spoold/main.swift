@@ -90,8 +90,11 @@ enum Spoold {
             fail("\(error)")
         }
         for note in server.startupNotes { writeError("spoold: \(note)\n") }
-        let tls = server.boundTLSPort > 0 ? " (TLS on \(config.bind):\(server.boundTLSPort))" : ""
-        writeError("spoold \(spoolVersion) ready on \(config.bind):\(server.boundPort)\(tls), data in \(config.dir)\n")
+        let ports =
+            server.boundPort == 0
+            ? "\(config.bind):\(server.boundTLSPort) (TLS only)"
+            : "\(config.bind):\(server.boundPort)" + (server.boundTLSPort > 0 ? " (TLS on \(config.bind):\(server.boundTLSPort))" : "")
+        writeError("spoold \(spoolVersion) ready on \(ports), data in \(config.dir)\n")
         server.run()
         writeError("spoold stopped\n")
     }

@@ -151,3 +151,47 @@ def test_the_spool_cli_connects_over_tls(start_server, certs):
                       "--cert", certs["client_cert"], "--key", certs["client_key"], "--connect-attempts", "1")
     assert untrusted.code != 0, untrusted
     assert srv.client().xlen("tls-cli") == 1
+
+
+def test_port_0_turns_the_plain_port_off(tmp_path, certs):
+    """`port 0` with a tls-port: TLS only, as in Redis (INFO tcp_port shows the TLS port then). With
+    no tls-port either,
+    the server refuses to start: it would listen nowhere."""
+    import time
+
+    from conftest import REDIS_SERVER, SPOOLD
+    tls_port = free_port()
+    data = tmp_path / "data"
+    data.mkdir()
+    tls = ["--tls-port", str(tls_port), "--tls-cert-file", certs["server_cert"], "--tls-key-file", certs["server_key"],
+           "--tls-ca-cert-file", certs["ca"]]
+    base = ([SPOOLD, "--port", "0", "--data-dir", str(data)] if IS_SPOOL
+            else [REDIS_SERVER, "--port", "0", "--dir", str(data), "--save", "", "--daemonize", "no"])
+    nowhere = subprocess.run(base, capture_output=True, text=True, timeout=30)
+    assert nowhere.returncode != 0, nowhere
+    assert ("listen nowhere" if IS_SPOOL else "not listen anywhere") in nowhere.stdout + nowhere.stderr
+    proc = subprocess.Popen(base + tls, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        client = redis.Redis(port=tls_port, ssl=True, ssl_ca_certs=certs["ca"], ssl_check_hostname=False,
+                             ssl_certfile=certs["client_cert"], ssl_keyfile=certs["client_key"], socket_timeout=5)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert client.ping()
+                break
+            except redis.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no TLS port"
+                time.sleep(0.05)
+        client.xadd("tls-only", {"k": "v"})
+        assert client.xlen("tls-only") == 1
+        info = client.info("server")
+        assert info["tcp_port"] == tls_port
+        if IS_SPOOL:
+            assert info["listener0"] == {"name": "tls", "bind": "127.0.0.1", "port": tls_port}
+            assert "listener1" not in info
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    if IS_SPOOL:
+        assert f"ready on 127.0.0.1:{tls_port} (TLS only)" in err
