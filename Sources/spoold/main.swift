@@ -16,7 +16,7 @@ enum Spoold {
 
         Starts the Spool broker. Settings come from FILE (redis.conf style, see Config/spoold.conf),
         then from --KEY VALUE pairs, which override it. Common ones:
-          --port N             TCP port (default 7379)
+          --port N             TCP port (default 7379; 0: none, TLS only with --tls-port)
           --bind ADDRESS       address to listen on (default 127.0.0.1)
           --data-dir DIR       data directory (default ./data); same as --dir
           --requirepass PW     require AUTH with this password
