@@ -14,16 +14,12 @@ extension LogStore {
     static func upgradeFromSchema1(
         session: WiredTigerSession, meta: WiredTigerCursor, chunk: Int = 10_000
     ) throws(StorageError) {
-        do {
-            var catalog: [(key: StreamKey, number: UInt64)] = []
-            for prefix in [streamKeyPrefix, databaseStreamKeyPrefix] {
-                try walkMeta(meta, prefix: prefix) { key, value in
-                    let record = value.withUnsafeBytes { StreamRecord(decoding: $0) }
-                    guard let record, let streamKey = streamKey(catalogKey: key) else {
-                        throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
-                    }
-                    catalog.append((streamKey, record.streamNumber))
+        try upgradeStep {
+            let catalog = try catalogRows(meta).map { row -> (key: StreamKey, number: UInt64) in
+                guard let streamKey = streamKey(catalogKey: row.key) else {
+                    throw StorageError.notSpoolData("stream record for \(String(decoding: row.key, as: UTF8.self)) unreadable")
                 }
+                return (streamKey, row.record.streamNumber)
             }
             // Copied again after a crash: overwrite what an earlier attempt left.
             let targets = [
@@ -52,10 +48,6 @@ extension LogStore {
             try session.commitTransaction()
             try session.flushLog()
             meta.reset()
-        } catch let error as StorageError {
-            throw error
-        } catch {
-            throw .wiredTiger(error as! WiredTigerError)
         }
     }
 
@@ -67,7 +59,7 @@ extension LogStore {
     static func upgradeFromSchema2(
         session: WiredTigerSession, meta: WiredTigerCursor, entryTables: EntryTables, chunk: Int = 10_000
     ) throws(StorageError) {
-        do {
+        try upgradeStep {
             var sizes: [UInt64: UInt64] = [:]
             for table in [entryTables.live, entryTables.backfill] {
                 defer { table.reset() }
@@ -78,15 +70,7 @@ extension LogStore {
                     positioned = try table.next()
                 }
             }
-            var rows: [(key: [UInt8], record: StreamRecord)] = []
-            for prefix in [streamKeyPrefix, databaseStreamKeyPrefix] {
-                try walkMeta(meta, prefix: prefix) { key, value in
-                    guard let record = value.withUnsafeBytes({ StreamRecord(decoding: $0) }) else {
-                        throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
-                    }
-                    rows.append((key, record))
-                }
-            }
+            let rows = try catalogRows(meta)
             for start in stride(from: 0, to: rows.count, by: chunk) {
                 try session.beginTransaction()
                 for (key, row) in rows[start..<min(start + chunk, rows.count)] {
@@ -102,6 +86,27 @@ extension LogStore {
             try session.commitTransaction()
             try session.flushLog()
             meta.reset()
+        }
+    }
+
+    /// Every catalog row (every database's), decoded.
+    private static func catalogRows(_ meta: WiredTigerCursor) throws -> [(key: [UInt8], record: StreamRecord)] {
+        var rows: [(key: [UInt8], record: StreamRecord)] = []
+        for prefix in [streamKeyPrefix, databaseStreamKeyPrefix] {
+            try walkMeta(meta, prefix: prefix) { key, value in
+                guard let record = value.withUnsafeBytes({ StreamRecord(decoding: $0) }) else {
+                    throw StorageError.notSpoolData("stream record for \(String(decoding: key, as: UTF8.self)) unreadable")
+                }
+                rows.append((key, record))
+            }
+        }
+        return rows
+    }
+
+    /// Runs an upgrade, reporting WiredTiger's failures as storage errors.
+    private static func upgradeStep(_ body: () throws -> Void) throws(StorageError) {
+        do {
+            try body()
         } catch let error as StorageError {
             throw error
         } catch {
