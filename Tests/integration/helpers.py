@@ -8,8 +8,10 @@ malformed frames, deep pipelines). Every socket operation has a timeout.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
+import urllib.request
 from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 DEFAULT_TIMEOUT = 10.0
@@ -450,3 +452,51 @@ def xinfo_stream_keys(version: Tuple[int, ...], full: bool = False) -> List[str]
     if version >= (8, 6):
         keys += IDMP_KEYS
     return keys + (["entries", "groups"] if full else ["groups", "first-entry", "last-entry"])
+
+
+# --------------------------------------------------------------------------------------------
+# Prometheus text and stream sizes
+# --------------------------------------------------------------------------------------------
+
+PROMETHEUS_SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
+
+
+def scrape(port: int, host: str = "127.0.0.1") -> dict:
+    """GET /metrics: {(name, frozenset of label pairs): value} of every sample, and
+    {name: type} from the TYPE lines under ("__types__", frozenset()). Every line must be
+    Prometheus text."""
+    text = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10).read().decode()
+    samples = {}
+    types = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            types[name] = kind
+            continue
+        if not line or line.startswith("#"):
+            continue
+        match = PROMETHEUS_SAMPLE.match(line)
+        assert match, f"not Prometheus text: {line!r}"
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match["labels"] or ""))
+        samples[(match["name"], labels)] = float(match["value"])
+    samples[("__types__", frozenset())] = types
+    return samples
+
+
+def get(samples: dict, name: str, **labels) -> float:
+    """The one sample named `name` whose labels include `labels`."""
+    wanted = frozenset(labels.items())
+    found = [v for (n, l), v in samples.items() if n == name and wanted <= l]
+    assert len(found) == 1, f"{name} {labels}: {found}"
+    return found[0]
+
+
+def has(samples: dict, name: str, **labels) -> bool:
+    wanted = frozenset(labels.items())
+    return any(n == name and wanted <= l for (n, l) in samples)
+
+
+def entry_size(fields: list) -> int:
+    """An entry's size as Spool counts it (spool_stream_bytes, MEMORY USAGE): its 16-byte id, a
+    12-byte header, and each field and value string with a 4-byte length."""
+    return 16 + 12 + sum(4 + len(x) for x in fields)

@@ -14,8 +14,7 @@ import pytest
 
 from cli import SPOOL, Run, spool, start
 from conftest import IS_SPOOL
-from helpers import free_port, parse_id, wait_until
-from test_metrics import entry_size
+from helpers import entry_size, free_port, parse_id, wait_until
 
 # ---------------------------------------------------------------------------------------------
 # Help and usage

@@ -4,39 +4,14 @@ body runs against spoold and redis-server."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
-import urllib.request
 
 import pytest
 
-from helpers import free_port, wait_until
+from helpers import free_port, get, scrape, wait_until
 
 EXPORTER = shutil.which("prometheus-redis-exporter")
-
-SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
-
-
-def scrape(port: int) -> dict:
-    """{(name, frozenset of label pairs): value} of every sample."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    samples = {}
-    for line in text.splitlines():
-        match = SAMPLE.match(line)
-        if not match:
-            continue
-        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match["labels"] or ""))
-        samples[(match["name"], labels)] = float(match["value"])
-    return samples
-
-
-def value(samples: dict, name: str, **labels) -> float:
-    wanted = frozenset(labels.items())
-    found = [v for (n, l), v in samples.items() if n == name and wanted <= l]
-    assert len(found) == 1, f"{name} {labels}: {found}"
-    return found[0]
-
 
 @pytest.fixture
 def exporter(server):
@@ -65,25 +40,25 @@ def test_the_exporter_exports_every_stream_group_and_consumer_metric(r2, exporte
     r2.xadd("expo:audit", {"a": "1"})
     r2.xadd("single:stream", {"a": "1"})
     samples = scrape(exporter)
-    assert value(samples, "redis_up") == 1
-    assert value(samples, "redis_exporter_last_scrape_error") == 0
-    assert value(samples, "redis_stream_length", stream="expo:orders") == 5
-    assert value(samples, "redis_stream_length", stream="expo:audit") == 1
-    assert value(samples, "redis_stream_length", stream="single:stream") == 1
-    assert value(samples, "redis_stream_groups", stream="expo:orders") == 2
-    assert value(samples, "redis_stream_groups", stream="expo:audit") == 0
+    assert get(samples, "redis_up") == 1
+    assert get(samples, "redis_exporter_last_scrape_error") == 0
+    assert get(samples, "redis_stream_length", stream="expo:orders") == 5
+    assert get(samples, "redis_stream_length", stream="expo:audit") == 1
+    assert get(samples, "redis_stream_length", stream="single:stream") == 1
+    assert get(samples, "redis_stream_groups", stream="expo:orders") == 2
+    assert get(samples, "redis_stream_groups", stream="expo:audit") == 0
     last_ms = int(ids[-1].split(b"-")[0])
-    assert value(samples, "redis_stream_last_generated_id", stream="expo:orders") == pytest.approx(last_ms, rel=1e-9)
-    assert value(samples, "redis_stream_radix_tree_keys", stream="expo:orders") >= 1
-    assert value(samples, "redis_stream_radix_tree_nodes", stream="expo:orders") >= 1
-    assert value(samples, "redis_stream_group_consumers", stream="expo:orders", group="billing") == 2
-    assert value(samples, "redis_stream_group_consumers", stream="expo:orders", group="shipping") == 0
-    assert value(samples, "redis_stream_group_messages_pending", stream="expo:orders", group="billing") == 3
-    assert value(samples, "redis_stream_group_last_delivered_id", stream="expo:orders", group="billing") == pytest.approx(
+    assert get(samples, "redis_stream_last_generated_id", stream="expo:orders") == pytest.approx(last_ms, rel=1e-9)
+    assert get(samples, "redis_stream_radix_tree_keys", stream="expo:orders") >= 1
+    assert get(samples, "redis_stream_radix_tree_nodes", stream="expo:orders") >= 1
+    assert get(samples, "redis_stream_group_consumers", stream="expo:orders", group="billing") == 2
+    assert get(samples, "redis_stream_group_consumers", stream="expo:orders", group="shipping") == 0
+    assert get(samples, "redis_stream_group_messages_pending", stream="expo:orders", group="billing") == 3
+    assert get(samples, "redis_stream_group_last_delivered_id", stream="expo:orders", group="billing") == pytest.approx(
         int(ids[3].split(b"-")[0]), rel=1e-9)
-    assert value(samples, "redis_stream_group_consumer_messages_pending", group="billing", consumer="w1") == 2
-    assert value(samples, "redis_stream_group_consumer_messages_pending", group="billing", consumer="w2") == 1
-    assert value(samples, "redis_stream_group_consumer_idle_seconds", group="billing", consumer="w1") >= 0
+    assert get(samples, "redis_stream_group_consumer_messages_pending", group="billing", consumer="w1") == 2
+    assert get(samples, "redis_stream_group_consumer_messages_pending", group="billing", consumer="w2") == 1
+    assert get(samples, "redis_stream_group_consumer_idle_seconds", group="billing", consumer="w1") >= 0
     # The server-wide families a dashboard starts from are there too.
     for name in ("redis_connected_clients", "redis_commands_processed_total", "redis_db_keys", "redis_uptime_in_seconds"):
         assert any(n == name for n, _ in samples), name

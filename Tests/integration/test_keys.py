@@ -8,7 +8,7 @@ import threading
 import pytest
 import redis
 
-from helpers import ErrorReply, Status, is_nil, pairs, parse_id, wait_until
+from helpers import ErrorReply, Status, entry_size, is_nil, pairs, parse_id, wait_until
 
 
 def err(reply) -> str:
@@ -93,7 +93,6 @@ def test_memory_usage(empty):
     """MEMORY USAGE key [SAMPLES n]: an integer for a stream, nil for a missing key, Redis's errors.
     Spool's figure is exact: the stream's entries as stored (spool_stream_bytes)."""
     from conftest import IS_SPOOL
-    from test_metrics import entry_size
     add(empty, "m", "1-1", "f", "v")
     small = empty.cmd("MEMORY", "USAGE", "m")
     assert isinstance(small, int) and small > 0

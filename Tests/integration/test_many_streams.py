@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SPOOLD
-from helpers import ErrorReply, RawConnection, free_port, is_nil, pairs, wait_until
+from helpers import ErrorReply, RawConnection, entry_size, free_port, get, is_nil, pairs, scrape, wait_until
 
 pytestmark = pytest.mark.spool_only
 
@@ -134,7 +134,6 @@ def test_a_schema_1_data_directory_is_upgraded_on_open(start_server):
 
 
 def test_a_schema_2_data_directory_gets_every_streams_size_on_open(start_server):
-    from test_metrics import entry_size, get, scrape
     admin_port = free_port()
     srv = start_server(start=False, admin_port=admin_port)
     shutil.rmtree(srv.data_dir)

@@ -4,49 +4,14 @@ the streams, dead letters and producer parks."""
 
 from __future__ import annotations
 
-import re
 import urllib.error
 import urllib.request
 
 import pytest
 
-from helpers import free_port, wait_until
+from helpers import entry_size, free_port, get, has, scrape, wait_until
 
 pytestmark = pytest.mark.spool_only
-
-SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
-
-
-def scrape(port: int) -> dict:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    samples = {}
-    types = {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
-            types[name] = kind
-            continue
-        if not line or line.startswith("#"):
-            continue
-        match = SAMPLE.match(line)
-        assert match, f"not Prometheus text: {line!r}"
-        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match["labels"] or ""))
-        samples[(match["name"], labels)] = float(match["value"])
-    samples[("__types__", frozenset())] = types
-    return samples
-
-
-def get(samples: dict, name: str, **labels) -> float:
-    wanted = frozenset(labels.items())
-    found = [v for (n, l), v in samples.items() if n == name and wanted <= l]
-    assert len(found) == 1, f"{name} {labels}: {found}"
-    return found[0]
-
-
-def has(samples: dict, name: str, **labels) -> bool:
-    wanted = frozenset(labels.items())
-    return any(n == name and wanted <= l for (n, l) in samples)
-
 
 def test_metrics_follow_the_traffic(start_server):
     admin_port = free_port()
@@ -98,12 +63,6 @@ def test_the_admin_port_answers_only_what_it_has(start_server):
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(request, timeout=10)
     assert error.value.code == 405
-
-
-def entry_size(fields: list) -> int:
-    """An entry's size as spool_stream_bytes counts it: its 16-byte id, a 12-byte header, and
-    each field and value string with a 4-byte length."""
-    return 16 + 12 + sum(4 + len(x) for x in fields)
 
 
 def test_stream_bytes_follow_appends_deletes_trims_and_restarts(start_server):

@@ -20,8 +20,7 @@ from collections import defaultdict
 import pytest
 
 from conftest import IS_SPOOL
-from helpers import ConnectionClosed, ErrorReply, RawConnection, encode_command, pairs, parse_id, wait_until
-from test_metrics import entry_size
+from helpers import ConnectionClosed, ErrorReply, RawConnection, encode_command, entry_size, pairs, parse_id, wait_until
 
 CRASH_ROUNDS = int(os.environ.get("SPOOL_CRASH_ROUNDS", "5"))
 # Entries per second per producer at most, so the amount of data (and the time to read it all
